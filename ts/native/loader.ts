@@ -48,7 +48,7 @@ export function loadNativeBinding(): NativeBinding | null {
   try {
     binding = requireFromHere(BINDING_PATH) as NativeBinding;
   } catch (error) {
-    nativeLoadError = firstLine(error);
+    nativeLoadError = describeLoadError(error);
     return null;
   }
   const missing = REQUIRED_EXPORTS.filter((name) => typeof binding[name] !== 'function');
@@ -60,7 +60,27 @@ export function loadNativeBinding(): NativeBinding | null {
   return binding;
 }
 
-function firstLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.split('\n', 1)[0] ?? message;
+/**
+ * One line for `nativeLoadError`. The generated loader's own message ("npm has
+ * a bug related to optional dependencies ...") does not apply to an addon built
+ * in place, so it is replaced, and its cause chain is kept minus the attempts
+ * at prebuilt npm packages and WASI builds, which this package never ships.
+ */
+function describeLoadError(error: unknown): string {
+  const lines: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; depth < 16 && current !== undefined && current !== null; depth++) {
+    const message = current instanceof Error ? current.message : String(current);
+    lines.push(message.split('\n', 1)[0] ?? message);
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  if (!lines[0]?.startsWith('Cannot find native binding')) {
+    return lines.join('; ');
+  }
+  const causes = lines.slice(1).filter((line) => !IRRELEVANT_ATTEMPT.test(line));
+  const notBuilt = `no loadable native addon for ${process.platform}-${process.arch} (build it with npm run build; needs cargo)`;
+  return [notBuilt, ...causes].join('; ');
 }
+
+/** Load attempts of the generated loader that cannot apply to this package. */
+const IRRELEVANT_ATTEMPT = /Cannot find module '(northstardb-[^']*|\.\/northstar-native\.wasi[^']*)'/;
