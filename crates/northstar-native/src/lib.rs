@@ -3,3 +3,11 @@
 
 pub mod crc32c;
 mod napi;
+
+// Page and node kernels (spec/file_format_v0.md §2, §4), twins of
+// ts/native/fallback.ts.
+pub mod error;
+pub mod layout;
+pub mod node;
+pub mod page;
+pub mod search;
