@@ -92,7 +92,7 @@ fn seed_arg(env: &Env, name: &str, value: &Unknown) -> Result<u32> {
 
 /// Throws a JS `TypeError` and returns the error that tells napi-rs an
 /// exception is already pending, so it does not throw a second one.
-fn throw_type_error(env: &Env, message: String) -> Error {
+pub(crate) fn throw_type_error(env: &Env, message: String) -> Error {
     if let Err(err) = env.throw_type_error(&message, Some("ERR_INVALID_ARG_TYPE")) {
         return err;
     }
@@ -100,7 +100,7 @@ fn throw_type_error(env: &Env, message: String) -> Error {
 }
 
 /// Throws a JS `RangeError`; see `throw_type_error`.
-fn throw_range_error(env: &Env, message: String) -> Error {
+pub(crate) fn throw_range_error(env: &Env, message: String) -> Error {
     if let Err(err) = env.throw_range_error(&message, Some("ERR_OUT_OF_RANGE")) {
         return err;
     }
