@@ -1,0 +1,97 @@
+// Read paths over one snapshot of the tree (spec §4): point lookup and value
+// extraction. A PageSource resolves page ids to verified page bytes: the pager
+// for a read transaction, dirty pages first for the write transaction.
+
+import { NorthstarError } from '../errors.js';
+import { readU64 } from '../format/bytes.js';
+import { OVERFLOW_DATA_OFFSET, OVERFLOW_NEXT_OFFSET, PageType, VALUE_OVERFLOW_BIT } from '../format/constants.js';
+import { childAt, leafKeyLength, leafVlenField, pageTypeOf, slotOffset } from '../format/page.js';
+import type { Kernels } from '../native/kernels.js';
+
+export interface PageSource {
+  readonly kernels: Kernels;
+  readonly pageSize: number;
+  /** Verified bytes of a tree page; callers must not modify them. */
+  page(id: number): Uint8Array;
+  /** Verified bytes of an overflow page (not cached). */
+  overflowPage(id: number): Uint8Array;
+  /** Where to name the file in errors. */
+  readonly path: string;
+}
+
+export function corrupt(src: PageSource, pageId: number, what: string): NorthstarError {
+  return new NorthstarError('Corrupt', `${src.path}: page ${pageId}: ${what}`, { pageId, path: src.path });
+}
+
+/** Page `id`, checked to be a branch or leaf. */
+export function nodePage(src: PageSource, id: number): Uint8Array {
+  const p = src.page(id);
+  const t = pageTypeOf(p);
+  if (t !== PageType.Branch && t !== PageType.Leaf) throw corrupt(src, id, `expected a tree node, found page type ${t}`);
+  return p;
+}
+
+/** Child page id c of branch page p (read as page `id`). */
+export function childOf(src: PageSource, p: Uint8Array, id: number, c: number): number {
+  const child = childAt(p, c);
+  if (child < 2) throw corrupt(src, id, `child ${c} has invalid page id ${child}`);
+  return child;
+}
+
+/** The leaf page holding `key`'s position, descending from root. */
+export function findLeaf(src: PageSource, root: number, key: Uint8Array): Uint8Array {
+  let id = root;
+  let p = nodePage(src, id);
+  const k = src.kernels;
+  while (pageTypeOf(p) === PageType.Branch) {
+    id = childOf(src, p, id, k.branchSearch(p, key));
+    p = nodePage(src, id);
+  }
+  return p;
+}
+
+/** Point lookup: a caller-owned copy of the value, or undefined. */
+export function treeGet(src: PageSource, root: number, key: Uint8Array): Buffer | undefined {
+  if (root === 0) return undefined;
+  const leaf = findLeaf(src, root, key);
+  const r = src.kernels.leafSearch(leaf, key);
+  if ((r & 1) === 0) return undefined;
+  return leafValue(src, leaf, r >>> 1);
+}
+
+/** A caller-owned copy of the key of leaf cell i. */
+export function leafKey(leaf: Uint8Array, i: number): Buffer {
+  const o = slotOffset(leaf, i) + 6;
+  return copyOut(leaf, o, o + leafKeyLength(leaf, i));
+}
+
+/** A caller-owned copy of the value of leaf cell i, following an overflow chain. */
+export function leafValue(src: PageSource, leaf: Uint8Array, i: number): Buffer {
+  const o = slotOffset(leaf, i);
+  const start = o + 6 + leafKeyLength(leaf, i);
+  const vlen = leafVlenField(leaf, i);
+  if (vlen < VALUE_OVERFLOW_BIT) return copyOut(leaf, start, start + vlen);
+  return readOverflow(src, readU64(leaf, start), vlen - VALUE_OVERFLOW_BIT);
+}
+
+function copyOut(page: Uint8Array, start: number, end: number): Buffer {
+  return Buffer.copyBytesFrom(page, start, end - start);
+}
+
+/** Reads a value of `length` bytes from the overflow chain starting at `first` (spec §5). */
+export function readOverflow(src: PageSource, first: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  const per = src.pageSize - OVERFLOW_DATA_OFFSET;
+  let id = first;
+  let done = 0;
+  while (done < length) {
+    if (id < 2) throw corrupt(src, id, `overflow chain ends early (${done} of ${length} bytes)`);
+    const p = src.overflowPage(id);
+    if (pageTypeOf(p) !== PageType.Overflow) throw corrupt(src, id, 'expected an overflow page');
+    const n = Math.min(per, length - done);
+    out.set(p.subarray(OVERFLOW_DATA_OFFSET, OVERFLOW_DATA_OFFSET + n), done);
+    done += n;
+    id = readU64(p, OVERFLOW_NEXT_OFFSET);
+  }
+  return out;
+}

@@ -1,0 +1,487 @@
+// The write transaction's copy-on-write view of the tree (spec §4.7, §8).
+//
+// Contract: a page reachable from a committed root is never modified. The
+// first change to such a page copies it to a newly allocated page id ("dirty");
+// dirty pages are edited in place by the node kernels until commit seals and
+// writes them. Ids allocated here are never visible to any snapshot before
+// commit, so freeing one returns it to this transaction at once; a committed
+// page freed here becomes pending at commit (spec §6.1).
+
+import { readU64, writeU64 } from '../format/bytes.js';
+import {
+  HEADER_SIZE,
+  NODE_LINK_OFFSET,
+  NODE_SLOTS_OFFSET,
+  OVERFLOW_DATA_OFFSET,
+  OVERFLOW_NEXT_OFFSET,
+  OVERFLOW_REF_SIZE,
+  PageType,
+  SLOT_SIZE,
+  VALUE_OVERFLOW_BIT,
+  LEAF_CELL_HEADER,
+} from '../format/constants.js';
+import {
+  branchFootprint,
+  branchKeyLength,
+  branchKeyOffset,
+  cellFootprint,
+  childAt,
+  initNode,
+  initPageHeader,
+  inlineFootprint,
+  leafKeyLength,
+  leafVlenField,
+  maxInlineFootprint,
+  nodeCount,
+  nodeUsed,
+  pageTypeOf,
+  setChildAt,
+  slotOffset,
+  writePageId,
+} from '../format/page.js';
+import type { Kernels } from '../native/kernels.js';
+import type { Pager } from '../pager/pager.js';
+import { corrupt, findLeaf, leafKey, nodePage, type PageSource } from './read.js';
+
+/** Hands out page ids for new pages (free list first, then the end of the file). */
+export type AllocatePage = () => number;
+
+export class TreeWriter implements PageSource {
+  readonly kernels: Kernels;
+  readonly pageSize: number;
+  readonly path: string;
+  root: number;
+  depth: number;
+  entryCount: number;
+  /** Bumped by every change; open scans of this transaction re-seek when it moves. */
+  version = 0;
+  /** Pages allocated by this transaction, by id. */
+  readonly dirty = new Map<number, Buffer>();
+  /** Committed pages this transaction made unreachable. */
+  readonly freedCommitted: number[] = [];
+  /** Pages allocated and freed again by this transaction: reusable now. */
+  readonly reusable: number[] = [];
+
+  // The path of the last descent: page id, page, and child index (branches).
+  private readonly pathIds: number[] = [];
+  private readonly pathPages: Buffer[] = [];
+  private readonly pathIdx: number[] = [];
+  private readonly sizes: number[] = [];
+  private readonly usable: number;
+  private readonly inlineMax: number;
+  private scratchNode: Buffer | null = null;
+  private readonly overflowRef = Buffer.alloc(OVERFLOW_REF_SIZE);
+
+  constructor(
+    private readonly pager: Pager,
+    root: number,
+    depth: number,
+    entryCount: number,
+    private readonly allocate: AllocatePage,
+  ) {
+    this.kernels = pager.kernels;
+    this.pageSize = pager.pageSize;
+    this.path = pager.file.path;
+    this.root = root;
+    this.depth = depth;
+    this.entryCount = entryCount;
+    this.usable = this.pageSize - NODE_SLOTS_OFFSET;
+    this.inlineMax = maxInlineFootprint(this.pageSize);
+  }
+
+  page(id: number): Uint8Array {
+    return this.dirty.get(id) ?? this.pager.read(id);
+  }
+
+  overflowPage(id: number): Uint8Array {
+    return this.dirty.get(id) ?? this.pager.readUncached(id);
+  }
+
+  get changed(): boolean {
+    return this.version !== 0;
+  }
+
+  /** Inserts or replaces key → value. Sizes were validated by the caller (spec §7). */
+  put(key: Uint8Array, value: Uint8Array): void {
+    this.version++;
+    let inline: Uint8Array = value;
+    let vlenField = value.length;
+    if (inlineFootprint(key.length, value.length) > this.inlineMax) {
+      writeU64(this.overflowRef, 0, this.writeOverflow(value));
+      inline = this.overflowRef;
+      vlenField = VALUE_OVERFLOW_BIT + value.length;
+    }
+    const k = this.kernels;
+    if (this.root === 0) {
+      const leaf = this.newNode(PageType.Leaf);
+      k.leafInsert(leaf, 0, key, inline, vlenField);
+      this.root = this.pathIds[0]!;
+      this.depth = 1;
+      this.entryCount = 1;
+      return;
+    }
+    this.descendForWrite(key);
+    const d = this.depth - 1;
+    const leaf = this.pathPages[d]!;
+    const r = k.leafSearch(leaf, key);
+    const i = r >>> 1;
+    if ((r & 1) === 1) {
+      this.freeValueAt(leaf, i);
+      k.nodeRemove(leaf, i);
+    } else {
+      this.entryCount++;
+    }
+    if (!k.leafInsert(leaf, i, key, inline, vlenField)) this.splitLeaf(d, i, key, inline, vlenField);
+  }
+
+  /** Deletes key; returns whether it was present. */
+  del(key: Uint8Array): boolean {
+    if (this.root === 0) return false;
+    // Probe read-only first so a missing key copies no pages.
+    const probe = findLeaf(this, this.root, key);
+    if ((this.kernels.leafSearch(probe, key) & 1) === 0) return false;
+    this.version++;
+    this.descendForWrite(key);
+    const d = this.depth - 1;
+    const leaf = this.pathPages[d]!;
+    const i = this.kernels.leafSearch(leaf, key) >>> 1;
+    this.freeValueAt(leaf, i);
+    this.kernels.nodeRemove(leaf, i);
+    this.entryCount--;
+    this.rebalance(d);
+    return true;
+  }
+
+  // ---- copy-on-write descent ---------------------------------------------------
+
+  /** Fills the path for key, copying every committed page on it. */
+  private descendForWrite(key: Uint8Array): void {
+    const k = this.kernels;
+    this.pathIds.length = 0;
+    this.pathPages.length = 0;
+    this.pathIdx.length = 0;
+    let p = this.dirty.get(this.root);
+    if (p === undefined) {
+      const old = this.root;
+      p = this.copyPage(nodePage(this, old));
+      this.root = this.lastAllocated;
+      this.freePage(old);
+    }
+    this.pathIds.push(this.root);
+    this.pathPages.push(p);
+    while (pageTypeOf(p) === PageType.Branch) {
+      const c = k.branchSearch(p, key);
+      this.pathIdx.push(c);
+      p = this.writableChild(p, this.pathIds[this.pathIds.length - 1]!, c);
+      this.pathIds.push(this.lastAllocated);
+      this.pathPages.push(p);
+    }
+    this.pathIdx.push(-1);
+    if (this.pathPages.length !== this.depth) {
+      throw corrupt(this, this.pathIds[this.pathIds.length - 1]!, `leaf at depth ${this.pathPages.length}, tree depth is ${this.depth}`);
+    }
+  }
+
+  /** Id of the page returned by the last writableChild/copyPage/newNode. */
+  private lastAllocated = 0;
+
+  /** Child c of dirty branch `parent`, copied if committed (the parent then points at the copy). */
+  private writableChild(parent: Buffer, parentId: number, c: number): Buffer {
+    const id = childAt(parent, c);
+    if (id < 2) throw corrupt(this, parentId, `child ${c} has invalid page id ${id}`);
+    const d = this.dirty.get(id);
+    if (d !== undefined) {
+      this.lastAllocated = id;
+      return d;
+    }
+    const copy = this.copyPage(nodePage(this, id));
+    this.freePage(id);
+    setChildAt(parent, c, this.lastAllocated);
+    return copy;
+  }
+
+  private copyPage(src: Uint8Array): Buffer {
+    const id = this.allocate();
+    const copy = Buffer.allocUnsafeSlow(this.pageSize);
+    copy.set(src);
+    writePageId(copy, id);
+    this.dirty.set(id, copy);
+    this.lastAllocated = id;
+    return copy;
+  }
+
+  private newNode(type: typeof PageType.Leaf | typeof PageType.Branch): Buffer {
+    const id = this.allocPage();
+    const page = Buffer.alloc(this.pageSize);
+    initNode(page, type, id);
+    this.dirty.set(id, page);
+    this.pathIds.length = 0;
+    this.pathIds.push(id);
+    this.lastAllocated = id;
+    return page;
+  }
+
+  private allocPage(): number {
+    return this.reusable.pop() ?? this.allocate();
+  }
+
+  /** Frees a page: at once if this transaction allocated it, else pending at commit. */
+  freePage(id: number): void {
+    if (this.dirty.delete(id)) this.reusable.push(id);
+    else this.freedCommitted.push(id);
+  }
+
+  // ---- overflow values (spec §5) -------------------------------------------------
+
+  private writeOverflow(value: Uint8Array): number {
+    const per = this.pageSize - OVERFLOW_DATA_OFFSET;
+    const n = Math.ceil(value.length / per);
+    const ids: number[] = [];
+    for (let j = 0; j < n; j++) ids.push(this.allocPage());
+    for (let j = 0; j < n; j++) {
+      const chunk = value.subarray(j * per, Math.min(value.length, (j + 1) * per));
+      const page = Buffer.alloc(this.pageSize);
+      initPageHeader(page, PageType.Overflow, ids[j]!, 8 + chunk.length);
+      writeU64(page, OVERFLOW_NEXT_OFFSET, j + 1 < n ? ids[j + 1]! : 0);
+      page.set(chunk, OVERFLOW_DATA_OFFSET);
+      this.dirty.set(ids[j]!, page);
+    }
+    return ids[0]!;
+  }
+
+  /** Frees the overflow chain of leaf cell i, if its value has one. */
+  private freeValueAt(leaf: Uint8Array, i: number): void {
+    const vlen = leafVlenField(leaf, i);
+    if (vlen < VALUE_OVERFLOW_BIT) return;
+    const per = this.pageSize - OVERFLOW_DATA_OFFSET;
+    let id = readU64(leaf, slotOffset(leaf, i) + LEAF_CELL_HEADER + leafKeyLength(leaf, i));
+    for (let n = Math.ceil((vlen - VALUE_OVERFLOW_BIT) / per); n > 0; n--) {
+      if (id < 2) throw corrupt(this, id, 'overflow chain ends early');
+      const p = this.overflowPage(id);
+      if (pageTypeOf(p) !== PageType.Overflow) throw corrupt(this, id, 'expected an overflow page');
+      const next = readU64(p, OVERFLOW_NEXT_OFFSET);
+      this.freePage(id);
+      id = next;
+    }
+  }
+
+  // ---- splits ------------------------------------------------------------------------
+
+  /** Leaf at path depth d is full: split it and insert the cell (spec §4.7). */
+  private splitLeaf(d: number, i: number, key: Uint8Array, inline: Uint8Array, vlenField: number): void {
+    const k = this.kernels;
+    const leaf = this.pathPages[d]!;
+    const count = nodeCount(leaf);
+    const sizes = this.sizes;
+    sizes.length = 0;
+    for (let j = 0; j < count; j++) {
+      if (j === i) sizes.push(LEAF_CELL_HEADER + key.length + inline.length + SLOT_SIZE);
+      sizes.push(cellFootprint(leaf, j));
+    }
+    if (i === count) sizes.push(LEAF_CELL_HEADER + key.length + inline.length + SLOT_SIZE);
+    // Appending at the end (sorted loads): keep the left leaf full.
+    const at = i === count ? count : this.chooseSplit(false);
+    const right = this.newNode(PageType.Leaf);
+    const rightId = this.lastAllocated;
+    let ok: boolean;
+    if (i < at) {
+      k.nodeSplit(leaf, right, at - 1);
+      ok = k.leafInsert(leaf, i, key, inline, vlenField);
+    } else {
+      k.nodeSplit(leaf, right, at);
+      ok = k.leafInsert(right, i - at, key, inline, vlenField);
+    }
+    if (!ok) throw corrupt(this, this.pathIds[d]!, 'split left no room for the new cell');
+    this.insertChild(d - 1, leafKey(right, 0), rightId);
+  }
+
+  /**
+   * Adds (sep → child) to the branch at path depth `level`, right after the child
+   * the path went through; level -1 grows a new root.
+   */
+  private insertChild(level: number, sep: Uint8Array, child: number): void {
+    if (level < 0) {
+      const oldRoot = this.root;
+      const root = this.newNode(PageType.Branch);
+      writeU64(root, NODE_LINK_OFFSET, oldRoot);
+      this.kernels.branchInsert(root, 0, sep, child);
+      this.root = this.lastAllocated;
+      this.depth++;
+      return;
+    }
+    const idx = this.pathIdx[level]!;
+    if (!this.kernels.branchInsert(this.pathPages[level]!, idx, sep, child)) this.splitBranch(level, idx, sep, child);
+  }
+
+  /** Branch at path depth `level` is full: split it around a middle separator and insert. */
+  private splitBranch(level: number, idx: number, key: Uint8Array, child: number): void {
+    const k = this.kernels;
+    const node = this.pathPages[level]!;
+    const count = nodeCount(node);
+    const sizes = this.sizes;
+    sizes.length = 0;
+    for (let j = 0; j < count; j++) {
+      if (j === idx) sizes.push(branchFootprint(key.length));
+      sizes.push(cellFootprint(node, j));
+    }
+    if (idx === count) sizes.push(branchFootprint(key.length));
+    const p = this.chooseSplit(true);
+    const right = this.newNode(PageType.Branch);
+    const rightId = this.lastAllocated;
+    let sep: Uint8Array;
+    if (p === idx) {
+      k.nodeSplit(node, right, idx);
+      writeU64(right, NODE_LINK_OFFSET, child);
+      sep = key;
+    } else {
+      k.nodeSplit(node, right, p < idx ? p : p - 1);
+      sep = this.popFirstSeparator(right);
+      const ok = p < idx ? k.branchInsert(right, idx - p - 1, key, child) : k.branchInsert(node, idx, key, child);
+      if (!ok) throw corrupt(this, this.pathIds[level]!, 'split left no room for the new separator');
+    }
+    this.insertChild(level - 1, sep, rightId);
+  }
+
+  /** Removes cell 0 of a branch, making its child the leftmost; returns a copy of its key. */
+  private popFirstSeparator(branch: Buffer): Buffer {
+    const o = branchKeyOffset(branch, 0);
+    const sep = Buffer.copyBytesFrom(branch, o, branchKeyLength(branch, 0));
+    writeU64(branch, NODE_LINK_OFFSET, childAt(branch, 1));
+    this.kernels.nodeRemove(branch, 0);
+    return sep;
+  }
+
+  /**
+   * Split point over this.sizes nearest the byte midpoint at which both halves
+   * fit. Leaves: left gets [0, at). Branches (pushUp): left [0, p), p moves up,
+   * right (p, n).
+   */
+  private chooseSplit(pushUp: boolean): number {
+    const sizes = this.sizes;
+    const n = sizes.length;
+    let total = 0;
+    for (const s of sizes) total += s;
+    let best = -1;
+    let bestDiff = Infinity;
+    let left = 0;
+    const lo = 1;
+    const hi = pushUp ? n - 2 : n - 1;
+    for (let j = 0; j < lo; j++) left += sizes[j]!;
+    for (let at = lo; at <= hi; at++) {
+      const right = total - left - (pushUp ? sizes[at]! : 0);
+      if (left <= this.usable && right <= this.usable) {
+        const diff = Math.abs(left - right);
+        if (diff < bestDiff) {
+          bestDiff = diff;
+          best = at;
+        }
+      }
+      left += sizes[at]!;
+    }
+    if (best < 0) throw corrupt(this, 0, `no split point for ${n} cells of ${total} bytes`);
+    return best;
+  }
+
+  // ---- merges and redistribution ---------------------------------------------------
+
+  /** Restores the fill rules of spec §4.7 from path depth `level` upwards after a delete. */
+  private rebalance(level: number): void {
+    const k = this.kernels;
+    const underfull = this.usable / 4;
+    for (;;) {
+      if (level === 0) {
+        this.collapseRoot();
+        return;
+      }
+      const node = this.pathPages[level]!;
+      if (nodeCount(node) > 0 && nodeUsed(node) >= underfull) return;
+      const parent = this.pathPages[level - 1]!;
+      const parentId = this.pathIds[level - 1]!;
+      const c = this.pathIdx[level - 1]!;
+      if (nodeCount(parent) === 0) throw corrupt(this, parentId, 'non-root branch without separators');
+      // Pair the node with its left neighbour, or its right one if it is leftmost.
+      const leftIdx = c > 0 ? c - 1 : 0;
+      let left: Buffer;
+      let right: Buffer;
+      let leftId: number;
+      let rightId: number;
+      if (c > 0) {
+        left = this.writableChild(parent, parentId, leftIdx);
+        leftId = this.lastAllocated;
+        right = node;
+        rightId = this.pathIds[level]!;
+      } else {
+        left = node;
+        leftId = this.pathIds[level]!;
+        right = this.writableChild(parent, parentId, 1);
+        rightId = this.lastAllocated;
+      }
+      const leaf = pageTypeOf(node) === PageType.Leaf;
+      const sepKey = Buffer.copyBytesFrom(parent, branchKeyOffset(parent, leftIdx), branchKeyLength(parent, leftIdx));
+      const need = nodeUsed(left) + nodeUsed(right) + (leaf ? 0 : branchFootprint(sepKey.length));
+      if (need <= this.usable) {
+        if (!leaf) k.branchInsert(left, nodeCount(left), sepKey, childAt(right, 0));
+        if (!k.nodeMerge(left, right)) throw corrupt(this, leftId, 'merge did not fit');
+        k.nodeRemove(parent, leftIdx);
+        this.freePage(rightId);
+        void leftId;
+        level--;
+        continue;
+      }
+      const newSep = this.redistribute(left, leftId, right, rightId, leaf, sepKey);
+      k.nodeRemove(parent, leftIdx);
+      if (!k.branchInsert(parent, leftIdx, newSep, rightId)) {
+        this.pathIdx[level - 1] = leftIdx;
+        this.splitBranch(level - 1, leftIdx, newSep, rightId);
+      }
+      return;
+    }
+  }
+
+  /** Empty leaf root → empty tree; branch root without separators → its only child. */
+  private collapseRoot(): void {
+    for (;;) {
+      const root = this.dirty.get(this.root) ?? nodePage(this, this.root);
+      if (nodeCount(root) > 0) return;
+      const old = this.root;
+      if (pageTypeOf(root) === PageType.Leaf) {
+        this.root = 0;
+        this.depth = 0;
+      } else {
+        this.root = childAt(root, 0);
+        this.depth--;
+      }
+      this.freePage(old);
+      if (this.root === 0) return;
+    }
+  }
+
+  /** Spreads the cells of two siblings evenly by bytes; returns the new separator. */
+  private redistribute(left: Buffer, leftId: number, right: Buffer, rightId: number, leaf: boolean, sepKey: Uint8Array): Uint8Array {
+    const k = this.kernels;
+    const type = leaf ? PageType.Leaf : PageType.Branch;
+    const t = (this.scratchNode ??= Buffer.alloc(this.pageSize * 2));
+    t.fill(0);
+    initNode(t, type, 0);
+    k.nodeMerge(t, left);
+    if (!leaf) k.branchInsert(t, nodeCount(t), sepKey, childAt(right, 0));
+    k.nodeMerge(t, right);
+    const leftmost = leaf ? 0 : childAt(left, 0);
+    left.fill(0, HEADER_SIZE);
+    right.fill(0, HEADER_SIZE);
+    initNode(left, type, leftId);
+    initNode(right, type, rightId);
+    const sizes = this.sizes;
+    sizes.length = 0;
+    const n = nodeCount(t);
+    for (let j = 0; j < n; j++) sizes.push(cellFootprint(t, j));
+    const at = this.chooseSplit(!leaf);
+    k.nodeSplit(t, right, at);
+    let sep: Uint8Array;
+    if (leaf) sep = leafKey(right, 0);
+    else sep = this.popFirstSeparator(right);
+    k.nodeSplit(t, left, 0);
+    if (!leaf) writeU64(left, NODE_LINK_OFFSET, leftmost);
+    return sep;
+  }
+}

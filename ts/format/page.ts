@@ -1,0 +1,150 @@
+// Page header and node-field accessors (spec §2 and §4). Reader and writer of
+// each structure live together here; kernels in ts/native do the heavy work.
+
+import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from './bytes.js';
+import {
+  BRANCH_CELL_CHILD,
+  BRANCH_CELL_HEADER,
+  BRANCH_CELL_KLEN,
+  FORMAT_VERSION,
+  HEADER_SIZE,
+  LEAF_CELL_HEADER,
+  LEAF_CELL_VLEN,
+  MAX_KEY_SIZE,
+  NODE_CELL_START_OFFSET,
+  NODE_COUNT_OFFSET,
+  NODE_DEAD_OFFSET,
+  NODE_LINK_OFFSET,
+  NODE_SLOTS_OFFSET,
+  OVERFLOW_REF_SIZE,
+  PAGE_ID_OFFSET,
+  PAGE_MAGIC,
+  PAYLOAD_LENGTH_OFFSET,
+  PageType,
+  SLOT_SIZE,
+  TXN_ID_OFFSET,
+  TYPE_OFFSET,
+  VALUE_OVERFLOW_BIT,
+  VERSION_OFFSET,
+  MAGIC_OFFSET,
+} from './constants.js';
+
+/** Fills the page header of a zeroed buffer (checksums are written by pageSeal). */
+export function initPageHeader(page: Uint8Array, type: PageType, pageId: number, payloadLength: number): void {
+  writeU32(page, MAGIC_OFFSET, PAGE_MAGIC);
+  writeU16(page, VERSION_OFFSET, FORMAT_VERSION);
+  page[TYPE_OFFSET] = type;
+  writePageId(page, pageId);
+  writeU32(page, PAYLOAD_LENGTH_OFFSET, payloadLength);
+}
+
+export function pageTypeOf(page: Uint8Array): number {
+  return page[TYPE_OFFSET]!;
+}
+
+export function writePageId(page: Uint8Array, pageId: number): void {
+  writeU64(page, PAGE_ID_OFFSET, pageId);
+}
+
+export function pageTxnId(page: Uint8Array): number {
+  return readU64(page, TXN_ID_OFFSET);
+}
+
+export function writePageTxnId(page: Uint8Array, txnId: number): void {
+  writeU64(page, TXN_ID_OFFSET, txnId);
+}
+
+/** Turns a zeroed buffer into an empty leaf or branch node (spec §4.1). */
+export function initNode(page: Uint8Array, type: typeof PageType.Leaf | typeof PageType.Branch, pageId: number): void {
+  initPageHeader(page, type, pageId, page.length - HEADER_SIZE);
+  writeU16(page, NODE_COUNT_OFFSET, 0);
+  writeU16(page, NODE_DEAD_OFFSET, 0);
+  writeU32(page, NODE_CELL_START_OFFSET, page.length);
+  writeU64(page, NODE_LINK_OFFSET, 0);
+}
+
+export function nodeCount(page: Uint8Array): number {
+  return readU16(page, NODE_COUNT_OFFSET);
+}
+
+export function slotOffset(page: Uint8Array, i: number): number {
+  return readU16(page, NODE_SLOTS_OFFSET + i * SLOT_SIZE);
+}
+
+/** Bytes the node's live cells and slots take (what a merge would need). */
+export function nodeUsed(page: Uint8Array): number {
+  const count = nodeCount(page);
+  return page.length - readU32(page, NODE_CELL_START_OFFSET) - readU16(page, NODE_DEAD_OFFSET) + count * SLOT_SIZE;
+}
+
+/** Cell plus slot size of cell i. */
+export function cellFootprint(page: Uint8Array, i: number): number {
+  const o = slotOffset(page, i);
+  if (page[TYPE_OFFSET] === PageType.Leaf) {
+    const vlen = readU32(page, o + LEAF_CELL_VLEN);
+    return LEAF_CELL_HEADER + readU16(page, o) + (vlen >= VALUE_OVERFLOW_BIT ? OVERFLOW_REF_SIZE : vlen) + SLOT_SIZE;
+  }
+  return BRANCH_CELL_HEADER + readU16(page, o + BRANCH_CELL_KLEN) + SLOT_SIZE;
+}
+
+// ---- branch ------------------------------------------------------------------
+
+/** Page id of child c (0 = leftmost) of a branch; -1 if the stored id is not a safe integer. */
+export function childAt(page: Uint8Array, c: number): number {
+  return c === 0 ? readU64(page, NODE_LINK_OFFSET) : readU64(page, slotOffset(page, c - 1) + BRANCH_CELL_CHILD);
+}
+
+export function setChildAt(page: Uint8Array, c: number, id: number): void {
+  if (c === 0) writeU64(page, NODE_LINK_OFFSET, id);
+  else writeU64(page, slotOffset(page, c - 1) + BRANCH_CELL_CHILD, id);
+}
+
+export function branchKeyOffset(page: Uint8Array, i: number): number {
+  return slotOffset(page, i) + BRANCH_CELL_HEADER;
+}
+
+export function branchKeyLength(page: Uint8Array, i: number): number {
+  return readU16(page, slotOffset(page, i) + BRANCH_CELL_KLEN);
+}
+
+// ---- leaf ----------------------------------------------------------------------
+
+export function leafKeyOffset(page: Uint8Array, i: number): number {
+  return slotOffset(page, i) + LEAF_CELL_HEADER;
+}
+
+export function leafKeyLength(page: Uint8Array, i: number): number {
+  return readU16(page, slotOffset(page, i));
+}
+
+/** The raw value-length field of leaf cell i (VALUE_OVERFLOW_BIT marks an overflow ref). */
+export function leafVlenField(page: Uint8Array, i: number): number {
+  return readU32(page, slotOffset(page, i) + LEAF_CELL_VLEN);
+}
+
+// ---- limits (spec §4.7) ----------------------------------------------------------
+
+/** Largest cell plus slot any node of this page size holds. */
+export function maxCellFootprint(pageSize: number): number {
+  return Math.floor((pageSize - NODE_SLOTS_OFFSET) / 3);
+}
+
+/** Largest leaf cell plus slot stored with its value inline. */
+export function maxInlineFootprint(pageSize: number): number {
+  return Math.floor((pageSize - NODE_SLOTS_OFFSET) / 4);
+}
+
+/** Largest key this page size accepts. */
+export function maxKeySize(pageSize: number): number {
+  return Math.min(MAX_KEY_SIZE, maxCellFootprint(pageSize) - LEAF_CELL_HEADER - OVERFLOW_REF_SIZE - SLOT_SIZE);
+}
+
+/** Footprint of a leaf cell holding key and a value of vlen bytes inline. */
+export function inlineFootprint(klen: number, vlen: number): number {
+  return LEAF_CELL_HEADER + klen + vlen + SLOT_SIZE;
+}
+
+/** Footprint of a branch cell with a key of klen bytes. */
+export function branchFootprint(klen: number): number {
+  return BRANCH_CELL_HEADER + klen + SLOT_SIZE;
+}

@@ -1,0 +1,12 @@
+export { open, Database, DEFAULT_CACHE_SIZE } from './db.js';
+export type { OpenOptions, BeginReadOptions, DatabaseStats, SyncMode } from './db.js';
+export { NorthstarError, ErrorCode } from './errors.js';
+export type { ErrorDetails } from './errors.js';
+export { implementation, nativeUnavailableReason } from './native/kernels.js';
+export type { Implementation } from './native/kernels.js';
+export { ReadTxn } from './txn/read.js';
+export { WriteTxn } from './txn/write.js';
+export type { Bytes, ScanOptions } from './txn/args.js';
+export type { VerifyReport, VerifyProblem } from './btree/verify.js';
+export { maxKeySize } from './format/page.js';
+export { MAX_KEY_SIZE, MAX_VALUE_SIZE, PAGE_SIZES } from './format/constants.js';

@@ -1,0 +1,190 @@
+// The one door to the disk. The pager (and later the commit log) does all file
+// access through DbFile, so a test can swap in a fault-injecting file and the
+// benchmark harness can count bytes and syncs where they really happen.
+
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
+import { ioError } from '../errors.js';
+
+/** Counters of the I/O a file has done since it was opened. */
+export interface IoStats {
+  reads: number;
+  writes: number;
+  bytesRead: number;
+  bytesWritten: number;
+  fdatasyncs: number;
+  fsyncs: number;
+}
+
+export interface DbFile {
+  readonly path: string;
+  readonly stats: IoStats;
+  /** Reads up to buf.length bytes at position; returns how many were read (short at end of file). */
+  read(buf: Uint8Array, position: number): number;
+  /** Writes all of buf at position, or throws IoError/OutOfSpace (some bytes may have reached the file). */
+  write(buf: Uint8Array, position: number): void;
+  /** Writes the buffers back to back starting at position. */
+  writev(bufs: readonly Uint8Array[], position: number): void;
+  /** fdatasync. After a failure the file's durable content is unknown. */
+  datasync(): void;
+  truncate(size: number): void;
+  size(): number;
+  close(): void;
+}
+
+function newStats(): IoStats {
+  return { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, fdatasyncs: 0, fsyncs: 0 };
+}
+
+/** DbFile over a Node.js file descriptor with synchronous calls. */
+export class NodeFile implements DbFile {
+  readonly stats: IoStats = newStats();
+  private fd: number;
+
+  constructor(
+    readonly path: string,
+    fd: number,
+  ) {
+    this.fd = fd;
+  }
+
+  /** Opens an existing file for reading and writing. */
+  static open(path: string): NodeFile {
+    try {
+      return new NodeFile(path, fs.openSync(path, 'r+'));
+    } catch (err) {
+      throw ioError(err, `open ${path}`, path);
+    }
+  }
+
+  read(buf: Uint8Array, position: number): number {
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        const n = fs.readSync(this.fd, buf, done, buf.length - done, position + done);
+        if (n === 0) break;
+        done += n;
+      }
+    } catch (err) {
+      throw ioError(err, `read ${this.path} at ${position}`, this.path);
+    }
+    this.stats.reads++;
+    this.stats.bytesRead += done;
+    return done;
+  }
+
+  write(buf: Uint8Array, position: number): void {
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        done += fs.writeSync(this.fd, buf, done, buf.length - done, position + done);
+      }
+    } catch (err) {
+      throw ioError(err, `write ${this.path} at ${position}`, this.path);
+    }
+    this.stats.writes++;
+    this.stats.bytesWritten += done;
+  }
+
+  writev(bufs: readonly Uint8Array[], position: number): void {
+    let total = 0;
+    for (const b of bufs) total += b.length;
+    let done = 0;
+    try {
+      done = fs.writevSync(this.fd, bufs as Uint8Array[], position);
+    } catch (err) {
+      throw ioError(err, `write ${this.path} at ${position}`, this.path);
+    }
+    this.stats.writes++;
+    this.stats.bytesWritten += done;
+    if (done < total) {
+      // Short vectored write: finish buffer by buffer from where it stopped.
+      let skip = done;
+      let pos = position + done;
+      for (const b of bufs) {
+        if (skip >= b.length) {
+          skip -= b.length;
+          continue;
+        }
+        this.write(b.subarray(skip), pos);
+        pos += b.length - skip;
+        skip = 0;
+      }
+    }
+  }
+
+  datasync(): void {
+    try {
+      fs.fdatasyncSync(this.fd);
+    } catch (err) {
+      throw ioError(err, `fdatasync ${this.path}`, this.path);
+    }
+    this.stats.fdatasyncs++;
+  }
+
+  truncate(size: number): void {
+    try {
+      fs.ftruncateSync(this.fd, size);
+    } catch (err) {
+      throw ioError(err, `truncate ${this.path}`, this.path);
+    }
+  }
+
+  size(): number {
+    try {
+      return fs.fstatSync(this.fd).size;
+    } catch (err) {
+      throw ioError(err, `stat ${this.path}`, this.path);
+    }
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    try {
+      fs.closeSync(fd);
+    } catch (err) {
+      throw ioError(err, `close ${this.path}`, this.path);
+    }
+  }
+}
+
+/**
+ * Creates `path` atomically with the given first bytes: writes a temporary file
+ * beside it, fsyncs it, renames it into place and fsyncs the directory, so a
+ * crash never leaves a partial file under the real name (spec §8).
+ */
+export function createFileAtomically(path: string, content: Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    const fd = fs.openSync(tmp, 'w', 0o644);
+    try {
+      let done = 0;
+      while (done < content.length) done += fs.writeSync(fd, content, done, content.length - done, done);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, path);
+    syncDirectory(nodePath.dirname(path));
+  } catch (err) {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // the temporary file may not exist; nothing else to undo
+    }
+    throw ioError(err, `create ${path}`, path);
+  }
+}
+
+/** fsyncs a directory so a new or renamed entry in it is durable (no-op where unsupported). */
+export function syncDirectory(dir: string): void {
+  if (process.platform === 'win32') return; // directories cannot be opened for fsync on Windows
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

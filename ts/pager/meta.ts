@@ -1,0 +1,174 @@
+// Meta pages A and B (spec §3): encoding, validation and the choice at open.
+
+import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../format/bytes.js';
+import {
+  FORMAT_VERSION,
+  HEADER_SIZE,
+  META_CRC_OFFSET,
+  META_DEPTH_OFFSET,
+  META_ENTRY_COUNT_OFFSET,
+  META_FREELIST_OFFSET,
+  META_LOG_TAIL_OFFSET,
+  META_MAGIC,
+  META_MAGIC_OFFSET,
+  META_PAGE_A,
+  META_PAGE_B,
+  META_PAGE_COUNT_OFFSET,
+  META_PAGE_SIZE_OFFSET,
+  META_PAYLOAD_LENGTH,
+  META_ROOT_OFFSET,
+  META_TXN_ID_OFFSET,
+  META_VERSION_OFFSET,
+  PAGE_SIZES,
+  PageStatus,
+  PageType,
+  TYPE_OFFSET,
+  FIRST_DATA_PAGE,
+} from '../format/constants.js';
+import { initPageHeader, writePageTxnId } from '../format/page.js';
+import { NorthstarError } from '../errors.js';
+import type { Kernels } from '../native/kernels.js';
+import type { DbFile } from '../io/file.js';
+
+/** The committed state one meta page describes. */
+export interface Meta {
+  pageSize: number;
+  txnId: number;
+  root: number;
+  freelist: number;
+  logTail: number;
+  pageCount: number;
+  entryCount: number;
+  depth: number;
+}
+
+export function emptyMeta(pageSize: number): Meta {
+  return { pageSize, txnId: 0, root: 0, freelist: 0, logTail: 0, pageCount: FIRST_DATA_PAGE, entryCount: 0, depth: 0 };
+}
+
+/** Meta page id that commit txnId writes: T mod 2. */
+export function metaSlot(txnId: number): number {
+  return txnId % 2 === 0 ? META_PAGE_A : META_PAGE_B;
+}
+
+/** Encodes and seals a meta page for `slot` into a fresh buffer. */
+export function encodeMeta(meta: Meta, slot: number, kernels: Kernels): Uint8Array {
+  const page = new Uint8Array(meta.pageSize);
+  initPageHeader(page, PageType.Meta, slot, META_PAYLOAD_LENGTH);
+  writePageTxnId(page, meta.txnId);
+  writeU32(page, META_MAGIC_OFFSET, META_MAGIC);
+  writeU16(page, META_VERSION_OFFSET, FORMAT_VERSION);
+  writeU32(page, META_PAGE_SIZE_OFFSET, meta.pageSize);
+  writeU64(page, META_TXN_ID_OFFSET, meta.txnId);
+  writeU64(page, META_ROOT_OFFSET, meta.root);
+  writeU64(page, META_FREELIST_OFFSET, meta.freelist);
+  writeU64(page, META_LOG_TAIL_OFFSET, meta.logTail);
+  writeU64(page, META_PAGE_COUNT_OFFSET, meta.pageCount);
+  writeU64(page, META_ENTRY_COUNT_OFFSET, meta.entryCount);
+  writeU32(page, META_DEPTH_OFFSET, meta.depth);
+  writeU32(page, META_CRC_OFFSET, kernels.crc32c(page.subarray(HEADER_SIZE, META_CRC_OFFSET)));
+  kernels.pageSeal(page);
+  return page;
+}
+
+/** Why a meta page was rejected, or the meta itself. */
+export type MetaResult = { ok: true; meta: Meta } | { ok: false; reason: string; unsupported: boolean };
+
+/**
+ * Validates a meta page read as page `slot` of a file of `fileSize` bytes
+ * (spec §3, "Choosing the meta at open", rule 2).
+ */
+export function decodeMeta(page: Uint8Array, slot: number, fileSize: number, kernels: Kernels): MetaResult {
+  const status = kernels.pageVerify(page, slot);
+  if (status === PageStatus.UnsupportedVersion) {
+    return { ok: false, reason: `meta ${slot}: page format version is newer than 0`, unsupported: true };
+  }
+  if (status !== PageStatus.Ok) return { ok: false, reason: `meta ${slot}: page check failed (status ${status})`, unsupported: false };
+  if (page[TYPE_OFFSET] !== PageType.Meta) return { ok: false, reason: `meta ${slot}: not a meta page`, unsupported: false };
+  if (readU32(page, META_MAGIC_OFFSET) !== META_MAGIC) return { ok: false, reason: `meta ${slot}: bad meta magic`, unsupported: false };
+  if (readU32(page, META_CRC_OFFSET) !== kernels.crc32c(page.subarray(HEADER_SIZE, META_CRC_OFFSET))) {
+    return { ok: false, reason: `meta ${slot}: meta checksum mismatch`, unsupported: false };
+  }
+  if (readU16(page, META_VERSION_OFFSET) !== FORMAT_VERSION) {
+    return { ok: false, reason: `meta ${slot}: meta format version ${readU16(page, META_VERSION_OFFSET)} is newer than 0`, unsupported: true };
+  }
+  const meta: Meta = {
+    pageSize: readU32(page, META_PAGE_SIZE_OFFSET),
+    txnId: readU64(page, META_TXN_ID_OFFSET),
+    root: readU64(page, META_ROOT_OFFSET),
+    freelist: readU64(page, META_FREELIST_OFFSET),
+    logTail: readU64(page, META_LOG_TAIL_OFFSET),
+    pageCount: readU64(page, META_PAGE_COUNT_OFFSET),
+    entryCount: readU64(page, META_ENTRY_COUNT_OFFSET),
+    depth: readU32(page, META_DEPTH_OFFSET),
+  };
+  const bad = (why: string): MetaResult => ({ ok: false, reason: `meta ${slot}: ${why}`, unsupported: false });
+  if (meta.pageSize !== page.length) return bad(`page size ${meta.pageSize} does not match ${page.length}`);
+  if (meta.txnId < 0 || meta.logTail < 0 || meta.entryCount < 0) return bad('field out of range');
+  if (meta.pageCount < FIRST_DATA_PAGE) return bad(`page count ${meta.pageCount} below ${FIRST_DATA_PAGE}`);
+  if (meta.root < 0 || meta.root >= meta.pageCount || (meta.root !== 0 && meta.root < FIRST_DATA_PAGE)) return bad(`root ${meta.root} out of range`);
+  if (meta.freelist < 0 || meta.freelist >= meta.pageCount || (meta.freelist !== 0 && meta.freelist < FIRST_DATA_PAGE)) {
+    return bad(`freelist ${meta.freelist} out of range`);
+  }
+  if ((meta.root === 0) !== (meta.depth === 0)) return bad(`depth ${meta.depth} inconsistent with root ${meta.root}`);
+  if (meta.pageCount * meta.pageSize > fileSize) {
+    return bad(`file is truncated: meta needs ${meta.pageCount} pages, file has ${Math.floor(fileSize / meta.pageSize)}`);
+  }
+  return { ok: true, meta };
+}
+
+/** Outcome of reading both metas: the chosen one, and which slot it came from. */
+export interface ChosenMeta {
+  meta: Meta;
+  slot: number;
+  /** Rejection reason of the other meta, or null if it was valid too. */
+  otherProblem: string | null;
+}
+
+/**
+ * Reads both meta pages and picks the valid one with the highest txn id (tie:
+ * meta A). Neither valid → Corrupt; a checksummed meta of a newer version →
+ * UnsupportedFormat (spec §3).
+ */
+export function chooseMeta(file: DbFile, kernels: Kernels): ChosenMeta {
+  const fileSize = file.size();
+  const results: MetaResult[] = [];
+  for (const slot of [META_PAGE_A, META_PAGE_B]) {
+    results.push(readMetaAnySize(file, slot, fileSize, kernels));
+  }
+  const [a, b] = results as [MetaResult, MetaResult];
+  // A checksummed meta of a newer version means a newer writer touched the
+  // file: refuse it whole rather than silently use the older meta.
+  if ((!a.ok && a.unsupported) || (!b.ok && b.unsupported)) {
+    throw new NorthstarError('UnsupportedFormat', `${file.path}: written by a newer format version (${a.ok ? '' : a.reason}; ${b.ok ? '' : b.reason})`, {
+      path: file.path,
+    });
+  }
+  let pick: ChosenMeta | null = null;
+  if (a.ok && (!b.ok || a.meta.txnId >= b.meta.txnId)) pick = { meta: a.meta, slot: META_PAGE_A, otherProblem: b.ok ? null : b.reason };
+  else if (b.ok) pick = { meta: b.meta, slot: META_PAGE_B, otherProblem: a.ok ? null : a.reason };
+  if (pick) {
+    if (a.ok && b.ok && a.meta.pageSize !== b.meta.pageSize) {
+      throw new NorthstarError('Corrupt', `${file.path}: meta pages disagree on the page size`, { path: file.path });
+    }
+    return pick;
+  }
+  throw new NorthstarError('Corrupt', `${file.path}: no valid meta page (${(a as { reason: string }).reason}; ${(b as { reason: string }).reason})`, {
+    path: file.path,
+  });
+}
+
+/** Tries meta `slot` at every page size; a valid meta records its own size. */
+function readMetaAnySize(file: DbFile, slot: number, fileSize: number, kernels: Kernels): MetaResult {
+  let first: MetaResult | null = null;
+  for (const size of PAGE_SIZES) {
+    if ((slot + 1) * size > fileSize) break;
+    const page = new Uint8Array(size);
+    if (file.read(page, slot * size) !== size) break;
+    const r = decodeMeta(page, slot, fileSize, kernels);
+    if (r.ok) return r;
+    // Keep the most telling failure: an unsupported version beats a bad checksum.
+    if (first === null || (!first.ok && !first.unsupported && r.unsupported)) first = r;
+  }
+  return first ?? { ok: false, reason: `meta ${slot}: file too short (${fileSize} bytes)`, unsupported: false };
+}
