@@ -835,16 +835,5 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.branchInsert = nativeBinding.branchInsert
-module.exports.branchSearch = nativeBinding.branchSearch
 module.exports.crc32c = nativeBinding.crc32c
-module.exports.leafInsert = nativeBinding.leafInsert
-module.exports.leafSearch = nativeBinding.leafSearch
 module.exports.nativeInfo = nativeBinding.nativeInfo
-module.exports.nodeCompact = nativeBinding.nodeCompact
-module.exports.nodeDecode = nativeBinding.nodeDecode
-module.exports.nodeMerge = nativeBinding.nodeMerge
-module.exports.nodeRemove = nativeBinding.nodeRemove
-module.exports.nodeSplit = nativeBinding.nodeSplit
-module.exports.pageSeal = nativeBinding.pageSeal
-module.exports.pageVerify = nativeBinding.pageVerify

@@ -9,24 +9,12 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** Inserts a branch cell at slot `index`; false, node unchanged, when it does not fit. */
-export declare function branchInsert(page: Uint8Array, index: number, key: Uint8Array, child: number): boolean
-
-/** Branch routing: the child index for `key` (spec §4.3). */
-export declare function branchSearch(page: Uint8Array, key: Uint8Array): number
-
 /**
  * CRC-32C (Castagnoli) of `data`, continuing from `seed`, the CRC of the
  * bytes before it (default 0): `crc32c(b, crc32c(a)) === crc32c(a ++ b)`.
  * Returns an unsigned 32-bit integer. `data` is read in place, not copied.
  */
 export declare function crc32c(data: Uint8Array, seed?: number): number
-
-/** Inserts a leaf cell at slot `index`; false, node unchanged, when it does not fit. */
-export declare function leafInsert(page: Uint8Array, index: number, key: Uint8Array, inline: Uint8Array, vlenField: number): boolean
-
-/** Leaf lower bound: 2 × index + found (spec §4.3). */
-export declare function leafSearch(page: Uint8Array, key: Uint8Array): number
 
 /** Version and run-time choices of the native addon, for diagnostics. */
 export declare function nativeInfo(): NativeInfo
@@ -38,27 +26,3 @@ export interface NativeInfo {
   /** The CRC-32C path chosen at run time: "sse4.2", "armv8-crc" or "table". */
   crc32cBackend: string
 }
-
-/** Rewrites the cells contiguously at the end, slot 0 highest (spec §4.4). */
-export declare function nodeCompact(page: Uint8Array): void
-
-/** Decodes every cell into `out`, four u32 per cell; returns the cell count. */
-export declare function nodeDecode(page: Uint8Array, out: Uint32Array): number
-
-/** Appends every cell of src to dst; false, dst unchanged, when they do not fit. */
-export declare function nodeMerge(dst: Uint8Array, src: Uint8Array): boolean
-
-/** Removes the cell at slot `index` (spec §4.4). */
-export declare function nodeRemove(page: Uint8Array, index: number): void
-
-/**
- * Moves cells [at, count) of src to the end of dst, then truncates and
- * compacts src; false, both unchanged, when dst cannot hold them.
- */
-export declare function nodeSplit(src: Uint8Array, dst: Uint8Array, at: number): boolean
-
-/** Writes the page CRC and then the header CRC (spec §2.2). */
-export declare function pageSeal(page: Uint8Array): void
-
-/** Checks a page in the order of spec §2.3; returns the first failing status, or 0. */
-export declare function pageVerify(page: Uint8Array, expectedPageId: number): number

@@ -3,24 +3,38 @@
 //! `branchInsert`, `nodeRemove`, `nodeCompact`, `nodeSplit`, `nodeMerge`,
 //! `nodeDecode`, with the signatures of `Kernels` in `ts/native/kernels.ts`.
 //!
+//! These run several times per database get, so they are plain N-API
+//! callbacks registered at module load rather than `#[napi]` functions: the
+//! napi-rs wrapper costs about 85 ns per call on top of the ~50 ns of the
+//! N-API call itself (measured on node 20 with `leafSearch` of an empty leaf,
+//! 137 ns against 51 ns), which is more than a whole search. What they keep
+//! from napi-rs: registration, and `throw_type_error`/`throw_range_error`.
+//!
 //! Each export checks its arguments in exactly the order its TypeScript twin
 //! (`ts/native/fallback.ts`) does, so the same bad call throws the same error
 //! class: for every argument in turn, its type (`TypeError`), then its value
 //! (`RangeError`), with a node's header checked right after the node buffer.
-//! Numbers arrive as JavaScript doubles and are range-checked here, since
-//! napi-rs's u32 conversion would silently wrap -1 or 2^33.
+//! Numbers arrive as JavaScript doubles and are range-checked here (a u32
+//! conversion would silently wrap -1 or 2^33). Every callback runs under
+//! `catch_unwind`: a panic becomes a thrown `Error`, never an abort.
 //!
-//! Buffers are borrowed in place through `napi_get_typedarray_info`: no copy,
-//! no allocation on the success path. The slices live for the duration of the
-//! call only (no JavaScript runs meanwhile, so the buffer can be neither
+//! Buffers are borrowed in place through `napi_get_typedarray_info`: no copy
+//! and no allocation on the success path. The slices live for the duration of
+//! the call only (no JavaScript runs meanwhile, so a buffer can be neither
 //! detached nor resized). Two buffers that share bytes are rejected with a
 //! `RangeError` before any `&mut` slice exists, because an aliased `&mut` is
 //! undefined behaviour.
 
+// `cargo test` builds no module registration, so nothing here is reachable there.
+#![cfg_attr(test, allow(dead_code))]
+
+use std::ffi::CStr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
-use napi::sys;
-use napi::{Env, Error, JsValue, Result, Unknown};
+use napi::bindgen_prelude::Object;
+use napi::sys::{self, napi_env, napi_value};
+use napi::{Env, JsValue, Result};
 use napi_derive::napi;
 
 use crate::error::KernelError;
@@ -28,7 +42,39 @@ use crate::napi::{throw_range_error, throw_type_error};
 use crate::node::{self, Kind};
 use crate::{layout, page, search};
 
-/// A typed array's bytes as the engine sees them: start and length in bytes.
+/// A JavaScript exception is pending; the callback returns null.
+struct Thrown;
+
+type Call<T> = std::result::Result<T, Thrown>;
+
+/// The call's environment, for argument conversion and throwing.
+#[derive(Clone, Copy)]
+struct Cx(napi_env);
+
+impl Cx {
+    #[cold]
+    fn type_error(self, message: String) -> Thrown {
+        // self.0 is the env of the current callback.
+        let _ = throw_type_error(&Env::from_raw(self.0), message);
+        Thrown
+    }
+
+    #[cold]
+    fn range_error(self, message: String) -> Thrown {
+        let _ = throw_range_error(&Env::from_raw(self.0), message);
+        Thrown
+    }
+
+    #[inline(always)]
+    fn check<T>(self, r: std::result::Result<T, KernelError>) -> Call<T> {
+        r.map_err(|e| match e {
+            KernelError::Type(m) => self.type_error(m),
+            KernelError::Range(m) => self.range_error(m),
+        })
+    }
+}
+
+/// A typed array's bytes: start and length in bytes.
 #[derive(Clone, Copy)]
 struct View {
     ptr: *mut u8,
@@ -40,18 +86,12 @@ impl View {
     /// `&mut` to an overlapping view exists while the slice lives.
     #[inline(always)]
     unsafe fn bytes<'a>(self) -> &'a [u8] {
-        if self.len == 0 {
-            return &[];
-        }
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 
     /// Safety: as `bytes`, and no other slice overlapping the view exists.
     #[inline(always)]
     unsafe fn bytes_mut<'a>(self) -> &'a mut [u8] {
-        if self.len == 0 {
-            return &mut [];
-        }
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 
@@ -66,37 +106,24 @@ impl View {
     }
 }
 
-/// Converts a kernel error into the matching JavaScript exception.
-#[cold]
-fn throw(env: &Env, err: KernelError) -> Error {
-    match err {
-        KernelError::Type(m) => throw_type_error(env, m),
-        KernelError::Range(m) => throw_range_error(env, m),
-    }
-}
-
-#[inline(always)]
-fn check<T>(env: &Env, r: std::result::Result<T, KernelError>) -> Result<T> {
-    r.map_err(|e| throw(env, e))
-}
-
 /// A typed array argument of element type `want`; `TypeError` otherwise.
 #[inline(always)]
 fn typed_array(
-    env: &Env,
-    value: &Unknown,
+    cx: Cx,
+    value: napi_value,
     want: sys::napi_typedarray_type,
     name: &str,
     class: &str,
-) -> Result<View> {
+) -> Call<View> {
     let mut kind: sys::napi_typedarray_type = -1;
     let mut length = 0usize;
     let mut data: *mut std::ffi::c_void = ptr::null_mut();
-    // Safety: env and value are live for this call; unwanted outputs may be null.
+    // Safety: env and value are live for this call; unwanted outputs may be
+    // null. A non-typed-array gives napi_invalid_arg without throwing.
     let status = unsafe {
         sys::napi_get_typedarray_info(
-            env.raw(),
-            value.raw(),
+            cx.0,
+            value,
             &mut kind,
             &mut length,
             &mut data,
@@ -105,28 +132,30 @@ fn typed_array(
         )
     };
     if status != sys::Status::napi_ok || kind != want {
-        return Err(throw_type_error(env, format!("{name} must be a {class}")));
+        return Err(cx.type_error(format!("{name} must be a {class}")));
     }
     let bytes = if want == sys::TypedarrayType::uint32_array {
         length * 4
     } else {
         length
     };
-    let ptr = if bytes == 0 || data.is_null() {
-        NonNull::dangling().as_ptr()
-    } else {
-        data.cast::<u8>()
-    };
+    if bytes == 0 || data.is_null() {
+        // Empty or detached: a dangling pointer is valid for a zero-length slice.
+        return Ok(View {
+            ptr: NonNull::dangling().as_ptr(),
+            len: 0,
+        });
+    }
     Ok(View {
-        ptr,
-        len: if data.is_null() { 0 } else { bytes },
+        ptr: data.cast::<u8>(),
+        len: bytes,
     })
 }
 
 #[inline(always)]
-fn u8_array(env: &Env, value: &Unknown, name: &str) -> Result<View> {
+fn u8_array(cx: Cx, value: napi_value, name: &str) -> Call<View> {
     typed_array(
-        env,
+        cx,
         value,
         sys::TypedarrayType::uint8_array,
         name,
@@ -136,216 +165,190 @@ fn u8_array(env: &Env, value: &Unknown, name: &str) -> Result<View> {
 
 /// A JavaScript number argument; `TypeError` for any other type (BigInt included).
 #[inline(always)]
-fn number(env: &Env, value: &Unknown, name: &str) -> Result<f64> {
+fn number(cx: Cx, value: napi_value, name: &str) -> Call<f64> {
     let mut n = 0f64;
-    // Safety: as in `typed_array`; fails with napi_number_expected, without throwing, for a non-number.
-    let status = unsafe { sys::napi_get_value_double(env.raw(), value.raw(), &mut n) };
+    // Safety: as in `typed_array`; a non-number gives napi_number_expected without throwing.
+    let status = unsafe { sys::napi_get_value_double(cx.0, value, &mut n) };
     if status != sys::Status::napi_ok {
-        return Err(throw_type_error(env, format!("{name} must be a number")));
+        return Err(cx.type_error(format!("{name} must be a number")));
     }
     Ok(n)
 }
 
 /// An integer in `0..=max` (the twin's `checkIndex`); `max` may be -1 (no valid index).
 #[inline(always)]
-fn index(env: &Env, value: &Unknown, max: f64, name: &str) -> Result<usize> {
-    let n = number(env, value, name)?;
+fn index(cx: Cx, value: napi_value, max: f64, name: &str) -> Call<usize> {
+    let n = number(cx, value, name)?;
     if n.fract() == 0.0 && n >= 0.0 && n <= max {
         Ok(n as usize)
     } else {
-        Err(throw_range_error(
-            env,
-            format!("{name} {n} out of range 0..{max}"),
-        ))
+        Err(cx.range_error(format!("{name} {n} out of range 0..{max}")))
     }
 }
 
 /// A non-negative safe integer (the twin's `checkId`): a page id.
 #[inline(always)]
-fn page_id(env: &Env, value: &Unknown, name: &str) -> Result<u64> {
-    let n = number(env, value, name)?;
+fn page_id(cx: Cx, value: napi_value, name: &str) -> Call<u64> {
+    let n = number(cx, value, name)?;
     if n.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&n) {
         Ok(n as u64)
     } else {
-        Err(throw_range_error(
-            env,
-            format!("{name} must be a non-negative safe integer"),
-        ))
+        Err(cx.range_error(format!("{name} must be a non-negative safe integer")))
     }
 }
 
 #[inline(always)]
-fn disjoint(env: &Env, page: View, other: View, message: &str) -> Result<()> {
+fn disjoint(cx: Cx, page: View, other: View, message: &str) -> Call<()> {
     if page.overlaps(other) {
-        return Err(throw_range_error(env, message.to_owned()));
+        return Err(cx.range_error(message.to_owned()));
     }
     Ok(())
 }
 
 /// The node buffer argument `name` and its cell count, header checked.
 #[inline(always)]
-fn node_arg(env: &Env, value: &Unknown, kind: Kind, name: &str) -> Result<(View, usize)> {
-    let v = u8_array(env, value, name)?;
+fn node_arg(cx: Cx, value: napi_value, kind: Kind, name: &str) -> Call<(View, usize)> {
+    let v = u8_array(cx, value, name)?;
     // Safety: a shared view; no &mut to this memory exists yet.
-    let count = check(env, node::check_node(unsafe { v.bytes() }, kind, name))?;
+    let count = cx.check(node::check_node(unsafe { v.bytes() }, kind, name))?;
     Ok((v, count))
 }
 
-/// Writes the page CRC and then the header CRC (spec §2.2).
-#[napi(
-    catch_unwind,
-    ts_args_type = "page: Uint8Array",
-    ts_return_type = "void"
-)]
-pub fn page_seal(env: Env, page: Unknown) -> Result<()> {
-    let p = u8_array(&env, &page, "page")?;
-    // Safety: the only view of this call.
-    check(&env, page::page_seal(unsafe { p.bytes_mut() }))
+// ---- return values ------------------------------------------------------------
+
+#[inline(always)]
+fn undefined(cx: Cx) -> Call<napi_value> {
+    let mut v = ptr::null_mut();
+    // Safety: live env.
+    unsafe { sys::napi_get_undefined(cx.0, &mut v) };
+    Ok(v)
 }
 
-/// Checks a page in the order of spec §2.3; returns the first failing status, or 0.
-#[napi(
-    catch_unwind,
-    ts_args_type = "page: Uint8Array, expectedPageId: number",
-    ts_return_type = "number"
-)]
-pub fn page_verify(env: Env, page: Unknown, expected_page_id: Unknown) -> Result<u32> {
-    let p = u8_array(&env, &page, "page")?;
+#[inline(always)]
+fn boolean(cx: Cx, b: bool) -> Call<napi_value> {
+    let mut v = ptr::null_mut();
+    // Safety: live env.
+    unsafe { sys::napi_get_boolean(cx.0, b, &mut v) };
+    Ok(v)
+}
+
+#[inline(always)]
+fn uint32(cx: Cx, n: u32) -> Call<napi_value> {
+    let mut v = ptr::null_mut();
+    // Safety: live env.
+    unsafe { sys::napi_create_uint32(cx.0, n, &mut v) };
+    Ok(v)
+}
+
+// ---- the kernels ----------------------------------------------------------------
+
+/// pageSeal(page): writes the page CRC and then the header CRC (spec §2.2).
+fn page_seal(cx: Cx, [page]: [napi_value; 1]) -> Call<napi_value> {
+    let p = u8_array(cx, page, "page")?;
+    // Safety: the only view of this call.
+    cx.check(page::page_seal(unsafe { p.bytes_mut() }))?;
+    undefined(cx)
+}
+
+/// pageVerify(page, expectedPageId): the first failing status of spec §2.3, or 0.
+fn page_verify(cx: Cx, [page, expected_page_id]: [napi_value; 2]) -> Call<napi_value> {
+    let p = u8_array(cx, page, "page")?;
     // Safety: shared views only.
     let bytes = unsafe { p.bytes() };
-    check(&env, page::check_page(bytes))?;
-    let id = page_id(&env, &expected_page_id, "expectedPageId")?;
-    check(&env, page::page_verify(bytes, id))
+    cx.check(page::check_page(bytes))?;
+    let id = page_id(cx, expected_page_id, "expectedPageId")?;
+    let status = cx.check(page::page_verify(bytes, id))?;
+    uint32(cx, status)
 }
 
-/// Leaf lower bound: 2 × index + found (spec §4.3).
-#[napi(
-    catch_unwind,
-    ts_args_type = "page: Uint8Array, key: Uint8Array",
-    ts_return_type = "number"
-)]
-pub fn leaf_search(env: Env, page: Unknown, key: Unknown) -> Result<u32> {
-    let (p, _) = node_arg(&env, &page, Kind::Leaf, "page")?;
-    let k = u8_array(&env, &key, "key")?;
+/// leafSearch(page, key): 2 × index + found (spec §4.3).
+fn leaf_search(cx: Cx, [page, key]: [napi_value; 2]) -> Call<napi_value> {
+    let (p, _) = node_arg(cx, page, Kind::Leaf, "page")?;
+    let k = u8_array(cx, key, "key")?;
     // Safety: shared views only (they may overlap).
-    check(
-        &env,
-        search::leaf_search(unsafe { p.bytes() }, unsafe { k.bytes() }),
-    )
+    let r = cx.check(search::leaf_search(unsafe { p.bytes() }, unsafe {
+        k.bytes()
+    }))?;
+    uint32(cx, r)
 }
 
-/// Branch routing: the child index for `key` (spec §4.3).
-#[napi(
-    catch_unwind,
-    ts_args_type = "page: Uint8Array, key: Uint8Array",
-    ts_return_type = "number"
-)]
-pub fn branch_search(env: Env, page: Unknown, key: Unknown) -> Result<u32> {
-    let (p, _) = node_arg(&env, &page, Kind::Branch, "page")?;
-    let k = u8_array(&env, &key, "key")?;
+/// branchSearch(page, key): the child index for `key` (spec §4.3).
+fn branch_search(cx: Cx, [page, key]: [napi_value; 2]) -> Call<napi_value> {
+    let (p, _) = node_arg(cx, page, Kind::Branch, "page")?;
+    let k = u8_array(cx, key, "key")?;
     // Safety: shared views only (they may overlap).
-    check(
-        &env,
-        search::branch_search(unsafe { p.bytes() }, unsafe { k.bytes() }),
-    )
+    let r = cx.check(search::branch_search(unsafe { p.bytes() }, unsafe {
+        k.bytes()
+    }))?;
+    uint32(cx, r)
 }
 
-/// Inserts a leaf cell at slot `index`; false, node unchanged, when it does not fit.
-#[napi(
-    catch_unwind,
-    ts_args_type = "page: Uint8Array, index: number, key: Uint8Array, inline: Uint8Array, vlenField: number",
-    ts_return_type = "boolean"
-)]
-pub fn leaf_insert(
-    env: Env,
-    page: Unknown,
-    index: Unknown,
-    key: Unknown,
-    inline: Unknown,
-    vlen_field: Unknown,
-) -> Result<bool> {
-    let (p, count) = node_arg(&env, &page, Kind::Leaf, "page")?;
-    let i = self::index(&env, &index, count as f64, "index")?;
-    let k = u8_array(&env, &key, "key")?;
-    let v = u8_array(&env, &inline, "value")?;
-    let vlen = self::index(&env, &vlen_field, u32::MAX as f64, "vlenField")? as u32;
-    disjoint(&env, p, k, "key overlaps the page")?;
-    disjoint(&env, p, v, "value overlaps the page")?;
+/// leafInsert(page, index, key, inline, vlenField): false, node unchanged, when it does not fit.
+fn leaf_insert(cx: Cx, [page, at, key, inline, vlen_field]: [napi_value; 5]) -> Call<napi_value> {
+    let (p, count) = node_arg(cx, page, Kind::Leaf, "page")?;
+    let i = index(cx, at, count as f64, "index")?;
+    let k = u8_array(cx, key, "key")?;
+    let v = u8_array(cx, inline, "value")?;
+    let vlen = index(cx, vlen_field, u32::MAX as f64, "vlenField")? as u32;
+    disjoint(cx, p, k, "key overlaps the page")?;
+    disjoint(cx, p, v, "value overlaps the page")?;
     // Safety: key and value do not overlap the page (checked just above).
-    check(
-        &env,
-        node::leaf_insert(
-            unsafe { p.bytes_mut() },
-            i,
-            unsafe { k.bytes() },
-            unsafe { v.bytes() },
-            vlen,
-        ),
-    )
+    let ok = cx.check(node::leaf_insert(
+        unsafe { p.bytes_mut() },
+        i,
+        unsafe { k.bytes() },
+        unsafe { v.bytes() },
+        vlen,
+    ))?;
+    boolean(cx, ok)
 }
 
-/// Inserts a branch cell at slot `index`; false, node unchanged, when it does not fit.
-#[napi(
-    catch_unwind,
-    ts_args_type = "page: Uint8Array, index: number, key: Uint8Array, child: number",
-    ts_return_type = "boolean"
-)]
-pub fn branch_insert(
-    env: Env,
-    page: Unknown,
-    index: Unknown,
-    key: Unknown,
-    child: Unknown,
-) -> Result<bool> {
-    let (p, count) = node_arg(&env, &page, Kind::Branch, "page")?;
-    let i = self::index(&env, &index, count as f64, "index")?;
-    let k = u8_array(&env, &key, "key")?;
-    let c = page_id(&env, &child, "child")?;
-    disjoint(&env, p, k, "key overlaps the page")?;
+/// branchInsert(page, index, key, child): false, node unchanged, when it does not fit.
+fn branch_insert(cx: Cx, [page, at, key, child]: [napi_value; 4]) -> Call<napi_value> {
+    let (p, count) = node_arg(cx, page, Kind::Branch, "page")?;
+    let i = index(cx, at, count as f64, "index")?;
+    let k = u8_array(cx, key, "key")?;
+    let c = page_id(cx, child, "child")?;
+    disjoint(cx, p, k, "key overlaps the page")?;
     // Safety: the key does not overlap the page (checked just above).
-    check(
-        &env,
-        node::branch_insert(unsafe { p.bytes_mut() }, i, unsafe { k.bytes() }, c),
-    )
+    let ok = cx.check(node::branch_insert(
+        unsafe { p.bytes_mut() },
+        i,
+        unsafe { k.bytes() },
+        c,
+    ))?;
+    boolean(cx, ok)
 }
 
-/// Removes the cell at slot `index` (spec §4.4).
-#[napi(
-    catch_unwind,
-    ts_args_type = "page: Uint8Array, index: number",
-    ts_return_type = "void"
-)]
-pub fn node_remove(env: Env, page: Unknown, index: Unknown) -> Result<()> {
-    let (p, count) = node_arg(&env, &page, Kind::Any, "page")?;
-    let i = self::index(&env, &index, count as f64 - 1.0, "index")?;
+/// nodeRemove(page, index) (spec §4.4).
+fn node_remove(cx: Cx, [page, at]: [napi_value; 2]) -> Call<napi_value> {
+    let (p, count) = node_arg(cx, page, Kind::Any, "page")?;
+    let i = index(cx, at, count as f64 - 1.0, "index")?;
     // Safety: the only view of this call.
-    check(&env, node::node_remove(unsafe { p.bytes_mut() }, i))
+    cx.check(node::node_remove(unsafe { p.bytes_mut() }, i))?;
+    undefined(cx)
 }
 
-/// Rewrites the cells contiguously at the end, slot 0 highest (spec §4.4).
-#[napi(
-    catch_unwind,
-    ts_args_type = "page: Uint8Array",
-    ts_return_type = "void"
-)]
-pub fn node_compact(env: Env, page: Unknown) -> Result<()> {
-    let p = u8_array(&env, &page, "page")?;
+/// nodeCompact(page): cells rewritten contiguously at the end, slot 0 highest.
+fn node_compact(cx: Cx, [page]: [napi_value; 1]) -> Call<napi_value> {
+    let p = u8_array(cx, page, "page")?;
     // Safety: the only view of this call.
-    check(&env, node::node_compact(unsafe { p.bytes_mut() }))
+    cx.check(node::node_compact(unsafe { p.bytes_mut() }))?;
+    undefined(cx)
 }
 
-/// Checks the two node arguments of split and merge, in the twin's order:
-/// the first node, the second node, overlap, then equal types.
+/// Checks the two node arguments of split and merge in the twin's order:
+/// first node, second node, overlap, then equal types.
 fn node_pair(
-    env: &Env,
-    first: &Unknown,
+    cx: Cx,
+    first: napi_value,
     first_name: &str,
-    second: &Unknown,
+    second: napi_value,
     second_name: &str,
-) -> Result<(View, usize, View, usize)> {
-    let (a, a_count) = node_arg(env, first, Kind::Any, first_name)?;
-    let (b, b_count) = node_arg(env, second, Kind::Any, second_name)?;
-    disjoint(env, a, b, "src and dst overlap")?;
+) -> Call<(View, usize, View)> {
+    let (a, a_count) = node_arg(cx, first, Kind::Any, first_name)?;
+    let (b, _) = node_arg(cx, second, Kind::Any, second_name)?;
+    disjoint(cx, a, b, "src and dst overlap")?;
     // Safety: both views are valid and disjoint; shared reads only.
     let (ta, tb) = unsafe {
         (
@@ -354,75 +357,161 @@ fn node_pair(
         )
     };
     if ta != tb {
-        return Err(throw_range_error(
-            env,
-            "src and dst are nodes of different types".to_owned(),
-        ));
+        return Err(cx.range_error("src and dst are nodes of different types".to_owned()));
     }
-    Ok((a, a_count, b, b_count))
+    Ok((a, a_count, b))
 }
 
-/// Moves cells [at, count) of src to the end of dst, then truncates and
-/// compacts src; false, both unchanged, when dst cannot hold them.
-#[napi(
-    catch_unwind,
-    ts_args_type = "src: Uint8Array, dst: Uint8Array, at: number",
-    ts_return_type = "boolean"
-)]
-pub fn node_split(env: Env, src: Unknown, dst: Unknown, at: Unknown) -> Result<bool> {
-    let (s, count, d, _) = node_pair(&env, &src, "src", &dst, "dst")?;
-    let at = index(&env, &at, count as f64, "at")?;
+/// nodeSplit(src, dst, at): false, both unchanged, when dst cannot hold the cells.
+fn node_split(cx: Cx, [src, dst, at]: [napi_value; 3]) -> Call<napi_value> {
+    let (s, count, d) = node_pair(cx, src, "src", dst, "dst")?;
+    let at = index(cx, at, count as f64, "at")?;
     // Safety: src and dst are disjoint (node_pair), so two &mut slices are sound.
-    check(
-        &env,
-        node::node_split(unsafe { s.bytes_mut() }, unsafe { d.bytes_mut() }, at),
-    )
+    let ok = cx.check(node::node_split(
+        unsafe { s.bytes_mut() },
+        unsafe { d.bytes_mut() },
+        at,
+    ))?;
+    boolean(cx, ok)
 }
 
-/// Appends every cell of src to dst; false, dst unchanged, when they do not fit.
-#[napi(
-    catch_unwind,
-    ts_args_type = "dst: Uint8Array, src: Uint8Array",
-    ts_return_type = "boolean"
-)]
-pub fn node_merge(env: Env, dst: Unknown, src: Unknown) -> Result<bool> {
-    let (d, _, s, _) = node_pair(&env, &dst, "dst", &src, "src")?;
+/// nodeMerge(dst, src): false, dst unchanged, when the cells do not fit.
+fn node_merge(cx: Cx, [dst, src]: [napi_value; 2]) -> Call<napi_value> {
+    let (d, _, s) = node_pair(cx, dst, "dst", src, "src")?;
     // Safety: src and dst are disjoint (node_pair).
-    check(
-        &env,
-        node::node_merge(unsafe { d.bytes_mut() }, unsafe { s.bytes() }),
-    )
+    let ok = cx.check(node::node_merge(unsafe { d.bytes_mut() }, unsafe {
+        s.bytes()
+    }))?;
+    boolean(cx, ok)
 }
 
-/// Decodes every cell into `out`, four u32 per cell; returns the cell count.
-#[napi(
-    catch_unwind,
-    ts_args_type = "page: Uint8Array, out: Uint32Array",
-    ts_return_type = "number"
-)]
-pub fn node_decode(env: Env, page: Unknown, out: Unknown) -> Result<u32> {
-    let (p, _) = node_arg(&env, &page, Kind::Any, "page")?;
+/// nodeDecode(page, out): four u32 per cell into `out`; returns the cell count.
+fn node_decode(cx: Cx, [page, out]: [napi_value; 2]) -> Call<napi_value> {
+    let (p, _) = node_arg(cx, page, Kind::Any, "page")?;
     let o = typed_array(
-        &env,
-        &out,
+        cx,
+        out,
         sys::TypedarrayType::uint32_array,
         "out",
         "Uint32Array",
     )?;
-    disjoint(&env, p, o, "out overlaps the page")?;
-    let words: &mut [u32] = if o.len == 0 {
-        &mut []
-    } else if !(o.ptr as usize).is_multiple_of(std::mem::align_of::<u32>()) {
+    disjoint(cx, p, o, "out overlaps the page")?;
+    if o.len > 0 && !(o.ptr as usize).is_multiple_of(std::mem::align_of::<u32>()) {
         // Unreachable: a Uint32Array's byteOffset is a multiple of 4 and
         // ArrayBuffer storage is at least 8-byte aligned.
-        return Err(throw_range_error(
-            &env,
-            "out is not 4-byte aligned".to_owned(),
-        ));
+        return Err(cx.range_error("out is not 4-byte aligned".to_owned()));
+    }
+    // Safety: aligned, valid for o.len bytes, disjoint from the page (only read).
+    let words: &mut [u32] = if o.len == 0 {
+        &mut []
     } else {
-        // Safety: aligned, disjoint from the page, valid for o.len bytes.
         unsafe { std::slice::from_raw_parts_mut(o.ptr.cast::<u32>(), o.len / 4) }
     };
-    // Safety: the page is only read, and `out` does not overlap it.
-    check(&env, node::node_decode(unsafe { p.bytes() }, words))
+    let n = cx.check(node::node_decode(unsafe { p.bytes() }, words))?;
+    uint32(cx, n)
+}
+
+// ---- callbacks and registration ---------------------------------------------------
+
+/// Runs `kernel` with the call's first N arguments (missing ones are
+/// `undefined`, as N-API fills them), turning a panic into a thrown Error.
+#[inline(always)]
+unsafe fn dispatch<const N: usize>(
+    env: napi_env,
+    info: sys::napi_callback_info,
+    kernel: fn(Cx, [napi_value; N]) -> Call<napi_value>,
+) -> napi_value {
+    let cx = Cx(env);
+    let mut argc = N;
+    let mut argv = [ptr::null_mut(); N];
+    // Safety: env and info are this callback's.
+    let status = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    if status != sys::Status::napi_ok {
+        // Safety: live env; the message is a valid C string.
+        unsafe {
+            sys::napi_throw_error(
+                env,
+                ptr::null(),
+                c"northstar-native: cannot read the arguments".as_ptr(),
+            )
+        };
+        return ptr::null_mut();
+    }
+    match catch_unwind(AssertUnwindSafe(|| kernel(cx, argv))) {
+        Ok(Ok(v)) => v,
+        Ok(Err(Thrown)) => ptr::null_mut(),
+        Err(_) => {
+            // Safety: as above. A kernel never panics by design; if one does,
+            // the JavaScript caller gets an Error instead of a dead process.
+            unsafe {
+                sys::napi_throw_error(
+                    env,
+                    ptr::null(),
+                    c"northstar-native: kernel panicked".as_ptr(),
+                )
+            };
+            ptr::null_mut()
+        }
+    }
+}
+
+macro_rules! callbacks {
+    ($($js:literal => $cb:ident($kernel:ident, $n:literal);)*) => {
+        $(
+            unsafe extern "C" fn $cb(env: napi_env, info: sys::napi_callback_info) -> napi_value {
+                unsafe { dispatch::<$n>(env, info, $kernel) }
+            }
+        )*
+
+        /// Name and callback of every export of this module.
+        const EXPORTS: &[(&CStr, unsafe extern "C" fn(napi_env, sys::napi_callback_info) -> napi_value)] =
+            &[$(($js, $cb)),*];
+    };
+}
+
+callbacks! {
+    c"pageSeal" => page_seal_cb(page_seal, 1);
+    c"pageVerify" => page_verify_cb(page_verify, 2);
+    c"leafSearch" => leaf_search_cb(leaf_search, 2);
+    c"branchSearch" => branch_search_cb(branch_search, 2);
+    c"leafInsert" => leaf_insert_cb(leaf_insert, 5);
+    c"branchInsert" => branch_insert_cb(branch_insert, 4);
+    c"nodeRemove" => node_remove_cb(node_remove, 2);
+    c"nodeCompact" => node_compact_cb(node_compact, 1);
+    c"nodeSplit" => node_split_cb(node_split, 3);
+    c"nodeMerge" => node_merge_cb(node_merge, 2);
+    c"nodeDecode" => node_decode_cb(node_decode, 2);
+}
+
+/// Adds the kernel functions to the module's exports at load.
+#[napi(module_exports)]
+pub fn register_kernels(exports: Object, env: Env) -> Result<()> {
+    for (name, cb) in EXPORTS {
+        let mut f = ptr::null_mut();
+        // Safety: live env at module init; `name` is a NUL-terminated literal.
+        let status = unsafe {
+            sys::napi_create_function(
+                env.raw(),
+                name.as_ptr(),
+                name.count_bytes() as isize,
+                Some(*cb),
+                ptr::null_mut(),
+                &mut f,
+            )
+        };
+        if status == sys::Status::napi_ok {
+            // Safety: as above; `exports` is the module's exports object.
+            unsafe { sys::napi_set_named_property(env.raw(), exports.raw(), name.as_ptr(), f) };
+        }
+    }
+    Ok(())
 }
