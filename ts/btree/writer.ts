@@ -115,7 +115,7 @@ export class TreeWriter implements PageSource {
     if (this.root === 0) {
       const leaf = this.newNode(PageType.Leaf);
       k.leafInsert(leaf, 0, key, inline, vlenField);
-      this.root = this.pathIds[0]!;
+      this.root = this.lastAllocated;
       this.depth = 1;
       this.entryCount = 1;
       return;
@@ -157,9 +157,9 @@ export class TreeWriter implements PageSource {
   /** Fills the path for key, copying every committed page on it. */
   private descendForWrite(key: Uint8Array): void {
     const k = this.kernels;
-    this.pathIds.length = 0;
-    this.pathPages.length = 0;
-    this.pathIdx.length = 0;
+    const ids = this.pathIds;
+    const pages = this.pathPages;
+    const idx = this.pathIdx;
     let p = this.dirty.get(this.root);
     if (p === undefined) {
       const old = this.root;
@@ -167,18 +167,20 @@ export class TreeWriter implements PageSource {
       this.root = this.lastAllocated;
       this.freePage(old);
     }
-    this.pathIds.push(this.root);
-    this.pathPages.push(p);
+    let level = 0;
+    ids[0] = this.root;
+    pages[0] = p;
     while (pageTypeOf(p) === PageType.Branch) {
       const c = k.branchSearch(p, key);
-      this.pathIdx.push(c);
-      p = this.writableChild(p, this.pathIds[this.pathIds.length - 1]!, c);
-      this.pathIds.push(this.lastAllocated);
-      this.pathPages.push(p);
+      idx[level] = c;
+      p = this.writableChild(p, ids[level]!, c);
+      level++;
+      ids[level] = this.lastAllocated;
+      pages[level] = p;
     }
-    this.pathIdx.push(-1);
-    if (this.pathPages.length !== this.depth) {
-      throw corrupt(this, this.pathIds[this.pathIds.length - 1]!, `leaf at depth ${this.pathPages.length}, tree depth is ${this.depth}`);
+    idx[level] = -1;
+    if (level + 1 !== this.depth) {
+      throw corrupt(this, ids[level]!, `leaf at depth ${level + 1}, tree depth is ${this.depth}`);
     }
   }
 
@@ -215,8 +217,6 @@ export class TreeWriter implements PageSource {
     const page = Buffer.alloc(this.pageSize);
     initNode(page, type, id);
     this.dirty.set(id, page);
-    this.pathIds.length = 0;
-    this.pathIds.push(id);
     this.lastAllocated = id;
     return page;
   }
@@ -288,7 +288,8 @@ export class TreeWriter implements PageSource {
       k.nodeSplit(leaf, right, at - 1);
       ok = k.leafInsert(leaf, i, key, inline, vlenField);
     } else {
-      k.nodeSplit(leaf, right, at);
+      // at === count (append): no cell moves, so skip the split's compaction.
+      if (at < count) k.nodeSplit(leaf, right, at);
       ok = k.leafInsert(right, i - at, key, inline, vlenField);
     }
     if (!ok) throw corrupt(this, this.pathIds[d]!, 'split left no room for the new cell');

@@ -54,14 +54,22 @@ export class WriteTxn implements Disposable {
     this.checkOpen();
     const k = toKey(key, this.host.maxKeySize);
     const v = toValue(value);
-    this.guard(() => this.tree.put(k, v));
+    try {
+      this.tree.put(k, v);
+    } catch (err) {
+      throw this.broke(err);
+    }
   }
 
   /** Deletes key; returns whether it existed. */
   del(key: Bytes): boolean {
     this.checkOpen();
     const k = toKey(key, this.host.maxKeySize);
-    return this.guard(() => this.tree.del(k));
+    try {
+      return this.tree.del(k);
+    } catch (err) {
+      throw this.broke(err);
+    }
   }
 
   /** Reads through this transaction's own changes. */
@@ -211,14 +219,10 @@ export class WriteTxn implements Disposable {
     return chain;
   }
 
-  /** Runs a tree change; an unexpected failure inside it leaves the transaction fit only for abort. */
-  private guard<T>(f: () => T): T {
-    try {
-      return f();
-    } catch (err) {
-      this.broken = err;
-      throw err;
-    }
+  /** A tree change failed half-way: the transaction is fit only for abort. */
+  private broke(err: unknown): unknown {
+    this.broken = err;
+    return err;
   }
 
   private checkOpen(): void {
