@@ -127,6 +127,10 @@ export class WriteTxn implements Disposable {
       }
       // 3. Write them; 4. make them durable before any meta can point at them.
       pager.writePages(ids, pages);
+      // The file must hold pageCount pages before a meta records it (spec §3, rule 2):
+      // pages allocated at the end and freed again by this transaction are never written.
+      const end = this.pageCount * pager.pageSize;
+      if (pager.file.size() < end) pager.file.truncate(end);
       if (host.sync === 'full') pager.file.datasync();
       // 5. Write meta T mod 2; 6. make it durable.
       const meta: Meta = {
