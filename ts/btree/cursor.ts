@@ -50,7 +50,12 @@ export class ScanIterator implements IterableIterator<[Buffer, Buffer]> {
   private started = false;
   private done = false;
   private emitted = 0;
-  private lastKey: Buffer | undefined;
+  /**
+   * Private copy of the last key returned, where a re-seek resumes: the returned
+   * buffer belongs to the caller, who may change it. Reused across steps.
+   */
+  private lastKey = new Uint8Array(64);
+  private lastKeyLength = -1;
   private seenVersion = 0;
   private copiedLeaf: Uint8Array | null = null;
   private copy: ArrayBuffer | null = null;
@@ -93,7 +98,9 @@ export class ScanIterator implements IterableIterator<[Buffer, Buffer]> {
     const [key, value] = this.entry(src, leaf, i);
     this.idx[d] = r.reverse ? i - 1 : i + 1;
     this.emitted++;
-    this.lastKey = key;
+    if (this.lastKey.length < key.length) this.lastKey = new Uint8Array(key.length);
+    this.lastKey.set(key);
+    this.lastKeyLength = key.length;
     return { value: [key, value], done: false };
   }
 
@@ -145,8 +152,8 @@ export class ScanIterator implements IterableIterator<[Buffer, Buffer]> {
     }
     let key: Uint8Array | undefined;
     let inclusive: boolean;
-    if (this.lastKey !== undefined) {
-      key = this.lastKey;
+    if (this.lastKeyLength >= 0) {
+      key = this.lastKey.subarray(0, this.lastKeyLength);
       inclusive = false;
     } else if (r.reverse) {
       key = r.upper;
