@@ -1,0 +1,170 @@
+// The byte tables of spec/file_format_v0.md against ts/format/constants.ts:
+// prose and code drift apart, so every offset the spec names is checked
+// against the constant the code uses, and every offset constant the code
+// exports must appear in a spec table.
+
+import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+import * as constants from './constants.js';
+import { maxKeySize } from './page.js';
+
+const SPEC_PATH = fileURLToPath(new URL('../../spec/file_format_v0.md', import.meta.url));
+const spec = fs.readFileSync(SPEC_PATH, 'utf8');
+const exported = constants as unknown as Record<string, unknown>;
+
+interface Table {
+  /** Heading of the section the table is in, e.g. "2.1 Layout". */
+  section: string;
+  header: string[];
+  rows: { line: number; cells: string[] }[];
+}
+
+/** Every markdown table in the spec, with the section it belongs to. */
+function parseTables(text: string): Table[] {
+  const tables: Table[] = [];
+  let section = '';
+  let current: Table | null = null;
+  const split = (line: string): string[] => line.trim().replace(/^\|/, '').replace(/\|$/, '').split('|').map((c) => c.trim());
+  text.split('\n').forEach((line, i) => {
+    const heading = /^#+\s+(.*)$/.exec(line);
+    if (heading) section = heading[1]!;
+    if (!line.trim().startsWith('|')) {
+      current = null;
+      return;
+    }
+    if (current === null) {
+      current = { section, header: split(line), rows: [] };
+      tables.push(current);
+      return;
+    }
+    if (/^\|[\s|:-]+\|$/.test(line.trim())) return; // the |---|---| rule
+    current.rows.push({ line: i + 1, cells: split(line) });
+  });
+  return tables;
+}
+
+const tables = parseTables(spec);
+const layoutTables = tables.filter((t) => t.header.join('|').toLowerCase() === 'offset|size|constant|field');
+const statusTable = tables.find((t) => t.header.join('|').toLowerCase() === 'status|name|check');
+
+/** A layout row: its offset, size (null when it depends on a count) and constant name. */
+interface LayoutRow {
+  section: string;
+  line: number;
+  offset: number;
+  size: number | null;
+  name: string;
+}
+
+const layoutRows: LayoutRow[] = layoutTables.flatMap((t) =>
+  t.rows.map((r) => {
+    const name = /^`([A-Z0-9_]+)`$/.exec(r.cells[2] ?? '');
+    if (!name) throw new Error(`spec line ${r.line}: constant cell ${JSON.stringify(r.cells[2])} is not a backticked name`);
+    const size = /^\d+$/.test(r.cells[1] ?? '') ? Number(r.cells[1]) : null;
+    return { section: t.section, line: r.line, offset: Number(r.cells[0]), size, name: name[1]! };
+  }),
+);
+
+describe('spec/file_format_v0.md layout tables', () => {
+  it('are found: page header, meta, node header, both cells, overflow and freelist', () => {
+    expect(layoutTables.map((t) => t.section)).toEqual(['2.1 Layout', '3. Meta pages (0 and 1)', '4.1 Node header and slots', '4.2 Cells', '4.2 Cells', '5. Overflow pages', '6. Freelist pages']);
+    expect(layoutRows.length).toBeGreaterThan(40);
+    for (const r of layoutRows) expect(Number.isInteger(r.offset), `spec line ${r.line}: offset`).toBe(true);
+  });
+
+  it.each(layoutRows.map((r) => [r.name, r.offset, r.line] as const))('names %s at offset %i (spec line %i), which the code exports with that value', (name, offset, line) => {
+    expect(name in exported, `spec line ${line} names ${name}, which ts/format/constants.ts does not export`).toBe(true);
+    expect(exported[name], `${name} (spec line ${line})`).toBe(offset);
+  });
+
+  it('lists each table’s fields back to back: offset + size is the next row’s offset', () => {
+    for (const t of layoutTables) {
+      const rows = layoutRows.filter((r) => r.line >= t.rows[0]!.line && r.line <= t.rows[t.rows.length - 1]!.line);
+      for (let i = 0; i + 1 < rows.length; i++) {
+        const r = rows[i]!;
+        if (r.size === null) continue;
+        expect(rows[i + 1]!.offset, `spec line ${r.line}: ${r.name} + ${r.size}`).toBe(r.offset + r.size);
+      }
+    }
+  });
+
+  it('covers every *_OFFSET constant the code exports', () => {
+    const named = new Set(layoutRows.map((r) => r.name));
+    const missing = Object.keys(exported).filter((k) => k.endsWith('_OFFSET') && !named.has(k));
+    expect(missing).toEqual([]);
+  });
+});
+
+describe('spec/file_format_v0.md other numbers', () => {
+  it('pageVerify status table (§2.3) matches PageStatus', () => {
+    expect(statusTable).toBeDefined();
+    const rows = statusTable!.rows.map((r) => ({ line: r.line, status: Number(r.cells[0]), name: /^`(\w+)`$/.exec(r.cells[1] ?? '')?.[1] }));
+    expect(rows.length).toBe(7);
+    const statuses = constants.PageStatus as Record<string, number>;
+    for (const r of rows) {
+      expect(r.name, `spec line ${r.line}`).toBeDefined();
+      expect(r.name! in statuses, `spec line ${r.line} names ${r.name}, which PageStatus lacks`).toBe(true);
+      expect(statuses[r.name!], `PageStatus.${r.name}`).toBe(r.status);
+    }
+    expect(Object.keys(statuses).filter((k) => k !== 'Ok').sort()).toEqual(rows.map((r) => r.name).sort());
+  });
+
+  it('magic numbers, page types, meta payload length and page sizes (§1–§3) match', () => {
+    // The magic rows state the u32 and, optionally, its little-endian bytes on disk.
+    for (const [offsetName, magic] of [['MAGIC_OFFSET', constants.PAGE_MAGIC], ['META_MAGIC_OFFSET', constants.META_MAGIC]] as const) {
+      const row = layoutTables.flatMap((t) => t.rows).find((r) => r.cells[2] === `\`${offsetName}\``)!;
+      const field = row.cells[3]!;
+      expect(Number(/`(0x[0-9A-Fa-f]+)`/.exec(field)?.[1]), `spec line ${row.line}`).toBe(magic);
+      const bytes = /bytes `([0-9A-Fa-f ]+)`/.exec(field)?.[1];
+      if (bytes !== undefined) {
+        const le = Buffer.alloc(4);
+        le.writeUInt32LE(magic);
+        expect(bytes.split(' ').map((x) => parseInt(x, 16)), `spec line ${row.line}: bytes on disk`).toEqual([...le]);
+      }
+    }
+    const types = /page type: (.*?) \|/.exec(spec)?.[1];
+    expect(types).toBeDefined();
+    const parsed = Object.fromEntries([...types!.matchAll(/(\d+) (\w+)/g)].map((m) => [m[2]!, Number(m[1])]));
+    expect(parsed).toEqual({
+      meta: constants.PageType.Meta,
+      branch: constants.PageType.Branch,
+      leaf: constants.PageType.Leaf,
+      freelist: constants.PageType.Freelist,
+      overflow: constants.PageType.Overflow,
+    });
+    expect(Number(/Page type 1\. Payload length (\d+)\./.exec(spec)?.[1])).toBe(constants.META_PAYLOAD_LENGTH);
+    const sizes = /`pageSize` is (\d+), (\d+), (\d+) \(default\) or (\d+) bytes/.exec(spec);
+    expect(sizes?.slice(1).map(Number)).toEqual([...constants.PAGE_SIZES]);
+    expect(Number(sizes![3])).toBe(constants.DEFAULT_PAGE_SIZE);
+  });
+
+  it('limits table (§7) matches MAX_KEY_SIZE and MAX_VALUE_SIZE', () => {
+    const limits = tables.find((t) => t.section === '7. Limits');
+    expect(limits).toBeDefined();
+    const key = limits!.rows.find((r) => r.cells[0] === 'key length')!.cells[1]!;
+    expect(Number(/min\((\d+),/.exec(key)?.[1])).toBe(constants.MAX_KEY_SIZE);
+    const value = limits!.rows.find((r) => r.cells[0] === 'value length')!.cells[1]!;
+    expect(value).toContain('`MAX_VALUE_SIZE`');
+    expect(Number(/(\d+) MiB/.exec(value)?.[1]) * 1024 * 1024).toBe(constants.MAX_VALUE_SIZE);
+  });
+
+  it('maximum key length per page size (§4.7) matches maxKeySize()', () => {
+    const sentence = /Maximum key length:([^\n]*(?:\n  [^\n]*)*)/.exec(spec)?.[1];
+    expect(sentence).toBeDefined();
+    const text = sentence!.replace(/\s+/g, ' ');
+    const stated = new Map<number, number>();
+    for (const m of text.matchAll(/(\d+) bytes for ((?:\d+ KiB(?:,| and)? ?)+) pages/g)) {
+      for (const kib of m[2]!.matchAll(/(\d+) KiB/g)) stated.set(Number(kib[1]) * 1024, Number(m[1]));
+    }
+    expect([...stated.keys()].sort((a, b) => a - b)).toEqual([...constants.PAGE_SIZES]);
+    expect(Object.fromEntries(stated)).toEqual({ 4096: 1330, 8192: 2696, 16384: 4096, 32768: 4096 });
+    for (const [pageSize, max] of stated) expect(maxKeySize(pageSize), `maxKeySize(${pageSize})`).toBe(max);
+    // The formula the spec gives, min(4096, floor(usable / 3) − 16) with usable = pageSize − 56.
+    expect(text).toContain('min(4096, floor(usable / 3) − 16)');
+    for (const pageSize of constants.PAGE_SIZES) {
+      expect(maxKeySize(pageSize)).toBe(Math.min(4096, Math.floor((pageSize - 56) / 3) - 16));
+    }
+  });
+});
