@@ -23,7 +23,7 @@ export interface OpenOptions {
   pageSize?: number;
   /** 'full' (default): each commit is durable when commit() returns. 'none': no fdatasync (tests, bulk loads). */
   sync?: SyncMode;
-  /** Upper bound in bytes on page bytes held by the page cache (default 256 MiB). */
+  /** Bytes of page data the page cache holds at most (default 256 MiB; never fewer than 16 pages). */
   cacheSize?: number;
 }
 

@@ -43,6 +43,7 @@ export interface VerifyReport {
 const MAX_PROBLEMS = 10_000;
 
 export function verifyDatabase(pager: Pager, meta: Meta): VerifyReport {
+  const fileSize = pager.file.size();
   const problems: VerifyProblem[] = [];
   const report = (pageId: number | null, code: VerifyProblem['code'], message: string): void => {
     if (problems.length < MAX_PROBLEMS) problems.push({ pageId, code, message });
@@ -151,6 +152,9 @@ export function verifyDatabase(pager: Pager, meta: Meta): VerifyReport {
     }
   };
 
+  if (fileSize < meta.pageCount * pager.pageSize) {
+    report(null, 'range', `(11) file holds ${Math.floor(fileSize / pager.pageSize)} pages, meta needs ${meta.pageCount}`);
+  }
   if (meta.root !== 0) walk(meta.root, 0, null, null, true);
   else if (meta.depth !== 0) report(null, 'depth', '(4) empty tree with non-zero depth');
   if (entries !== meta.entryCount) report(null, 'count', `(8) meta says ${meta.entryCount} entries, leaves hold ${entries}`);

@@ -41,6 +41,11 @@ export function toValue(v: unknown): Uint8Array {
 }
 
 /** Folds the scan options into one range; contradictory bounds give an empty range. */
+/** Bounds are copied: a caller changing its buffers mid-scan must not move the range. */
+function bound(v: unknown, what: string): Uint8Array {
+  return new Uint8Array(toBytes(v, what));
+}
+
 export function toRange(opts: ScanOptions | undefined): ScanRange {
   const o = opts ?? {};
   if (typeof o !== 'object') throw new NorthstarError('InvalidArgument', 'scan options must be an object');
@@ -59,12 +64,12 @@ export function toRange(opts: ScanOptions | undefined): ScanRange {
       r.upperInclusive = inclusive;
     }
   };
-  if (o.gte !== undefined) lower(toBytes(o.gte, 'gte'), true);
-  if (o.gt !== undefined) lower(toBytes(o.gt, 'gt'), false);
-  if (o.lte !== undefined) upper(toBytes(o.lte, 'lte'), true);
-  if (o.lt !== undefined) upper(toBytes(o.lt, 'lt'), false);
+  if (o.gte !== undefined) lower(bound(o.gte, 'gte'), true);
+  if (o.gt !== undefined) lower(bound(o.gt, 'gt'), false);
+  if (o.lte !== undefined) upper(bound(o.lte, 'lte'), true);
+  if (o.lt !== undefined) upper(bound(o.lt, 'lt'), false);
   if (o.prefix !== undefined) {
-    const p = toBytes(o.prefix, 'prefix');
+    const p = bound(o.prefix, 'prefix');
     if (p.length > 0) {
       lower(p, true);
       const end = prefixEnd(p);
