@@ -56,12 +56,20 @@ export function crc32c(data: Uint8Array, seed = 0): number {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw rangeError('seed must be an integer from 0 to 0xFFFFFFFF');
   }
+  return crc32cRange(data, 0, data.length, seed);
+}
 
+/**
+ * CRC-32C of `data[start, end)` continuing from `seed`, without argument
+ * checks or a subarray allocation: for kernels that checksum parts of a
+ * buffer they have already bounds-checked (`0 <= start <= end <= length`,
+ * `seed` a u32). Same result as `crc32c(data.subarray(start, end), seed)`.
+ */
+export function crc32cRange(data: Uint8Array, start: number, end: number, seed: number): number {
   const t = TABLES;
   let crc = ~seed;
-  let i = 0;
-  const length = data.length;
-  const end8 = length - (length & 7);
+  let i = start;
+  const end8 = end - ((end - start) & 7);
   // Byte-wise reads keep the result independent of the view's byteOffset
   // alignment and of host endianness.
   while (i < end8) {
@@ -78,7 +86,7 @@ export function crc32c(data: Uint8Array, seed = 0): number {
       t[data[i + 7]!]!;
     i += 8;
   }
-  while (i < length) {
+  while (i < end) {
     crc = t[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
     i++;
   }

@@ -1,9 +1,11 @@
-// The kernel set the storage engine calls on every page access, bound once at
-// load to the native addon or to the pure-TypeScript fallback (spec/file_format_v0.md
-// §2 and §4 define each kernel). Both implementations are byte-identical;
-// ts/native/parity.test.ts checks it.
+// The kernel set the storage engine calls on every page access and every
+// commit-log record, bound once at load to the native addon or to the
+// pure-TypeScript fallback (spec/file_format_v0.md §2 and §4 and
+// spec/commit_record_v0.md §4–§5 define each kernel). Both implementations are
+// byte-identical; ts/native/parity.test.ts and parity_log.test.ts check it.
 
 import * as fallback from './fallback.js';
+import * as fallbackLog from './fallback_log.js';
 import { crc32c as crc32cFallback } from './crc32c.js';
 import { loadNativeBinding, nativeLoadError } from './loader.js';
 
@@ -20,6 +22,12 @@ export interface Kernels {
   nodeSplit(src: Uint8Array, dst: Uint8Array, at: number): boolean;
   nodeMerge(dst: Uint8Array, src: Uint8Array): boolean;
   nodeDecode(page: Uint8Array, out: Uint32Array): number;
+  /** Writes the CRCs and trailer of the record at buf[offset..]; returns its total length. */
+  recordSeal(buf: Uint8Array, offset: number): number;
+  /** Total length (> 0) of the whole, valid record at buf[offset..], else a RecordStatus (< 0). */
+  recordVerify(buf: Uint8Array, offset: number): number;
+  /** Four u32 per op of a valid commit record into out; returns the op count. */
+  recordDecode(buf: Uint8Array, offset: number, out: Uint32Array): number;
 }
 
 export type Implementation = 'native' | 'fallback';
@@ -37,6 +45,9 @@ export const fallbackKernels: Kernels = {
   nodeSplit: fallback.nodeSplit,
   nodeMerge: fallback.nodeMerge,
   nodeDecode: fallback.nodeDecode,
+  recordSeal: fallbackLog.recordSeal,
+  recordVerify: fallbackLog.recordVerify,
+  recordDecode: fallbackLog.recordDecode,
 };
 
 const KERNEL_NAMES = Object.keys(fallbackKernels) as (keyof Kernels)[];

@@ -1,6 +1,6 @@
 //! NorthstarDB hot kernels. Pure-Rust kernels live in their own modules and
-//! never panic on bad input; `napi` and `napi_kernels` are the only modules
-//! that touch N-API.
+//! never panic on bad input; `napi`, `napi_kernels` and `napi_log` are the
+//! only modules that touch N-API.
 
 pub mod crc32c;
 mod napi;
@@ -9,7 +9,12 @@ mod napi;
 // ts/native/fallback.ts, and their N-API exports.
 pub mod error;
 pub mod layout;
+mod napi_kernels;
 pub mod node;
 pub mod page;
 pub mod search;
-mod napi_kernels;
+
+// Commit-log record kernels (spec/commit_record_v0.md §4, §5), twins of
+// ts/native/fallback_log.ts, and their N-API exports.
+pub mod log;
+mod napi_log;

@@ -28,7 +28,6 @@
 // `cargo test` builds no module registration, so nothing here is reachable there.
 #![cfg_attr(test, allow(dead_code))]
 
-use std::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
@@ -43,30 +42,30 @@ use crate::node::{self, Kind};
 use crate::{layout, page, search};
 
 /// A JavaScript exception is pending; the callback returns null.
-struct Thrown;
+pub(crate) struct Thrown;
 
-type Call<T> = std::result::Result<T, Thrown>;
+pub(crate) type Call<T> = std::result::Result<T, Thrown>;
 
 /// The call's environment, for argument conversion and throwing.
 #[derive(Clone, Copy)]
-struct Cx(napi_env);
+pub(crate) struct Cx(pub(crate) napi_env);
 
 impl Cx {
     #[cold]
-    fn type_error(self, message: String) -> Thrown {
+    pub(crate) fn type_error(self, message: String) -> Thrown {
         // self.0 is the env of the current callback.
         let _ = throw_type_error(&Env::from_raw(self.0), message);
         Thrown
     }
 
     #[cold]
-    fn range_error(self, message: String) -> Thrown {
+    pub(crate) fn range_error(self, message: String) -> Thrown {
         let _ = throw_range_error(&Env::from_raw(self.0), message);
         Thrown
     }
 
     #[inline(always)]
-    fn check<T>(self, r: std::result::Result<T, KernelError>) -> Call<T> {
+    pub(crate) fn check<T>(self, r: std::result::Result<T, KernelError>) -> Call<T> {
         r.map_err(|e| match e {
             KernelError::Type(m) => self.type_error(m),
             KernelError::Range(m) => self.range_error(m),
@@ -76,28 +75,28 @@ impl Cx {
 
 /// A typed array's bytes: start and length in bytes.
 #[derive(Clone, Copy)]
-struct View {
-    ptr: *mut u8,
-    len: usize,
+pub(crate) struct View {
+    pub(crate) ptr: *mut u8,
+    pub(crate) len: usize,
 }
 
 impl View {
     /// Safety: the view came from a live argument of the current call, and no
     /// `&mut` to an overlapping view exists while the slice lives.
     #[inline(always)]
-    unsafe fn bytes<'a>(self) -> &'a [u8] {
+    pub(crate) unsafe fn bytes<'a>(self) -> &'a [u8] {
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 
     /// Safety: as `bytes`, and no other slice overlapping the view exists.
     #[inline(always)]
-    unsafe fn bytes_mut<'a>(self) -> &'a mut [u8] {
+    pub(crate) unsafe fn bytes_mut<'a>(self) -> &'a mut [u8] {
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 
     /// True when both views are non-empty and share at least one byte.
     #[inline(always)]
-    fn overlaps(self, other: View) -> bool {
+    pub(crate) fn overlaps(self, other: View) -> bool {
         let (a, b) = (self.ptr as usize, other.ptr as usize);
         self.len > 0
             && other.len > 0
@@ -108,7 +107,7 @@ impl View {
 
 /// A typed array argument of element type `want`; `TypeError` otherwise.
 #[inline(always)]
-fn typed_array(
+pub(crate) fn typed_array(
     cx: Cx,
     value: napi_value,
     want: sys::napi_typedarray_type,
@@ -153,7 +152,7 @@ fn typed_array(
 }
 
 #[inline(always)]
-fn u8_array(cx: Cx, value: napi_value, name: &str) -> Call<View> {
+pub(crate) fn u8_array(cx: Cx, value: napi_value, name: &str) -> Call<View> {
     typed_array(
         cx,
         value,
@@ -165,7 +164,7 @@ fn u8_array(cx: Cx, value: napi_value, name: &str) -> Call<View> {
 
 /// A JavaScript number argument; `TypeError` for any other type (BigInt included).
 #[inline(always)]
-fn number(cx: Cx, value: napi_value, name: &str) -> Call<f64> {
+pub(crate) fn number(cx: Cx, value: napi_value, name: &str) -> Call<f64> {
     let mut n = 0f64;
     // Safety: as in `typed_array`; a non-number gives napi_number_expected without throwing.
     let status = unsafe { sys::napi_get_value_double(cx.0, value, &mut n) };
@@ -177,7 +176,7 @@ fn number(cx: Cx, value: napi_value, name: &str) -> Call<f64> {
 
 /// An integer in `0..=max` (the twin's `checkIndex`); `max` may be -1 (no valid index).
 #[inline(always)]
-fn index(cx: Cx, value: napi_value, max: f64, name: &str) -> Call<usize> {
+pub(crate) fn index(cx: Cx, value: napi_value, max: f64, name: &str) -> Call<usize> {
     let n = number(cx, value, name)?;
     if n.fract() == 0.0 && n >= 0.0 && n <= max {
         Ok(n as usize)
@@ -198,7 +197,7 @@ fn page_id(cx: Cx, value: napi_value, name: &str) -> Call<u64> {
 }
 
 #[inline(always)]
-fn disjoint(cx: Cx, page: View, other: View, message: &str) -> Call<()> {
+pub(crate) fn disjoint(cx: Cx, page: View, other: View, message: &str) -> Call<()> {
     if page.overlaps(other) {
         return Err(cx.range_error(message.to_owned()));
     }
@@ -233,7 +232,7 @@ fn boolean(cx: Cx, b: bool) -> Call<napi_value> {
 }
 
 #[inline(always)]
-fn uint32(cx: Cx, n: u32) -> Call<napi_value> {
+pub(crate) fn uint32(cx: Cx, n: u32) -> Call<napi_value> {
     let mut v = ptr::null_mut();
     // Safety: live env.
     unsafe { sys::napi_create_uint32(cx.0, n, &mut v) };
@@ -416,7 +415,7 @@ fn node_decode(cx: Cx, [page, out]: [napi_value; 2]) -> Call<napi_value> {
 /// Runs `kernel` with the call's first N arguments (missing ones are
 /// `undefined`, as N-API fills them), turning a panic into a thrown Error.
 #[inline(always)]
-unsafe fn dispatch<const N: usize>(
+pub(crate) unsafe fn dispatch<const N: usize>(
     env: napi_env,
     info: sys::napi_callback_info,
     kernel: fn(Cx, [napi_value; N]) -> Call<napi_value>,
@@ -467,16 +466,23 @@ unsafe fn dispatch<const N: usize>(
 macro_rules! callbacks {
     ($($js:literal => $cb:ident($kernel:ident, $n:literal);)*) => {
         $(
-            unsafe extern "C" fn $cb(env: napi_env, info: sys::napi_callback_info) -> napi_value {
+            unsafe extern "C" fn $cb(
+                env: ::napi::sys::napi_env,
+                info: ::napi::sys::napi_callback_info,
+            ) -> ::napi::sys::napi_value {
                 unsafe { dispatch::<$n>(env, info, $kernel) }
             }
         )*
 
         /// Name and callback of every export of this module.
-        const EXPORTS: &[(&CStr, unsafe extern "C" fn(napi_env, sys::napi_callback_info) -> napi_value)] =
+        pub(crate) const EXPORTS: &[(
+            &::std::ffi::CStr,
+            unsafe extern "C" fn(::napi::sys::napi_env, ::napi::sys::napi_callback_info) -> ::napi::sys::napi_value,
+        )] =
             &[$(($js, $cb)),*];
     };
 }
+pub(crate) use callbacks;
 
 callbacks! {
     c"pageSeal" => page_seal_cb(page_seal, 1);
@@ -492,10 +498,11 @@ callbacks! {
     c"nodeDecode" => node_decode_cb(node_decode, 2);
 }
 
-/// Adds the kernel functions to the module's exports at load.
+/// Adds the kernel functions of this module and of `napi_log` to the
+/// module's exports at load.
 #[napi(module_exports)]
 pub fn register_kernels(exports: Object, env: Env) -> Result<()> {
-    for (name, cb) in EXPORTS {
+    for (name, cb) in EXPORTS.iter().chain(crate::napi_log::EXPORTS) {
         let mut f = ptr::null_mut();
         // Safety: live env at module init; `name` is a NUL-terminated literal.
         let status = unsafe {

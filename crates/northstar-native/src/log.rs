@@ -1,0 +1,475 @@
+//! Commit-log record kernels: `record_seal`, `record_verify`, `record_decode`
+//! (spec/commit_record_v0.md §4, §5). TypeScript twins: `recordSeal`,
+//! `recordVerify`, `recordDecode` in `ts/native/fallback_log.ts`; both are
+//! checked against each other by `ts/native/parity_log.test.ts`.
+//!
+//! Every field is read through `layout::bytes`, which cannot read out of
+//! bounds, and every range is checked before it is sliced: whatever the bytes
+//! of a record say, these functions neither panic nor touch memory outside
+//! the slices they are given.
+
+use crate::crc32c::crc32c;
+use crate::error::{range, KernelResult};
+use crate::layout::bytes::{put_u32, u16_at, u32_at};
+
+/// Byte layout of a v0 record, mirroring `ts/log/constants.ts`; every offset
+/// is derived from the one before it and the test below pins the spec's numbers.
+pub mod layout {
+    pub const RECORD_VERSION: u16 = 0;
+
+    // Record header (spec §2), 40 bytes.
+    pub const RECORD_MAGIC: u32 = 0x4C4F_4752; // "LOGR"
+    pub const RECORD_MAGIC_OFFSET: usize = 0; // u32
+    pub const RECORD_VERSION_OFFSET: usize = RECORD_MAGIC_OFFSET + 4; // u16
+    pub const RECORD_TYPE_OFFSET: usize = RECORD_VERSION_OFFSET + 2; // u16
+    pub const RECORD_HEADER_LENGTH_OFFSET: usize = RECORD_TYPE_OFFSET + 2; // u16
+    pub const RECORD_FLAGS_OFFSET: usize = RECORD_HEADER_LENGTH_OFFSET + 2; // u16, zero
+    pub const RECORD_TXN_ID_OFFSET: usize = RECORD_FLAGS_OFFSET + 2; // u64
+    pub const RECORD_PREV_POSITION_OFFSET: usize = RECORD_TXN_ID_OFFSET + 8; // u64
+    pub const RECORD_PAYLOAD_LENGTH_OFFSET: usize = RECORD_PREV_POSITION_OFFSET + 8; // u32
+    pub const RECORD_HEADER_CRC_OFFSET: usize = RECORD_PAYLOAD_LENGTH_OFFSET + 4; // u32
+    pub const RECORD_PAYLOAD_CRC_OFFSET: usize = RECORD_HEADER_CRC_OFFSET + 4; // u32
+    pub const RECORD_HEADER_SIZE: usize = RECORD_PAYLOAD_CRC_OFFSET + 4; // 40
+
+    pub const RECORD_TYPE_COMMIT: u16 = 0;
+    pub const RECORD_TYPE_CHECKPOINT: u16 = 1;
+    pub const RECORD_TYPE_CARTRIDGE_META: u16 = 2;
+
+    // Trailer (spec §4), offsets from its start.
+    pub const TRAILER_MAGIC: u32 = 0x5247_4F4C; // "RGOL"
+    pub const TRAILER_MAGIC_OFFSET: usize = 0; // u32
+    pub const TRAILER_LENGTH_OFFSET: usize = TRAILER_MAGIC_OFFSET + 4; // u32
+    pub const TRAILER_CRC_OFFSET: usize = TRAILER_LENGTH_OFFSET + 4; // u32
+    pub const TRAILER_SIZE: usize = TRAILER_CRC_OFFSET + 4; // 12
+    pub const RECORD_OVERHEAD: usize = RECORD_HEADER_SIZE + TRAILER_SIZE;
+
+    // Commit payload (spec §3.1), offsets from the start of the payload.
+    pub const COMMIT_MAGIC: u32 = 0x434D_4954; // "CMIT"
+    pub const COMMIT_MAGIC_OFFSET: usize = 0; // u32
+    pub const COMMIT_TXN_ID_OFFSET: usize = COMMIT_MAGIC_OFFSET + 4; // u64
+    pub const COMMIT_ROOT_OFFSET: usize = COMMIT_TXN_ID_OFFSET + 8; // u64
+    pub const COMMIT_OP_COUNT_OFFSET: usize = COMMIT_ROOT_OFFSET + 8; // u32
+    pub const COMMIT_RESERVED_OFFSET: usize = COMMIT_OP_COUNT_OFFSET + 4; // u32, zero
+    pub const COMMIT_OPS_OFFSET: usize = COMMIT_RESERVED_OFFSET + 4; // 28
+
+    // Op (spec §3.2), offsets from the start of the op.
+    pub const OP_TYPE_OFFSET: usize = 0; // u8
+    pub const OP_FLAGS_OFFSET: usize = OP_TYPE_OFFSET + 1; // u8, zero
+    pub const OP_KEY_LENGTH_OFFSET: usize = OP_FLAGS_OFFSET + 1; // u16
+    pub const OP_VALUE_LENGTH_OFFSET: usize = OP_KEY_LENGTH_OFFSET + 2; // u32
+    pub const OP_KEY_OFFSET: usize = OP_VALUE_LENGTH_OFFSET + 4; // 8
+    pub const OP_PUT: u8 = 0;
+    pub const OP_DEL: u8 = 1;
+
+    // Checkpoint payload (spec §3.3, provisional), offsets from the payload.
+    pub const CHECKPOINT_MAGIC: u32 = 0x4348_4B50; // "CHKP"
+    pub const CHECKPOINT_MAGIC_OFFSET: usize = 0; // u32
+    pub const CHECKPOINT_RESERVED_OFFSET: usize = CHECKPOINT_MAGIC_OFFSET + 4; // u32, zero
+    pub const CHECKPOINT_TXN_ID_OFFSET: usize = CHECKPOINT_RESERVED_OFFSET + 4; // u64
+    pub const CHECKPOINT_ROOT_OFFSET: usize = CHECKPOINT_TXN_ID_OFFSET + 8; // u64
+    pub const CHECKPOINT_PAGE_COUNT_OFFSET: usize = CHECKPOINT_ROOT_OFFSET + 8; // u64
+    pub const CHECKPOINT_REPLAY_FROM_OFFSET: usize = CHECKPOINT_PAGE_COUNT_OFFSET + 8; // u64
+    pub const CHECKPOINT_PAYLOAD_SIZE: usize = CHECKPOINT_REPLAY_FROM_OFFSET + 8; // 40
+
+    // Limits (spec §6).
+    pub const MIN_RECORD_KEY_SIZE: usize = 1;
+    pub const MAX_RECORD_KEY_SIZE: usize = 4096;
+    pub const MAX_RECORD_VALUE_SIZE: usize = 16 * 1024 * 1024;
+    pub const MAX_PAYLOAD_CEILING: usize = 1024 * 1024 * 1024;
+    /// High word of a u64 that is still a safe integer (< 2^53).
+    pub const MAX_SAFE_HI: u32 = 0x1F_FFFF;
+
+    /// recordVerify results (spec §5.1) other than a total length, in check order.
+    pub mod status {
+        pub const INCOMPLETE: i32 = -1;
+        pub const BAD_MAGIC: i32 = -2;
+        pub const BAD_HEADER_CHECKSUM: i32 = -3;
+        pub const UNSUPPORTED_VERSION: i32 = -4;
+        pub const BAD_HEADER: i32 = -5;
+        pub const BAD_PAYLOAD_CHECKSUM: i32 = -6;
+        pub const BAD_TRAILER: i32 = -7;
+        pub const BAD_PAYLOAD: i32 = -8;
+    }
+}
+
+use layout::*;
+
+/// Key offsets handed out by `record_decode` are u32: the record must end below 2^32.
+const MAX_DECODE_END: usize = 0xFFFF_FFFF;
+
+#[inline(always)]
+fn u32f(b: &[u8], o: usize) -> u32 {
+    u32_at(b, o).unwrap_or(0)
+}
+
+#[inline(always)]
+fn u16f(b: &[u8], o: usize) -> u16 {
+    u16_at(b, o).unwrap_or(0)
+}
+
+/// The 40 header bytes at `o`, copied; `None` when fewer are present.
+#[inline(always)]
+fn header_at(buf: &[u8], o: usize) -> Option<[u8; RECORD_HEADER_SIZE]> {
+    let h = buf.get(o..o.checked_add(RECORD_HEADER_SIZE)?)?;
+    let mut out = [0u8; RECORD_HEADER_SIZE];
+    out.copy_from_slice(h);
+    Some(out)
+}
+
+/// Header CRC (spec §4): the header with its header-CRC field read as zero.
+#[inline(always)]
+fn header_crc(header: &[u8; RECORD_HEADER_SIZE]) -> u32 {
+    let mut h = *header;
+    h[RECORD_HEADER_CRC_OFFSET..RECORD_HEADER_CRC_OFFSET + 4].fill(0);
+    crc32c(&h, 0)
+}
+
+/// Trailer CRC (spec §4): the header as stored, then the trailer's first 8 bytes.
+#[inline(always)]
+fn trailer_crc(header: &[u8; RECORD_HEADER_SIZE], trailer_head: &[u8]) -> u32 {
+    let mut b = [0u8; RECORD_HEADER_SIZE + TRAILER_CRC_OFFSET];
+    b[..RECORD_HEADER_SIZE].copy_from_slice(header);
+    let n = trailer_head.len().min(TRAILER_CRC_OFFSET);
+    b[RECORD_HEADER_SIZE..RECORD_HEADER_SIZE + n].copy_from_slice(&trailer_head[..n]);
+    crc32c(&b, 0)
+}
+
+#[inline(always)]
+fn safe_u64(b: &[u8], o: usize) -> bool {
+    u32f(b, o + 4) <= MAX_SAFE_HI
+}
+
+#[inline(always)]
+fn same_u64(a: &[u8], ao: usize, b: &[u8], bo: usize) -> bool {
+    u32f(a, ao) == u32f(b, bo) && u32f(a, ao + 4) == u32f(b, bo + 4)
+}
+
+/// Completes the record whose header fields (magic … payload length) and
+/// payload are already at `buf[offset..]`: writes the payload CRC, the header
+/// CRC and the trailer, and returns the total length. Checks only what it
+/// needs to stay inside `buf`; the caller has checked `offset <= buf.len()`.
+pub fn record_seal(buf: &mut [u8], offset: usize) -> KernelResult<u32> {
+    let Some(mut header) = header_at(buf, offset) else {
+        return range(format!(
+            "record header at {offset} does not fit in a buffer of {} bytes",
+            buf.len()
+        ));
+    };
+    let payload_length = u32f(&header, RECORD_PAYLOAD_LENGTH_OFFSET) as usize;
+    if payload_length > MAX_PAYLOAD_CEILING {
+        return range(format!(
+            "payload length {payload_length} exceeds the format's ceiling of {MAX_PAYLOAD_CEILING} bytes"
+        ));
+    }
+    let total = RECORD_OVERHEAD + payload_length;
+    let Some(record) = buf.get_mut(offset..).and_then(|r| r.get_mut(..total)) else {
+        return range(format!(
+            "record of {total} bytes at {offset} does not fit in a buffer of {} bytes",
+            buf.len()
+        ));
+    };
+    let t = RECORD_HEADER_SIZE + payload_length;
+    let payload_crc = crc32c(&record[RECORD_HEADER_SIZE..t], 0);
+    put_u32(&mut header, RECORD_PAYLOAD_CRC_OFFSET, payload_crc);
+    let hcrc = header_crc(&header);
+    put_u32(&mut header, RECORD_HEADER_CRC_OFFSET, hcrc);
+    let mut trailer = [0u8; TRAILER_SIZE];
+    put_u32(&mut trailer, TRAILER_MAGIC_OFFSET, TRAILER_MAGIC);
+    put_u32(&mut trailer, TRAILER_LENGTH_OFFSET, total as u32);
+    let tcrc = trailer_crc(&header, &trailer[..TRAILER_CRC_OFFSET]);
+    put_u32(&mut trailer, TRAILER_CRC_OFFSET, tcrc);
+    record[..RECORD_HEADER_SIZE].copy_from_slice(&header);
+    record[t..].copy_from_slice(&trailer);
+    Ok(total as u32)
+}
+
+/// The total length (> 0) of the record at `buf[offset..]` if it is whole and
+/// valid, else the first failing status of spec §5.1 (< 0). Total: any
+/// `offset` gives a status, one past the end `Incomplete`.
+pub fn record_verify(buf: &[u8], offset: usize) -> i32 {
+    let Some(rest) = buf.get(offset..) else {
+        return status::INCOMPLETE;
+    };
+    match u32_at(rest, RECORD_MAGIC_OFFSET) {
+        None => return status::INCOMPLETE,
+        Some(m) if m != RECORD_MAGIC => return status::BAD_MAGIC,
+        Some(_) => {}
+    }
+    let Some(header) = header_at(rest, 0) else {
+        return status::INCOMPLETE;
+    };
+    if u32f(&header, RECORD_HEADER_CRC_OFFSET) != header_crc(&header) {
+        return status::BAD_HEADER_CHECKSUM;
+    }
+    if u16f(&header, RECORD_VERSION_OFFSET) != RECORD_VERSION {
+        return status::UNSUPPORTED_VERSION;
+    }
+    let kind = u16f(&header, RECORD_TYPE_OFFSET);
+    let payload_length = u32f(&header, RECORD_PAYLOAD_LENGTH_OFFSET) as usize;
+    if u16f(&header, RECORD_HEADER_LENGTH_OFFSET) as usize != RECORD_HEADER_SIZE
+        || u16f(&header, RECORD_FLAGS_OFFSET) != 0
+        || kind > RECORD_TYPE_CARTRIDGE_META
+        || !safe_u64(&header, RECORD_TXN_ID_OFFSET)
+        || !safe_u64(&header, RECORD_PREV_POSITION_OFFSET)
+        || payload_length > MAX_PAYLOAD_CEILING
+    {
+        return status::BAD_HEADER;
+    }
+    let total = RECORD_OVERHEAD + payload_length;
+    let Some(record) = rest.get(..total) else {
+        return status::INCOMPLETE;
+    };
+    let t = RECORD_HEADER_SIZE + payload_length;
+    let payload = &record[RECORD_HEADER_SIZE..t];
+    if u32f(&header, RECORD_PAYLOAD_CRC_OFFSET) != crc32c(payload, 0) {
+        return status::BAD_PAYLOAD_CHECKSUM;
+    }
+    let trailer = &record[t..];
+    if u32f(trailer, TRAILER_MAGIC_OFFSET) != TRAILER_MAGIC
+        || u32f(trailer, TRAILER_LENGTH_OFFSET) as usize != total
+        || u32f(trailer, TRAILER_CRC_OFFSET) != trailer_crc(&header, &trailer[..TRAILER_CRC_OFFSET])
+    {
+        return status::BAD_TRAILER;
+    }
+    let ok = match kind {
+        RECORD_TYPE_COMMIT => commit_payload_valid(&header, payload),
+        RECORD_TYPE_CHECKPOINT => checkpoint_payload_valid(&header, payload),
+        _ => true, // cartridge meta: opaque bytes in v0
+    };
+    if ok {
+        total as i32
+    } else {
+        status::BAD_PAYLOAD
+    }
+}
+
+/// Commit payload rules of spec §3.1–§3.2.
+fn commit_payload_valid(header: &[u8], payload: &[u8]) -> bool {
+    if payload.len() < COMMIT_OPS_OFFSET
+        || u32f(payload, COMMIT_MAGIC_OFFSET) != COMMIT_MAGIC
+        || !same_u64(payload, COMMIT_TXN_ID_OFFSET, header, RECORD_TXN_ID_OFFSET)
+        || !safe_u64(payload, COMMIT_ROOT_OFFSET)
+        || u32f(payload, COMMIT_RESERVED_OFFSET) != 0
+    {
+        return false;
+    }
+    let mut ops = &payload[COMMIT_OPS_OFFSET..];
+    // Each op takes at least 9 bytes, so a huge count runs out of payload quickly.
+    for _ in 0..u32f(payload, COMMIT_OP_COUNT_OFFSET) {
+        let Some(op) = ops.get(..OP_KEY_OFFSET) else {
+            return false;
+        };
+        let kind = op[OP_TYPE_OFFSET];
+        let klen = u16f(op, OP_KEY_LENGTH_OFFSET) as usize;
+        let vlen = u32f(op, OP_VALUE_LENGTH_OFFSET) as usize;
+        if kind > OP_DEL
+            || op[OP_FLAGS_OFFSET] != 0
+            || !(MIN_RECORD_KEY_SIZE..=MAX_RECORD_KEY_SIZE).contains(&klen)
+            || vlen > MAX_RECORD_VALUE_SIZE
+            || (kind == OP_DEL && vlen != 0)
+        {
+            return false;
+        }
+        let Some(rest) = ops.get(OP_KEY_OFFSET + klen + vlen..) else {
+            return false;
+        };
+        ops = rest;
+    }
+    ops.is_empty()
+}
+
+/// Checkpoint payload rules of spec §3.3 (provisional).
+fn checkpoint_payload_valid(header: &[u8], payload: &[u8]) -> bool {
+    payload.len() == CHECKPOINT_PAYLOAD_SIZE
+        && u32f(payload, CHECKPOINT_MAGIC_OFFSET) == CHECKPOINT_MAGIC
+        && u32f(payload, CHECKPOINT_RESERVED_OFFSET) == 0
+        && same_u64(
+            payload,
+            CHECKPOINT_TXN_ID_OFFSET,
+            header,
+            RECORD_TXN_ID_OFFSET,
+        )
+        && safe_u64(payload, CHECKPOINT_ROOT_OFFSET)
+        && safe_u64(payload, CHECKPOINT_PAGE_COUNT_OFFSET)
+        && safe_u64(payload, CHECKPOINT_REPLAY_FROM_OFFSET)
+}
+
+/// For the valid commit record at `buf[offset..]`: four u32 per op into
+/// `out`, `[opType, keyOffset, keyLength, valueLength]` with `keyOffset` an
+/// index into `buf`; returns the op count. Runs every check of
+/// `record_verify` first: a record it rejects is a `RangeError` here.
+pub fn record_decode(buf: &[u8], offset: usize, out: &mut [u32]) -> KernelResult<u32> {
+    let total = record_verify(buf, offset);
+    if total < 0 {
+        return range(format!("record at {offset} is not valid (status {total})"));
+    }
+    if u16f(buf, offset + RECORD_TYPE_OFFSET) != RECORD_TYPE_COMMIT {
+        return range(format!("record at {offset} is not a commit record"));
+    }
+    if offset + total as usize > MAX_DECODE_END {
+        return range(format!(
+            "record at {offset} ends beyond 2^32 − 1: key offsets would not fit in a u32"
+        ));
+    }
+    let p = offset + RECORD_HEADER_SIZE;
+    let count = u32f(buf, p + COMMIT_OP_COUNT_OFFSET) as usize;
+    if out.len() / 4 < count {
+        return range(format!(
+            "out holds {} ops, record has {count}",
+            out.len() / 4
+        ));
+    }
+    // Verified above: every op lies inside the record.
+    let mut i = p + COMMIT_OPS_OFFSET;
+    for entry in out.chunks_exact_mut(4).take(count) {
+        let klen = u16f(buf, i + OP_KEY_LENGTH_OFFSET) as u32;
+        let vlen = u32f(buf, i + OP_VALUE_LENGTH_OFFSET);
+        entry[0] = u32::from(buf.get(i + OP_TYPE_OFFSET).copied().unwrap_or(0));
+        entry[1] = (i + OP_KEY_OFFSET) as u32;
+        entry[2] = klen;
+        entry[3] = vlen;
+        i += OP_KEY_OFFSET + klen as usize + vlen as usize;
+    }
+    Ok(count as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::bytes::{put_u16, put_u64};
+
+    /// A sealed commit record of `ops` (key, value, del) at `offset` in a fresh buffer.
+    fn commit(txn: u64, ops: &[(&[u8], &[u8], bool)], offset: usize) -> Vec<u8> {
+        let mut payload = vec![0u8; COMMIT_OPS_OFFSET];
+        put_u32(&mut payload, COMMIT_MAGIC_OFFSET, COMMIT_MAGIC);
+        put_u64(&mut payload, COMMIT_TXN_ID_OFFSET, txn);
+        put_u64(&mut payload, COMMIT_ROOT_OFFSET, 7);
+        put_u32(&mut payload, COMMIT_OP_COUNT_OFFSET, ops.len() as u32);
+        for (k, v, del) in ops {
+            let mut h = [0u8; OP_KEY_OFFSET];
+            h[OP_TYPE_OFFSET] = if *del { OP_DEL } else { OP_PUT };
+            put_u16(&mut h, OP_KEY_LENGTH_OFFSET, k.len() as u16);
+            put_u32(&mut h, OP_VALUE_LENGTH_OFFSET, v.len() as u32);
+            payload.extend_from_slice(&h);
+            payload.extend_from_slice(k);
+            payload.extend_from_slice(v);
+        }
+        let mut buf = vec![0u8; offset + RECORD_OVERHEAD + payload.len()];
+        let r = &mut buf[offset..];
+        put_u32(r, RECORD_MAGIC_OFFSET, RECORD_MAGIC);
+        put_u16(r, RECORD_HEADER_LENGTH_OFFSET, RECORD_HEADER_SIZE as u16);
+        put_u64(r, RECORD_TXN_ID_OFFSET, txn);
+        put_u64(r, RECORD_PREV_POSITION_OFFSET, 123);
+        put_u32(r, RECORD_PAYLOAD_LENGTH_OFFSET, payload.len() as u32);
+        r[RECORD_HEADER_SIZE..RECORD_HEADER_SIZE + payload.len()].copy_from_slice(&payload);
+        let total = record_seal(&mut buf, offset).unwrap() as usize;
+        assert_eq!(total, buf.len() - offset);
+        buf
+    }
+
+    #[test]
+    fn offsets_match_the_spec_tables() {
+        assert_eq!(
+            [
+                RECORD_VERSION_OFFSET,
+                RECORD_TYPE_OFFSET,
+                RECORD_HEADER_LENGTH_OFFSET,
+                RECORD_FLAGS_OFFSET,
+                RECORD_TXN_ID_OFFSET,
+                RECORD_PREV_POSITION_OFFSET,
+                RECORD_PAYLOAD_LENGTH_OFFSET,
+                RECORD_HEADER_CRC_OFFSET,
+                RECORD_PAYLOAD_CRC_OFFSET,
+                RECORD_HEADER_SIZE
+            ],
+            [4, 6, 8, 10, 12, 20, 28, 32, 36, 40]
+        );
+        assert_eq!(
+            [TRAILER_LENGTH_OFFSET, TRAILER_CRC_OFFSET, TRAILER_SIZE],
+            [4, 8, 12]
+        );
+        assert_eq!(
+            [
+                COMMIT_TXN_ID_OFFSET,
+                COMMIT_ROOT_OFFSET,
+                COMMIT_OP_COUNT_OFFSET,
+                COMMIT_RESERVED_OFFSET,
+                COMMIT_OPS_OFFSET
+            ],
+            [4, 12, 20, 24, 28]
+        );
+        assert_eq!(
+            [
+                OP_FLAGS_OFFSET,
+                OP_KEY_LENGTH_OFFSET,
+                OP_VALUE_LENGTH_OFFSET,
+                OP_KEY_OFFSET
+            ],
+            [1, 2, 4, 8]
+        );
+        assert_eq!(CHECKPOINT_PAYLOAD_SIZE, 40);
+        assert_eq!(RECORD_MAGIC.to_le_bytes(), *b"RGOL");
+        assert_eq!(TRAILER_MAGIC.to_le_bytes(), *b"LOGR");
+        assert_eq!(COMMIT_MAGIC.to_le_bytes(), *b"TIMC");
+        assert_eq!(CHECKPOINT_MAGIC.to_le_bytes(), *b"PKHC");
+    }
+
+    #[test]
+    fn seal_writes_the_crcs_the_spec_defines() {
+        let buf = commit(5, &[(b"k", b"value", false)], 0);
+        let pl = u32f(&buf, RECORD_PAYLOAD_LENGTH_OFFSET) as usize;
+        let t = RECORD_HEADER_SIZE + pl;
+        assert_eq!(
+            u32f(&buf, RECORD_PAYLOAD_CRC_OFFSET),
+            crc32c(&buf[RECORD_HEADER_SIZE..t], 0)
+        );
+        let mut h = buf[..RECORD_HEADER_SIZE].to_vec();
+        h[RECORD_HEADER_CRC_OFFSET..RECORD_HEADER_CRC_OFFSET + 4].fill(0);
+        assert_eq!(u32f(&buf, RECORD_HEADER_CRC_OFFSET), crc32c(&h, 0));
+        let mut bound = buf[..RECORD_HEADER_SIZE].to_vec();
+        bound.extend_from_slice(&buf[t..t + 8]);
+        assert_eq!(u32f(&buf, t + TRAILER_CRC_OFFSET), crc32c(&bound, 0));
+        assert_eq!(u32f(&buf, t + TRAILER_LENGTH_OFFSET) as usize, buf.len());
+    }
+
+    #[test]
+    fn verify_and_decode_a_record_at_an_offset() {
+        let buf = commit(9, &[(b"key", b"val", false), (b"gone", b"", true)], 3);
+        assert_eq!(record_verify(&buf, 3), (buf.len() - 3) as i32);
+        let mut out = [0u32; 8];
+        assert_eq!(record_decode(&buf, 3, &mut out).unwrap(), 2);
+        let k0 = 3 + RECORD_HEADER_SIZE + COMMIT_OPS_OFFSET + OP_KEY_OFFSET;
+        assert_eq!(out[..4], [0, k0 as u32, 3, 3]);
+        assert_eq!(&buf[k0..k0 + 3], b"key");
+        assert_eq!(out[4..], [1, (k0 + 6 + OP_KEY_OFFSET) as u32, 4, 0]);
+        assert!(record_decode(&buf, 3, &mut out[..7]).is_err());
+    }
+
+    #[test]
+    fn every_truncation_is_incomplete_and_every_bit_flip_is_caught() {
+        let buf = commit(1, &[(b"a", b"bc", false)], 0);
+        for len in 0..buf.len() {
+            assert_eq!(
+                record_verify(&buf[..len], 0),
+                status::INCOMPLETE,
+                "length {len}"
+            );
+        }
+        for bit in 0..buf.len() * 8 {
+            let mut b = buf.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            assert!(record_verify(&b, 0) < 0, "bit {bit}");
+        }
+        assert_eq!(record_verify(&buf, buf.len() + 1), status::INCOMPLETE);
+    }
+
+    #[test]
+    fn seal_rejects_records_that_do_not_fit() {
+        let mut buf = commit(1, &[(b"a", b"bc", false)], 0);
+        let n = buf.len();
+        assert!(record_seal(&mut buf[..n - 1], 0).is_err());
+        assert!(record_seal(&mut buf[..39], 0).is_err());
+        put_u32(&mut buf, RECORD_PAYLOAD_LENGTH_OFFSET, u32::MAX);
+        assert!(record_seal(&mut buf, 0).is_err());
+    }
+}

@@ -1,0 +1,84 @@
+//! N-API exports of the commit-log record kernels (spec/commit_record_v0.md
+//! §4, §5): `recordSeal`, `recordVerify`, `recordDecode`, with the signatures
+//! of `Kernels` in `ts/native/kernels.ts`.
+//!
+//! Plain N-API callbacks like those of `napi_kernels` (whose argument helpers
+//! and `dispatch` they share, and which registers them): argument checks in
+//! the order of the TypeScript twin (`ts/native/fallback_log.ts`), buffers
+//! borrowed in place, every call under `catch_unwind`.
+
+// `cargo test` builds no module registration, so nothing here is reachable there.
+#![cfg_attr(test, allow(dead_code))]
+
+use std::ptr;
+
+use napi::sys::{self, napi_value};
+
+use crate::log;
+use crate::napi_kernels::{
+    callbacks, disjoint, dispatch, index, typed_array, u8_array, uint32, Call, Cx, View,
+};
+
+/// The `offset` argument: an integer from 0 to the buffer's length.
+#[inline(always)]
+fn offset_arg(cx: Cx, value: napi_value, buf: View) -> Call<usize> {
+    index(cx, value, buf.len as f64, "offset")
+}
+
+#[inline(always)]
+fn int32(cx: Cx, n: i32) -> Call<napi_value> {
+    let mut v = ptr::null_mut();
+    // Safety: live env.
+    unsafe { sys::napi_create_int32(cx.0, n, &mut v) };
+    Ok(v)
+}
+
+/// recordSeal(buf, offset): writes the CRCs and trailer; returns the total length.
+fn record_seal(cx: Cx, [buf, offset]: [napi_value; 2]) -> Call<napi_value> {
+    let b = u8_array(cx, buf, "buf")?;
+    let o = offset_arg(cx, offset, b)?;
+    // Safety: the only view of this call.
+    let total = cx.check(log::record_seal(unsafe { b.bytes_mut() }, o))?;
+    uint32(cx, total)
+}
+
+/// recordVerify(buf, offset): the total length, or a negative status (spec §5.1).
+fn record_verify(cx: Cx, [buf, offset]: [napi_value; 2]) -> Call<napi_value> {
+    let b = u8_array(cx, buf, "buf")?;
+    let o = offset_arg(cx, offset, b)?;
+    // Safety: a shared view only.
+    int32(cx, log::record_verify(unsafe { b.bytes() }, o))
+}
+
+/// recordDecode(buf, offset, out): four u32 per op into `out`; returns the op count.
+fn record_decode(cx: Cx, [buf, offset, out]: [napi_value; 3]) -> Call<napi_value> {
+    let b = u8_array(cx, buf, "buf")?;
+    let o = offset_arg(cx, offset, b)?;
+    let w = typed_array(
+        cx,
+        out,
+        sys::TypedarrayType::uint32_array,
+        "out",
+        "Uint32Array",
+    )?;
+    disjoint(cx, b, w, "out overlaps buf")?;
+    if w.len > 0 && !(w.ptr as usize).is_multiple_of(std::mem::align_of::<u32>()) {
+        // Unreachable: a Uint32Array's byteOffset is a multiple of 4 and
+        // ArrayBuffer storage is at least 8-byte aligned.
+        return Err(cx.range_error("out is not 4-byte aligned".to_owned()));
+    }
+    // Safety: aligned, valid for w.len bytes, disjoint from buf (only read).
+    let words: &mut [u32] = if w.len == 0 {
+        &mut []
+    } else {
+        unsafe { std::slice::from_raw_parts_mut(w.ptr.cast::<u32>(), w.len / 4) }
+    };
+    let n = cx.check(log::record_decode(unsafe { b.bytes() }, o, words))?;
+    uint32(cx, n)
+}
+
+callbacks! {
+    c"recordSeal" => record_seal_cb(record_seal, 2);
+    c"recordVerify" => record_verify_cb(record_verify, 2);
+    c"recordDecode" => record_decode_cb(record_decode, 3);
+}
