@@ -414,6 +414,28 @@ mod tests {
         assert_eq!(CHECKPOINT_MAGIC.to_le_bytes(), *b"PKHC");
     }
 
+    /// Txn 1, first record at 0, root 3, put "k" = "v": the bytes
+    /// ts/log/record.test.ts pins too (there with prevPosition 0).
+    #[test]
+    fn known_answer() {
+        let mut buf = commit(1, &[(b"k", b"v", false)], 0);
+        put_u64(&mut buf, RECORD_PREV_POSITION_OFFSET, 0);
+        put_u64(&mut buf, RECORD_HEADER_SIZE + COMMIT_ROOT_OFFSET, 3);
+        assert_eq!(record_seal(&mut buf, 0).unwrap(), 90);
+        let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            concat!(
+                "52474f4c00000000280000000100000000000000",
+                "0000000000000000260000005e6f40be54d5952c",
+                "54494d4301000000000000000300000000000000",
+                "010000000000000000000100010000006b764c4f",
+                "47525a0000008ce5a583"
+            )
+        );
+        assert_eq!(record_verify(&buf, 0), 90);
+    }
+
     #[test]
     fn seal_writes_the_crcs_the_spec_defines() {
         let buf = commit(5, &[(b"k", b"value", false)], 0);
