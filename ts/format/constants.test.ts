@@ -68,8 +68,17 @@ const layoutRows: LayoutRow[] = layoutTables.flatMap((t) =>
 );
 
 describe('spec/file_format_v0.md layout tables', () => {
-  it('are found: page header, meta, node header, both cells, overflow and freelist', () => {
-    expect(layoutTables.map((t) => t.section)).toEqual(['2.1 Layout', '3. Meta pages (0 and 1)', '4.1 Node header and slots', '4.2 Cells', '4.2 Cells', '5. Overflow pages', '6. Freelist pages']);
+  it('are found: page header, meta, node header, both cells, overflow, freelist and history', () => {
+    expect(layoutTables.map((t) => t.section)).toEqual([
+      '2.1 Layout',
+      '3. Meta pages (0 and 1)',
+      '4.1 Node header and slots',
+      '4.2 Cells',
+      '4.2 Cells',
+      '5. Overflow pages',
+      '6. Freelist pages',
+      '6.2 History pages (`ts/pager/history.ts`)',
+    ]);
     expect(layoutRows.length).toBeGreaterThan(40);
     for (const r of layoutRows) expect(Number.isInteger(r.offset), `spec line ${r.line}: offset`).toBe(true);
   });
@@ -133,11 +142,25 @@ describe('spec/file_format_v0.md other numbers', () => {
       leaf: constants.PageType.Leaf,
       freelist: constants.PageType.Freelist,
       overflow: constants.PageType.Overflow,
+      history: constants.PageType.History,
     });
     expect(Number(/Page type 1\. Payload length (\d+)\./.exec(spec)?.[1])).toBe(constants.META_PAYLOAD_LENGTH);
     const sizes = /`pageSize` is (\d+), (\d+), (\d+) \(default\) or (\d+) bytes/.exec(spec);
     expect(sizes?.slice(1).map(Number)).toEqual([...constants.PAGE_SIZES]);
     expect(Number(sizes![3])).toBe(constants.DEFAULT_PAGE_SIZE);
+  });
+
+  it('freelist and history entry sizes (§6, §6.2) match FREELIST_ENTRY_SIZE and HISTORY_ENTRY_SIZE', () => {
+    for (const [offsetName, size, section] of [
+      ['FREELIST_ENTRIES_OFFSET', constants.FREELIST_ENTRY_SIZE, '6. Freelist pages'],
+      ['HISTORY_ENTRIES_OFFSET', constants.HISTORY_ENTRY_SIZE, '6.2 History pages'],
+    ] as const) {
+      const row = layoutTables.filter((t) => t.section.startsWith(section)).flatMap((t) => t.rows).find((r) => r.cells[2] === `\`${offsetName}\``);
+      expect(row, offsetName).toBeDefined();
+      expect(Number(/^(\d+) × count$/.exec(row!.cells[1]!)?.[1]), `spec line ${row!.line}`).toBe(size);
+      const header = (exported[offsetName] as number) - constants.HEADER_SIZE;
+      expect(spec, `${section}: payload length formula`).toContain(`Payload length = ${header} + ${size} × count`);
+    }
   });
 
   it('limits table (§7) matches MAX_KEY_SIZE and MAX_VALUE_SIZE', () => {

@@ -96,7 +96,9 @@ describe('pageSeal / pageVerify (spec §2)', () => {
       return q;
     };
     expect(k.pageVerify(resealed((q) => writeU16(q, VERSION_OFFSET, 1)), 9)).toBe(PageStatus.UnsupportedVersion);
-    expect(k.pageVerify(resealed((q) => (q[TYPE_OFFSET] = 6)), 9)).toBe(PageStatus.BadPageType);
+    expect(k.pageVerify(resealed((q) => (q[TYPE_OFFSET] = 7)), 9)).toBe(PageStatus.BadPageType);
+    expect(k.pageVerify(resealed((q) => (q[TYPE_OFFSET] = 0)), 9)).toBe(PageStatus.BadPageType);
+    expect(k.pageVerify(resealed((q) => (q[TYPE_OFFSET] = 6)), 9)).toBe(PageStatus.Ok); // history (spec §6.2)
     expect(k.pageVerify(resealed((q) => writeU32(q, PAYLOAD_LENGTH_OFFSET, 8192 - 39)), 9)).toBe(
       PageStatus.BadPayloadLength,
     );
