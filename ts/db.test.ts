@@ -50,9 +50,11 @@ import {
   VERSION_OFFSET,
 } from './format/constants.js';
 import { childAt, initNode, initPageHeader, leafKeyLength, leafVlenField, maxInlineFootprint, nodeCount, slotOffset } from './format/page.js';
+import { ioError } from './errors.js';
+import { NodeFile, type DbFile } from './io/file.js';
 import { kernels } from './native/kernels.js';
 import { loadNativeBinding } from './native/loader.js';
-import { decodeMeta, encodeMeta, metaSlot, type Meta } from './pager/meta.js';
+import { chooseMeta, decodeMeta, encodeMeta, type Meta } from './pager/meta.js';
 
 /** Timeout for the tests that do real volume (a slow CI machine, fallback kernels). */
 const SLOW = 60_000;
@@ -88,6 +90,8 @@ afterEach(() => {
 });
 
 const dbPath = (name = 'db'): string => nodePath.join(dir, name);
+/** The commit log beside the database (spec §8). */
+const logPath = (name = 'db'): string => `${dbPath(name)}.log`;
 
 /** Opens (creating) a database in the test's directory; closed after the test. */
 function openDb(options: OpenOptions = {}, name = 'db'): Database {
@@ -195,6 +199,37 @@ function flipBit(page: Uint8Array, byte: number, bit = 0): void {
   page[byte]! ^= 1 << bit;
 }
 
+/**
+ * Both meta slots as they are on disk, decoded (null where invalid). Metas
+ * change only at checkpoints (spec §8.2), and a slot is no longer txnId mod 2:
+ * each checkpoint writes the slot that does not hold the durable meta.
+ */
+function diskMetas(path: string, pageSize: number): [Meta | null, Meta | null] {
+  const size = fs.statSync(path).size;
+  return [0, 1].map((slot) => {
+    const r = decodeMeta(readPage(path, pageSize, slot), slot, size, kernels);
+    return r.ok ? r.meta : null;
+  }) as [Meta | null, Meta | null];
+}
+
+/** The meta open would choose (spec §3): the last durable checkpoint of the file. */
+function durableMeta(path: string): Meta {
+  const file = NodeFile.open(path);
+  try {
+    return chooseMeta(file, kernels).meta;
+  } finally {
+    file.close();
+  }
+}
+
+/** Opens the database after a clean close: nothing to replay, so open and verify write nothing. */
+function reopenClean(options: OpenOptions = {}): Database {
+  const db = openDb(options);
+  expect(db.stats().checkpoint).toEqual({ txnId: db.txnId, commitsSince: 0, logBytesSince: 0 });
+  expect(db.stats().io.writes, 'a reopen after close replays nothing').toBe(0);
+  return db;
+}
+
 /** Re-computes the meta CRC of a meta page (before pageSeal). */
 function resealMetaCrc(page: Uint8Array): void {
   writeU32(page, META_CRC_OFFSET, kernels.crc32c(page.subarray(HEADER_SIZE, META_CRC_OFFSET)));
@@ -234,6 +269,8 @@ describe('meta pages', () => {
         pageCount: 1000,
         entryCount: 2 ** 33 + 5,
         depth: 4,
+        dbId: 2 ** 47 + 11,
+        history: 11,
       };
       for (const slot of [0, 1]) {
         const page = encodeMeta(meta, slot, kernels);
@@ -246,8 +283,11 @@ describe('meta pages', () => {
         // A file shorter than the page count is truncated.
         expect(decodeMeta(page, slot, 999 * pageSize, kernels).ok).toBe(false);
       }
+      // A history chain head at or past the page count is refused, like root and freelist.
+      for (const history of [1000, 1]) {
+        expect(decodeMeta(encodeMeta({ ...meta, history }, 0, kernels), 0, 1000 * pageSize, kernels).ok, `history ${history}`).toBe(false);
+      }
     }
-    expect([0, 1, 2, 3, 4].map(metaSlot)).toEqual([0, 1, 0, 1, 0]);
   });
 });
 
@@ -313,9 +353,9 @@ describe('checksums', () => {
     }
     w.commit();
     expectVerified(db);
-    const root = db.meta.root;
     db.close();
     const path = dbPath();
+    const root = durableMeta(path).root;
     const target = keyOf(100);
     const { id: leaf, parent } = leafFor(path, pageSize, root, target);
     expect(parent).not.toBeNull();
@@ -339,8 +379,7 @@ describe('checksums', () => {
     for (const [what, pageId, byte, key] of cases) {
       fs.writeFileSync(path, pristine);
       editPage(path, pageSize, pageId, (p) => flipBit(p, byte, 5), false);
-      const db2 = open(path, { sync: 'none' });
-      handles.push(db2);
+      const db2 = reopenClean();
       const r = db2.beginRead();
       const err = expectError(() => r.get(key), 'Corrupt');
       expect(err.pageId, what).toBe(pageId);
@@ -366,7 +405,12 @@ describe('checksums', () => {
 });
 
 describe('choosing the meta at open', () => {
-  /** Three commits with different content; returns the models after each. */
+  /**
+   * Three commits with different content, each followed by a checkpoint, so
+   * that slot A holds checkpoint 2 and slot B checkpoint 3 (spec §8.2: each
+   * checkpoint writes the slot that does not hold the durable meta). Returns
+   * the models after each commit.
+   */
   function threeCommits(pageSize = 4096): Model[] {
     const db = openDb({ pageSize });
     const models: Model[] = [];
@@ -388,11 +432,13 @@ describe('choosing the meta at open', () => {
         }
       }
       w.commit();
+      db.checkpoint();
       models.push(new Map(m));
     }
     expect(db.txnId).toBe(3);
     expectVerified(db);
     db.close();
+    expect(diskMetas(dbPath(), pageSize).map((x) => x?.txnId)).toEqual([2, 3]);
     return models;
   }
 
@@ -406,23 +452,54 @@ describe('choosing the meta at open', () => {
     return db;
   }
 
-  it.each([
-    ['a flipped bit in its root field', (p: Buffer) => flipBit(p, META_ROOT_OFFSET, 1)],
-    ['a flipped bit in its header', (p: Buffer) => flipBit(p, TXN_ID_OFFSET, 0)],
-    ['a zeroed page', (p: Buffer) => p.fill(0)],
-  ])('open prefers the highest valid meta: with %s the newest meta loses to the previous commit, no phantom', (_what, damage) => {
-    const pageSize = 4096;
-    const models = threeCommits(pageSize);
-    editPage(dbPath(), pageSize, metaSlot(3), damage, false);
-    const db = reopenAndExpect(2, models[1]!);
-    // The handle keeps working: the next commit is txn 3 again and overwrites the damaged meta.
-    expect(commitAll(db, [['e', '4']])).toBe(3);
-    expectVerified(db);
-    db.close();
-    const m = new Map(models[1]!);
-    m.set(hex(b('e')), b('4'));
-    reopenAndExpect(3, m);
-  });
+  const damages: [string, (p: Buffer) => void][] = [
+    ['a flipped bit in its root field', (p) => flipBit(p, META_ROOT_OFFSET, 1)],
+    ['a flipped bit in its header', (p) => flipBit(p, TXN_ID_OFFSET, 0)],
+    ['a zeroed page', (p) => p.fill(0)],
+  ];
+  type LogState = 'intact' | 'cut after the older checkpoint' | 'damaged in its last record';
+  const logStates: LogState[] = ['intact', 'cut after the older checkpoint', 'damaged in its last record'];
+
+  it.each(damages.flatMap(([what, damage]) => logStates.map((log) => [what, log, damage] as const)))(
+    'open prefers the highest valid meta: with %s the newest checkpoint loses to the previous one; with the log %s, the log decides: no commit lost, no phantom',
+    (_what, log, damage) => {
+      const pageSize = 4096;
+      const models = threeCommits(pageSize);
+      const [older, newer] = diskMetas(dbPath(), pageSize) as [Meta, Meta];
+      editPage(dbPath(), pageSize, 1, damage, false);
+      expect(diskMetas(dbPath(), pageSize)[1]).toBeNull();
+      // The log holds commit 3's record between the two checkpoints' log tails (a new log has base 32: positions are file offsets).
+      expect(fs.statSync(logPath()).size).toBe(newer.logTail);
+      if (log === 'cut after the older checkpoint') fs.truncateSync(logPath(), older.logTail);
+      if (log === 'damaged in its last record') {
+        const fd = fs.openSync(logPath(), 'r+');
+        const byte = Buffer.alloc(1);
+        const at = Math.floor((older.logTail + newer.logTail) / 2);
+        fs.readSync(fd, byte, 0, 1, at);
+        byte[0]! ^= 0x10;
+        fs.writeSync(fd, byte, 0, 1, at);
+        fs.closeSync(fd);
+      }
+      const replays = log === 'intact';
+      const db = reopenAndExpect(replays ? 3 : 2, models[replays ? 2 : 1]!);
+      if (replays) {
+        // Recovery replayed commit 3 from the log and checkpointed it into the damaged slot.
+        expect(diskMetas(dbPath(), pageSize).map((x) => x?.txnId)).toEqual([2, 3]);
+      } else {
+        // Commit 3 was never in the log (cut) or its record is a torn tail: cut back to a whole record.
+        expect(fs.statSync(logPath()).size).toBe(older.logTail);
+      }
+      // The handle keeps working: the next commit follows the recovered one and a checkpoint overwrites the damaged meta.
+      const next = replays ? 4 : 3;
+      expect(commitAll(db, [['e', '4']])).toBe(next);
+      expectVerified(db);
+      db.close();
+      expect(diskMetas(dbPath(), pageSize).every((x) => x !== null)).toBe(true);
+      const m = new Map(models[replays ? 2 : 1]!);
+      m.set(hex(b('e')), b('4'));
+      reopenAndExpect(next, m);
+    },
+  );
 
   it('open with both metas damaged throws Corrupt, and keeps throwing it (the path is not left open)', () => {
     const pageSize = 4096;
@@ -430,12 +507,14 @@ describe('choosing the meta at open', () => {
     editPage(dbPath(), pageSize, 0, (p) => flipBit(p, META_ROOT_OFFSET + 2), false);
     editPage(dbPath(), pageSize, 1, (p) => flipBit(p, META_ROOT_OFFSET + 2), false);
     const before = fs.readFileSync(dbPath());
+    const logBefore = fs.readFileSync(logPath());
     for (let i = 0; i < 2; i++) {
       const err = expectError(() => open(dbPath()), 'Corrupt');
       expect(err.message).toContain('meta 0');
       expect(err.message).toContain('meta 1');
     }
     expect(fs.readFileSync(dbPath()).equals(before)).toBe(true);
+    expect(fs.readFileSync(logPath()).equals(logBefore)).toBe(true);
   });
 
   it.each([
@@ -446,7 +525,7 @@ describe('choosing the meta at open', () => {
   ] as const)('open refuses a file whose %s is 1 (checksums valid) with UnsupportedFormat', (_what, slot, field) => {
     const pageSize = 4096;
     threeCommits(pageSize);
-    expect(metaSlot(3)).toBe(1);
+    // threeCommits leaves checkpoint 3 (the newest) in slot 1.
     editPage(
       dbPath(),
       pageSize,
@@ -463,12 +542,13 @@ describe('choosing the meta at open', () => {
     expectError(() => open(dbPath()), 'UnsupportedFormat');
   });
 
-  it('a torn write of the newest meta (new bytes up to any point, old bytes after it, or a garbled second half) falls back to the other meta', () => {
+  it('a torn write of the newest meta (new bytes up to any point, old bytes after it, or a garbled second half) falls back to the other meta, and the log replays what it lacks', () => {
     const pageSize = 4096;
     const db = openDb({ pageSize });
     const models: Model[] = [];
     const m: Model = new Map();
     const metaImages: Buffer[] = [];
+    const metaSlots: number[] = [];
     for (let t = 1; t <= 3; t++) {
       const w = db.beginWrite();
       for (let i = 0; i < 20 * t; i++) {
@@ -476,58 +556,104 @@ describe('choosing the meta at open', () => {
         m.set(hex(keyOf(i)), valueOf(40, t * 1000 + i));
       }
       w.commit();
+      db.checkpoint();
       models.push(new Map(m));
-      metaImages.push(readPage(dbPath(), pageSize, metaSlot(t)));
+      const slot = diskMetas(dbPath(), pageSize).findIndex((x) => x?.txnId === t);
+      metaSlots.push(slot);
+      metaImages.push(readPage(dbPath(), pageSize, slot));
     }
     expectVerified(db);
     db.close();
-    // Meta 3 overwrote meta 1 in slot 1: a torn write leaves a prefix of meta 3 over meta 1.
+    // Checkpoint 3 overwrote checkpoint 1 in slot 1: a torn write leaves a prefix of meta 3 over meta 1.
+    expect(metaSlots).toEqual([1, 0, 1]);
+    const older = diskMetas(dbPath(), pageSize)[0]!;
+    expect(older.txnId).toBe(2);
+    const pristine = fs.readFileSync(dbPath());
+    const pristineLog = fs.readFileSync(logPath());
     const oldImage = metaImages[0]!;
     const newImage = metaImages[2]!;
+
+    /**
+     * Opens with slot 1 replaced by `torn`: with the whole log, every commit is
+     * there (replayed if the torn meta lost); with the log cut after checkpoint 2,
+     * a lost meta leaves commit 2 and no phantom, and a meta that won is Corrupt
+     * (its log is missing), never a silent loss. Returns whether it fell back.
+     */
+    const check = (torn: Buffer, what: string): boolean => {
+      // Slot 1 wins only if it is a valid meta of checkpoint 3 (old meta 1 loses to meta 2 in slot 0).
+      const decoded = decodeMeta(torn, 1, pristine.length, kernels);
+      const fellBack = !(decoded.ok && decoded.meta.txnId === 3);
+      for (const cutLog of [false, true]) {
+        fs.writeFileSync(dbPath(), pristine);
+        writePage(dbPath(), pageSize, 1, torn);
+        fs.writeFileSync(logPath(), cutLog ? pristineLog.subarray(0, older.logTail) : pristineLog);
+        if (cutLog && !fellBack) {
+          expect(expectError(() => open(dbPath()), 'Corrupt').message, what).toContain('log');
+          continue;
+        }
+        const db2 = open(dbPath(), { sync: 'none' });
+        try {
+          const want = cutLog ? 2 : 3;
+          expect(db2.txnId, `${what}, log cut: ${cutLog}`).toBe(want);
+          // A meta that won needs no replay: open wrote nothing. One that lost was replayed from the log.
+          expect(db2.stats().io.writes > 0, `${what}: replayed`).toBe(fellBack && !cutLog);
+          const r = db2.beginRead();
+          expect(scanEntries(r)).toEqual(modelEntries(models[want - 1]!));
+          r.close();
+          expectVerified(db2);
+        } finally {
+          db2.close();
+        }
+      }
+      return fellBack;
+    };
+
     const tears: number[] = [];
     for (let k = 0; k <= 130; k++) tears.push(k);
     tears.push(pageSize / 2, pageSize - 1, pageSize);
     let fellBack = 0;
     for (const k of tears) {
       const torn = Buffer.concat([newImage.subarray(0, k), oldImage.subarray(k)]);
-      writePage(dbPath(), pageSize, 1, torn);
-      const expectNew = torn.equals(newImage);
-      const db2 = open(dbPath(), { sync: 'none' });
-      try {
-        expect(db2.txnId, `tear at byte ${k}`).toBe(expectNew ? 3 : 2);
-        if (!expectNew) fellBack++;
-        const r = db2.beginRead();
-        expect(scanEntries(r)).toEqual(modelEntries(models[expectNew ? 2 : 1]!));
-        r.close();
-        expectVerified(db2);
-      } finally {
-        db2.close();
-      }
+      const lost = check(torn, `tear at byte ${k}`);
+      expect(lost, `tear at byte ${k}`).toBe(!torn.equals(newImage));
+      if (lost) fellBack++;
     }
     expect(fellBack).toBeGreaterThan(100);
     for (const garble of ['zeros', 'ones', 'random'] as const) {
       const torn = Buffer.from(newImage);
       const r = rng(garble.length);
       for (let i = pageSize / 2; i < pageSize; i++) torn[i] = garble === 'zeros' ? 0 : garble === 'ones' ? 0xff : randInt(r, 256);
-      writePage(dbPath(), pageSize, 1, torn);
       // The newest meta's second half is all zero bytes, so a zeroed half is not a tear at all.
-      reopenAndExpect(garble === 'zeros' ? 3 : 2, models[garble === 'zeros' ? 2 : 1]!).close();
+      expect(check(torn, `second half ${garble}`)).toBe(garble !== 'zeros');
     }
   }, SLOW);
 });
 
 describe('verify', () => {
-  /** A 4 KiB-page database with a root branch over several leaves; returns the meta after close. */
+  /**
+   * A 4 KiB-page database with a root branch over several leaves; returns the
+   * meta after close. close() checkpoints, so the file alone holds every
+   * commit and a reopen replays nothing over the damage the test makes.
+   */
   function twoLevels(n = 300): Meta {
     const db = openDb({ pageSize: 4096 });
     commitAll(db, Array.from({ length: n }, (_, i) => [keyOf(i), valueOf(50, i)] as [Buffer, Buffer]));
     // Overwrite some keys so the freelist has entries.
     commitAll(db, Array.from({ length: 50 }, (_, i) => [keyOf(i * 5), valueOf(60, i)] as [Buffer, Buffer]));
     expectVerified(db);
-    expect(db.meta.depth).toBe(2);
-    const meta = { ...db.meta };
     db.close();
+    const meta = durableMeta(dbPath());
+    expect(meta.txnId).toBe(2);
+    expect(meta.depth).toBe(2);
     return meta;
+  }
+
+  /** verify() of the reopened file: it checks what is on disk (no replay, no checkpoint writes). */
+  function verifyReopened() {
+    const db = reopenClean();
+    const report = db.verify();
+    expect(db.stats().io.writes, 'verify after a clean reopen writes nothing').toBe(0);
+    return report;
   }
 
   it('rejects unsorted keys: two swapped slots in a re-sealed leaf give an order problem naming that page', () => {
@@ -545,8 +671,7 @@ describe('verify', () => {
       },
       true,
     );
-    const db = openDb();
-    const report = db.verify();
+    const report = verifyReopened();
     expect(report.ok).toBe(false);
     expect(report.problems).toContainEqual(expect.objectContaining({ code: 'order', pageId: leaf }));
   });
@@ -570,8 +695,7 @@ describe('verify', () => {
       },
       true,
     );
-    const db = openDb();
-    const report = db.verify();
+    const report = verifyReopened();
     expect(report.problems).toEqual([expect.objectContaining({ code: 'leak', pageId: dropped })]);
   });
 
@@ -581,8 +705,7 @@ describe('verify', () => {
     const child0 = childAt(rootPage, 0);
     const child1 = childAt(rootPage, 1);
     editPage(dbPath(), 4096, meta.root, (p) => writeU64(p, slotOffset(p, 0) + BRANCH_CELL_CHILD, child0), true);
-    const db = openDb();
-    const report = db.verify();
+    const report = verifyReopened();
     expect(report.problems).toContainEqual(expect.objectContaining({ code: 'shared', pageId: child0 }));
     expect(report.problems).toContainEqual(expect.objectContaining({ code: 'leak', pageId: child1 }));
   });
@@ -788,11 +911,10 @@ describe('write transactions', () => {
     const db = openDb({ pageSize });
     commitAll(db, Array.from({ length: 400 }, (_, i) => [keyOf(i), valueOf(30, i)] as [Buffer, Buffer]));
     expectVerified(db);
-    const root = db.meta.root;
     db.close();
-    const { id: leaf } = leafFor(dbPath(), pageSize, root, keyOf(100));
+    const { id: leaf } = leafFor(dbPath(), pageSize, durableMeta(dbPath()).root, keyOf(100));
     editPage(dbPath(), pageSize, leaf, (p) => flipBit(p, pageSize - 3), false);
-    const db2 = openDb();
+    const db2 = reopenClean();
     const w = db2.beginWrite();
     w.put(keyOf(399), 'changed'); // a healthy leaf
     expect(expectError(() => w.put(keyOf(100), 'x'), 'Corrupt').pageId).toBe(leaf);
@@ -829,19 +951,13 @@ describe('write transactions', () => {
     expectVerified(db2);
   });
 
-  type FailPoint = 'page write' | 'page fdatasync' | 'meta write' | 'meta fdatasync';
-  it.each<[FailPoint, boolean]>([
-    ['page write', false],
-    ['page fdatasync', false],
-    ['meta write', true],
-    ['meta fdatasync', true],
-  ])('a commit whose %s fails throws IoError and leaves nothing visible (handle poisoned until reopen: %s)', (point, poisons) => {
-    const pageSize = 4096;
-    const db = openDb({ pageSize, sync: 'full' });
+  /** The changes of a second commit over 300 first keys: overwrites (leaf copies), an overflow value, a delete. */
+  function twoCommitModels(db: Database, afterFirst = (): void => {}): { model: Model; next: Model; w: WriteTxn } {
     const model: Model = new Map();
     const first: [Buffer, Buffer][] = Array.from({ length: 300 }, (_, i) => [keyOf(i), valueOf(30, i)]);
     for (const [k, v] of first) model.set(hex(k), v);
     commitAll(db, first);
+    afterFirst();
     const next: Model = new Map(model);
     const w = db.beginWrite();
     for (let i = 0; i < 300; i += 2) {
@@ -852,73 +968,190 @@ describe('write transactions', () => {
     next.set(hex(b('big')), valueOf(30_000, 5));
     w.del(keyOf(1));
     next.delete(hex(keyOf(1)));
+    // A chain allocated last and freed again: its pages are never written, so the commit must extend the file.
+    w.put('gone', valueOf(50_000, 6));
+    w.del('gone');
+    return { model, next, w };
+  }
 
-    const file = db.pager.file as unknown as Record<string, unknown>;
-    const injected = Object.assign(new Error('EIO: injected I/O error'), { code: 'EIO' });
-    const metaPos = metaSlot(2) * pageSize;
-    let syncs = 0;
-    let fired = 0;
-    const original = { write: file.write as Function, writev: file.writev as Function, datasync: file.datasync as Function };
-    file.write = function (this: unknown, buf: Uint8Array, pos: number) {
-      if ((point === 'page write' && pos !== metaPos) || (point === 'meta write' && pos === metaPos)) {
-        fired++;
-        throw injected;
-      }
-      return original.write.call(this, buf, pos);
-    };
-    file.writev = function (this: unknown, bufs: Uint8Array[], pos: number) {
-      if (point === 'page write') {
-        fired++;
-        throw injected;
-      }
-      return original.writev.call(this, bufs, pos);
-    };
-    file.datasync = function (this: unknown) {
-      syncs++;
-      if ((point === 'page fdatasync' && syncs === 1) || (point === 'meta fdatasync' && syncs === 2)) {
-        fired++;
-        throw injected;
-      }
-      return original.datasync.call(this);
-    };
-    let err: NorthstarError;
-    try {
-      err = expectError(() => w.commit(), 'IoError');
-    } finally {
-      delete file.write;
-      delete file.writev;
-      delete file.datasync;
+  type Method = 'write' | 'writev' | 'truncate' | 'datasync';
+  /**
+   * Replaces methods of a file object (the data file, or the log's) for the
+   * duration of f; `fail(method, args, call)` returns true to throw the injected
+   * error instead of calling through. Some methods may do part of the work first.
+   * The error is wrapped as NodeFile wraps errno errors (DbFile's contract: IoError).
+   */
+  function injecting<T>(file: DbFile, fail: (method: Method, args: unknown[], call: (...a: unknown[]) => unknown) => boolean, f: () => T): T {
+    const obj = file as unknown as Record<string, unknown>;
+    for (const m of ['write', 'writev', 'truncate', 'datasync'] as const) {
+      const original = obj[m] as (...a: unknown[]) => unknown;
+      obj[m] = function (this: unknown, ...args: unknown[]) {
+        const call = (...a: unknown[]): unknown => original.apply(this, a);
+        if (fail(m, args, call)) throw ioError(injected, `${m} ${file.path} (injected)`, file.path);
+        return call(...args);
+      };
     }
-    expect(fired).toBe(1);
+    try {
+      return f();
+    } finally {
+      for (const m of ['write', 'writev', 'truncate', 'datasync']) delete obj[m];
+    }
+  }
+  const injected = Object.assign(new Error('EIO: injected I/O error'), { code: 'EIO' });
+  const logFileOf = (db: Database): DbFile => (db.log as unknown as { file: DbFile }).file;
+
+  // Spec §8.1: steps 2 (page write, file extension) and 3 (log append) fail the commit and leave the
+  // handle usable; a failed step 4 (log fdatasync) truncates the record and syncs again, and only if
+  // that fails too is the handle poisoned.
+  type CommitFailPoint = 'page write' | 'file extension' | 'log append (half the record written)' | 'log fdatasync' | 'log fdatasync, then the re-sync after truncating';
+  it.each<[CommitFailPoint, boolean]>([
+    ['page write', false],
+    ['file extension', false],
+    ['log append (half the record written)', false],
+    ['log fdatasync', false],
+    ['log fdatasync, then the re-sync after truncating', true],
+  ])('a commit whose %s fails throws IoError and leaves nothing visible (handle poisoned until reopen: %s)', (point, poisons) => {
+    const pageSize = 4096;
+    const db = openDb({ pageSize, sync: 'full' });
+    const { model, next, w } = twoCommitModels(db);
+    const logSize = fs.statSync(logPath()).size;
+    const commits: number[] = [];
+    db.on('commit', (e: { txnId: number }) => commits.push(e.txnId));
+    let fired = 0;
+    let logSyncs = 0;
+    const fire = (): boolean => {
+      fired++;
+      return true;
+    };
+    const err = injecting(
+      db.pager.file,
+      (m) => ((point === 'page write' && (m === 'write' || m === 'writev')) || (point === 'file extension' && m === 'truncate') ? fire() : false),
+      () =>
+        injecting(
+          logFileOf(db),
+          (m, args, call) => {
+            if (point === 'log append (half the record written)' && m === 'write') {
+              const [buf, pos] = args as [Uint8Array, number];
+              call(buf.subarray(0, buf.length >> 1), pos);
+              return fire();
+            }
+            if (m !== 'datasync') return false;
+            logSyncs++;
+            if (point === 'log fdatasync' && logSyncs === 1) return fire();
+            if (point === 'log fdatasync, then the re-sync after truncating') return fire();
+            return false;
+          },
+          () => expectError(() => w.commit(), 'IoError'),
+        ),
+    );
+    expect(fired).toBe(point === 'log fdatasync, then the re-sync after truncating' ? 2 : 1);
     expect(err.cause).toBe(injected);
     expect(w.isClosed).toBe(true);
     expect(db.txnId).toBe(1);
+    expect(commits).toEqual([]);
     const r = db.beginRead();
     expectMatches(r, model);
     r.close();
     expect(db.stats().writer).toBe(false);
     if (!poisons) {
+      // Whatever reached the log was cut off again.
+      expect(fs.statSync(logPath()).size).toBe(logSize);
       expectVerified(db);
       const w2 = db.beginWrite();
       w2.put('after', 'failure');
       expect(w2.commit()).toBe(2);
+      expect(commits).toEqual([2]);
       model.set(hex(b('after')), b('failure'));
       expectVerified(db);
       db.close();
       const db2 = openDb();
+      expect(db2.txnId).toBe(2);
       const r2 = db2.beginRead();
       expectMatches(r2, model);
       r2.close();
       expectVerified(db2);
       return;
     }
-    // The meta's state on disk is unknown: no more writes through this handle.
+    // The record's fate in the log is unknown: no more writes (or checkpoints) through this handle.
     expectError(() => db.beginWrite(), 'IoError');
+    expectError(() => db.checkpoint(), 'IoError');
     db.close();
     const db2 = openDb();
     expect([1, 2]).toContain(db2.txnId);
     const r2 = db2.beginRead();
     expectMatches(r2, db2.txnId === 1 ? model : next);
+    r2.close();
+    expectVerified(db2);
+    commitAll(db2, [['after', 'reopen']]);
+    expectVerified(db2);
+  });
+
+  // Spec §8.2: a checkpoint failing before its meta (chains, data fdatasync) leaves the handle usable;
+  // one failing at the meta write or its fdatasync poisons it. The commits are durable in the log either way.
+  type CheckpointFailPoint = 'chain page write' | 'data fdatasync before the meta' | 'meta write' | 'meta fdatasync';
+  it.each<[CheckpointFailPoint, boolean, boolean]>([
+    ['chain page write', false, false],
+    ['data fdatasync before the meta', false, false],
+    ['meta write', true, false],
+    ['meta fdatasync', true, false],
+    ['meta write', true, true],
+  ])('a checkpoint whose %s fails throws IoError, loses no commit (handle poisoned until reopen: %s; automatic: %s)', (point, poisons, automatic) => {
+    const pageSize = 4096;
+    const db = openDb({ pageSize, sync: 'full', checkpoint: { commits: automatic ? 1 : 1000 } });
+    const { next, w } = twoCommitModels(db, () => {
+      if (!automatic) db.checkpoint();
+    });
+    if (!automatic) expect(w.commit()).toBe(2);
+    const [a, bMeta] = diskMetas(dbPath(), pageSize);
+    expect(Math.max(a!.txnId, bMeta!.txnId)).toBe(1);
+    const target = a!.txnId > bMeta!.txnId ? 1 : 0; // the slot without the durable meta
+    const metaPos = target * pageSize;
+    let fired = 0;
+    let syncs = 0;
+    const fire = (): boolean => {
+      fired++;
+      return true;
+    };
+    injecting(
+      db.pager.file,
+      (m, args) => {
+        const pos = args[1] as number;
+        if (point === 'chain page write' && (m === 'writev' || (m === 'write' && pos !== metaPos))) return fire();
+        if (point === 'meta write' && m === 'write' && pos === metaPos) return fire();
+        if (m === 'datasync') {
+          syncs++;
+          if ((point === 'data fdatasync before the meta' && syncs === 1) || (point === 'meta fdatasync' && syncs === 2)) return fire();
+        }
+        return false;
+      },
+      () => {
+        // Automatic: the commit is durable in the log and returns; the checkpoint after it fails and poisons.
+        if (automatic) expect(w.commit()).toBe(2);
+        else expect(expectError(() => db.checkpoint(), 'IoError').cause).toBe(injected);
+      },
+    );
+    expect(fired).toBe(1);
+    expect(db.txnId).toBe(2);
+    expect(db.stats().checkpoint.txnId).toBe(1);
+    const r = db.beginRead();
+    expectMatches(r, next);
+    r.close();
+    if (point !== 'meta fdatasync') expect(Math.max(...diskMetas(dbPath(), pageSize).map((x) => x!.txnId))).toBe(1);
+    if (!poisons) {
+      db.checkpoint();
+      expect(db.stats().checkpoint.txnId).toBe(2);
+      expect(commitAll(db, [['after', 'failure']])).toBe(3);
+      next.set(hex(b('after')), b('failure'));
+      expectVerified(db);
+    } else {
+      expectError(() => db.beginWrite(), 'IoError');
+      expectError(() => db.checkpoint(), 'IoError');
+    }
+    db.close();
+    const db2 = openDb();
+    expect(db2.txnId).toBe(poisons ? 2 : 3);
+    const r2 = db2.beginRead();
+    expectMatches(r2, next);
     r2.close();
     expectVerified(db2);
     commitAll(db2, [['after', 'reopen']]);
@@ -1057,6 +1290,14 @@ describe('arguments', () => {
       ['cacheSize NaN', { cacheSize: Number.NaN }],
       ['cacheSize Infinity', { cacheSize: Infinity }],
       ['cacheSize as a string', { cacheSize: '1' }],
+      ['history.txns -1', { history: { txns: -1 } }],
+      ['history.txns 1.5', { history: { txns: 1.5 } }],
+      ['history.txns as a string', { history: { txns: '10' } }],
+      ['checkpoint.commits 0', { checkpoint: { commits: 0 } }],
+      ['checkpoint.logBytes 0', { checkpoint: { logBytes: 0 } }],
+      ['checkpoint.logBytes NaN', { checkpoint: { logBytes: Number.NaN } }],
+      ['maxTxnBytes 0', { maxTxnBytes: 0 }],
+      ['maxTxnBytes Infinity', { maxTxnBytes: Infinity }],
       ['options null', null],
       ['options a string', 'fast'],
     ];
@@ -1064,6 +1305,7 @@ describe('arguments', () => {
       const err = expectError(() => open(dbPath('new'), options as OpenOptions), 'InvalidArgument');
       expect(err.message.length, what).toBeGreaterThan(0);
       expect(fs.existsSync(dbPath('new')), what).toBe(false);
+      expect(fs.existsSync(logPath('new')), what).toBe(false);
     }
     expectError(() => open('', {}), 'InvalidArgument');
     expectError(() => open(5 as never, {}), 'InvalidArgument');
@@ -1071,10 +1313,12 @@ describe('arguments', () => {
     commitAll(db, [['a', '1']]);
     db.close();
     const before = fs.readFileSync(dbPath());
+    const logBefore = fs.readFileSync(logPath());
     for (const [, options] of bad) expectError(() => open(dbPath(), options as OpenOptions), 'InvalidArgument');
     expect(fs.readFileSync(dbPath()).equals(before)).toBe(true);
-    expect(fs.readdirSync(dir)).toEqual(['db']);
-    const db2 = openDb();
+    expect(fs.readFileSync(logPath()).equals(logBefore)).toBe(true);
+    expect(fs.readdirSync(dir).sort()).toEqual(['db', 'db.log']);
+    const db2 = reopenClean();
     expect(db2.txnId).toBe(1);
     expectVerified(db2);
   });
@@ -1262,7 +1506,8 @@ describe('keys and values', () => {
     check(db);
     expectVerified(db);
     // Just under the inline limit is stored inline, just over goes to an overflow chain.
-    const leafPage = readPage(dbPath(), pageSize, leafFor(dbPath(), pageSize, db.meta.root, key(inlineMax)).id);
+    // expectVerified checkpointed: the meta on disk is the latest commit's.
+    const leafPage = readPage(dbPath(), pageSize, leafFor(dbPath(), pageSize, durableMeta(dbPath()).root, key(inlineMax)).id);
     const vlenOf = (n: number): number => leafVlenField(leafPage, kernels.leafSearch(leafPage, key(n)) >>> 1);
     expect(vlenOf(inlineMax)).toBe(inlineMax);
     expect(vlenOf(inlineMax + 1)).toBe(VALUE_OVERFLOW_BIT + inlineMax + 1);
@@ -1272,8 +1517,11 @@ describe('keys and values', () => {
     expectVerified(db2);
   }, SLOW);
 
-  it('replacing and deleting large values frees their overflow pages: repeating it does not grow the file', () => {
-    const db = openDb();
+  it('replacing and deleting large values frees their overflow pages: repeating it does not grow the file (no history, a checkpoint per commit)', () => {
+    // Spec §6.1: retained history keeps every replaced chain readable, and a chain the durable
+    // checkpoint reaches waits for the next checkpoint; both by design. Without history and with a
+    // checkpoint per commit, a freed chain is reusable by the next commit, as in a meta-per-commit store.
+    const db = openDb({ history: { txns: 0 }, checkpoint: { commits: 1 } });
     commitAll(db, [['huge', valueOf(MAX_VALUE_SIZE, 1)]]);
     const sizes: number[] = [];
     for (let round = 0; round < 8; round++) {
@@ -1333,8 +1581,9 @@ describe('keys and values', () => {
 });
 
 describe('file, pages and space', () => {
-  it('rewriting the same 10k keys 100 times keeps the file within 2x of its size after the first round', () => {
-    const db = openDb();
+  it('rewriting the same 10k keys 100 times keeps the file within 2x of its size after the first round (history: { txns: 0 })', () => {
+    // Without retained history (spec §6.1, cost) a replaced page is reusable as soon as no reader needs it.
+    const db = openDb({ history: { txns: 0 } });
     const n = 10_000;
     const keys = Array.from({ length: n }, (_, i) => keyOf((i * 7919) % n));
     const sizes: number[] = [];
@@ -1347,6 +1596,31 @@ describe('file, pages and space', () => {
     const pages = sizes.map((s) => s / db.stats().pageSize);
     console.log(`file pages after rounds 1..5: ${pages.slice(0, 5).join(', ')}; after round 100: ${pages[99]}; largest: ${Math.max(...pages)}`);
     for (const s of sizes) expect(s).toBeLessThanOrEqual(2 * sizes[0]!);
+    expect(db.stats().entries).toBe(n);
+    expectVerified(db);
+  }, SLOW);
+
+  it('with retained history the file stops growing once history is full and checkpoints ran (history: { txns: 10 }, checkpoint: { commits: 5 }, 100 rounds)', () => {
+    const historyTxns = 10;
+    const db = openDb({ history: { txns: historyTxns }, checkpoint: { commits: 5 } });
+    const n = 10_000;
+    const keys = Array.from({ length: n }, (_, i) => keyOf((i * 7919) % n));
+    const pages: number[] = [];
+    for (let round = 0; round < 100; round++) {
+      const w = db.beginWrite();
+      for (let i = 0; i < n; i++) w.put(keys[i]!, Buffer.alloc(20 + ((i + round) % 20), round));
+      w.commit();
+      const s = db.stats();
+      pages.push(s.fileSize / s.pageSize);
+      expect(s.history.retained).toBe(Math.min(round + 2, historyTxns)); // txn 0 is retained until pushed out
+    }
+    const settled = 2 * historyTxns; // history full, and two checkpoints since
+    console.log(`file pages with history ${historyTxns}: after rounds 1..5: ${pages.slice(0, 5).join(', ')}; at round ${settled}: ${pages[settled - 1]}; after round 100: ${pages[99]}`);
+    // It holds about history.txns copies of the rewritten pages (spec §6.1, cost), then no more.
+    const firstRound = pages[0]!;
+    expect(pages[settled - 1]!).toBeGreaterThan(firstRound);
+    expect(Math.max(...pages)).toBeLessThanOrEqual(firstRound * (historyTxns + 2));
+    for (let round = settled; round < 100; round++) expect(pages[round], `round ${round + 1}`).toBeLessThanOrEqual(pages[settled - 1]!);
     expect(db.stats().entries).toBe(n);
     expectVerified(db);
   }, SLOW);
@@ -1465,12 +1739,54 @@ describe('file, pages and space', () => {
     ['a 100-byte file', (): Buffer => valueOf(100, 1)],
     ['64 KiB of random bytes', (): Buffer => valueOf(65536, 2)],
     ['32 KiB of zero bytes', (): Buffer => Buffer.alloc(32768)],
-  ])('%s is refused at open with Corrupt (not a crash), and the file is left as it was', (_what, content) => {
+  ])('%s is refused at open with Corrupt (not a crash), with or without a valid log beside it, and the files are left as they were', (_what, content) => {
     const bytes = content();
-    fs.writeFileSync(dbPath(), bytes);
-    expectError(() => open(dbPath()), 'Corrupt');
-    expectError(() => open(dbPath()), 'Corrupt');
-    expect(fs.readFileSync(dbPath()).equals(bytes)).toBe(true);
+    const other = openDb({}, 'other');
+    commitAll(other, [['a', '1']]);
+    expectVerified(other);
+    other.close();
+    for (const withLog of [false, true]) {
+      if (withLog) fs.copyFileSync(logPath('other'), logPath());
+      fs.writeFileSync(dbPath(), bytes);
+      expectError(() => open(dbPath()), 'Corrupt');
+      expectError(() => open(dbPath()), 'Corrupt');
+      expect(fs.readFileSync(dbPath()).equals(bytes)).toBe(true);
+      expect(fs.existsSync(logPath())).toBe(withLog);
+      if (withLog) expect(fs.readFileSync(logPath()).equals(fs.readFileSync(logPath('other')))).toBe(true);
+    }
+  });
+
+  it('a database whose commit log is missing, empty, cut inside its header or belongs to another database is refused with Corrupt at open; both files are left as they were', () => {
+    const db = openDb();
+    commitAll(db, [['a', '1']]);
+    expectVerified(db);
+    db.close();
+    const other = openDb({}, 'other');
+    commitAll(other, [['a', '1']]);
+    expectVerified(other);
+    other.close();
+    const data = fs.readFileSync(dbPath());
+    const log = fs.readFileSync(logPath());
+    const cases: [string, Buffer | null, string][] = [
+      ['missing', null, 'missing'],
+      ['empty', Buffer.alloc(0), 'short'],
+      ['cut inside its header', log.subarray(0, 20), 'short'],
+      ['of another database (same content, other id)', fs.readFileSync(logPath('other')), 'another database'],
+      ['a header with a flipped bit', Buffer.concat([Buffer.from([log[0]! ^ 1]), log.subarray(1)]), 'log'],
+    ];
+    for (const [what, content, message] of cases) {
+      fs.writeFileSync(dbPath(), data);
+      if (content === null) fs.rmSync(logPath());
+      else fs.writeFileSync(logPath(), content);
+      for (let i = 0; i < 2; i++) expect(expectError(() => open(dbPath()), 'Corrupt').message, what).toContain(message);
+      expect(fs.readFileSync(dbPath()).equals(data), what).toBe(true);
+      expect(content === null ? !fs.existsSync(logPath()) : fs.readFileSync(logPath()).equals(content), what).toBe(true);
+    }
+    // The right log again: it opens (the failed opens left the path free).
+    fs.writeFileSync(logPath(), log);
+    const db2 = reopenClean();
+    expect(db2.beginRead().get('a')?.toString()).toBe('1');
+    expectVerified(db2);
   });
 
   it('a file cut in the middle of its data pages is refused with Corrupt at open; any shorter cut either opens an intact older commit or fails with NorthstarErrors only', () => {
@@ -1480,21 +1796,27 @@ describe('file, pages and space', () => {
     const first: [Buffer, Buffer][] = Array.from({ length: 400 }, (_, i) => [keyOf(i), valueOf(i % 50 === 0 ? 9000 : 200, i)]);
     for (const [k, v] of first) m1.set(hex(k), v);
     commitAll(db, first);
+    // Two checkpoints, so that neither meta is the empty one of a new file.
+    db.checkpoint();
     const m2 = new Map(m1);
     const second: [Buffer, Buffer][] = Array.from({ length: 100 }, (_, i) => [keyOf(400 + i), valueOf(300, i)]);
     for (const [k, v] of second) m2.set(hex(k), v);
     commitAll(db, second);
     expectVerified(db);
     db.close();
+    const metas = diskMetas(dbPath(), pageSize) as [Meta, Meta];
+    expect(metas.map((x) => x.txnId).sort()).toEqual([1, 2]);
     const whole = fs.readFileSync(dbPath());
     const pages = whole.length / pageSize;
     // In the middle: both metas need more pages than the file has.
+    expect(Math.min(...metas.map((x) => x.pageCount))).toBeGreaterThan(Math.floor(pages / 2) + 1);
     for (const cut of [Math.floor(pages / 2) * pageSize, Math.floor(pages / 2) * pageSize + 100]) {
       fs.writeFileSync(dbPath(), whole.subarray(0, cut));
       const err = expectError(() => open(dbPath()), 'Corrupt');
       expect(err.message).toContain('truncated');
     }
     // Every cut from the end: the only outcomes are Corrupt at open, or a commit read back exactly.
+    // With the log intact, a cut that leaves only checkpoint 1 valid replays commit 2 from the log.
     const models = new Map([
       [1, m1],
       [2, m2],
@@ -1512,6 +1834,7 @@ describe('file, pages and space', () => {
       }
       try {
         opened++;
+        expect(d.txnId, `cut at ${cut}`).toBe(2);
         const r = d.beginRead();
         expectMatches(r, models.get(d.txnId)!);
         r.close();
@@ -1603,13 +1926,31 @@ describe('snapshots', () => {
   }, SLOW);
 
   it('beginRead({ txnId }) of a commit that is not retained throws SnapshotNotFound; the latest is available', () => {
+    const db = openDb({ history: { txns: 2 } });
+    commitAll(db, [['a', '1']]);
+    commitAll(db, [['a', '2']]);
+    commitAll(db, [['a', '3']]);
+    // History keeps the last two commits: 2 and 3.
+    for (const txnId of [0, 1, 4, 2 ** 40]) expectError(() => db.beginRead({ txnId }), 'SnapshotNotFound');
+    for (const txnId of [2, 3]) {
+      const r = db.beginRead({ txnId });
+      expect(r.get('a')?.toString()).toBe(String(txnId));
+      r.close();
+    }
+    expectVerified(db);
+  });
+
+  it('with the default history, beginRead({ txnId }) reads every earlier commit, from the empty database on', () => {
     const db = openDb();
     commitAll(db, [['a', '1']]);
     commitAll(db, [['a', '2']]);
-    expectError(() => db.beginRead({ txnId: 1 }), 'SnapshotNotFound');
-    const r = db.beginRead({ txnId: 2 });
-    expect(r.get('a')?.toString()).toBe('2');
-    r.close();
+    const r0 = db.beginRead({ txnId: 0 });
+    expect(scanEntries(r0)).toEqual([]);
+    r0.close();
+    const r1 = db.beginRead({ txnId: 1 });
+    expect(r1.get('a')?.toString()).toBe('1');
+    r1.close();
+    expect(db.stats().history).toEqual({ retained: 3, oldestTxnId: 0, limit: 1000 });
     expectVerified(db);
   });
 });
