@@ -6,9 +6,10 @@
 //    NORTHSTAR_REQUIRE_NATIVE=1 a failed addon build fails the whole build.
 //    NORTHSTAR_NATIVE=0 skips the addon build.
 // 2. Compile TypeScript into dist/ with tsc. A type error fails the build.
+//    dist/cli/main.js (the `northstar` bin) is made executable.
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,6 +74,9 @@ function compileTypeScript() {
     console.error('northstardb: TypeScript compilation failed');
     process.exit(tsc.status || 1);
   }
+  // The `northstar` bin runs directly (tsc keeps its shebang, not the mode).
+  const cli = join(root, 'dist', 'cli', 'main.js');
+  if (existsSync(cli)) chmodSync(cli, 0o755);
 }
 
 /** Absolute path of the `bin` entry `name` of an installed package. */

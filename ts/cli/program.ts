@@ -1,0 +1,70 @@
+// The `northstar` command line: the subcommands put together, and the one
+// place that turns a failure into `northstar: <message>` and an exit code.
+// main.ts runs it on the process; tests run it in process with captured Io.
+
+import * as fs from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { CliError, errorLine, Exit, type Io } from './common.js';
+import { dumpCommand } from './dump.js';
+import { logdumpCommand } from './logdump.js';
+import { replayCommand } from './replay.js';
+import { statsCommand } from './stats.js';
+import { verifyCommand } from './verify.js';
+
+function packageVersion(): string {
+  try {
+    // The same relative path from ts/cli/ and from dist/cli/.
+    return (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Runs the tool on `args` (without node and script); returns the exit code:
+ * 0 all well, 1 problems found or a failure, 2 a bad command line. Never
+ * throws: every error becomes one line on io.err. NORTHSTAR_DEBUG=1 adds the
+ * stack of unexpected errors.
+ */
+export function runCli(args: string[], io: Io): number {
+  let code: number = Exit.Ok;
+  const done = (c: number): void => {
+    code = c;
+  };
+  const program = new Command('northstar')
+    .description('inspect and check NorthstarDB databases')
+    .version(packageVersion(), '-V, --version');
+  const commands = [logdumpCommand(io, done), verifyCommand(io, done), dumpCommand(io, done), replayCommand(io, done), statsCommand(io, done)];
+  const output = {
+    writeOut: (s: string) => emitLines(s, io.out),
+    writeErr: (s: string) => emitLines(s, io.err),
+    outputError: (s: string, write: (s: string) => void) => write(`northstar: ${s.replace(/^error: /, '').trim()}\n`),
+  };
+  program.configureOutput(output).exitOverride();
+  for (const c of commands) program.addCommand(c.configureOutput(output).exitOverride());
+  program.addHelpText(
+    'after',
+    `
+Exit status: 0 when all is well, 1 when a check finds problems or a file is
+missing, damaged or will not open, 2 for a bad command line.`,
+  );
+  try {
+    program.parse(args, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help, help, --version exit 0; `northstar` alone (help on stderr) and bad usage exit 2.
+      return err.exitCode === 0 ? Exit.Ok : Exit.Usage;
+    }
+    io.err(errorLine(err));
+    if (!(err instanceof CliError) && process.env.NORTHSTAR_DEBUG === '1' && err instanceof Error && err.stack) io.err(err.stack);
+    return Exit.Failed;
+  }
+  return code;
+}
+
+/** Commander writes text with newlines; Io takes lines. */
+function emitLines(s: string, line: (l: string) => void): void {
+  const lines = s.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  for (const l of lines) line(l);
+}

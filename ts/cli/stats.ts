@@ -1,0 +1,57 @@
+// `northstar stats <db>`: db.stats() as a table, or as JSON.
+
+import { Command } from 'commander';
+import type { DatabaseStats } from '../db.js';
+import { Exit, table, withDatabase, type Io } from './common.js';
+
+export interface StatsOptions {
+  json?: boolean;
+}
+
+/** The rows of the table: what a person asks about a database file. */
+function rows(s: DatabaseStats): string[][] {
+  const bytes = (n: number): string => (n >= 1024 * 1024 ? `${n} (${(n / 1024 / 1024).toFixed(1)} MiB)` : n >= 1024 ? `${n} (${(n / 1024).toFixed(1)} KiB)` : String(n));
+  return [
+    ['path', s.path],
+    ['log path', s.logPath],
+    ['kernels', s.implementation],
+    ['page size', String(s.pageSize)],
+    ['txn id', String(s.txnId)],
+    ['entries', String(s.entries)],
+    ['tree depth', String(s.depth)],
+    ['pages', String(s.pageCount)],
+    ['free pages', String(s.freePages)],
+    ['pending pages', `${s.pendingPages} (freed, still reachable from retained snapshots)`],
+    ['freelist pages', String(s.freelistPages)],
+    ['file size', bytes(s.fileSize)],
+    ['log size', bytes(s.logSize)],
+    ['history', `${s.history.retained} snapshots retained${s.history.oldestTxnId === null ? '' : `, oldest txn ${s.history.oldestTxnId}`}`],
+    ['checkpoint', `txn ${s.checkpoint.txnId}, ${s.checkpoint.commitsSince} commits and ${s.checkpoint.logBytesSince} log bytes since`],
+    ['max key size', String(s.maxKeySize)],
+  ];
+}
+
+/** Prints the statistics of database `path`; returns the exit code. */
+export function stats(path: string, options: StatsOptions, io: Io): number {
+  const s = withDatabase(path, (db) => db.stats());
+  if (options.json) {
+    // The history limit is the tool's own (it keeps every retained snapshot), not the database's.
+    const { limit: _limit, ...history } = s.history;
+    io.out(JSON.stringify({ ...s, history }));
+  } else for (const l of table(rows(s))) io.out(l);
+  return Exit.Ok;
+}
+
+export function statsCommand(io: Io, done: (code: number) => void): Command {
+  return new Command('stats')
+    .description('page counts, tree depth, free and pending pages, file and log sizes, history, checkpoint')
+    .argument('<db>', 'database file')
+    .option('--json', 'one JSON object: the whole of db.stats()')
+    .addHelpText(
+      'after',
+      `
+Opening recovers after a crash (it may write); do not run it while another
+process has the database open.`,
+    )
+    .action((db: string, opts: StatsOptions) => done(stats(db, opts, io)));
+}
