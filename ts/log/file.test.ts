@@ -1,0 +1,333 @@
+// The commit log file `<db>.log` (ts/log/file.ts) on its own, through the
+// kernels of the project (native or fallback): its header, appends and
+// positions, and how a scan ends (spec/commit_record_v0.md §7): at a clean
+// end, at a torn tail (an append cut short, or a damaged last record with
+// nothing valid after it), or at damage followed by a valid record.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as nodePath from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { NorthstarError } from '../errors.js';
+import { readU64, writeU16, writeU32, writeU64 } from '../format/bytes.js';
+import { implementation, kernels } from '../native/kernels.js';
+import { RECORD_OVERHEAD, RECORD_PREV_POSITION_OFFSET } from './constants.js';
+import {
+  LOG_BASE_OFFSET,
+  LOG_DB_ID_OFFSET,
+  LOG_FILE_MAGIC,
+  LOG_HEADER_CRC_OFFSET,
+  LOG_HEADER_LENGTH_OFFSET,
+  LOG_HEADER_SIZE,
+  LOG_MAGIC_OFFSET,
+  LOG_RESERVED_OFFSET,
+  LOG_VERSION_OFFSET,
+  LogFile,
+  type ScanEnd,
+  type ScannedRecord,
+} from './file.js';
+import { RecordBuilder } from './record.js';
+
+const seed = Number(process.env.NORTHSTAR_SEED ?? Date.now() % 2 ** 31);
+console.log(`ts/log/file.test.ts: NORTHSTAR_SEED=${seed} (${implementation} kernels)`);
+
+let dir: string;
+const logs: LogFile[] = [];
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'northstar-log-'));
+});
+
+afterEach(() => {
+  for (const l of logs.splice(0)) l.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const path = (): string => nodePath.join(dir, 'db.log');
+const DB_ID = 0x1234_5678_9abc;
+
+function create(dbId = DB_ID): LogFile {
+  const log = LogFile.create(path(), dbId, kernels);
+  logs.push(log);
+  return log;
+}
+
+function reopen(dbId: number | null = DB_ID): LogFile {
+  const log = LogFile.open(path(), dbId, kernels);
+  logs.push(log);
+  return log;
+}
+
+function expectError(f: () => unknown, code: string): NorthstarError {
+  let thrown: unknown;
+  try {
+    f();
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown, `expected NorthstarError ${code}`).toBeInstanceOf(NorthstarError);
+  expect((thrown as NorthstarError).code, (thrown as Error).message).toBe(code);
+  return thrown as NorthstarError;
+}
+
+/** A commit record of txnId with `ops` puts of values sized by `size`; a copy. */
+function commitRecord(txnId: number, prev: number, ops: number, size = 40): Uint8Array {
+  const rb = new RecordBuilder();
+  rb.reset(txnId);
+  for (let i = 0; i < ops; i++) rb.put(Buffer.from(`key-${txnId}-${i}`), Buffer.alloc(size, (txnId + i) & 0xff));
+  if (txnId % 3 === 0) rb.del(Buffer.from(`key-${txnId - 1}-0`));
+  return rb.seal(prev, txnId * 10, kernels).slice();
+}
+
+/** Appends records of txns 1..n chained as a writer chains them; returns their positions and ends. */
+function appendCommits(log: LogFile, n: number, size = 40): { positions: number[]; ends: number[] } {
+  const positions: number[] = [];
+  const ends: number[] = [];
+  for (let t = 1; t <= n; t++) {
+    const prev = positions.length === 0 ? log.end : positions[positions.length - 1]!;
+    positions.push(log.append(commitRecord(t, prev, 1 + (t % 4), size)));
+    ends.push(log.end);
+  }
+  return { positions, ends };
+}
+
+/** Every record a scan from `from` yields (copies of the fields) and how it ended. */
+function scanAll(log: LogFile, from = log.base): { records: Omit<ScannedRecord, 'bytes'>[]; end: ScanEnd } {
+  const records: Omit<ScannedRecord, 'bytes'>[] = [];
+  const it = log.scan(from);
+  for (;;) {
+    const s = it.next();
+    if (s.done) return { records, end: s.value };
+    records.push({ position: s.value.position, length: s.value.length, txnId: s.value.txnId });
+  }
+}
+
+function flipByte(at: number, mask = 0x20): void {
+  const fd = fs.openSync(path(), 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, at);
+    b[0]! ^= mask;
+    fs.writeSync(fd, b, 0, 1, at);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// ==================================================================================
+
+describe('log header', () => {
+  it('a new log is its 32-byte header alone: magic, version 0, header length, database id, base 32, CRC32C of the bytes before it', () => {
+    const log = create();
+    expect(log.base).toBe(LOG_HEADER_SIZE);
+    expect(log.end).toBe(LOG_HEADER_SIZE);
+    expect(log.dbId).toBe(DB_ID);
+    const h = fs.readFileSync(path());
+    expect(h.length).toBe(LOG_HEADER_SIZE);
+    expect(LOG_HEADER_SIZE).toBe(32);
+    expect(h.readUInt32LE(LOG_MAGIC_OFFSET)).toBe(LOG_FILE_MAGIC);
+    expect(h.readUInt16LE(LOG_VERSION_OFFSET)).toBe(0);
+    expect(h.readUInt16LE(LOG_HEADER_LENGTH_OFFSET)).toBe(LOG_HEADER_SIZE);
+    expect(readU64(h, LOG_DB_ID_OFFSET)).toBe(DB_ID);
+    expect(readU64(h, LOG_BASE_OFFSET)).toBe(LOG_HEADER_SIZE);
+    expect(h.readUInt32LE(LOG_RESERVED_OFFSET)).toBe(0);
+    expect(h.readUInt32LE(LOG_HEADER_CRC_OFFSET)).toBe(kernels.crc32c(h.subarray(0, LOG_HEADER_CRC_OFFSET)));
+    expect(scanAll(log)).toEqual({ records: [], end: { kind: 'end', position: LOG_HEADER_SIZE } });
+  });
+
+  it('open checks the header: another database id, a short, garbled or re-sealed bad header is Corrupt; a newer version is UnsupportedFormat; a null id accepts any database', () => {
+    create().close();
+    logs.length = 0;
+    const good = fs.readFileSync(path());
+    expect(reopen(null).dbId).toBe(DB_ID);
+    logs.pop()!.close();
+    expect(expectError(() => LogFile.open(path(), DB_ID + 1, kernels), 'Corrupt').message).toContain('another database');
+    const resealed = (edit: (h: Buffer) => void): Buffer => {
+      const h = Buffer.from(good);
+      edit(h);
+      writeU32(h, LOG_HEADER_CRC_OFFSET, kernels.crc32c(h.subarray(0, LOG_HEADER_CRC_OFFSET)));
+      return h;
+    };
+    const cases: [string, Buffer, string][] = [
+      ['empty', Buffer.alloc(0), 'Corrupt'],
+      ['31 bytes', good.subarray(0, 31), 'Corrupt'],
+      ['bad magic', resealed((h) => writeU32(h, LOG_MAGIC_OFFSET, 0x4e534c48)), 'Corrupt'],
+      ['a flipped bit in the database id', Buffer.concat([good.subarray(0, LOG_DB_ID_OFFSET), Buffer.from([good[LOG_DB_ID_OFFSET]! ^ 1]), good.subarray(LOG_DB_ID_OFFSET + 1)]), 'Corrupt'],
+      ['header length 40', resealed((h) => writeU16(h, LOG_HEADER_LENGTH_OFFSET, 40)), 'Corrupt'],
+      ['base 31', resealed((h) => writeU64(h, LOG_BASE_OFFSET, 31)), 'Corrupt'],
+      ['version 1', resealed((h) => writeU16(h, LOG_VERSION_OFFSET, 1)), 'UnsupportedFormat'],
+      ['zeros', Buffer.alloc(64), 'Corrupt'],
+    ];
+    for (const [what, bytes, code] of cases) {
+      fs.writeFileSync(path(), bytes);
+      const err = expectError(() => LogFile.open(path(), DB_ID, kernels), code);
+      expect(err.path, what).toBe(path());
+      expect(fs.readFileSync(path()).equals(bytes), `${what}: left as it was`).toBe(true);
+    }
+  });
+});
+
+describe('appends and scans', () => {
+  it('append returns each record’s position (its byte offset, the header counted); a scan from the start or from any record boundary yields them in order and ends cleanly; a reopened log sees the same', () => {
+    const log = create();
+    const { positions, ends } = appendCommits(log, 25);
+    expect(positions[0]).toBe(LOG_HEADER_SIZE);
+    for (let i = 1; i < positions.length; i++) expect(positions[i]).toBe(ends[i - 1]);
+    expect(fs.statSync(path()).size).toBe(log.end);
+    const all = scanAll(log);
+    expect(all.records.map((r) => r.txnId)).toEqual(positions.map((_, i) => i + 1));
+    expect(all.records.map((r) => r.position)).toEqual(positions);
+    expect(all.records.map((r) => r.position + r.length)).toEqual(ends);
+    expect(all.end).toEqual({ kind: 'end', position: log.end });
+    for (const [i, p] of positions.entries()) expect(scanAll(log, p).records.map((r) => r.txnId)[0]).toBe(i + 1);
+    expect(scanAll(log, log.end)).toEqual({ records: [], end: { kind: 'end', position: log.end } });
+    // The first record points at itself, every other at the one before (spec/commit_record_v0.md §1).
+    const bytes = fs.readFileSync(path());
+    expect(positions.map((p) => readU64(bytes, p + RECORD_PREV_POSITION_OFFSET))).toEqual([positions[0], ...positions.slice(0, -1)]);
+    // A read of whole records round-trips the bytes appended.
+    expect(Buffer.from(log.read(positions[3]!, ends[3]! - positions[3]!)).equals(Buffer.from(commitRecord(4, positions[2]!, 1)))).toBe(true);
+    log.close();
+    logs.length = 0;
+    const again = reopen();
+    expect(again.end).toBe(ends[ends.length - 1]);
+    expect(scanAll(again)).toEqual(all);
+  });
+
+  it('a scan outside the log (before its base, past its end) is Corrupt', () => {
+    const log = create();
+    appendCommits(log, 3);
+    expectError(() => log.scan(LOG_HEADER_SIZE - 1).next(), 'Corrupt');
+    expectError(() => log.scan(log.end + 1).next(), 'Corrupt');
+  });
+
+  it('records larger than the scan buffer (1 MiB) and records straddling it scan whole', () => {
+    const log = create();
+    const sizes = [700_000, 700_000, 3_000_000, 10, 1_048_576, 200_000];
+    const positions: number[] = [];
+    for (const [i, size] of sizes.entries()) {
+      const prev = positions.length === 0 ? log.end : positions[positions.length - 1]!;
+      positions.push(log.append(commitRecord(i + 1, prev, 1, size)));
+    }
+    const all = scanAll(log);
+    expect(all.records.map((r) => r.position)).toEqual(positions);
+    expect(all.end).toEqual({ kind: 'end', position: log.end });
+  });
+});
+
+describe('torn tails and damage (spec/commit_record_v0.md §7)', () => {
+  it('a log cut at every byte inside its last record scans as a torn tail at that record; truncateTail cuts it back to a whole record', () => {
+    const log = create();
+    const { positions, ends } = appendCommits(log, 6);
+    const last = positions[5]!;
+    const whole = fs.readFileSync(path());
+    log.close();
+    logs.length = 0;
+    expect(ends[5]! - last).toBeGreaterThan(RECORD_OVERHEAD);
+    for (let cut = last; cut < ends[5]!; cut++) {
+      fs.writeFileSync(path(), whole.subarray(0, cut));
+      const l = reopen();
+      const r = scanAll(l);
+      expect(r.records.map((x) => x.txnId), `cut at ${cut}`).toEqual([1, 2, 3, 4, 5]);
+      expect(r.end.position, `cut at ${cut}`).toBe(last);
+      expect(r.end.kind, `cut at ${cut}`).toBe(cut === last ? 'end' : 'torn');
+      if (cut > last) expect(r.end.status, `cut at ${cut}`).toBe('Incomplete');
+      l.truncateTail(r.end.position);
+      expect(l.end).toBe(last);
+      expect(fs.statSync(path()).size).toBe(last);
+      expect(scanAll(l).end).toEqual({ kind: 'end', position: last });
+      l.close();
+      logs.pop();
+    }
+  });
+
+  it('garbage after the last record (zeros, or a record started and never finished, inside space the file already had) is a torn tail', () => {
+    const log = create();
+    const { ends } = appendCommits(log, 4);
+    const end = ends[3]!;
+    const partial = commitRecord(5, end, 3).subarray(0, 50);
+    for (const [what, tail] of [
+      ['zeros', Buffer.alloc(300)],
+      ['a half record then zeros', Buffer.concat([partial, Buffer.alloc(300)])],
+      ['0xff bytes', Buffer.alloc(100, 0xff)],
+    ] as const) {
+      fs.truncateSync(path(), end);
+      fs.appendFileSync(path(), tail);
+      const l = reopen();
+      const r = scanAll(l);
+      expect(r.records.length, what).toBe(4);
+      expect(r.end.kind, what).toBe('torn');
+      expect(r.end.position, what).toBe(end);
+      l.close();
+      logs.pop();
+    }
+  });
+
+  it('a flipped byte in record k of n: damaged (naming k’s position) when a valid record follows, torn when k is the last', () => {
+    const log = create();
+    const n = 8;
+    const { positions, ends } = appendCommits(log, n);
+    const whole = fs.readFileSync(path());
+    log.close();
+    logs.length = 0;
+    for (let k = 0; k < n; k++) {
+      // Header, payload and trailer bytes of record k.
+      for (const at of [positions[k]! + 3, positions[k]! + 20, positions[k]! + 45, ends[k]! - 5]) {
+        fs.writeFileSync(path(), whole);
+        flipByte(at);
+        const l = reopen();
+        const r = scanAll(l);
+        expect(r.records.map((x) => x.txnId), `record ${k + 1}, byte ${at}`).toEqual(Array.from({ length: k }, (_, i) => i + 1));
+        expect(r.end.position).toBe(positions[k]);
+        expect(r.end.kind, `record ${k + 1} of ${n}, byte ${at}`).toBe(k === n - 1 ? 'torn' : 'damaged');
+        expect(r.end.status).toMatch(/^Bad/);
+        l.close();
+        logs.pop();
+      }
+    }
+  });
+});
+
+describe('the chain (spec/commit_record_v0.md §7 rule 1)', () => {
+  it('a valid record that does not chain (stale bytes: a copy of an earlier record after the last one) is not read as the next record', () => {
+    const log = create();
+    const { positions, ends } = appendCommits(log, 4);
+    const stale = log.read(positions[1]!, ends[1]! - positions[1]!);
+    log.append(stale);
+    const r = scanAll(log);
+    expect(r.records.map((x) => x.txnId)).toEqual([1, 2, 3, 4]);
+    expect(r.end.kind).toBe('torn');
+    expect(r.end.position).toBe(ends[3]);
+  });
+});
+
+describe('dropping old records', () => {
+  it('dropBefore keeps every later record at its position (the base moves), survives reopen, and refuses scans before the new base', () => {
+    const log = create();
+    const { positions, ends } = appendCommits(log, 10);
+    const cut = positions[4]!;
+    const before = scanAll(log);
+    log.dropBefore(cut);
+    expect(log.base).toBe(cut);
+    expect(log.end).toBe(ends[9]);
+    expect(fs.statSync(path()).size).toBe(LOG_HEADER_SIZE + ends[9]! - cut);
+    expect(readU64(fs.readFileSync(path()), LOG_BASE_OFFSET)).toBe(cut);
+    const after = scanAll(log);
+    expect(after.records).toEqual(before.records.slice(4));
+    expect(after.end).toEqual(before.end);
+    expectError(() => log.scan(positions[3]!).next(), 'Corrupt');
+    // Appends continue at the same positions as before.
+    const p = log.append(commitRecord(11, positions[9]!, 2));
+    expect(p).toBe(ends[9]);
+    log.close();
+    logs.length = 0;
+    const again = reopen();
+    expect(again.base).toBe(cut);
+    expect(scanAll(again).records.map((r) => [r.txnId, r.position])).toEqual([...before.records.slice(4).map((r) => [r.txnId, r.position]), [11, ends[9]]]);
+    // Dropping nothing (at or before the base) changes nothing.
+    again.dropBefore(cut);
+    again.dropBefore(LOG_HEADER_SIZE);
+    expect(again.base).toBe(cut);
+    expect(fs.readdirSync(dir)).toEqual(['db.log']);
+  });
+});
