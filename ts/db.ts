@@ -1,40 +1,64 @@
-// The database handle: opens the file, owns the pager, the free list and the
-// snapshot registry, and hands out transactions (API contract: README "API").
+// The database handle: opens the data file and its commit log, recovers, owns
+// the pager, the free list, retained history and the snapshot registry, and
+// hands out transactions (API contract: README "API").
 
+import { EventEmitter } from 'node:events';
+import { randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { ErrorCode, NorthstarError } from './errors.js';
-import { DEFAULT_PAGE_SIZE, PAGE_SIZES, PageType, META_PAGE_A, META_PAGE_B } from './format/constants.js';
-import { maxKeySize, pageTypeOf } from './format/page.js';
+import { readU32 } from './format/bytes.js';
+import { DEFAULT_PAGE_SIZE, FIRST_DATA_PAGE, HEADER_SIZE, META_PAGE_A, META_PAGE_B, PAGE_SIZES, PageType } from './format/constants.js';
+import { FREELIST_ENTRIES_OFFSET, FREELIST_ENTRY_SIZE, HISTORY_ENTRIES_OFFSET, HISTORY_ENTRY_SIZE } from './format/constants.js';
+import { initPageHeader, maxKeySize, pageTypeOf, writePageTxnId } from './format/page.js';
 import { createFileAtomically, NodeFile, type DbFile, type IoStats } from './io/file.js';
+import { LogFile, LOG_HEADER_SIZE } from './log/file.js';
+import { RecordBuilder } from './log/record.js';
+import { COMMIT_OP_COUNT_OFFSET, RECORD_HEADER_SIZE, RECORD_TYPE_OFFSET, RecordType, TRAILER_LENGTH_OFFSET, TRAILER_SIZE } from './log/constants.js';
 import { implementation, kernels, type Implementation, type Kernels } from './native/kernels.js';
-import { FreeList, readFreelistPage } from './pager/freelist.js';
+import { FreeList, freelistCapacity, readFreelistPage, writeFreelistPage } from './pager/freelist.js';
+import { History, historyCapacity, readHistoryPage, writeHistoryPage, type Snapshot } from './pager/history.js';
 import { chooseMeta, emptyMeta, encodeMeta, type Meta } from './pager/meta.js';
 import { Pager } from './pager/pager.js';
 import type { PageSource } from './btree/read.js';
 import { verifyDatabase, type VerifyReport } from './btree/verify.js';
 import { ReadTxn, type ReadHost } from './txn/read.js';
-import { WriteTxn, type WriteHost } from './txn/write.js';
+import { WriteTxn, type CommitResult, type TreeState, type WriteHost } from './txn/write.js';
+import { readLogRecords, type LogCommit } from './log/reader.js';
 
 export type SyncMode = 'full' | 'none';
 
 export interface OpenOptions {
   /** Page size for a new file: 4096, 8192, 16384 (default) or 32768. An existing file keeps its own. */
   pageSize?: number;
-  /** 'full' (default): each commit is durable when commit() returns. 'none': no fdatasync (tests, bulk loads). */
+  /** 'full' (default): each commit is durable when commit() returns (one fdatasync of the log). 'none': no fdatasync (tests, bulk loads). */
   sync?: SyncMode;
   /** Bytes of page data the page cache holds at most (default 256 MiB; never fewer than 16 pages). */
   cacheSize?: number;
+  /** Time travel: how many of the latest commits stay readable with beginRead({ txnId }) (default 1000). */
+  history?: { txns?: number };
+  /** Automatic checkpoints: after this many commits or this many log bytes since the last one. */
+  checkpoint?: { commits?: number; logBytes?: number };
+  /** Largest commit record payload, i.e. the largest transaction (default 64 MiB). */
+  maxTxnBytes?: number;
 }
 
 export interface BeginReadOptions {
-  /** Snapshot of this commit. Only the latest commit is available until the commit log lands. */
+  /** Snapshot of this commit (time travel); must be within the retained history. */
   txnId?: number;
+}
+
+export interface CommitEvent {
+  txnId: number;
+  opCount: number;
+  /** Log position of the commit's record. */
+  position: number;
 }
 
 export interface DatabaseStats {
   implementation: Implementation;
   path: string;
+  logPath: string;
   pageSize: number;
   sync: SyncMode;
   txnId: number;
@@ -43,47 +67,89 @@ export interface DatabaseStats {
   /** Pages the committed state spans (file high-water mark). */
   pageCount: number;
   fileSize: number;
+  logSize: number;
   freePages: number;
-  /** Pages freed by commits that live snapshots may still read. */
+  /** Pages freed by commits that live snapshots or retained history may still read. */
   pendingPages: number;
   freelistPages: number;
   maxKeySize: number;
+  /** The last checkpoint: the commit the data file holds durably, and commits since. */
+  checkpoint: { txnId: number; commitsSince: number; logBytesSince: number };
+  history: { retained: number; oldestTxnId: number | null; limit: number };
   readers: { live: number; oldestTxnId: number | null };
   writer: boolean;
   cache: { limitBytes: number; capacityPages: number; pages: number; hits: number; misses: number; evictions: number };
   io: IoStats;
+  logIo: IoStats;
 }
 
 export const DEFAULT_CACHE_SIZE = 256 * 1024 * 1024;
+export const DEFAULT_HISTORY_TXNS = 1000;
+export const DEFAULT_CHECKPOINT_COMMITS = 1000;
+export const DEFAULT_CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024;
 
 /** Paths open in this process: a second handle would corrupt the file. */
 const openPaths = new Set<string>();
 
-export class Database implements WriteHost, ReadHost, Disposable {
+interface Options {
+  pageSize: number;
+  sync: SyncMode;
+  cacheSize: number;
+  historyTxns: number;
+  checkpointCommits: number;
+  checkpointLogBytes: number;
+  maxTxnBytes: number | undefined;
+}
+
+/** A commit in the log whose sync has not completed yet (commitAsync). */
+interface Unsynced {
+  result: CommitResult;
+}
+
+export class Database extends EventEmitter implements WriteHost, ReadHost, Disposable {
   readonly path: string;
+  readonly logPath: string;
   readonly sync: SyncMode;
   readonly pager: Pager;
   readonly maxKeySize: number;
   readonly source: PageSource;
-  meta: Meta;
-  freeList: FreeList;
-  freelistPages: number[];
+  readonly log: LogFile;
+  readonly recordBuilder: RecordBuilder;
+  readonly freeList: FreeList;
+  /** Latest commit in the log: the base of the next write transaction. */
+  latest: TreeState;
+  /** Latest commit readers see: durable (or sync 'none'). */
+  private published: TreeState;
+  /** The meta the data file holds durably (last checkpoint) and its slot. */
+  private durable: Meta;
+  private durableSlot: number;
+  private freelistPages: number[];
+  private historyPages: number[];
+  private readonly history: History;
   private readonly file: DbFile;
-  private readonly cacheBytes: number;
+  private readonly opts: Options;
   private readonly readers = new Map<number, number>();
   private liveReaders = 0;
   private writer: WriteTxn | null = null;
   private closed = false;
   private poisoned: NorthstarError | null = null;
+  private commitsSinceCheckpoint = 0;
+  private unsynced: Unsynced[] = [];
+  private syncing: Promise<void> | null = null;
+  private syncWaiters: Array<{ position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private syncedEnd: number;
 
-  private constructor(path: string, file: DbFile, meta: Meta, sync: SyncMode, cacheBytes: number, k: Kernels) {
+  private constructor(path: string, file: DbFile, log: LogFile, meta: Meta, slot: number, opts: Options, k: Kernels) {
+    super();
     this.path = path;
+    this.logPath = log.path;
     this.file = file;
-    this.meta = meta;
-    this.sync = sync;
-    this.cacheBytes = cacheBytes;
-    this.pager = new Pager(file, meta.pageSize, k, cacheBytes);
+    this.log = log;
+    this.opts = opts;
+    this.sync = opts.sync;
+    this.pager = new Pager(file, meta.pageSize, k, opts.cacheSize);
     this.maxKeySize = maxKeySize(meta.pageSize);
+    this.recordBuilder = new RecordBuilder(opts.maxTxnBytes === undefined ? {} : { maxPayload: opts.maxTxnBytes });
     const pager = this.pager;
     this.source = {
       kernels: k,
@@ -92,12 +158,29 @@ export class Database implements WriteHost, ReadHost, Disposable {
       page: (id) => pager.read(id),
       overflowPage: (id) => pager.readUncached(id),
     };
-    const { list, chain } = loadFreeList(pager, meta);
+    this.durable = meta;
+    this.durableSlot = slot;
+    this.history = new History(opts.historyTxns);
+    this.historyPages = loadHistory(pager, meta, this.history);
+    const floor = Math.min(meta.txnId, this.history.oldest ?? meta.txnId);
+    const { list, chain } = loadFreeList(pager, meta, floor);
     this.freeList = list;
     this.freelistPages = chain;
+    this.latest = {
+      txnId: meta.txnId,
+      root: meta.root,
+      depth: meta.depth,
+      entryCount: meta.entryCount,
+      pageCount: meta.pageCount,
+      recordPosition: lastRecordBefore(log, meta.logTail),
+      logEnd: meta.logTail,
+    };
+    this.published = this.latest;
+    this.syncedEnd = meta.logTail;
+    if (this.history.get(meta.txnId) === undefined) this.history.add(snapshotOf(this.latest));
   }
 
-  /** Opens (creating if missing) the database at path. */
+  /** Opens (creating if missing) the database at path and its log `<path>.log`, recovering after a crash. */
   static open(path: string, options: OpenOptions = {}): Database {
     if (typeof path !== 'string' || path.length === 0) throw new NorthstarError('InvalidArgument', 'path must be a non-empty string');
     const opts = checkOptions(options);
@@ -105,93 +188,188 @@ export class Database implements WriteHost, ReadHost, Disposable {
     if (openPaths.has(abs)) {
       throw new NorthstarError('InvalidArgument', `${path} is already open in this process; share the handle`, { path });
     }
+    const logPath = `${abs}.log`;
     if (!fs.existsSync(abs)) {
-      const first = emptyMeta(opts.pageSize);
+      // The log first: a database file never exists without its log.
+      const dbId = randomInt(1, 2 ** 47);
+      if (fs.existsSync(logPath)) fs.rmSync(logPath);
+      LogFile.create(logPath, dbId, kernels).close();
+      const first = emptyMeta(opts.pageSize, dbId);
+      first.logTail = LOG_HEADER_SIZE;
       const image = new Uint8Array(opts.pageSize * 2);
       image.set(encodeMeta(first, META_PAGE_A, kernels), 0);
       image.set(encodeMeta(first, META_PAGE_B, kernels), opts.pageSize);
       createFileAtomically(abs, image);
     }
     const file = NodeFile.open(abs);
+    let log: LogFile | null = null;
     try {
-      const { meta } = chooseMeta(file, kernels);
-      const db = new Database(abs, file, meta, opts.sync, opts.cacheSize, kernels);
+      const { meta, slot } = chooseMeta(file, kernels);
+      if (!fs.existsSync(logPath)) {
+        throw new NorthstarError('Corrupt', `${logPath}: the commit log is missing`, { path: logPath });
+      }
+      log = LogFile.open(logPath, meta.dbId, kernels);
+      if (meta.logTail < log.base || meta.logTail > log.end) {
+        throw new NorthstarError('Corrupt', `${logPath}: the last checkpoint covers the log up to ${meta.logTail}, the log spans ${log.base}..${log.end}`, {
+          path: logPath,
+        });
+      }
+      const db = new Database(abs, file, log, meta, slot, opts, kernels);
       openPaths.add(abs);
+      try {
+        db.recover();
+      } catch (err) {
+        db.closeFiles();
+        throw err;
+      }
       return db;
     } catch (err) {
-      file.close();
+      if (!openPaths.has(abs)) {
+        log?.close();
+        file.close();
+      }
       throw err;
     }
   }
 
-  /** The latest committed txn id. */
+  /** The latest committed txn id readers see. */
   get txnId(): number {
-    return this.meta.txnId;
+    return this.published.txnId;
   }
 
-  /** Snapshot of the latest commit. */
+  /** Snapshot of the latest commit, or of commit `txnId` within the retained history. */
   beginRead(options: BeginReadOptions = {}): ReadTxn {
     this.checkOpen();
-    const meta = this.meta;
-    if (options.txnId !== undefined && options.txnId !== meta.txnId) {
-      throw new NorthstarError('SnapshotNotFound', `snapshot ${options.txnId} is not retained (latest is ${meta.txnId})`);
+    let snap: Snapshot = this.published;
+    if (options.txnId !== undefined && options.txnId !== snap.txnId) {
+      const h = typeof options.txnId === 'number' && options.txnId < snap.txnId ? this.history.get(options.txnId) : undefined;
+      if (h === undefined) {
+        throw new NorthstarError('SnapshotNotFound', `snapshot ${String(options.txnId)} is not retained (retained: ${this.history.oldest ?? snap.txnId}..${snap.txnId})`);
+      }
+      snap = h;
     }
-    this.readers.set(meta.txnId, (this.readers.get(meta.txnId) ?? 0) + 1);
+    this.readers.set(snap.txnId, (this.readers.get(snap.txnId) ?? 0) + 1);
     this.liveReaders++;
-    return new ReadTxn(this, meta.txnId, meta.root);
+    return new ReadTxn(this, snap.txnId, snap.root);
   }
 
   /** The write transaction; a second live one → WriteBusy. */
   beginWrite(): WriteTxn {
     this.checkOpen();
-    if (this.poisoned) throw new NorthstarError('IoError', `writes refused until reopen: ${this.poisoned.message}`, { cause: this.poisoned });
+    this.checkWritable();
     if (this.writer) throw new NorthstarError('WriteBusy', 'another write transaction is live');
-    this.freeList.release(this.oldestLiveSnapshot());
+    this.releasePages();
     const w = new WriteTxn(this);
     this.writer = w;
     return w;
   }
 
+  /**
+   * Makes the data file hold the latest commit durably (spec §8, checkpoint)
+   * so recovery need not replay the log before it. Runs automatically every
+   * `checkpoint.commits` commits or `checkpoint.logBytes` of log, and at close.
+   */
+  checkpoint(): void {
+    this.checkOpen();
+    this.checkWritable();
+    if (this.writer) throw new NorthstarError('WriteBusy', 'checkpoint needs the writer slot; a write transaction is live');
+    this.writeCheckpoint();
+  }
+
+  /**
+   * Committed records from `fromTxnId` (default: the oldest in the log) in
+   * commit order, with copies of their operations: the commit stream derived
+   * indexes and replication read.
+   */
+  readLog(options: { fromTxnId?: number } = {}): IterableIterator<LogCommit> {
+    this.checkOpen();
+    return readLogRecords(this.log, this.pager.kernels, options.fromTxnId ?? 0, this.published.txnId, (t) => {
+      throw new NorthstarError('SnapshotNotFound', `commit ${t} is no longer in the log`);
+    });
+  }
+
+  /**
+   * Drops log records of commits before `beforeTxnId`, which must not be after
+   * the last checkpoint. Time travel and replay before that point then fail
+   * with SnapshotNotFound.
+   */
+  truncateLog(options: { beforeTxnId: number }): void {
+    this.checkOpen();
+    this.checkWritable();
+    const before = options?.beforeTxnId;
+    if (typeof before !== 'number' || !Number.isSafeInteger(before) || before < 0) {
+      throw new NorthstarError('InvalidArgument', 'beforeTxnId must be a non-negative integer');
+    }
+    if (before > this.durable.txnId + 1) {
+      throw new NorthstarError('InvalidArgument', `can only truncate up to the last checkpoint (txn ${this.durable.txnId}); call checkpoint() first`);
+    }
+    let cut = this.log.end;
+    for (const r of scanLog(this.log)) {
+      if (r.txnId >= before) {
+        cut = r.position;
+        break;
+      }
+    }
+    if (cut > this.durable.logTail) cut = this.durable.logTail;
+    this.log.dropBefore(cut);
+    this.history.dropBefore(before);
+  }
+
   stats(): DatabaseStats {
     this.checkOpen();
     const c = this.pager.cache;
-    let oldest: number | null = null;
-    for (const t of this.readers.keys()) if (oldest === null || t < oldest) oldest = t;
+    const s = this.published;
     return {
       implementation,
       path: this.path,
-      pageSize: this.meta.pageSize,
+      logPath: this.logPath,
+      pageSize: this.pager.pageSize,
       sync: this.sync,
-      txnId: this.meta.txnId,
-      entries: this.meta.entryCount,
-      depth: this.meta.depth,
-      pageCount: this.meta.pageCount,
+      txnId: s.txnId,
+      entries: s.entryCount,
+      depth: (s as TreeState).depth ?? 0,
+      pageCount: this.latest.pageCount,
       fileSize: this.file.size(),
+      logSize: this.log.end - this.log.base + LOG_HEADER_SIZE,
       freePages: this.freeList.freeCount,
       pendingPages: this.freeList.pendingCount,
       freelistPages: this.freelistPages.length,
       maxKeySize: this.maxKeySize,
-      readers: { live: this.liveReaders, oldestTxnId: oldest },
+      checkpoint: { txnId: this.durable.txnId, commitsSince: this.commitsSinceCheckpoint, logBytesSince: this.latest.logEnd - this.durable.logTail },
+      history: { retained: this.history.size, oldestTxnId: this.history.oldest, limit: this.opts.historyTxns },
+      readers: { live: this.liveReaders, oldestTxnId: this.oldestReader() },
       writer: this.writer !== null,
-      cache: { limitBytes: this.cacheBytes, capacityPages: c.capacity, pages: c.size, hits: c.hits, misses: c.misses, evictions: c.evictions },
+      cache: { limitBytes: this.opts.cacheSize, capacityPages: c.capacity, pages: c.size, hits: c.hits, misses: c.misses, evictions: c.evictions },
       io: { ...this.file.stats },
+      logIo: { ...this.log.stats },
     };
   }
 
-  /** Walks the whole file and reports every problem found (spec §4.5). */
+  /**
+   * Walks the whole file and reports every problem found (spec §4.5). Checkpoints
+   * first when it can (no live writer), so it checks the latest commit; else it
+   * checks the last checkpoint.
+   */
   verify(): VerifyReport {
     this.checkOpen();
-    return verifyDatabase(this.pager, this.meta);
+    if (this.writer === null && this.poisoned === null) this.writeCheckpoint();
+    return verifyDatabase(this.pager, this.durable);
   }
 
-  /** Aborts a live writer, ends every reader and closes the file. */
+  /** Checkpoints, aborts a live writer, ends every reader and closes both files. */
   close(): void {
     if (this.closed) return;
     this.writer?.abort();
-    this.closed = true;
-    openPaths.delete(this.path);
-    this.pager.cache.clear();
-    this.file.close();
+    let err: unknown = null;
+    if (!this.poisoned) {
+      try {
+        this.writeCheckpoint();
+      } catch (e) {
+        err = e;
+      }
+    }
+    this.closeFiles();
+    if (err) throw err;
   }
 
   [Symbol.dispose](): void {
@@ -211,36 +389,321 @@ export class Database implements WriteHost, ReadHost, Disposable {
     this.liveReaders--;
   }
 
-  publish(meta: Meta, chain: number[], dirty: ReadonlyMap<number, Buffer>, freed: readonly number[], reusable: readonly number[]): void {
-    this.meta = meta;
-    this.freelistPages = chain;
+  committed(result: CommitResult, durable: boolean): void {
+    const s = result.state;
+    this.latest = s;
     const cache = this.pager.cache;
-    for (const [id, page] of dirty) {
+    for (const [id, page] of result.dirty) {
       const t = pageTypeOf(page);
       if (t === PageType.Leaf || t === PageType.Branch) cache.put(id, page);
       else cache.delete(id);
     }
-    this.freeList.giveBack(reusable);
-    this.freeList.addPending(meta.txnId, freed);
+    this.freeList.giveBack(result.reusable);
+    this.freeList.addPending(s.txnId, result.freed, true);
+    this.freeList.addPending(s.txnId, result.freedYoung, false);
+    this.commitsSinceCheckpoint++;
+    if (durable) {
+      this.syncedEnd = s.logEnd;
+      this.publishUpTo(s, result);
+    } else {
+      this.unsynced.push({ result });
+    }
+  }
+
+  syncLogUpTo(position: number): Promise<void> {
+    if (position <= this.syncedEnd) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.syncWaiters.push({ position, resolve, reject });
+      if (this.syncing === null) this.startSync();
+    });
   }
 
   writerDone(): void {
     this.writer = null;
+    if (!this.closed && !this.poisoned && this.checkpointDue()) {
+      try {
+        this.writeCheckpoint();
+      } catch (err) {
+        // The commit itself is durable in the log; a failed checkpoint only
+        // delays the data file. Refuse writes until reopen recovers.
+        this.poison(err instanceof NorthstarError ? err : new NorthstarError('IoError', String(err), { cause: err }));
+      }
+    }
   }
 
   poison(err: NorthstarError): void {
-    this.poisoned = err;
+    this.poisoned ??= err;
   }
 
-  /** The oldest txn id any live snapshot (or the writer's base) can read. */
-  private oldestLiveSnapshot(): number {
-    let oldest = this.meta.txnId;
-    for (const t of this.readers.keys()) if (t < oldest) oldest = t;
+  // ---- internals ---------------------------------------------------------------------
+
+  private checkWritable(): void {
+    if (this.poisoned) throw new NorthstarError('IoError', `writes refused until reopen: ${this.poisoned.message}`, { cause: this.poisoned });
+  }
+
+  private oldestReader(): number | null {
+    let oldest: number | null = null;
+    for (const t of this.readers.keys()) if (oldest === null || t < oldest) oldest = t;
     return oldest;
+  }
+
+  get checkpointTxnId(): number {
+    return this.durable.txnId;
+  }
+
+  /** Frees every pending page no snapshot, retained history or durable meta can reach (spec §6.1). */
+  private releasePages(): void {
+    this.freeList.release(this.readerFloor(), this.durable.txnId);
+  }
+
+  /**
+   * Pages freed by commit F are reused only once F is at or below this: every
+   * live reader, the published snapshot and retained history can no longer
+   * reach them.
+   */
+  private readerFloor(): number {
+    let floor = this.published.txnId;
+    const r = this.oldestReader();
+    if (r !== null && r < floor) floor = r;
+    const h = this.history.oldest;
+    if (h !== null && h < floor) floor = h;
+    return floor;
+  }
+
+  /** Makes `s` (and every unsynced commit before it) what new readers see. */
+  private publishUpTo(s: TreeState, result: CommitResult | null): void {
+    while (this.unsynced.length > 0 && this.unsynced[0]!.result.state.txnId <= s.txnId) {
+      const u = this.unsynced.shift()!;
+      this.publish(u.result.state, u.result.opCount);
+    }
+    if (result !== null && s.txnId > this.published.txnId) this.publish(s, result.opCount);
+  }
+
+  private publish(s: TreeState, opCount: number): void {
+    this.published = s;
+    this.history.add(snapshotOf(s));
+    this.emit('commit', { txnId: s.txnId, opCount, position: s.recordPosition } satisfies CommitEvent);
+  }
+
+  /** One asynchronous fdatasync of the log covering everything appended so far. */
+  private startSync(): void {
+    const end = this.log.end;
+    this.syncing = this.log.datasyncAsync().then(
+      () => {
+        this.syncing = null;
+        if (end > this.syncedEnd) this.syncedEnd = end;
+        const last = this.unsynced.filter((u) => u.result.state.logEnd <= end).pop();
+        if (last) this.publishUpTo(last.result.state, null);
+        const waiting = this.syncWaiters;
+        this.syncWaiters = [];
+        for (const w of waiting) {
+          if (w.position <= end) w.resolve();
+          else this.syncWaiters.push(w);
+        }
+        if (this.syncWaiters.length > 0) this.startSync();
+      },
+      (err: unknown) => {
+        this.syncing = null;
+        const e = err instanceof NorthstarError ? err : new NorthstarError('IoError', String(err), { cause: err });
+        this.poison(e);
+        const waiting = this.syncWaiters;
+        this.syncWaiters = [];
+        for (const w of waiting) w.reject(e);
+      },
+    );
+  }
+
+  private checkpointDue(): boolean {
+    return (
+      this.latest.txnId !== this.durable.txnId &&
+      (this.commitsSinceCheckpoint >= this.opts.checkpointCommits || this.latest.logEnd - this.durable.logTail >= this.opts.checkpointLogBytes)
+    );
+  }
+
+  /**
+   * The checkpoint protocol (spec §8.2): the log durable up to the latest
+   * commit; the freelist and history chains written; the data file synced;
+   * the meta written to the slot the current durable meta is not in; synced.
+   */
+  private writeCheckpoint(): void {
+    const s = this.latest;
+    if (s.txnId === this.durable.txnId && s.root === this.durable.root && this.history.size <= 1) return;
+    if (s.txnId === this.durable.txnId && s.logEnd === this.durable.logTail) return;
+    const pager = this.pager;
+    // 1. Every record the meta will cover must be durable first.
+    if (this.syncedEnd < s.logEnd && this.sync === 'full') this.log.datasync();
+    this.syncedEnd = Math.max(this.syncedEnd, s.logEnd);
+    this.publishUpTo(s, null);
+    // 2. New freelist and history chains; the old chains are freed by this checkpoint.
+    let pageCount = s.pageCount;
+    const taken: number[] = [];
+    const alloc = (): number => {
+      const id = this.freeList.take();
+      if (id !== undefined) {
+        taken.push(id);
+        return id;
+      }
+      return pageCount++;
+    };
+    const oldChains = this.freelistPages.concat(this.historyPages);
+    const snapshots = this.history.all();
+    const hcap = historyCapacity(pager.pageSize);
+    const historyChain: number[] = [];
+    for (let n = 0; n < snapshots.length; n += hcap) historyChain.push(alloc());
+    const fcap = freelistCapacity(pager.pageSize);
+    const freelistChain: number[] = [];
+    const entryCount = (): number => this.freeList.freeCount + this.freeList.pendingCount + oldChains.length;
+    while (freelistChain.length * fcap < entryCount()) freelistChain.push(alloc());
+    const entries = this.freeList.entries();
+    for (const id of oldChains) entries.push([id, s.txnId]);
+    const ids: number[] = [];
+    const pages: Uint8Array[] = [];
+    for (let j = 0, from = 0; j < historyChain.length; j++) {
+      const page = Buffer.alloc(pager.pageSize);
+      const n = Math.min(hcap, snapshots.length - from);
+      initPageHeader(page, PageType.History, historyChain[j]!, HISTORY_ENTRIES_OFFSET - HEADER_SIZE + n * HISTORY_ENTRY_SIZE);
+      from += writeHistoryPage(page, j + 1 < historyChain.length ? historyChain[j + 1]! : 0, snapshots, from);
+      ids.push(historyChain[j]!);
+      pages.push(page);
+    }
+    for (let j = 0, from = 0; j < freelistChain.length; j++) {
+      const page = Buffer.alloc(pager.pageSize);
+      const n = Math.min(fcap, entries.length - from);
+      initPageHeader(page, PageType.Freelist, freelistChain[j]!, FREELIST_ENTRIES_OFFSET - HEADER_SIZE + n * FREELIST_ENTRY_SIZE);
+      from += writeFreelistPage(page, j + 1 < freelistChain.length ? freelistChain[j + 1]! : 0, entries, from);
+      ids.push(freelistChain[j]!);
+      pages.push(page);
+    }
+    try {
+      for (const p of pages) {
+        writePageTxnId(p, s.txnId);
+        pager.kernels.pageSeal(p);
+      }
+      const order = ids.map((_, i) => i).sort((a, b) => ids[a]! - ids[b]!);
+      pager.writePages(
+        order.map((i) => ids[i]!),
+        order.map((i) => pages[i]!),
+      );
+      if (pager.file.size() < pageCount * pager.pageSize) pager.file.truncate(pageCount * pager.pageSize);
+      // 3. Every page the meta can reach is durable before the meta.
+      if (this.sync === 'full') this.file.datasync();
+    } catch (err) {
+      this.freeList.giveBack(taken);
+      throw err;
+    }
+    // 4. The meta, into the other slot; 5. durable.
+    const meta: Meta = {
+      pageSize: pager.pageSize,
+      txnId: s.txnId,
+      root: s.root,
+      freelist: freelistChain[0] ?? 0,
+      logTail: s.logEnd,
+      pageCount,
+      entryCount: s.entryCount,
+      depth: s.depth,
+      dbId: this.durable.dbId,
+      history: historyChain[0] ?? 0,
+    };
+    const slot = this.durableSlot === META_PAGE_A ? META_PAGE_B : META_PAGE_A;
+    try {
+      this.file.write(encodeMeta(meta, slot, pager.kernels), slot * pager.pageSize);
+      if (this.sync === 'full') this.file.datasync();
+    } catch (err) {
+      const e = err instanceof NorthstarError ? err : new NorthstarError('IoError', String(err), { cause: err });
+      this.poison(e);
+      throw e;
+    }
+    this.durable = meta;
+    this.durableSlot = slot;
+    this.latest = { ...s, pageCount };
+    if (this.published.txnId === s.txnId) this.published = this.latest;
+    this.freelistPages = freelistChain;
+    this.historyPages = historyChain;
+    this.freeList.addPending(s.txnId, oldChains);
+    this.commitsSinceCheckpoint = 0;
+  }
+
+  /**
+   * Replays the log records after the durable meta (spec §8.3): each becomes a
+   * commit again (new pages, same txn id and operations). A torn tail is cut
+   * off; damage followed by valid records is Corrupt.
+   */
+  private recover(): void {
+    const log = this.log;
+    const k = this.pager.kernels;
+    let ops = new Uint32Array(4 * 1024);
+    let replayed = 0;
+    const it = log.scan(this.durable.logTail);
+    let step = it.next();
+    while (!step.done) {
+      const rec = step.value;
+      const type = rec.bytes[RECORD_TYPE_OFFSET]! | (rec.bytes[RECORD_TYPE_OFFSET + 1]! << 8);
+      if (type === RecordType.Commit) {
+        if (rec.txnId !== this.latest.txnId + 1) {
+          throw new NorthstarError('Corrupt', `${log.path}: record at ${rec.position} is txn ${rec.txnId}, expected ${this.latest.txnId + 1}`, {
+            path: log.path,
+          });
+        }
+        const opCount = readU32(rec.bytes, RECORD_HEADER_SIZE + COMMIT_OP_COUNT_OFFSET);
+        if (ops.length < opCount * 4) ops = new Uint32Array(opCount * 4);
+        k.recordDecode(rec.bytes, 0, ops);
+        this.releasePages();
+        const w = new WriteTxn(this, { position: rec.position, end: rec.position + rec.length });
+        this.writer = w;
+        for (let i = 0; i < opCount; i++) {
+          const ko = ops[i * 4 + 1]!;
+          const kl = ops[i * 4 + 2]!;
+          const vl = ops[i * 4 + 3]!;
+          w.applyReplayed(ops[i * 4]!, rec.bytes.subarray(ko, ko + kl), rec.bytes.subarray(ko + kl, ko + kl + vl));
+        }
+        w.commit();
+        replayed++;
+      }
+      step = it.next();
+    }
+    const end = step.value;
+    if (end.kind === 'damaged') {
+      throw new NorthstarError('Corrupt', `${log.path}: damaged commit record at position ${end.position} (${end.status}) followed by valid records`, {
+        path: log.path,
+      });
+    }
+    if (end.kind === 'torn') log.truncateTail(end.position);
+    this.syncedEnd = this.latest.logEnd;
+    if (replayed > 0) this.writeCheckpoint();
+  }
+
+  private closeFiles(): void {
+    this.closed = true;
+    openPaths.delete(this.path);
+    this.pager.cache.clear();
+    try {
+      this.log.close();
+    } finally {
+      this.file.close();
+    }
   }
 }
 
-function checkOptions(options: OpenOptions): { pageSize: number; sync: SyncMode; cacheSize: number } {
+function snapshotOf(s: TreeState): Snapshot {
+  return { txnId: s.txnId, root: s.root, entryCount: s.entryCount };
+}
+
+/** Records of the log from its start (headers only matter to callers here). */
+function* scanLog(log: LogFile): Generator<{ txnId: number; position: number }> {
+  const it = log.scan(log.base);
+  for (let s = it.next(); !s.done; s = it.next()) yield { txnId: s.value.txnId, position: s.value.position };
+}
+
+/** Position of the record that ends at `end` (its trailer holds its length), or 0 at the start of the log. */
+function lastRecordBefore(log: LogFile, end: number): number {
+  if (end - TRAILER_SIZE < log.base) return 0;
+  const t = log.read(end - TRAILER_SIZE, TRAILER_SIZE);
+  if (t.length < TRAILER_SIZE) return 0;
+  const len = readU32(t, TRAILER_LENGTH_OFFSET);
+  return end - len >= log.base ? end - len : 0;
+}
+
+function checkOptions(options: OpenOptions): Options {
   if (options === null || typeof options !== 'object') throw new NorthstarError('InvalidArgument', 'options must be an object');
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
   if (!(PAGE_SIZES as readonly number[]).includes(pageSize)) {
@@ -252,36 +715,69 @@ function checkOptions(options: OpenOptions): { pageSize: number; sync: SyncMode;
   if (typeof cacheSize !== 'number' || !Number.isFinite(cacheSize) || cacheSize <= 0) {
     throw new NorthstarError('InvalidArgument', 'cacheSize must be a positive number of bytes');
   }
-  return { pageSize, sync, cacheSize };
+  const count = (v: unknown, dflt: number, what: string, min: number): number => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw new NorthstarError('InvalidArgument', `${what} must be an integer >= ${min}`);
+    return v;
+  };
+  const historyTxns = count(options.history?.txns, DEFAULT_HISTORY_TXNS, 'history.txns', 0);
+  const checkpointCommits = count(options.checkpoint?.commits, DEFAULT_CHECKPOINT_COMMITS, 'checkpoint.commits', 1);
+  const checkpointLogBytes = count(options.checkpoint?.logBytes, DEFAULT_CHECKPOINT_LOG_BYTES, 'checkpoint.logBytes', 1);
+  const maxTxnBytes = options.maxTxnBytes === undefined ? undefined : count(options.maxTxnBytes, 0, 'maxTxnBytes', 1);
+  return { pageSize, sync, cacheSize, historyTxns, checkpointCommits, checkpointLogBytes, maxTxnBytes };
 }
 
-/** Reads the freelist chain of the chosen meta: all of it is reusable at open (spec §6.1). */
-function loadFreeList(pager: Pager, meta: Meta): { list: FreeList; chain: number[] } {
+/** Reads the freelist chain of the chosen meta (spec §6.1). */
+function loadFreeList(pager: Pager, meta: Meta, floor: number): { list: FreeList; chain: number[] } {
   const ids: number[] = [];
+  const txnIds: number[] = [];
+  const chain = readChain(pager, meta, meta.freelist, PageType.Freelist, 'freelist', (page, id) => {
+    const body = readFreelistPage(page);
+    if (body === null) return null;
+    for (let i = 0; i < body.ids.length; i++) {
+      const f = body.ids[i]!;
+      if (f < FIRST_DATA_PAGE || f >= meta.pageCount) {
+        throw new NorthstarError('Corrupt', `${pager.file.path}: freelist page ${id} lists invalid page ${f}`, { pageId: id, path: pager.file.path });
+      }
+      ids.push(f);
+      txnIds.push(body.txnIds[i]!);
+    }
+    return body.next;
+  });
+  return { list: FreeList.fromEntries(ids, txnIds, floor), chain };
+}
+
+/** Reads the history chain of the chosen meta into `history`; returns the chain's pages. */
+function loadHistory(pager: Pager, meta: Meta, history: History): number[] {
+  return readChain(pager, meta, meta.history, PageType.History, 'history', (page) => {
+    const body = readHistoryPage(page);
+    if (body === null) return null;
+    for (const e of body.entries) if (e.txnId <= meta.txnId && e.root < meta.pageCount) history.add(e);
+    return body.next;
+  });
+}
+
+/** Walks a chain of pages of one type from `head`; `each` returns the next id, or null if the page is malformed. */
+function readChain(pager: Pager, meta: Meta, head: number, type: number, what: string, each: (page: Uint8Array, id: number) => number | null): number[] {
   const chain: number[] = [];
   const seen = new Set<number>();
-  let id = meta.freelist;
+  let id = head;
   while (id !== 0) {
-    if (id < 2 || id >= meta.pageCount || seen.has(id)) {
-      throw new NorthstarError('Corrupt', `${pager.file.path}: freelist chain reaches invalid page ${id}`, { pageId: id, path: pager.file.path });
+    if (id < FIRST_DATA_PAGE || id >= meta.pageCount || seen.has(id)) {
+      throw new NorthstarError('Corrupt', `${pager.file.path}: ${what} chain reaches invalid page ${id}`, { pageId: id, path: pager.file.path });
     }
     seen.add(id);
     chain.push(id);
     const page = pager.readUncached(id);
-    const body = pageTypeOf(page) === PageType.Freelist ? readFreelistPage(page) : null;
-    if (body === null) throw new NorthstarError('Corrupt', `${pager.file.path}: page ${id} is not a valid freelist page`, { pageId: id, path: pager.file.path });
-    for (const f of body.ids) {
-      if (f < 2 || f >= meta.pageCount) {
-        throw new NorthstarError('Corrupt', `${pager.file.path}: freelist page ${id} lists invalid page ${f}`, { pageId: id, path: pager.file.path });
-      }
-      ids.push(f);
-    }
-    id = body.next;
+    const next = pageTypeOf(page) === type ? each(page, id) : null;
+    if (next === null) throw new NorthstarError('Corrupt', `${pager.file.path}: page ${id} is not a valid ${what} page`, { pageId: id, path: pager.file.path });
+    id = next;
   }
-  return { list: FreeList.fromEntries(ids), chain };
+  return chain;
 }
 
 /** Opens (creating if missing) the database at path. */
 export function open(path: string, options?: OpenOptions): Database {
   return Database.open(path, options);
 }
+

@@ -17,13 +17,14 @@ import {
 } from '../format/constants.js';
 import { cellFootprint, nodeCount, pageTypeOf } from '../format/page.js';
 import { readFreelistPage } from '../pager/freelist.js';
+import { readHistoryPage } from '../pager/history.js';
 import type { Meta } from '../pager/meta.js';
 import type { Pager } from '../pager/pager.js';
 
 export interface VerifyProblem {
   /** The page the problem is in, or null for file-level problems. */
   pageId: number | null;
-  code: 'unreadable' | 'type' | 'layout' | 'order' | 'range' | 'depth' | 'shared' | 'empty' | 'overflow' | 'freelist' | 'leak' | 'count' | 'link';
+  code: 'unreadable' | 'type' | 'layout' | 'order' | 'range' | 'depth' | 'shared' | 'empty' | 'overflow' | 'freelist' | 'history' | 'leak' | 'count' | 'link';
   message: string;
 }
 
@@ -35,6 +36,7 @@ export interface VerifyReport {
   /** Pages reachable from the root (tree and overflow). */
   treePages: number;
   freelistPages: number;
+  historyPages: number;
   freePages: number;
   entries: number;
 }
@@ -180,6 +182,26 @@ export function verifyDatabase(pager: Pager, meta: Meta): VerifyReport {
     }
     id = body.next;
   }
+  // History chain (spec §6.2): its pages are owned; entries ascend and name pages in the file.
+  let historyPages = 0;
+  let lastTxn = -1;
+  id = meta.history;
+  while (id !== 0) {
+    const p = read(id, 'history page');
+    if (p === null) break;
+    historyPages++;
+    const body = pageTypeOf(p) === PageType.History ? readHistoryPage(p) : null;
+    if (body === null) {
+      report(id, 'history', 'not a valid history page');
+      break;
+    }
+    for (const e of body.entries) {
+      if (e.txnId <= lastTxn || e.txnId > meta.txnId) report(id, 'history', `(12) snapshot ${e.txnId} out of order or after the meta's txn ${meta.txnId}`);
+      if (e.root !== 0 && (e.root < FIRST_DATA_PAGE || e.root >= meta.pageCount)) report(id, 'history', `(12) snapshot ${e.txnId} has root ${e.root} outside the file`);
+      lastTxn = e.txnId;
+    }
+    id = body.next;
+  }
   for (let p = FIRST_DATA_PAGE; p < meta.pageCount; p++) {
     if (!owner.has(p) && !free.has(p)) report(p, 'leak', `(9) page ${p} is neither reachable nor free`);
   }
@@ -190,6 +212,7 @@ export function verifyDatabase(pager: Pager, meta: Meta): VerifyReport {
     pageCount: meta.pageCount,
     treePages,
     freelistPages,
+    historyPages,
     freePages: free.size,
     entries,
   };

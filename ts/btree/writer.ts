@@ -34,6 +34,7 @@ import {
   maxInlineFootprint,
   nodeCount,
   nodeUsed,
+  pageTxnId,
   pageTypeOf,
   setChildAt,
   slotOffset,
@@ -57,8 +58,10 @@ export class TreeWriter implements PageSource {
   version = 0;
   /** Pages allocated by this transaction, by id. */
   readonly dirty = new Map<number, Buffer>();
-  /** Committed pages this transaction made unreachable. */
+  /** Committed pages this transaction made unreachable that the durable meta may reach. */
   readonly freedCommitted: number[] = [];
+  /** Committed pages this transaction made unreachable, written after the durable checkpoint. */
+  readonly freedYoung: number[] = [];
   /** Pages allocated and freed again by this transaction: reusable now. */
   readonly reusable: number[] = [];
 
@@ -78,6 +81,8 @@ export class TreeWriter implements PageSource {
     depth: number,
     entryCount: number,
     private readonly allocate: AllocatePage,
+    /** Txn id of the durable checkpoint: pages written at or before it are protected (spec §6.1). */
+    private readonly protectedUpTo: number,
   ) {
     this.kernels = pager.kernels;
     this.pageSize = pager.pageSize;
@@ -163,9 +168,10 @@ export class TreeWriter implements PageSource {
     let p = this.dirty.get(this.root);
     if (p === undefined) {
       const old = this.root;
-      p = this.copyPage(nodePage(this, old));
+      const src = nodePage(this, old);
+      p = this.copyPage(src);
       this.root = this.lastAllocated;
-      this.freePage(old);
+      this.freePage(old, src);
     }
     let level = 0;
     ids[0] = this.root;
@@ -196,8 +202,9 @@ export class TreeWriter implements PageSource {
       this.lastAllocated = id;
       return d;
     }
-    const copy = this.copyPage(nodePage(this, id));
-    this.freePage(id);
+    const src = nodePage(this, id);
+    const copy = this.copyPage(src);
+    this.freePage(id, src);
     setChildAt(parent, c, this.lastAllocated);
     return copy;
   }
@@ -225,9 +232,14 @@ export class TreeWriter implements PageSource {
     return this.reusable.pop() ?? this.allocate();
   }
 
-  /** Frees a page: at once if this transaction allocated it, else pending at commit. */
-  freePage(id: number): void {
+  /**
+   * Frees a page: at once if this transaction allocated it, else pending at
+   * commit. `page` (its bytes) tells when a committed page was written: one
+   * written after the durable checkpoint is not protected by its meta.
+   */
+  freePage(id: number, page?: Uint8Array): void {
     if (this.dirty.delete(id)) this.reusable.push(id);
+    else if (page !== undefined && pageTxnId(page) > this.protectedUpTo) this.freedYoung.push(id);
     else this.freedCommitted.push(id);
   }
 
@@ -260,7 +272,7 @@ export class TreeWriter implements PageSource {
       const p = this.overflowPage(id);
       if (pageTypeOf(p) !== PageType.Overflow) throw corrupt(this, id, 'expected an overflow page');
       const next = readU64(p, OVERFLOW_NEXT_OFFSET);
-      this.freePage(id);
+      this.freePage(id, p);
       id = next;
     }
   }
@@ -452,7 +464,7 @@ export class TreeWriter implements PageSource {
         this.root = childAt(root, 0);
         this.depth--;
       }
-      this.freePage(old);
+      this.freePage(old, root);
       if (this.root === 0) return;
     }
   }

@@ -35,6 +35,7 @@ export const PageType = {
   Leaf: 3,
   Freelist: 4,
   Overflow: 5,
+  History: 6,
 } as const;
 export type PageType = (typeof PageType)[keyof typeof PageType];
 
@@ -66,9 +67,11 @@ export const META_PAGE_COUNT_OFFSET = META_LOG_TAIL_OFFSET + 8; // u64
 export const META_ENTRY_COUNT_OFFSET = META_PAGE_COUNT_OFFSET + 8; // u64
 export const META_DEPTH_OFFSET = META_ENTRY_COUNT_OFFSET + 8; // u32
 export const META_RESERVED2_OFFSET = META_DEPTH_OFFSET + 4; // u32, zero
-export const META_CRC_OFFSET = META_RESERVED2_OFFSET + 4; // u32
+export const META_DB_ID_OFFSET = META_RESERVED2_OFFSET + 4; // u64 random id, shared with the log header
+export const META_HISTORY_OFFSET = META_DB_ID_OFFSET + 8; // u64 first history page, 0 = none
+export const META_CRC_OFFSET = META_HISTORY_OFFSET + 8; // u32
 export const META_END = META_CRC_OFFSET + 4;
-export const META_PAYLOAD_LENGTH = META_END - HEADER_SIZE; // 76
+export const META_PAYLOAD_LENGTH = META_END - HEADER_SIZE; // 92
 
 export const META_PAGE_A = 0;
 export const META_PAGE_B = 1;
@@ -107,6 +110,14 @@ export const FREELIST_RESERVED_OFFSET = FREELIST_COUNT_OFFSET + 4; // u32, zero
 export const FREELIST_ENTRIES_OFFSET = FREELIST_RESERVED_OFFSET + 4;
 /** Entry: page id u64, txn id that freed it u64. */
 export const FREELIST_ENTRY_SIZE = 16;
+
+// ---- History pages (spec §6.2): roots of retained snapshots --------------------
+export const HISTORY_NEXT_OFFSET = HEADER_SIZE; // u64, 0 ends the chain
+export const HISTORY_COUNT_OFFSET = HISTORY_NEXT_OFFSET + 8; // u32
+export const HISTORY_RESERVED_OFFSET = HISTORY_COUNT_OFFSET + 4; // u32, zero
+export const HISTORY_ENTRIES_OFFSET = HISTORY_RESERVED_OFFSET + 4;
+/** Entry: txn id u64, root page id u64, entry count u64. */
+export const HISTORY_ENTRY_SIZE = 24;
 
 // ---- Limits (spec §7) ------------------------------------------------------
 export const MAX_KEY_SIZE = 4096;

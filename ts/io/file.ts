@@ -27,6 +27,8 @@ export interface DbFile {
   writev(bufs: readonly Uint8Array[], position: number): void;
   /** fdatasync. After a failure the file's durable content is unknown. */
   datasync(): void;
+  /** fdatasync on the thread pool, so commits can gather behind it (group commit). */
+  datasyncAsync(): Promise<void>;
   truncate(size: number): void;
   size(): number;
   close(): void;
@@ -120,6 +122,18 @@ export class NodeFile implements DbFile {
       throw ioError(err, `fdatasync ${this.path}`, this.path);
     }
     this.stats.fdatasyncs++;
+  }
+
+  datasyncAsync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(this.fd, (err) => {
+        if (err) reject(ioError(err, `fdatasync ${this.path}`, this.path));
+        else {
+          this.stats.fdatasyncs++;
+          resolve();
+        }
+      });
+    });
   }
 
   truncate(size: number): void {

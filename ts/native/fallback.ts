@@ -79,7 +79,7 @@ export function pageVerify(page: Uint8Array, expectedPageId: number): number {
   if (readU32(page, HEADER_CRC_OFFSET) !== headerCrc(page)) return PageStatus.BadHeaderChecksum;
   if (readU16(page, VERSION_OFFSET) !== FORMAT_VERSION) return PageStatus.UnsupportedVersion;
   const type = page[TYPE_OFFSET]!;
-  if (type < PageType.Meta || type > PageType.Overflow) return PageStatus.BadPageType;
+  if (type < PageType.Meta || type > PageType.History) return PageStatus.BadPageType;
   if (
     readU32(page, PAGE_ID_OFFSET) !== expectedPageId >>> 0 ||
     readU32(page, PAGE_ID_OFFSET + 4) !== Math.floor(expectedPageId / 0x1_0000_0000)

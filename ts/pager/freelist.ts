@@ -15,10 +15,12 @@ export function freelistCapacity(pageSize: number): number {
   return Math.floor((pageSize - FREELIST_ENTRIES_OFFSET) / FREELIST_ENTRY_SIZE);
 }
 
-/** Pages freed by one commit, waiting for older snapshots to close. */
+/** Pages freed by one commit, waiting for older snapshots (and, if protected, a checkpoint). */
 interface Pending {
   txnId: number;
   ids: number[];
+  /** Reachable from the durable meta: reusable only once a checkpoint at or after txnId is durable. */
+  protected: boolean;
 }
 
 export class FreeList {
@@ -48,19 +50,32 @@ export class FreeList {
     this.free.sort((a, b) => b - a);
   }
 
-  /** Records the pages commit txnId made unreachable. */
-  addPending(txnId: number, ids: readonly number[]): void {
-    if (ids.length > 0) this.pending.push({ txnId, ids: ids.slice() });
+  /**
+   * Records pages commit txnId made unreachable. `protectedByMeta`: some
+   * durable meta may still reach them (written at or before the checkpoint).
+   */
+  addPending(txnId: number, ids: readonly number[], protectedByMeta = true): void {
+    if (ids.length > 0) this.pending.push({ txnId, ids: ids.slice(), protected: protectedByMeta });
   }
 
-  /** Moves to the reusable list every page freed by a commit F with F <= oldestLive. */
-  release(oldestLive: number): void {
+  /**
+   * Moves to the reusable list every page freed by a commit F with
+   * F <= readerFloor (no snapshot can reach it) and, for protected pages,
+   * F <= checkpoint (the durable meta cannot reach it) — spec §6.1.
+   */
+  release(readerFloor: number, checkpoint: number = readerFloor): void {
     let moved = false;
-    while (this.pending.length > 0 && this.pending[0]!.txnId <= oldestLive) {
-      for (const id of this.pending.shift()!.ids) this.free.push(id);
-      moved = true;
+    const keep: Pending[] = [];
+    for (const p of this.pending) {
+      if (p.txnId <= readerFloor && (!p.protected || p.txnId <= checkpoint)) {
+        for (const id of p.ids) this.free.push(id);
+        moved = true;
+      } else keep.push(p);
     }
-    if (moved) this.free.sort((a, b) => b - a);
+    if (moved) {
+      this.pending = keep;
+      this.free.sort((a, b) => b - a);
+    }
   }
 
   /** Every entry, as [pageId, txnId that freed it (0 = reusable)], for the on-disk chain. */
@@ -71,10 +86,25 @@ export class FreeList {
     return out;
   }
 
-  /** Loads entries read at open: no snapshot is live then, so all are reusable. */
-  static fromEntries(entries: readonly number[]): FreeList {
+  /**
+   * Loads entries read at open. No reader is live then, but retained history
+   * is: a page freed by a commit after `floor` stays pending.
+   */
+  static fromEntries(ids: readonly number[], txnIds: readonly number[], floor: number): FreeList {
     const list = new FreeList();
-    list.giveBack(entries);
+    const pending = new Map<number, number[]>();
+    const free: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const t = txnIds[i]!;
+      if (t <= floor) free.push(ids[i]!);
+      else {
+        const p = pending.get(t);
+        if (p) p.push(ids[i]!);
+        else pending.set(t, [ids[i]!]);
+      }
+    }
+    list.giveBack(free);
+    for (const t of [...pending.keys()].sort((a, b) => a - b)) list.addPending(t, pending.get(t)!);
     return list;
   }
 }

@@ -5,6 +5,8 @@ import {
   FORMAT_VERSION,
   HEADER_SIZE,
   META_CRC_OFFSET,
+  META_DB_ID_OFFSET,
+  META_HISTORY_OFFSET,
   META_DEPTH_OFFSET,
   META_ENTRY_COUNT_OFFSET,
   META_FREELIST_OFFSET,
@@ -40,10 +42,14 @@ export interface Meta {
   pageCount: number;
   entryCount: number;
   depth: number;
+  /** Random id of this database, also in its log's header (a log of another database is refused). */
+  dbId: number;
+  /** First page of the history chain (roots of retained snapshots), 0 = none. */
+  history: number;
 }
 
-export function emptyMeta(pageSize: number): Meta {
-  return { pageSize, txnId: 0, root: 0, freelist: 0, logTail: 0, pageCount: FIRST_DATA_PAGE, entryCount: 0, depth: 0 };
+export function emptyMeta(pageSize: number, dbId: number): Meta {
+  return { pageSize, txnId: 0, root: 0, freelist: 0, logTail: 0, pageCount: FIRST_DATA_PAGE, entryCount: 0, depth: 0, dbId, history: 0 };
 }
 
 /** Meta page id that commit txnId writes: T mod 2. */
@@ -66,6 +72,8 @@ export function encodeMeta(meta: Meta, slot: number, kernels: Kernels): Uint8Arr
   writeU64(page, META_PAGE_COUNT_OFFSET, meta.pageCount);
   writeU64(page, META_ENTRY_COUNT_OFFSET, meta.entryCount);
   writeU32(page, META_DEPTH_OFFSET, meta.depth);
+  writeU64(page, META_DB_ID_OFFSET, meta.dbId);
+  writeU64(page, META_HISTORY_OFFSET, meta.history);
   writeU32(page, META_CRC_OFFSET, kernels.crc32c(page.subarray(HEADER_SIZE, META_CRC_OFFSET)));
   kernels.pageSeal(page);
   return page;
@@ -101,10 +109,15 @@ export function decodeMeta(page: Uint8Array, slot: number, fileSize: number, ker
     pageCount: readU64(page, META_PAGE_COUNT_OFFSET),
     entryCount: readU64(page, META_ENTRY_COUNT_OFFSET),
     depth: readU32(page, META_DEPTH_OFFSET),
+    dbId: readU64(page, META_DB_ID_OFFSET),
+    history: readU64(page, META_HISTORY_OFFSET),
   };
   const bad = (why: string): MetaResult => ({ ok: false, reason: `meta ${slot}: ${why}`, unsupported: false });
   if (meta.pageSize !== page.length) return bad(`page size ${meta.pageSize} does not match ${page.length}`);
-  if (meta.txnId < 0 || meta.logTail < 0 || meta.entryCount < 0) return bad('field out of range');
+  if (meta.txnId < 0 || meta.logTail < 0 || meta.entryCount < 0 || meta.dbId < 0) return bad('field out of range');
+  if (meta.history < 0 || meta.history >= meta.pageCount || (meta.history !== 0 && meta.history < FIRST_DATA_PAGE)) {
+    return bad(`history ${meta.history} out of range`);
+  }
   if (meta.pageCount < FIRST_DATA_PAGE) return bad(`page count ${meta.pageCount} below ${FIRST_DATA_PAGE}`);
   if (meta.root < 0 || meta.root >= meta.pageCount || (meta.root !== 0 && meta.root < FIRST_DATA_PAGE)) return bad(`root ${meta.root} out of range`);
   if (meta.freelist < 0 || meta.freelist >= meta.pageCount || (meta.freelist !== 0 && meta.freelist < FIRST_DATA_PAGE)) {
@@ -148,8 +161,8 @@ export function chooseMeta(file: DbFile, kernels: Kernels): ChosenMeta {
   if (a.ok && (!b.ok || a.meta.txnId >= b.meta.txnId)) pick = { meta: a.meta, slot: META_PAGE_A, otherProblem: b.ok ? null : b.reason };
   else if (b.ok) pick = { meta: b.meta, slot: META_PAGE_B, otherProblem: a.ok ? null : a.reason };
   if (pick) {
-    if (a.ok && b.ok && a.meta.pageSize !== b.meta.pageSize) {
-      throw new NorthstarError('Corrupt', `${file.path}: meta pages disagree on the page size`, { path: file.path });
+    if (a.ok && b.ok && (a.meta.pageSize !== b.meta.pageSize || a.meta.dbId !== b.meta.dbId)) {
+      throw new NorthstarError('Corrupt', `${file.path}: meta pages disagree on the page size or database id`, { path: file.path });
     }
     return pick;
   }

@@ -1,59 +1,109 @@
 // The single write transaction. Changes live in dirty pages (ts/btree/writer.ts)
-// until commit() writes them in the order of spec §8.
+// and, op by op, in the commit record (ts/log/record.ts) until commit() makes
+// them durable in the order of spec/file_format_v0.md §8: pages to the data
+// file without a sync, then the record to the log and one fdatasync of the log.
 
 import { NorthstarError } from '../errors.js';
 import { ScanIterator, type ScanHost } from '../btree/cursor.js';
 import { treeGet } from '../btree/read.js';
 import { TreeWriter } from '../btree/writer.js';
-import { PageType } from '../format/constants.js';
-import { initPageHeader, writePageTxnId } from '../format/page.js';
-import { FREELIST_ENTRIES_OFFSET, FREELIST_ENTRY_SIZE, HEADER_SIZE } from '../format/constants.js';
-import { freelistCapacity, writeFreelistPage, type FreeList } from '../pager/freelist.js';
-import { encodeMeta, metaSlot, type Meta } from '../pager/meta.js';
+import { writePageTxnId } from '../format/page.js';
+import type { LogFile } from '../log/file.js';
+import { RecordBuilder } from '../log/record.js';
+import type { FreeList } from '../pager/freelist.js';
 import type { Pager } from '../pager/pager.js';
 import { toKey, toRange, toValue, type Bytes, type ScanOptions } from './args.js';
+
+/** The latest committed state: what the next write transaction starts from. */
+export interface TreeState {
+  txnId: number;
+  root: number;
+  depth: number;
+  entryCount: number;
+  pageCount: number;
+  /** Log position of this commit's record (0 before the first record). */
+  recordPosition: number;
+  /** Log position just after this commit's record. */
+  logEnd: number;
+}
+
+/** One commit handed to the database once its record is in the log. */
+export interface CommitResult {
+  state: TreeState;
+  /** Committed pages this commit made unreachable that the durable meta may reach (pending, spec §6.1). */
+  freed: readonly number[];
+  /** Committed pages this commit made unreachable, written after the durable checkpoint. */
+  freedYoung: readonly number[];
+  /** Pages the transaction allocated and freed again: reusable now. */
+  reusable: readonly number[];
+  /** The pages written, by id (nodes go to the page cache). */
+  dirty: ReadonlyMap<number, Buffer>;
+  opCount: number;
+}
 
 /** What the write transaction needs from its database. */
 export interface WriteHost {
   readonly pager: Pager;
-  readonly meta: Meta;
+  readonly latest: TreeState;
+  /** Txn id of the durable checkpoint. */
+  readonly checkpointTxnId: number;
   readonly freeList: FreeList;
-  /** Pages of the committed freelist chain. */
-  readonly freelistPages: readonly number[];
-  readonly sync: 'full' | 'none';
+  readonly log: LogFile;
   readonly maxKeySize: number;
+  /** 'full': commit() fdatasyncs the log; 'none': never. */
+  readonly sync: 'full' | 'none';
+  /** The record builder, reused by every write transaction. */
+  readonly recordBuilder: RecordBuilder;
   checkOpen(): void;
-  /** Makes commit `meta` the latest snapshot. Called only after the meta is written (and synced). */
-  publish(meta: Meta, freelistPages: number[], dirty: ReadonlyMap<number, Buffer>, freed: readonly number[], reusable: readonly number[]): void;
+  /**
+   * The commit's record is in the log. `durable` says whether a sync covering
+   * it has completed (always true in sync 'none'); if not, the database makes
+   * it visible when its sync completes.
+   */
+  committed(result: CommitResult, durable: boolean): void;
+  /** Resolves once the log is durable up to `position` (group commit). */
+  syncLogUpTo(position: number): Promise<void>;
   /** Releases the writer slot; called exactly once per transaction. */
   writerDone(): void;
-  /** The file's durable state is unknown: refuse writes until reopen. */
+  /** The log's durable content is unknown: refuse writes until reopen. */
   poison(err: NorthstarError): void;
 }
 
 export class WriteTxn implements Disposable {
   private readonly tree: TreeWriter;
+  private readonly record: RecordBuilder;
   private state: 'open' | 'committed' | 'aborted' | 'failed' = 'open';
   /** Page ids taken from the database's free list (given back on abort). */
   private readonly taken: number[] = [];
   private pageCount: number;
   private broken: unknown = null;
 
-  constructor(private readonly host: WriteHost) {
-    const m = host.meta;
-    this.pageCount = m.pageCount;
-    this.tree = new TreeWriter(host.pager, m.root, m.depth, m.entryCount, () => this.allocate());
+  /**
+   * `replaying`: recovery applies the record already in the log at this
+   * position; the transaction then builds no record and commit() appends nothing.
+   */
+  constructor(
+    private readonly host: WriteHost,
+    private readonly replaying: { position: number; end: number } | null = null,
+  ) {
+    const s = host.latest;
+    this.pageCount = s.pageCount;
+    this.tree = new TreeWriter(host.pager, s.root, s.depth, s.entryCount, () => this.allocate(), host.checkpointTxnId);
+    this.record = host.recordBuilder;
+    if (replaying === null) this.record.reset(s.txnId + 1);
   }
 
   /** The txn id this transaction commits as. */
   get txnId(): number {
-    return this.host.meta.txnId + 1;
+    return this.host.latest.txnId + 1;
   }
 
   put(key: Bytes, value: Bytes): void {
     this.checkOpen();
     const k = toKey(key, this.host.maxKeySize);
     const v = toValue(value);
+    // The record first: a transaction too large for its record fails here, before the tree changes.
+    if (this.replaying === null) this.record.put(k, v);
     try {
       this.tree.put(k, v);
     } catch (err) {
@@ -66,7 +116,9 @@ export class WriteTxn implements Disposable {
     this.checkOpen();
     const k = toKey(key, this.host.maxKeySize);
     try {
-      return this.tree.del(k);
+      const existed = this.tree.del(k);
+      if (existed && this.replaying === null) this.record.del(k);
+      return existed;
     } catch (err) {
       throw this.broke(err);
     }
@@ -94,69 +146,32 @@ export class WriteTxn implements Disposable {
   }
 
   /**
-   * Makes the changes durable (sync 'full') and visible; returns the new txn id.
-   * A transaction without changes commits nothing and returns the current txn id.
-   * On failure nothing is visible, the database stays usable at its last commit
-   * (or, after a failure writing the meta, refuses writes until reopened).
+   * Makes the changes durable (sync 'full': one fdatasync of the log) and
+   * visible; returns the new txn id. A transaction without changes commits
+   * nothing and returns the current txn id. On failure nothing is visible and
+   * the database stays at its last commit (after a failed log sync, it refuses
+   * writes until reopened: the record's fate is unknown).
    */
   commit(): number {
-    this.checkOpen();
-    if (this.broken !== null) {
-      this.abort();
-      throw new NorthstarError('InvalidArgument', 'transaction failed earlier and was aborted', { cause: this.broken });
-    }
-    const host = this.host;
-    const tree = this.tree;
-    if (!tree.changed) {
-      this.finish('committed');
-      return host.meta.txnId;
-    }
-    const pager = host.pager;
-    const txnId = this.txnId;
-    let metaStarted = false;
+    const txnId = this.write();
+    if (txnId < 0) return this.host.latest.txnId;
+    return txnId;
+  }
+
+  /**
+   * As commit(), but resolves once the record is durable: commits issued while
+   * a log sync is in flight share the next one (group commit). The changes are
+   * visible to new readers when the promise resolves.
+   */
+  commitAsync(): Promise<number> {
+    let txnId: number;
     try {
-      // 1. The freelist chain for the new state (spec §6): the old chain's pages are freed by this commit.
-      const freed = tree.freedCommitted.concat(host.freelistPages);
-      const chain = this.writeFreelist(txnId, freed);
-      // 2. Seal every dirty page with the new txn id.
-      const ids = [...tree.dirty.keys()].sort((a, b) => a - b);
-      const pages = ids.map((id) => tree.dirty.get(id)!);
-      for (const p of pages) {
-        writePageTxnId(p, txnId);
-        pager.kernels.pageSeal(p);
-      }
-      // 3. Write them; 4. make them durable before any meta can point at them.
-      pager.writePages(ids, pages);
-      // The file must hold pageCount pages before a meta records it (spec §3, rule 2):
-      // pages allocated at the end and freed again by this transaction are never written.
-      const end = this.pageCount * pager.pageSize;
-      if (pager.file.size() < end) pager.file.truncate(end);
-      if (host.sync === 'full') pager.file.datasync();
-      // 5. Write meta T mod 2; 6. make it durable.
-      const meta: Meta = {
-        pageSize: pager.pageSize,
-        txnId,
-        root: tree.root,
-        freelist: chain[0] ?? 0,
-        logTail: host.meta.logTail,
-        pageCount: this.pageCount,
-        entryCount: tree.entryCount,
-        depth: tree.depth,
-      };
-      metaStarted = true;
-      pager.file.write(encodeMeta(meta, metaSlot(txnId), pager.kernels), metaSlot(txnId) * pager.pageSize);
-      if (host.sync === 'full') pager.file.datasync();
-      // 7. Publish.
-      host.publish(meta, chain, tree.dirty, freed, tree.reusable);
-      this.finish('committed');
-      return txnId;
+      txnId = this.write(true);
     } catch (err) {
-      const e = err instanceof NorthstarError ? err : new NorthstarError('IoError', `commit failed: ${String(err)}`, { cause: err });
-      if (metaStarted) host.poison(e);
-      this.rollback();
-      this.finish('failed');
-      throw e;
+      return Promise.reject(err);
     }
+    if (txnId < 0) return Promise.resolve(this.host.latest.txnId);
+    return this.host.syncLogUpTo(this.host.latest.logEnd).then(() => txnId);
   }
 
   /** Discards every change. Safe to call after commit (no-op). */
@@ -174,7 +189,93 @@ export class WriteTxn implements Disposable {
     return this.state !== 'open';
   }
 
-  // ---- internals -----------------------------------------------------------
+  /**
+   * The commit protocol (spec §8). Returns the new txn id, or -1 when there was
+   * nothing to commit. `deferSync`: leave the log sync to syncLogUpTo.
+   */
+  private write(deferSync = false): number {
+    this.checkOpen();
+    if (this.broken !== null) {
+      this.abort();
+      throw new NorthstarError('InvalidArgument', 'transaction failed earlier and was aborted', { cause: this.broken });
+    }
+    const host = this.host;
+    const tree = this.tree;
+    if (!tree.changed && this.replaying === null) {
+      this.finish('committed');
+      return -1;
+    }
+    const pager = host.pager;
+    const base = host.latest;
+    const txnId = base.txnId + 1;
+    const log = host.log;
+    const logEnd = log.end;
+    let appended = false;
+    try {
+      // 1. Seal every dirty page with the new txn id.
+      const ids = [...tree.dirty.keys()].sort((a, b) => a - b);
+      const pages = ids.map((id) => tree.dirty.get(id)!);
+      for (const p of pages) {
+        writePageTxnId(p, txnId);
+        pager.kernels.pageSeal(p);
+      }
+      // 2. Write them to free pages of the data file, unsynced: nothing durable
+      //    points at them until a checkpoint, and the log can rebuild them.
+      pager.writePages(ids, pages);
+      const end = this.pageCount * pager.pageSize;
+      if (pager.file.size() < end) pager.file.truncate(end);
+      // 3. Append the commit record; 4. one fdatasync of the log: the commit point.
+      let recordPosition: number;
+      let recordEnd: number;
+      if (this.replaying === null) {
+        const prev = base.recordPosition === 0 ? logEnd : base.recordPosition;
+        appended = true;
+        recordPosition = log.append(this.record.seal(prev, tree.root, pager.kernels));
+        recordEnd = log.end;
+        if (host.sync === 'full' && !deferSync) log.datasync();
+      } else {
+        recordPosition = this.replaying.position;
+        recordEnd = this.replaying.end;
+      }
+      const durable = this.replaying !== null || host.sync === 'none' || !deferSync;
+      // 5. Publish.
+      host.committed(
+        {
+          state: {
+            txnId,
+            root: tree.root,
+            depth: tree.depth,
+            entryCount: tree.entryCount,
+            pageCount: this.pageCount,
+            recordPosition,
+            logEnd: recordEnd,
+          },
+          freed: tree.freedCommitted,
+          freedYoung: tree.freedYoung,
+          reusable: tree.reusable,
+          dirty: tree.dirty,
+          opCount: this.replaying === null ? this.record.opCount : 0,
+        },
+        durable,
+      );
+      this.finish('committed');
+      return txnId;
+    } catch (err) {
+      const e = err instanceof NorthstarError ? err : new NorthstarError('IoError', `commit failed: ${String(err)}`, { cause: err });
+      if (appended) {
+        // The record may be partly or wholly in the log: cut it off, or, if even
+        // that fails, refuse writes until reopen decides from the log itself.
+        try {
+          log.truncateTail(logEnd);
+        } catch {
+          host.poison(e);
+        }
+      }
+      this.rollback();
+      this.finish('failed');
+      throw e;
+    }
+  }
 
   private allocate(): number {
     const id = this.host.freeList.take();
@@ -196,33 +297,6 @@ export class WriteTxn implements Disposable {
     this.host.writerDone();
   }
 
-  /**
-   * Builds the freelist chain listing every free and pending page after this
-   * commit (spec §6). Its own pages are allocated first, which can only shrink
-   * the list; a chain page may end up with spare room.
-   */
-  private writeFreelist(txnId: number, freed: readonly number[]): number[] {
-    const host = this.host;
-    const tree = this.tree;
-    const pageSize = host.pager.pageSize;
-    const cap = freelistCapacity(pageSize);
-    const chain: number[] = [];
-    const entryCount = (): number => host.freeList.freeCount + host.freeList.pendingCount + tree.reusable.length + freed.length;
-    while (chain.length * cap < entryCount()) chain.push(tree.reusable.pop() ?? this.allocate());
-    const entries: Array<[number, number]> = host.freeList.entries();
-    for (const id of tree.reusable) entries.push([id, 0]);
-    for (const id of freed) entries.push([id, txnId]);
-    let from = 0;
-    for (let j = 0; j < chain.length; j++) {
-      const page = Buffer.alloc(pageSize);
-      const n = Math.min(cap, entries.length - from);
-      initPageHeader(page, PageType.Freelist, chain[j]!, FREELIST_ENTRIES_OFFSET - HEADER_SIZE + n * FREELIST_ENTRY_SIZE);
-      from += writeFreelistPage(page, j + 1 < chain.length ? chain[j + 1]! : 0, entries, from);
-      tree.dirty.set(chain[j]!, page);
-    }
-    return chain;
-  }
-
   /** A tree change failed half-way: the transaction is fit only for abort. */
   private broke(err: unknown): unknown {
     this.broken = err;
@@ -232,5 +306,11 @@ export class WriteTxn implements Disposable {
   private checkOpen(): void {
     if (this.state !== 'open') throw new NorthstarError('Closed', `write transaction is ${this.state}`);
     this.host.checkOpen();
+  }
+
+  /** Applies one decoded op during recovery (no record is built). */
+  applyReplayed(type: number, key: Uint8Array, value: Uint8Array): void {
+    if (type === 0) this.tree.put(key, value);
+    else this.tree.del(key);
   }
 }

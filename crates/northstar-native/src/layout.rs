@@ -34,6 +34,7 @@ pub const PAGE_TYPE_BRANCH: u8 = 2;
 pub const PAGE_TYPE_LEAF: u8 = 3;
 pub const PAGE_TYPE_FREELIST: u8 = 4;
 pub const PAGE_TYPE_OVERFLOW: u8 = 5;
+pub const PAGE_TYPE_HISTORY: u8 = 6;
 
 /// Results of `page_verify` (spec §2.3), in check order; 0 means the page may be trusted.
 pub mod status {

@@ -57,7 +57,7 @@ pub fn page_verify(page: &[u8], expected_page_id: u64) -> KernelResult<u32> {
         return Ok(status::UNSUPPORTED_VERSION);
     }
     let t = page.get(TYPE_OFFSET).copied().unwrap_or(0);
-    if !(PAGE_TYPE_META..=PAGE_TYPE_OVERFLOW).contains(&t) {
+    if !(PAGE_TYPE_META..=PAGE_TYPE_HISTORY).contains(&t) {
         return Ok(status::BAD_PAGE_TYPE);
     }
     let id = u64::from(u32f(PAGE_ID_OFFSET)) | (u64::from(u32f(PAGE_ID_OFFSET + 4)) << 32);

@@ -1,0 +1,240 @@
+// The commit log file `<db>.log` (spec/commit_record_v0.md §7): a 32-byte
+// header, then records back to back. Positions are logical: position p is at
+// file offset p − base + LOG_HEADER_SIZE, so dropping old records (which
+// rewrites the file with a larger base) never changes a record's position.
+// A new log has base = LOG_HEADER_SIZE, so positions start at 32 and 0 can
+// mean "no record".
+
+import * as fs from 'node:fs';
+import { NorthstarError } from '../errors.js';
+import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../format/bytes.js';
+import { createFileAtomically, NodeFile, syncDirectory, type DbFile } from '../io/file.js';
+import type { Kernels } from '../native/kernels.js';
+import { RECORD_HEADER_SIZE, RECORD_MAGIC, RECORD_PAYLOAD_LENGTH_OFFSET, RECORD_PREV_POSITION_OFFSET, RECORD_TXN_ID_OFFSET, RecordStatus, recordStatusName, RECORD_OVERHEAD } from './constants.js';
+import * as nodePath from 'node:path';
+
+export const LOG_FILE_MAGIC = 0x4e534c47; // "NSLG"
+export const LOG_FILE_VERSION = 0;
+export const LOG_MAGIC_OFFSET = 0; // u32
+export const LOG_VERSION_OFFSET = LOG_MAGIC_OFFSET + 4; // u16
+export const LOG_HEADER_LENGTH_OFFSET = LOG_VERSION_OFFSET + 2; // u16
+export const LOG_DB_ID_OFFSET = LOG_HEADER_LENGTH_OFFSET + 2; // u64
+export const LOG_BASE_OFFSET = LOG_DB_ID_OFFSET + 8; // u64 logical position of the first record byte
+export const LOG_RESERVED_OFFSET = LOG_BASE_OFFSET + 8; // u32, zero
+export const LOG_HEADER_CRC_OFFSET = LOG_RESERVED_OFFSET + 4; // u32 CRC32C of bytes [0, 28)
+export const LOG_HEADER_SIZE = LOG_HEADER_CRC_OFFSET + 4; // 32
+
+/** One record found by a scan; `bytes` is a view valid until the scan moves on. */
+export interface ScannedRecord {
+  position: number;
+  length: number;
+  txnId: number;
+  bytes: Uint8Array;
+}
+
+/** How a scan ended: at the end of the log, at a torn tail, or at damage followed by valid records. */
+export interface ScanEnd {
+  kind: 'end' | 'torn' | 'damaged';
+  /** Position just after the last valid record. */
+  position: number;
+  /** For torn and damaged: what recordVerify said at `position`. */
+  status?: string;
+}
+
+function encodeHeader(dbId: number, base: number, kernels: Kernels): Uint8Array {
+  const h = new Uint8Array(LOG_HEADER_SIZE);
+  writeU32(h, LOG_MAGIC_OFFSET, LOG_FILE_MAGIC);
+  writeU16(h, LOG_VERSION_OFFSET, LOG_FILE_VERSION);
+  writeU16(h, LOG_HEADER_LENGTH_OFFSET, LOG_HEADER_SIZE);
+  writeU64(h, LOG_DB_ID_OFFSET, dbId);
+  writeU64(h, LOG_BASE_OFFSET, base);
+  writeU32(h, LOG_HEADER_CRC_OFFSET, kernels.crc32c(h.subarray(0, LOG_HEADER_CRC_OFFSET)));
+  return h;
+}
+
+const SCAN_CHUNK = 1 << 20;
+
+export class LogFile {
+  /** Logical position just past the last byte of the log. */
+  end: number;
+
+  private constructor(
+    readonly path: string,
+    private file: DbFile,
+    readonly dbId: number,
+    /** Logical position of the first byte after the header. */
+    public base: number,
+    private readonly kernels: Kernels,
+  ) {
+    this.end = base + (file.size() - LOG_HEADER_SIZE);
+  }
+
+  get stats() {
+    return this.file.stats;
+  }
+
+  /** Creates an empty log (atomically, like the database file). */
+  static create(path: string, dbId: number, kernels: Kernels, base = LOG_HEADER_SIZE): LogFile {
+    createFileAtomically(path, encodeHeader(dbId, base, kernels));
+    return LogFile.open(path, dbId, kernels);
+  }
+
+  /** Opens the log and checks that it belongs to database dbId (null: any database, for tools). */
+  static open(path: string, dbId: number | null, kernels: Kernels): LogFile {
+    const file = NodeFile.open(path);
+    try {
+      const h = new Uint8Array(LOG_HEADER_SIZE);
+      const n = file.read(h, 0);
+      const corrupt = (why: string) => new NorthstarError('Corrupt', `${path}: ${why}`, { path });
+      if (n < LOG_HEADER_SIZE) throw corrupt(`log header is short (${n} bytes)`);
+      if (readU32(h, LOG_MAGIC_OFFSET) !== LOG_FILE_MAGIC) throw corrupt('not a NorthstarDB commit log (bad magic)');
+      if (readU32(h, LOG_HEADER_CRC_OFFSET) !== kernels.crc32c(h.subarray(0, LOG_HEADER_CRC_OFFSET))) throw corrupt('log header checksum mismatch');
+      if (readU16(h, LOG_VERSION_OFFSET) !== LOG_FILE_VERSION) {
+        throw new NorthstarError('UnsupportedFormat', `${path}: log format version ${readU16(h, LOG_VERSION_OFFSET)} is newer than ${LOG_FILE_VERSION}`, { path });
+      }
+      if (readU16(h, LOG_HEADER_LENGTH_OFFSET) !== LOG_HEADER_SIZE) throw corrupt('bad log header length');
+      const id = readU64(h, LOG_DB_ID_OFFSET);
+      if (dbId !== null && id !== dbId) throw corrupt(`log belongs to another database (id ${id}, database ${dbId})`);
+      const base = readU64(h, LOG_BASE_OFFSET);
+      if (base < LOG_HEADER_SIZE) throw corrupt(`bad log base position ${base}`);
+      return new LogFile(path, file, id, base, kernels);
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+  }
+
+  private offset(position: number): number {
+    return position - this.base + LOG_HEADER_SIZE;
+  }
+
+  /** Appends a sealed record; returns its position. Not durable until datasync(). */
+  append(record: Uint8Array): number {
+    const at = this.end;
+    this.file.write(record, this.offset(at));
+    this.end = at + record.length;
+    return at;
+  }
+
+  datasync(): void {
+    this.file.datasync();
+  }
+
+  datasyncAsync(): Promise<void> {
+    return this.file.datasyncAsync();
+  }
+
+  /** Cuts the log at position (dropping a torn tail or a failed append) and syncs. */
+  truncateTail(position: number): void {
+    this.file.truncate(this.offset(position));
+    this.file.datasync();
+    this.end = position;
+  }
+
+  /**
+   * Drops every byte before `position` (a record boundary): copies the rest to
+   * a new file whose header has base = position, syncs it and renames it over
+   * the log. Positions of the kept records do not change.
+   */
+  dropBefore(position: number): void {
+    if (position <= this.base) return;
+    const tmp = `${this.path}.compact-${process.pid}`;
+    const rest = this.end - position;
+    const buf = new Uint8Array(Math.min(SCAN_CHUNK * 4, Math.max(rest, 1)));
+    createFileAtomically(tmp, encodeHeader(this.dbId, position, this.kernels));
+    const out = NodeFile.open(tmp);
+    try {
+      let done = 0;
+      while (done < rest) {
+        const n = this.file.read(buf.subarray(0, Math.min(buf.length, rest - done)), this.offset(position + done));
+        if (n === 0) break;
+        out.write(buf.subarray(0, n), LOG_HEADER_SIZE + done);
+        done += n;
+      }
+      out.datasync();
+    } finally {
+      out.close();
+    }
+    fs.renameSync(tmp, this.path);
+    syncDirectory(nodePath.dirname(this.path));
+    this.file.close();
+    this.file = NodeFile.open(this.path);
+    this.base = position;
+  }
+
+  /** Reads length bytes at a logical position. */
+  read(position: number, length: number): Uint8Array {
+    const buf = new Uint8Array(length);
+    const n = this.file.read(buf, this.offset(position));
+    return n === length ? buf : buf.subarray(0, n);
+  }
+
+  /**
+   * Records from `from` (a record boundary) to the end. The generator's return
+   * value says how it ended; a damaged record followed by a valid one is
+   * 'damaged' (not a crash pattern), anything else after the last valid record
+   * is 'torn' (a crash cut the last append short).
+   */
+  *scan(from: number): Generator<ScannedRecord, ScanEnd, void> {
+    const k = this.kernels;
+    let chunk = new Uint8Array(SCAN_CHUNK);
+    let chunkPos = from;
+    let chunkLen = 0;
+    let pos = from;
+    let prev = -1;
+    const fill = (at: number, need: number): void => {
+      if (chunk.length < need) chunk = new Uint8Array(need);
+      chunkPos = at;
+      chunkLen = this.file.read(chunk, this.offset(at));
+    };
+    if (pos < this.base || pos > this.end) {
+      throw new NorthstarError('Corrupt', `${this.path}: position ${pos} is outside the log (${this.base}..${this.end})`, { path: this.path });
+    }
+    fill(pos, SCAN_CHUNK);
+    while (pos < this.end) {
+      let at = pos - chunkPos;
+      if (at + RECORD_OVERHEAD > chunkLen && chunkPos + chunkLen < this.end) {
+        fill(pos, SCAN_CHUNK);
+        at = 0;
+      }
+      let r = k.recordVerify(chunk.subarray(0, chunkLen), at);
+      if (r === RecordStatus.Incomplete && chunkPos + chunkLen < this.end && at + RECORD_HEADER_SIZE <= chunkLen) {
+        // The record runs past this chunk: read it whole.
+        const total = readU32(chunk, at + RECORD_PAYLOAD_LENGTH_OFFSET) + RECORD_OVERHEAD;
+        fill(pos, Math.max(SCAN_CHUNK, total));
+        at = 0;
+        r = k.recordVerify(chunk.subarray(0, chunkLen), 0);
+      }
+      if (r === RecordStatus.UnsupportedVersion) {
+        // A newer writer's record: never truncate it, never skip it (spec/commit_record_v0.md §7, rule 4).
+        throw new NorthstarError('UnsupportedFormat', `${this.path}: record at position ${pos} was written by a newer record version`, { path: this.path });
+      }
+      if (r < 0) return this.classify(pos, r);
+      // The chain (spec/commit_record_v0.md §7 rule 1): a valid record that does not
+      // point back at the one before it is stale bytes, i.e. damage.
+      if (prev >= 0 && readU64(chunk, at + RECORD_PREV_POSITION_OFFSET) !== prev) return this.classify(pos, RecordStatus.BadHeader);
+      yield { position: pos, length: r, txnId: readU64(chunk, at + RECORD_TXN_ID_OFFSET), bytes: chunk.subarray(at, at + r) };
+      prev = pos;
+      pos += r;
+    }
+    return { kind: 'end', position: pos };
+  }
+
+  /** A bad record at pos: damaged if any valid record starts after it, else a torn tail. */
+  private classify(pos: number, status: number): ScanEnd {
+    const name = recordStatusName(status);
+    const magic = new Uint8Array(4);
+    writeU32(magic, 0, RECORD_MAGIC);
+    const total = this.end - pos;
+    const buf = this.read(pos, total);
+    for (let i = 1; i + RECORD_OVERHEAD <= buf.length; i++) {
+      if (buf[i] !== magic[0] || buf[i + 1] !== magic[1] || buf[i + 2] !== magic[2] || buf[i + 3] !== magic[3]) continue;
+      if (this.kernels.recordVerify(buf, i) > 0) return { kind: 'damaged', position: pos, status: name };
+    }
+    return { kind: 'torn', position: pos, status: name };
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}

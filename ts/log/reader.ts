@@ -1,0 +1,58 @@
+// The commit stream: committed records in order with copies of their
+// operations (db.readLog, replay, the CLI). Derived indexes and replication
+// read the database through this.
+
+import { readU32 } from '../format/bytes.js';
+import type { Kernels } from '../native/kernels.js';
+import type { LogFile } from './file.js';
+import { RECORD_HEADER_SIZE, RECORD_TYPE_OFFSET, RecordType, COMMIT_OP_COUNT_OFFSET, OpType } from './constants.js';
+
+export interface LogOp {
+  type: 'put' | 'del';
+  key: Buffer;
+  /** The value put; empty for a delete. */
+  value: Buffer;
+}
+
+export interface LogCommit {
+  txnId: number;
+  /** Log position of the record. */
+  position: number;
+  ops: LogOp[];
+}
+
+/**
+ * Commit records with txnId in [from, upTo], as copies. `missing(from)` is
+ * called (and must throw) when the log no longer holds commit `from`.
+ */
+export function* readLogRecords(log: LogFile, k: Kernels, from: number, upTo: number, missing: (txnId: number) => never): Generator<LogCommit, void, void> {
+  let out = new Uint32Array(4 * 256);
+  let first = true;
+  const it = log.scan(log.base);
+  for (let s = it.next(); !s.done; s = it.next()) {
+    const r = s.value;
+    if (r.txnId > upTo) return;
+    const type = r.bytes[RECORD_TYPE_OFFSET]! | (r.bytes[RECORD_TYPE_OFFSET + 1]! << 8);
+    if (type !== RecordType.Commit) continue;
+    if (first) {
+      first = false;
+      if (r.txnId > from && from > 0) missing(from);
+    }
+    if (r.txnId < from) continue;
+    const count = readU32(r.bytes, RECORD_HEADER_SIZE + COMMIT_OP_COUNT_OFFSET);
+    if (out.length < count * 4) out = new Uint32Array(count * 4);
+    k.recordDecode(r.bytes, 0, out);
+    const ops: LogOp[] = [];
+    for (let i = 0; i < count; i++) {
+      const ko = out[i * 4 + 1]!;
+      const kl = out[i * 4 + 2]!;
+      const vl = out[i * 4 + 3]!;
+      ops.push({
+        type: out[i * 4] === OpType.Put ? 'put' : 'del',
+        key: Buffer.from(r.bytes.subarray(ko, ko + kl)),
+        value: Buffer.from(r.bytes.subarray(ko + kl, ko + kl + vl)),
+      });
+    }
+    yield { txnId: r.txnId, position: r.position, ops };
+  }
+}
