@@ -417,10 +417,7 @@ describe('recovery after a crash between the log fdatasync and the checkpoint', 
     expectVerified(db2);
   });
 
-  // KNOWN ENGINE BUG (reported): readLog scans from the log's base and stops silently where the scan
-  // ends, so a damaged record drops every later commit from the stream without an error
-  // (ts/log/reader.ts ignores the scan's 'damaged'/'torn' end). Remove `.fails` once fixed.
-  it.fails('readLog through a damaged record throws Corrupt instead of ending early', () => {
+  it('readLog through a damaged record throws Corrupt instead of ending early', () => {
     const db = openDb({ pageSize: 4096 });
     commitUpTo(db, 6);
     const records = [...db.readLog()];

@@ -2,6 +2,7 @@
 // operations (db.readLog, replay, the CLI). Derived indexes and replication
 // read the database through this.
 
+import { NorthstarError } from '../errors.js';
 import { readU32 } from '../format/bytes.js';
 import type { Kernels } from '../native/kernels.js';
 import type { LogFile } from './file.js';
@@ -23,15 +24,20 @@ export interface LogCommit {
 
 /**
  * Commit records with txnId in [from, upTo], as copies. `missing(from)` is
- * called (and must throw) when the log no longer holds commit `from`.
+ * called (and must throw) when the log no longer holds commit `from`. A scan
+ * that ends (damaged or torn record) before commit `upTo` throws Corrupt: the
+ * stream never ends early without saying so.
  */
 export function* readLogRecords(log: LogFile, k: Kernels, from: number, upTo: number, missing: (txnId: number) => never): Generator<LogCommit, void, void> {
   let out = new Uint32Array(4 * 256);
   let first = true;
+  let last = 0;
   const it = log.scan(log.base);
-  for (let s = it.next(); !s.done; s = it.next()) {
+  let s = it.next();
+  for (; !s.done; s = it.next()) {
     const r = s.value;
     if (r.txnId > upTo) return;
+    last = r.txnId;
     const type = r.bytes[RECORD_TYPE_OFFSET]! | (r.bytes[RECORD_TYPE_OFFSET + 1]! << 8);
     if (type !== RecordType.Commit) continue;
     if (first) {
@@ -54,5 +60,11 @@ export function* readLogRecords(log: LogFile, k: Kernels, from: number, upTo: nu
       });
     }
     yield { txnId: r.txnId, position: r.position, ops };
+  }
+  const end = s.value;
+  if (end.kind !== 'end' && last < upTo) {
+    throw new NorthstarError('Corrupt', `${log.path}: ${end.kind} record at position ${end.position} (${end.status ?? ''}) before commit ${upTo}`, {
+      path: log.path,
+    });
   }
 }
