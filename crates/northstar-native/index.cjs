@@ -835,5 +835,4 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.crc32c = nativeBinding.crc32c
 module.exports.nativeInfo = nativeBinding.nativeInfo

@@ -9,14 +9,6 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/**
- * CRC-32C (Castagnoli) of `data`, continuing from `seed`, the CRC of the
- * bytes before it (default 0): `crc32c(b, crc32c(a)) === crc32c(a ++ b)`.
- * Returns an unsigned 32-bit integer. `data` is read in place, not copied.
- */
-export declare function crc32c(data: Uint8Array, seed?: number): number
-
-/** Version and run-time choices of the native addon, for diagnostics. */
 export declare function nativeInfo(): NativeInfo
 
 /** What `nativeInfo()` reports about this build and this CPU. */

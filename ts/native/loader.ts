@@ -51,7 +51,7 @@ export function loadNativeBinding(): NativeBinding | null {
     nativeLoadError = describeLoadError(error);
     return null;
   }
-  const missing = REQUIRED_EXPORTS.filter((name) => typeof binding[name] !== 'function');
+  const missing = REQUIRED_EXPORTS.filter((name) => typeof (binding as unknown as Record<string, unknown>)[name] !== 'function');
   if (missing.length > 0) {
     nativeLoadError = `native addon is stale: missing ${missing.join(', ')}; rebuild with npm run build`;
     return null;

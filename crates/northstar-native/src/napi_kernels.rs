@@ -241,6 +241,28 @@ pub(crate) fn uint32(cx: Cx, n: u32) -> Call<napi_value> {
 
 // ---- the kernels ----------------------------------------------------------------
 
+/// crc32c(data, seed?): CRC-32C of data continuing from seed (0 when undefined).
+/// A raw callback like the others: through `#[napi]` it cost ~155 ns on a
+/// 116-byte record, slower than the TypeScript twin (~90 ns).
+fn crc32c(cx: Cx, [data, seed]: [napi_value; 2]) -> Call<napi_value> {
+    let d = u8_array(cx, data, "data")?;
+    let mut t: sys::napi_valuetype = sys::ValueType::napi_undefined;
+    // Safety: live env and argument value.
+    unsafe { sys::napi_typeof(cx.0, seed, &mut t) };
+    let s = if t == sys::ValueType::napi_undefined {
+        0
+    } else {
+        let n = number(cx, seed, "seed")?;
+        if n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&n) {
+            n as u32
+        } else {
+            return Err(cx.range_error("seed must be an integer from 0 to 0xFFFFFFFF".to_owned()));
+        }
+    };
+    // Safety: a shared view; nothing else borrows it.
+    uint32(cx, crate::crc32c::crc32c(unsafe { d.bytes() }, s))
+}
+
 /// pageSeal(page): writes the page CRC and then the header CRC (spec §2.2).
 fn page_seal(cx: Cx, [page]: [napi_value; 1]) -> Call<napi_value> {
     let p = u8_array(cx, page, "page")?;
@@ -485,6 +507,7 @@ macro_rules! callbacks {
 pub(crate) use callbacks;
 
 callbacks! {
+    c"crc32c" => crc32c_cb(crc32c, 2);
     c"pageSeal" => page_seal_cb(page_seal, 1);
     c"pageVerify" => page_verify_cb(page_verify, 2);
     c"leafSearch" => leaf_search_cb(leaf_search, 2);
