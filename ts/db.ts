@@ -411,7 +411,9 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
   }
 
   syncLogUpTo(position: number): Promise<void> {
-    if (position <= this.syncedEnd) return Promise.resolve();
+    // Already durable (a checkpoint synced the log) resolves at once only when no earlier
+    // commit still waits: promises resolve in commit order.
+    if (position <= this.syncedEnd && this.syncWaiters.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.syncWaiters.push({ position, resolve, reject });
       if (this.syncing === null) this.startSync();
@@ -492,12 +494,14 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       () => {
         this.syncing = null;
         if (end > this.syncedEnd) this.syncedEnd = end;
-        const last = this.unsynced.filter((u) => u.result.state.logEnd <= end).pop();
+        // A checkpoint may have synced further than this sync did.
+        const durable = this.syncedEnd;
+        const last = this.unsynced.filter((u) => u.result.state.logEnd <= durable).pop();
         if (last) this.publishUpTo(last.result.state, null);
         const waiting = this.syncWaiters;
         this.syncWaiters = [];
         for (const w of waiting) {
-          if (w.position <= end) w.resolve();
+          if (w.position <= durable) w.resolve();
           else this.syncWaiters.push(w);
         }
         if (this.syncWaiters.length > 0) this.startSync();
@@ -508,7 +512,11 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
         this.poison(e);
         const waiting = this.syncWaiters;
         this.syncWaiters = [];
-        for (const w of waiting) w.reject(e);
+        // Records a checkpoint's own log sync made durable are committed whatever this sync did.
+        for (const w of waiting) {
+          if (w.position <= this.syncedEnd) w.resolve();
+          else w.reject(e);
+        }
       },
     );
   }
