@@ -564,24 +564,15 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     while (freelistChain.length * fcap < entryCount()) freelistChain.push(alloc());
     const entries = this.freeList.entries();
     for (const id of oldChains) entries.push([id, s.txnId]);
-    const ids: number[] = [];
-    const pages: Uint8Array[] = [];
-    for (let j = 0, from = 0; j < historyChain.length; j++) {
-      const page = Buffer.alloc(pager.pageSize);
-      const n = Math.min(hcap, snapshots.length - from);
-      initPageHeader(page, PageType.History, historyChain[j]!, HISTORY_ENTRIES_OFFSET - HEADER_SIZE + n * HISTORY_ENTRY_SIZE);
-      from += writeHistoryPage(page, j + 1 < historyChain.length ? historyChain[j + 1]! : 0, snapshots, from);
-      ids.push(historyChain[j]!);
-      pages.push(page);
-    }
-    for (let j = 0, from = 0; j < freelistChain.length; j++) {
-      const page = Buffer.alloc(pager.pageSize);
-      const n = Math.min(fcap, entries.length - from);
-      initPageHeader(page, PageType.Freelist, freelistChain[j]!, FREELIST_ENTRIES_OFFSET - HEADER_SIZE + n * FREELIST_ENTRY_SIZE);
-      from += writeFreelistPage(page, j + 1 < freelistChain.length ? freelistChain[j + 1]! : 0, entries, from);
-      ids.push(freelistChain[j]!);
-      pages.push(page);
-    }
+    const ids = historyChain.concat(freelistChain);
+    const pages = [
+      ...chainPages(pager.pageSize, PageType.History, historyChain, hcap, snapshots.length, HISTORY_ENTRIES_OFFSET, HISTORY_ENTRY_SIZE, (page, next, from) =>
+        writeHistoryPage(page, next, snapshots, from),
+      ),
+      ...chainPages(pager.pageSize, PageType.Freelist, freelistChain, fcap, entries.length, FREELIST_ENTRIES_OFFSET, FREELIST_ENTRY_SIZE, (page, next, from) =>
+        writeFreelistPage(page, next, entries, from),
+      ),
+    ];
     try {
       for (const p of pages) {
         writePageTxnId(p, s.txnId);
@@ -690,6 +681,31 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       this.file.close();
     }
   }
+}
+
+/**
+ * The pages of a freelist or history chain (spec §6) holding `total` entries,
+ * `perPage` to a page, on the page ids of `chain`; `fill` writes the body.
+ */
+function chainPages(
+  pageSize: number,
+  type: PageType,
+  chain: readonly number[],
+  perPage: number,
+  total: number,
+  entriesOffset: number,
+  entrySize: number,
+  fill: (page: Uint8Array, next: number, from: number) => number,
+): Uint8Array[] {
+  const pages: Uint8Array[] = [];
+  for (let j = 0, from = 0; j < chain.length; j++) {
+    const page = Buffer.alloc(pageSize);
+    const n = Math.min(perPage, total - from);
+    initPageHeader(page, type, chain[j]!, entriesOffset - HEADER_SIZE + n * entrySize);
+    from += fill(page, j + 1 < chain.length ? chain[j + 1]! : 0, from);
+    pages.push(page);
+  }
+  return pages;
 }
 
 function snapshotOf(s: TreeState): Snapshot {
