@@ -4,6 +4,7 @@
 
 import * as fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { benchCommand } from './bench.js';
 import { CliError, errorLine, Exit, type Io } from './common.js';
 import { dumpCommand } from './dump.js';
 import { logdumpCommand } from './logdump.js';
@@ -34,14 +35,20 @@ export function runCli(args: string[], io: Io): number {
   const program = new Command('northstar')
     .description('inspect and check NorthstarDB databases')
     .version(packageVersion(), '-V, --version');
-  const commands = [logdumpCommand(io, done), verifyCommand(io, done), dumpCommand(io, done), replayCommand(io, done), statsCommand(io, done)];
+  const commands = [logdumpCommand(io, done), verifyCommand(io, done), dumpCommand(io, done), replayCommand(io, done), statsCommand(io, done), benchCommand(io, done)];
   const output = {
     writeOut: (s: string) => emitLines(s, io.out),
     writeErr: (s: string) => emitLines(s, io.err),
     outputError: (s: string, write: (s: string) => void) => write(`northstar: ${s.replace(/^error: /, '').trim()}\n`),
   };
   program.configureOutput(output).exitOverride();
-  for (const c of commands) program.addCommand(c.configureOutput(output).exitOverride());
+  // Nested subcommands (bench run, bench gate …) get the same output and exit handling.
+  const configure = (c: Command): Command => {
+    c.configureOutput(output).exitOverride();
+    for (const sub of c.commands) configure(sub);
+    return c;
+  };
+  for (const c of commands) program.addCommand(configure(c));
   program.addHelpText(
     'after',
     `

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { fallbackKernels } from '../native/kernels.js';
+import { allBenchmarks, benchId, globToRegExp, listLines, profileFor, selectBenchmarks } from './registry.js';
+import { KERNEL_BENCHES } from './suites/kernels.js';
+
+describe('registry', () => {
+  it('has every benchmark of the issue, once', () => {
+    const ids = allBenchmarks().map(benchId);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const id of [
+      'micro/pager/open_close_empty', 'micro/pager/read_page_random_16k_hot', 'micro/pager/read_page_random_16k_cold',
+      'micro/pager/write_new_page_16k_no_sync', 'micro/pager/commit_meta_fsync', 'micro/pager/checksum_verify_16k',
+      'micro/btree/build_sequential_insert_1m', 'micro/btree/point_get_hot_1m', 'micro/btree/point_get_cold_1m',
+      'micro/btree/point_put_update_10pct_hot_txn1', 'micro/btree/point_put_update_10pct_hot_txn10', 'micro/btree/point_put_update_10pct_hot_txn100',
+      'micro/btree/range_scan_1k_rows_hot', 'micro/btree/delete_10pct', 'micro/btree/build_sequential_insert_1m_v0', 'micro/btree/build_sequential_insert_1m_v4k',
+      'micro/mvcc/snapshot_open_close', 'micro/mvcc/readers_256_point_get_hot', 'micro/mvcc/writer_commits_with_readers_128', 'micro/mvcc/conflict_detection_basic',
+      'micro/log/append_commit_record', 'micro/log/replay_into_memtable', 'micro/timetravel/open_snapshot_by_txn', 'micro/kernels/crc32c_16k',
+    ]) expect(ids).toContain(id);
+  });
+
+  it('multi-reader and conflict benchmarks are pending with a reason and have no code to run', () => {
+    const pending = allBenchmarks().filter((b) => b.pending);
+    expect(pending.map(benchId)).toEqual(expect.arrayContaining(['micro/mvcc/readers_256_point_get_hot', 'micro/mvcc/writer_commits_with_readers_128', 'micro/mvcc/conflict_detection_basic']));
+    for (const b of pending) {
+      expect(b.pending!.length).toBeGreaterThan(20);
+      expect(b.setup).toBeUndefined();
+    }
+    for (const b of allBenchmarks().filter((x) => !x.pending)) expect(b.setup).toBeTypeOf('function');
+  });
+
+  it('every kernel has a benchmark (the native gate covers them all)', () => {
+    const covered = new Set(KERNEL_BENCHES.flatMap((k) => k.kernels));
+    expect(Object.keys(fallbackKernels).filter((k) => !covered.has(k as never))).toEqual([]);
+  });
+
+  it('bench list: one line each, (CRITICAL) marks, parameters at the profile, counts per suite', () => {
+    const lines = listLines(profileFor('ci'));
+    expect(lines[0]).toMatch(/^micro \(\d+ benchmarks, 3 pending; sizes at profile ci\)$/);
+    expect(lines).toContain('  btree/point_get_hot_1m (CRITICAL)  records=100k key_bytes=16 value_bytes=128 access=uniform random');
+    expect(lines.find((l) => l.includes('readers_256'))).toMatch(/PENDING: .*worker threads/);
+    expect(listLines(profileFor('dev_nvme')).find((l) => l.includes('btree/point_get_hot_1m '))).toMatch(/records=1M/);
+    expect(lines.at(-1)).toMatch(/^\d+ benchmarks, \d+ critical, \d+ pending$/);
+  });
+
+  it('filters by substring or glob', () => {
+    expect(selectBenchmarks('micro', 'kernels/crc32c_16k').map(benchId)).toEqual(['micro/kernels/crc32c_16k']);
+    expect(selectBenchmarks(undefined, 'point_put_*').length).toBe(3);
+    expect(selectBenchmarks('micro', 'btree/*').every((b) => b.group === 'btree')).toBe(true);
+    expect(globToRegExp('micro/**').test('micro/btree/x')).toBe(true);
+    expect(globToRegExp('micro/*').test('micro/btree/x')).toBe(false);
+  });
+});

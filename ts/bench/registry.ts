@@ -1,0 +1,197 @@
+// The benchmark catalogue: what a benchmark is, the size profiles, and the
+// list of every benchmark of every suite (ts/bench/suites/*.ts define them).
+// A benchmark whose subsystem is not built yet is registered as pending with
+// its reason: it is listed, never run, never faked.
+
+import type { Kernels } from '../native/kernels.js';
+import type { DbConfig, ImplName, ProfileName, RuleOutcome, Suite, SummaryEntry } from './schema.js';
+import { kernelBenchmarks } from './suites/kernels.js';
+import { logBenchmarks } from './suites/log.js';
+import { btreeBenchmarks } from './suites/btree.js';
+import { macroBenchmarks } from './suites/macro.js';
+import { mvccBenchmarks } from './suites/mvcc.js';
+import { pagerBenchmarks } from './suites/pager.js';
+import { hardeningBenchmarks } from './suites/hardening.js';
+
+/** Sizes of a profile. `ci` fits a 2-core shared machine in minutes; `dev_nvme` is the full size. */
+export interface Profile {
+  name: ProfileName;
+  /** Records of the B-tree benchmarks (the issue's "1m" at dev_nvme). */
+  records: number;
+  /** Multiplies the measured ops of every benchmark. */
+  opsScale: number;
+}
+
+export const PROFILES: Record<Exclude<ProfileName, 'custom'>, Profile> = {
+  ci: { name: 'ci', records: 100_000, opsScale: 1 },
+  dev_nvme: { name: 'dev_nvme', records: 1_000_000, opsScale: 4 },
+};
+
+/** `custom`: the ci sizes unless overridden (bench run --records N --ops-scale X). */
+export function profileFor(name: ProfileName, overrides: { records?: number; opsScale?: number } = {}): Profile {
+  const base = name === 'dev_nvme' ? PROFILES.dev_nvme : PROFILES.ci;
+  return { name, records: overrides.records ?? base.records, opsScale: overrides.opsScale ?? base.opsScale };
+}
+
+/** What a benchmark gets to set itself up. */
+export interface BenchContext {
+  profile: Profile;
+  seed: number;
+  /** A fresh directory for the benchmark's files, removed afterwards. */
+  dir: string;
+  impl: ImplName;
+  /** The kernel set of `impl` (kernel benchmarks call it directly). */
+  kernels: Kernels;
+}
+
+/** Cumulative I/O counters of whatever the benchmark drives; the runner takes deltas. */
+export interface IoCounters {
+  reads: number;
+  writes: number;
+  bytesRead: number;
+  bytesWritten: number;
+  fsyncs: number;
+  fdatasyncs: number;
+  opens: number;
+  closes: number;
+}
+
+export function zeroIo(): IoCounters {
+  return { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, fsyncs: 0, fdatasyncs: 0, opens: 0, closes: 0 };
+}
+
+/** A benchmark ready to measure: the runner calls op(i) `ops` times per repeat. */
+export interface BenchCase {
+  /** Measured ops per repeat, or 'auto': calibrated to about 100 ms per repeat. */
+  ops: number | 'auto';
+  /** Ops per timed latency sample (default 1; 0 = calibrated to ~2 µs a sample); latency figures are per op. */
+  batch?: number;
+  threads?: number;
+  db?: DbConfig | null;
+  /** Default warm-up ops when the command line gives none. */
+  warmupOps?: number;
+  /** Before each repeat's warm-up (e.g. a fresh copy of the database). */
+  beforeRepeat?(repeat: number): void;
+  /** Replaces the default warm-up (op() called warm-up-ops times) when ops would change the measured state. */
+  warmup?(ops: number): void;
+  /** Right before the measured loop, after the warm-up (e.g. remember a counter). */
+  beforeMeasure?(): void;
+  op(i: number): void;
+  /** After each repeat's measurement, outside the timing: checks (throwing counts as an error). */
+  afterRepeat?(repeat: number): void;
+  /** Cumulative counters (from db.stats().io + logIo and the benchmark's own open/close count). */
+  io?(): IoCounters;
+  /** Per-repeat figures beyond the standard ones (write amplification, records/s …). */
+  extra?(measuredOps: number, durationNs: number, io: IoCounters): Record<string, number>;
+  notes?: string[];
+  teardown?(): void;
+}
+
+export interface Benchmark {
+  suite: Suite;
+  group: string;
+  name: string;
+  critical: boolean;
+  /** 'kernel': measured for each implementation in this process; 'db': the process's implementation. */
+  kind: 'db' | 'kernel';
+  /** Parameters at a profile, shown by `bench list` and recorded in each result. */
+  params(p: Profile): Record<string, string | number | boolean>;
+  /** Why it cannot run yet; pending benchmarks are listed, never run. */
+  pending?: string;
+  setup?(ctx: BenchContext): BenchCase;
+}
+
+/** A relation between benchmarks checked after a run (e.g. batching monotonicity). */
+export interface Rule {
+  name: string;
+  check(entries: ReadonlyMap<string, SummaryEntry>): RuleOutcome[];
+}
+
+/** `<suite>/<group>/<name>`. */
+export function benchId(b: Pick<Benchmark, 'suite' | 'group' | 'name'>): string {
+  return `${b.suite}/${b.group}/${b.name}`;
+}
+
+/** The id of one benchmark's results in one implementation: `<suite>/<group>/<name>.<impl>`. */
+export function resultId(b: Pick<Benchmark, 'suite' | 'group' | 'name'>, impl: ImplName): string {
+  return `${benchId(b)}.${impl}`;
+}
+
+export function allBenchmarks(): Benchmark[] {
+  return [
+    ...pagerBenchmarks(),
+    ...btreeBenchmarks(),
+    ...mvccBenchmarks(),
+    ...logBenchmarks(),
+    ...kernelBenchmarks(),
+    ...macroBenchmarks(),
+    ...hardeningBenchmarks(),
+  ];
+}
+
+export { btreeRules as rules } from './suites/btree.js';
+
+/** Glob over benchmark ids: `*` any run of characters but '/', `**` anything, `?` one character. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*' && glob[i + 1] === '*') {
+      re += '.*';
+      i++;
+    } else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/**
+ * The benchmarks of `suite` (all suites when undefined) whose id matches
+ * `filter`. A filter without '/' matches the name or `group/name`; with '/' the
+ * whole `suite/group/name`; a filter without glob characters matches a substring.
+ */
+export function selectBenchmarks(suite: string | undefined, filter: string | undefined): Benchmark[] {
+  let list = allBenchmarks().filter((b) => suite === undefined || b.suite === suite);
+  if (filter !== undefined) {
+    const hasGlob = /[*?]/.test(filter);
+    const re = globToRegExp(filter);
+    list = list.filter((b) => {
+      const id = benchId(b);
+      const candidates = [id, `${b.group}/${b.name}`, b.name];
+      return hasGlob ? candidates.some((c) => re.test(c)) : id.includes(filter);
+    });
+  }
+  return list;
+}
+
+export function formatParams(params: Record<string, string | number | boolean>): string {
+  return Object.entries(params)
+    .map(([k, v]) => `${k}=${typeof v === 'number' && v >= 10_000 && Number.isInteger(v) ? humanCount(v) : v}`)
+    .join(' ');
+}
+
+function humanCount(n: number): string {
+  if (n % 1_000_000 === 0) return `${n / 1_000_000}M`;
+  if (n % 1000 === 0) return `${n / 1000}k`;
+  return String(n);
+}
+
+/** `bench list`: one line per benchmark, grouped by suite, with counts. */
+export function listLines(profile: Profile): string[] {
+  const out: string[] = [];
+  const all = allBenchmarks();
+  for (const suite of ['micro', 'macro', 'hardening'] as const) {
+    const list = all.filter((b) => b.suite === suite);
+    const pending = list.filter((b) => b.pending).length;
+    out.push(`${suite} (${list.length} benchmarks${pending ? `, ${pending} pending` : ''}; sizes at profile ${profile.name})`);
+    for (const b of list) {
+      const mark = b.critical ? ' (CRITICAL)' : '';
+      const impls = b.kind === 'kernel' ? ' [native+fallback]' : '';
+      const p = formatParams(b.params(profile));
+      out.push(`  ${b.group}/${b.name}${mark}${impls}${p ? `  ${p}` : ''}${b.pending ? `  PENDING: ${b.pending}` : ''}`);
+    }
+  }
+  out.push(`${all.length} benchmarks, ${all.filter((b) => b.critical).length} critical, ${all.filter((b) => b.pending).length} pending`);
+  return out;
+}

@@ -1,0 +1,70 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runCli } from '../cli/program.js';
+import { csvOf, htmlOf, summaryLines } from './report.js';
+import { loadResults, summarize, writeSummaryOf } from './runner.js';
+import { writeTree } from './testing.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+function tree(ops: number): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'ns-report-'));
+  dirs.push(d);
+  writeTree(d, [
+    { name: 'point_get_hot_1m', ops: [ops, ops] },
+    { name: 'crc32c_16k', group: 'kernels', impl: 'fallback', ops: [100, 100] },
+    { name: 'crc32c_16k', group: 'kernels', impl: 'native', ops: [1200, 1250] },
+  ]);
+  return d;
+}
+function cli(...args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = runCli(args, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out, err };
+}
+
+describe('report', () => {
+  it('summary table, CSV with one row per benchmark, self-contained HTML with SVG charts', () => {
+    const d = tree(1000);
+    const summary = writeSummaryOf(d, 'ci');
+    expect(summaryLines(summary.benchmarks)[0]).toMatch(/^benchmark\s+impl\s+ops\/s/);
+    const csv = csvOf(summary.benchmarks).trim().split('\n');
+    expect(csv[0]).toMatch(/^id,suite,group,name,implementation,critical,repeats,ops_per_sec/);
+    expect(csv).toHaveLength(4);
+    const base = tree(1100);
+    const baseResults = loadResults(base);
+    const html = htmlOf({ summary, results: loadResults(d), baseline: { entries: summarize(baseResults), results: baseResults } });
+    expect(html).toMatch(/^<!doctype html>/);
+    expect((html.match(/<svg /g) ?? []).length).toBe(2);
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org\/2000\/svg)/); // nothing fetched, nothing run
+    expect(html).toContain('-9.1%'); // 1000 against a baseline of 1100
+  });
+
+  it('northstar bench report / compare / gate / list from the command line', () => {
+    const cur = tree(1000);
+    const base = tree(1100);
+    const csv = path.join(cur, 'out.csv');
+    const html = path.join(cur, 'out.html');
+    const r = cli('bench', 'report', cur, '--csv', csv, '--html', html, '--baseline', base);
+    expect(r.out.join('\n')).toMatch(/micro: \d+ passed, 1 failed/);
+    expect(r.code).toBe(1); // the -9.1% regression of a critical benchmark
+    expect(fs.existsSync(csv) && fs.existsSync(html)).toBe(true);
+    expect(cli('bench', 'compare', base, cur).out.join('\n')).toMatch(/3 benchmarks paired, 0 unpaired/);
+    const g = cli('bench', 'gate', base, '--current', cur, '--allow', path.join(cur, 'none.json'));
+    expect(g.code).toBe(1);
+    expect(g.out.join('\n')).toMatch(/REGRESSION: micro\/btree\/point_get_hot_1m\.native throughput -9\.1%/);
+    expect(cli('bench', 'gate', base, '--current', base).code).toBe(0);
+    const list = cli('bench', 'list');
+    expect(list.code).toBe(0);
+    expect(list.out.some((l) => l.includes('(CRITICAL)'))).toBe(true);
+    expect(cli('bench', '--list').out).toEqual(list.out);
+    const missing = cli('bench', 'compare', path.join(cur, 'nope'), cur);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toEqual([`northstar: ${path.join(cur, 'nope')}: no such directory`]);
+  });
+});

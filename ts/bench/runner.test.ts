@@ -1,0 +1,82 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { implementation } from '../native/kernels.js';
+import { profileFor } from './registry.js';
+import { discoverResults, harnessBytesPerSample, measure, resultFile, runBenchmarks, warmUp, type RunOptions } from './runner.js';
+import { readResult, validateSummary } from './schema.js';
+
+const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ns-run-'));
+afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
+
+const options = (o: Partial<RunOptions>): RunOptions => ({
+  repeats: 2,
+  warmupNs: 0,
+  warmupOps: 10,
+  seed: 7,
+  profile: profileFor('custom', { records: 2000, opsScale: 0.05 }),
+  out,
+  summary: true,
+  progress: false,
+  log: () => {},
+  ...o,
+});
+
+describe('runner', () => {
+  it('writes one validated file per repeat under stable names, and summary.json', () => {
+    const r = runBenchmarks(options({ filter: 'micro/pager/checksum_verify_16k' }));
+    expect(r.failures).toEqual([]);
+    const names = discoverResults(out).map((f) => path.relative(out, f));
+    expect(names).toEqual([0, 1].map((i) => path.join('micro', 'pager', `checksum_verify_16k.${implementation}_r00${i}.json`)));
+    expect(resultFile(out, { suite: 'micro', group: 'pager', name: 'checksum_verify_16k' }, implementation, 1)).toBe(path.join(out, names[1]!));
+    const first = readResult(path.join(out, names[0]!));
+    expect(first.repeat).toEqual({ index: 0, count: 2 });
+    expect(first.config.seed).toBe(7);
+    expect(first.profile.name).toBe('custom');
+    expect(first.results.ops_total).toBe(2500);
+    expect(first.results.errors_total).toBe(0);
+    const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    validateSummary(summary);
+    expect(summary.benchmarks[0].id).toBe(`micro/pager/checksum_verify_16k.${implementation}`);
+    expect(summary.pending.map((p: { id: string }) => p.id)).toContain('micro/mvcc/readers_256_point_get_hot');
+  });
+
+  it('a rerun with fewer repeats leaves no stale repeat files behind', () => {
+    runBenchmarks(options({ filter: 'micro/pager/checksum_verify_16k', repeats: 1 }));
+    expect(discoverResults(out).map((f) => path.basename(f))).toEqual([`checksum_verify_16k.${implementation}_r000.json`]);
+  });
+
+  it('kernel benchmarks run on every available implementation in one process; a database benchmark checks itself', () => {
+    const r = runBenchmarks(options({ filter: 'kernels/crc32c_16k', repeats: 1 }));
+    expect(r.failures).toEqual([]);
+    const impls = discoverResults(path.join(out, 'micro', 'kernels')).map((f) => readResult(f).build.implementation);
+    expect(impls).toContain('fallback');
+    if (implementation === 'native') expect(impls).toContain('native');
+    const c = runBenchmarks(options({ filter: 'micro/pager/commit_meta_fsync', repeats: 1 }));
+    expect(c.failures).toEqual([]);
+    const res = readResult(resultFile(out, { suite: 'micro', group: 'pager', name: 'commit_meta_fsync' }, implementation, 0)).results;
+    expect(res.io.fdatasync + res.io.fsync).toBe(res.ops_total);
+  });
+
+  it('measures allocations: an op that allocates 1 KiB shows about 1 KiB per op; the loop itself is subtracted', () => {
+    const keep: Uint8Array[] = [];
+    const ops = 2000;
+    const m = measure({ ops, op: () => void keep.push(new Uint8Array(1024)) }, ops, 1);
+    // Small typed arrays live on the JS heap or as external backing stores; count both.
+    const perOp = (m.jsBytes - harnessBytesPerSample(1) * m.samples.length + m.externalBytes) / ops;
+    expect(perOp).toBeGreaterThan(900);
+    expect(perOp).toBeLessThan(1400);
+    expect(m.samples.length).toBe(ops);
+  });
+
+  it('a failing warm-up is logged and the measurement goes on', () => {
+    const lines: string[] = [];
+    let calls = 0;
+    const c = { ops: 10, op: () => void calls++, warmup: () => { throw new Error('disk full'); } };
+    warmUp(c, 5, 0, 'micro/x/y.native', (l) => lines.push(l));
+    expect(lines).toEqual(['micro/x/y.native: warm-up failed (disk full); measuring anyway']);
+    measure(c, 10, 1);
+    expect(calls).toBe(10);
+  });
+});

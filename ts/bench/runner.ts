@@ -1,0 +1,460 @@
+// Runs benchmarks: for each benchmark and implementation, setup, then per
+// repeat a warm-up (discarded; a failing warm-up is logged and measurement
+// goes on), the measured loop, checks; one validated JSON file per repeat,
+// then summary.json over the whole output tree.
+//
+// How figures are taken (README "Benchmarks" repeats this):
+// - time: process.hrtime.bigint around the measured loop (duration, ops/s);
+//   latency samples from one timer read at the end of each batch of `batch`
+//   ops, divided by the batch (batch 1 for database operations: true per-op
+//   percentiles; sub-microsecond kernels use batches of ~2 µs).
+// - allocations: v8.GCProfiler records the heap statistics before and after
+//   every GC inside the measured loop. Bytes allocated = growth of used heap
+//   over the loop + what each GC freed; the same for V8's external memory
+//   (ArrayBuffer/Buffer backing stores, i.e. native-side bytes). A GC runs
+//   just before the loop. The loop's own timer reads allocate (a BigInt per
+//   sample); that cost, measured on an empty op at the same batch size, is
+//   subtracted. V8 has no object counter, so alloc.count is null.
+// - I/O: deltas of the database's own counters (db.stats().io + logIo).
+
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import { fallbackKernels, implementation, nativeKernels } from '../native/kernels.js';
+import { buildInfo, gitInfo, machineProfile } from './metadata.js';
+import { allBenchmarks, benchId, resultId, rules, selectBenchmarks, zeroIo, type Benchmark, type BenchCase, type IoCounters, type Profile } from './registry.js';
+import { readResult, writeResult, writeSummary, type BenchResult, type ImplName, type Summary, type SummaryEntry } from './schema.js';
+import { coefficientOfVariation, latencySummary, median, UNSTABLE_CV } from './stats.js';
+
+export type ImplChoice = ImplName | 'both';
+
+export interface RunOptions {
+  suite?: string;
+  filter?: string;
+  repeats: number;
+  /** Warm-up ops before each repeat (undefined: the benchmark's default). */
+  warmupOps?: number;
+  /** Minimum warm-up time in ns before each repeat (0: none). */
+  warmupNs: number;
+  seed: number;
+  profile: Profile;
+  /** undefined: database benchmarks on this process's implementation, kernels on both. */
+  impl?: ImplChoice;
+  out: string;
+  /** Only 'db' or only 'kernel' benchmarks (used for the child process of --impl both). */
+  kinds?: 'db' | 'kernel';
+  /** Write summary.json at the end (a child process leaves it to its parent). */
+  summary: boolean;
+  progress: boolean;
+  log(line: string): void;
+}
+
+export interface RunOutcome {
+  files: string[];
+  summary: Summary | null;
+  /** Benchmarks with errors and failed rules. */
+  failures: string[];
+}
+
+/** `<out>/<suite>/<group>/<name>.<impl>_r000.json`: the stable file name of one repeat. */
+export function resultFile(out: string, b: Pick<Benchmark, 'suite' | 'group' | 'name'>, impl: ImplName, repeat: number): string {
+  return path.join(out, b.suite, b.group, `${b.name}.${impl}_r${String(repeat).padStart(3, '0')}.json`);
+}
+
+const RESULT_FILE = /^([a-z0-9_]+)\.(native|fallback)_r(\d{3,})\.json$/;
+
+/** Every result file under `dir` (recursively), sorted. */
+export function discoverResults(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (RESULT_FILE.test(e.name)) out.push(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/** The result id a file holds, from its contents. */
+export function idOf(r: BenchResult): string {
+  return resultId(r.bench, r.build.implementation);
+}
+
+/** Median figures per benchmark and implementation over its repeats. */
+export function summarize(results: readonly BenchResult[]): SummaryEntry[] {
+  const byId = new Map<string, BenchResult[]>();
+  for (const r of results) {
+    const id = idOf(r);
+    if (!byId.has(id)) byId.set(id, []);
+    byId.get(id)!.push(r);
+  }
+  const entries: SummaryEntry[] = [];
+  for (const [id, rs] of [...byId].sort(([a], [b]) => a.localeCompare(b))) {
+    const first = rs[0]!;
+    const ops = rs.map((r) => r.results.ops_per_sec);
+    const cv = coefficientOfVariation(ops);
+    entries.push({
+      id,
+      suite: first.bench.suite,
+      group: first.bench.group,
+      name: first.bench.name,
+      implementation: first.build.implementation,
+      critical: first.bench.critical,
+      repeats: rs.length,
+      ops_per_sec: median(ops),
+      p50_ns: median(rs.map((r) => r.results.latency_ns.p50)),
+      p99_ns: median(rs.map((r) => r.results.latency_ns.p99)),
+      alloc_bytes_per_op: median(rs.map((r) => r.results.alloc.bytes_per_op)),
+      fsyncs_per_op: median(rs.map((r) => (r.results.io.fsync + r.results.io.fdatasync) / r.results.ops_total)),
+      cv,
+      stable: cv <= UNSTABLE_CV,
+      errors_total: rs.reduce((s, r) => s + r.results.errors_total, 0),
+    });
+  }
+  return entries;
+}
+
+/** Reads and validates every result under `dir`. */
+export function loadResults(dir: string): BenchResult[] {
+  return discoverResults(dir).map((f) => readResult(f));
+}
+
+/** Builds, validates and writes `<out>/summary.json` from every result file under `out`. */
+export function writeSummaryOf(out: string, profileName: Profile['name']): Summary {
+  const results = loadResults(out);
+  const entries = summarize(results);
+  const byId = new Map(entries.map((e) => [e.id, e]));
+  const first = results[0];
+  const summary: Summary = {
+    schema_version: 1,
+    timestamp: new Date().toISOString(),
+    profile: first?.profile ?? machineProfile(profileName, out),
+    build: buildInfo(),
+    git: first?.git ?? gitInfo(),
+    benchmarks: entries,
+    rules: rules.flatMap((r) => r.check(byId)),
+    pending: allBenchmarks()
+      .filter((b) => b.pending)
+      .map((b) => ({ id: benchId(b), reason: b.pending! })),
+  };
+  writeSummary(path.join(out, 'summary.json'), summary);
+  return summary;
+}
+
+// ---- measurement -----------------------------------------------------------------
+
+let gcFn: (() => void) | null = null;
+/** A full GC, if V8 lets us have one (--expose-gc set at run time). */
+function collect(): void {
+  if (gcFn === null) {
+    try {
+      v8.setFlagsFromString('--expose-gc');
+      gcFn = vm.runInNewContext('gc') as () => void;
+    } catch {
+      gcFn = () => {};
+    }
+  }
+  gcFn();
+}
+
+interface Measured {
+  durationNs: number;
+  samples: Float64Array;
+  errors: number;
+  firstError: unknown;
+  jsBytes: number;
+  externalBytes: number;
+  gcCount: number;
+  io: IoCounters;
+}
+
+function ioDelta(a: IoCounters, b: IoCounters): IoCounters {
+  return {
+    reads: b.reads - a.reads,
+    writes: b.writes - a.writes,
+    bytesRead: b.bytesRead - a.bytesRead,
+    bytesWritten: b.bytesWritten - a.bytesWritten,
+    fsyncs: b.fsyncs - a.fsyncs,
+    fdatasyncs: b.fdatasyncs - a.fdatasyncs,
+    opens: b.opens - a.opens,
+    closes: b.closes - a.closes,
+  };
+}
+
+/** The measured loop: `ops` calls of op in timed batches, with allocation and I/O deltas. */
+export function measure(c: BenchCase, ops: number, batch: number): Measured {
+  const count = Math.ceil(ops / batch);
+  // Batch end times (ns, as doubles); sample k = end[k] − end[k−1], end[−1] = the start.
+  const ends = new Float64Array(count);
+  const op = c.op;
+  collect();
+  c.beforeMeasure?.();
+  const io0 = c.io ? c.io() : zeroIo();
+  const profiler = new v8.GCProfiler();
+  profiler.start();
+  const h0 = v8.getHeapStatistics();
+  const t0 = process.hrtime.bigint();
+  let i = 0;
+  let s = 0;
+  let errors = 0;
+  let firstError: unknown = undefined;
+  while (i < ops) {
+    const n = Math.min(batch, ops - i);
+    try {
+      for (let j = 0; j < n; j++) op(i + j);
+    } catch (err) {
+      errors++;
+      if (errors === 1) firstError = err;
+    }
+    // One timer read per sample: the harness's only allocation in the loop (a BigInt).
+    ends[s++] = Number(process.hrtime.bigint() - t0);
+    i += n;
+  }
+  const t1 = process.hrtime.bigint();
+  const h1 = v8.getHeapStatistics();
+  const gcs = profiler.stop()?.statistics ?? [];
+  let jsFreed = 0;
+  let extFreed = 0;
+  for (const g of gcs) {
+    jsFreed += g.beforeGC.heapStatistics.usedHeapSize - g.afterGC.heapStatistics.usedHeapSize;
+    extFreed += g.beforeGC.heapStatistics.externalMemory - g.afterGC.heapStatistics.externalMemory;
+  }
+  const io1 = c.io ? c.io() : zeroIo();
+  const samples = new Float64Array(count);
+  let prev = 0;
+  for (let k = 0; k < count; k++) {
+    const n = k === count - 1 ? ops - batch * (count - 1) : batch;
+    samples[k] = (ends[k]! - prev) / n;
+    prev = ends[k]!;
+  }
+  return {
+    durationNs: Math.max(1, Number(t1 - t0)),
+    samples,
+    errors,
+    firstError,
+    jsBytes: Math.max(0, h1.used_heap_size - h0.used_heap_size + jsFreed),
+    externalBytes: Math.max(0, h1.external_memory - h0.external_memory + extFreed),
+    gcCount: gcs.length,
+    io: ioDelta(io0, io1),
+  };
+}
+
+const harnessBytes = new Map<number, number>();
+/**
+ * JS heap bytes the measured loop itself allocates per latency sample at
+ * `batch` (its timer reads), measured on an empty op in this process and
+ * subtracted from every benchmark's figure.
+ */
+export function harnessBytesPerSample(batch: number): number {
+  let b = harnessBytes.get(batch);
+  if (b === undefined) {
+    const samples = 20_000;
+    const runs: number[] = [];
+    for (let k = 0; k < 3; k++) runs.push(measure({ ops: 1, op: () => {} }, samples * batch, batch).jsBytes / samples);
+    b = median(runs);
+    harnessBytes.set(batch, b);
+  }
+  return b;
+}
+
+let primed = false;
+/**
+ * Runs the measured loop on empty ops until V8 has optimized it, so that the
+ * loop's own numbers stay unboxed and its allocations (which would be counted
+ * as the benchmark's) are zero from the first real repeat on.
+ */
+function primeMeasureLoop(): void {
+  if (primed) return;
+  primed = true;
+  const noops = [(): void => {}, (i: number): void => void (i + 1), (): void => void 0];
+  for (let k = 0; k < 6; k++) measure({ ops: 1, op: noops[k % 3]! }, 100_000, 1 + (k % 4));
+}
+
+/** Ops per repeat of an 'auto' benchmark (~100 ms) and a batch of ~2 µs. */
+function calibrate(c: BenchCase): { ops: number; batch: number } {
+  for (let calls = 1; ; calls *= 2) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < calls; i++) c.op(i);
+    const ns = Number(process.hrtime.bigint() - t0);
+    if (ns > 10_000_000 || calls >= 1 << 24) {
+      const perOp = ns / calls;
+      return { ops: Math.max(10, Math.ceil(100_000_000 / perOp)), batch: Math.max(1, Math.ceil(2000 / perOp)) };
+    }
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Warm-up before a repeat: discarded, and a failure is logged, not fatal. */
+export function warmUp(c: BenchCase, ops: number, ns: number, id: string, log: (l: string) => void): void {
+  const start = process.hrtime.bigint();
+  try {
+    do {
+      if (c.warmup) c.warmup(ops);
+      else for (let i = 0; i < ops; i++) c.op(i);
+    } while (ns > 0 && Number(process.hrtime.bigint() - start) < ns);
+  } catch (err) {
+    log(`${id}: warm-up failed (${message(err)}); measuring anyway`);
+  }
+}
+
+/** The implementations a benchmark runs on in this process. */
+function implsHere(b: Benchmark, o: RunOptions): ImplName[] {
+  if (b.kind === 'kernel') {
+    const want: ImplName[] = o.impl === 'native' ? ['native'] : o.impl === 'fallback' ? ['fallback'] : ['native', 'fallback'];
+    return want.filter((i) => i === 'fallback' || nativeKernels !== null);
+  }
+  const want = o.impl === undefined ? implementation : o.impl;
+  return want === 'both' || want === implementation ? [implementation] : [];
+}
+
+/** Database benchmarks for an implementation this process does not have run in a child. */
+function childImpls(o: RunOptions): ImplName[] {
+  if (o.kinds === 'kernel' || o.impl === undefined) return [];
+  const want: ImplName[] = o.impl === 'both' ? ['native', 'fallback'] : [o.impl];
+  return want.filter((i) => i !== implementation);
+}
+
+export function runBenchmarks(o: RunOptions): RunOutcome {
+  const all = selectBenchmarks(o.suite, o.filter).filter((b) => o.kinds === undefined || b.kind === o.kinds);
+  const runnable = all.filter((b) => !b.pending);
+  const machine = machineProfile(o.profile.name, o.out);
+  const git = gitInfo();
+  const files: string[] = [];
+  const failures: string[] = [];
+  const plan = runnable.flatMap((b) => implsHere(b, o).map((impl) => ({ b, impl })));
+  for (const b of all.filter((x) => x.pending)) o.log(`${benchId(b)}: pending (${b.pending})`);
+  for (const b of runnable) if (b.kind === 'kernel' && nativeKernels === null && o.impl !== 'fallback') o.log(`${benchId(b)}: native kernels unavailable; fallback only`);
+  if (plan.length > 0) primeMeasureLoop();
+  let k = 0;
+  for (const { b, impl } of plan) {
+    k++;
+    const id = resultId(b, impl);
+    const dir = path.join(o.out, b.suite, b.group);
+    fs.mkdirSync(dir, { recursive: true });
+    for (const f of fs.readdirSync(dir)) if (f.startsWith(`${b.name}.${impl}_r`)) fs.rmSync(path.join(dir, f));
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'northstar-bench-'));
+    const progress = (what: string): void => {
+      if (o.progress) process.stderr.write(`\r\x1b[K[${k}/${plan.length}] ${id} ${what}`);
+    };
+    let c: BenchCase | null = null;
+    try {
+      progress('setup');
+      c = b.setup!({ profile: o.profile, seed: o.seed, dir: work, impl, kernels: impl === 'native' ? nativeKernels! : b.kind === 'kernel' ? fallbackKernels : fallbackKernels });
+      const warmOps = o.warmupOps ?? c.warmupOps ?? 0;
+      let ops = c.ops === 'auto' ? 0 : c.ops;
+      let batch = c.batch || 1;
+      if (c.ops === 'auto' || c.batch === 0) {
+        warmUp(c, warmOps, 0, id, o.log);
+        const cal = calibrate(c);
+        if (c.ops === 'auto') ops = cal.ops;
+        if (c.batch === 0) batch = cal.batch;
+      }
+      for (let r = 0; r < o.repeats; r++) {
+        progress(`repeat ${r + 1}/${o.repeats}`);
+        c.beforeRepeat?.(r);
+        warmUp(c, warmOps, o.warmupNs, id, o.log);
+        const m = measure(c, ops, batch);
+        const notes = [...(c.notes ?? [])];
+        let errors = m.errors;
+        if (m.firstError !== undefined) notes.push(`error: ${message(m.firstError)}`);
+        try {
+          c.afterRepeat?.(r);
+        } catch (err) {
+          errors++;
+          notes.push(`check failed: ${message(err)}`);
+        }
+        if (errors > 0) o.log(`${id} repeat ${r}: ${errors} errors (${notes.filter((n) => n.startsWith('error') || n.startsWith('check')).join('; ')})`);
+        const jsBytes = Math.max(0, m.jsBytes - harnessBytesPerSample(batch) * m.samples.length);
+        const allocBytes = jsBytes + m.externalBytes;
+        const result: BenchResult = {
+          schema_version: 1,
+          bench: { suite: b.suite, group: b.group, name: b.name, critical: b.critical },
+          timestamp: new Date().toISOString(),
+          repeat: { index: r, count: o.repeats },
+          profile: machine,
+          build: buildInfo(impl),
+          git,
+          config: {
+            seed: o.seed,
+            warmup_ops: warmOps,
+            warmup_ns: o.warmupNs,
+            measured_ops: ops,
+            threads: c.threads ?? 1,
+            batch,
+            db: c.db ?? null,
+            params: b.params(o.profile),
+          },
+          results: {
+            ops_total: ops,
+            duration_ns: m.durationNs,
+            ops_per_sec: ops / (m.durationNs / 1e9),
+            latency_ns: latencySummary(m.samples),
+            bytes: { read: m.io.bytesRead, written: m.io.bytesWritten },
+            io: { fsync: m.io.fsyncs, fdatasync: m.io.fdatasyncs, open: m.io.opens, close: m.io.closes, reads: m.io.reads, writes: m.io.writes },
+            alloc: { count: null, bytes: allocBytes, bytes_per_op: allocBytes / ops, js_heap_bytes: jsBytes, external_bytes: m.externalBytes, gc_count: m.gcCount },
+            errors_total: errors,
+            notes,
+          },
+        };
+        if (c.extra) result.results.extra = c.extra(ops, m.durationNs, m.io);
+        const file = resultFile(o.out, b, impl, r);
+        writeResult(file, result);
+        files.push(file);
+        if (errors > 0 && !failures.includes(id)) failures.push(id);
+      }
+    } catch (err) {
+      o.log(`${id}: failed (${message(err)})`);
+      failures.push(id);
+    } finally {
+      try {
+        c?.teardown?.();
+      } catch (err) {
+        o.log(`${id}: teardown failed (${message(err)})`);
+      }
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  }
+  if (o.progress) process.stderr.write('\r\x1b[K');
+  for (const impl of childImpls(o)) {
+    if (!runnable.some((b) => b.kind === 'db')) break;
+    const code = runChild(impl, o);
+    if (code !== 0) failures.push(`child run (${impl}) exited ${code}`);
+  }
+  let summary: Summary | null = null;
+  if (o.summary) {
+    summary = writeSummaryOf(o.out, o.profile.name);
+    for (const r of summary.rules) if (!r.ok) failures.push(`rule failed: ${r.rule}: ${r.detail}`);
+  }
+  return { files, summary, failures };
+}
+
+/** Runs the database benchmarks on `impl` in a child process (the implementation is fixed at import). */
+function runChild(impl: ImplName, o: RunOptions): number {
+  const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  if (!fs.existsSync(main)) {
+    o.log(`--impl ${impl}: needs the built command line (${main}); run npm run build`);
+    return 1;
+  }
+  const args = [main, 'bench', 'run', '--impl', impl, '--kinds', 'db', '--no-summary', '--repeats', String(o.repeats), '--seed', String(o.seed), '--warmup-ns', String(o.warmupNs), '--profile', o.profile.name, '--records', String(o.profile.records), '--ops-scale', String(o.profile.opsScale), '--out', o.out];
+  if (o.suite) args.push('--suite', o.suite);
+  if (o.filter) args.push('--filter', o.filter);
+  if (o.warmupOps !== undefined) args.push('--warmup-ops', String(o.warmupOps));
+  o.log(`running the database benchmarks on ${impl} in a child process (NORTHSTAR_NATIVE=${impl === 'native' ? 1 : 0})`);
+  const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, NORTHSTAR_NATIVE: impl === 'native' ? '1' : '0' } });
+  return r.status ?? 1;
+}

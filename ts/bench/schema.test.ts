@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { readResult, SchemaError, validateResult, validateSummary, writeResult, type BenchResult } from './schema.js';
+import { sampleResult } from './testing.js';
+
+function problems(mutate: (r: Record<string, any>) => void): string {
+  const r = structuredClone(sampleResult()) as Record<string, any>;
+  mutate(r);
+  try {
+    validateResult(r, 'x.json');
+  } catch (err) {
+    expect(err).toBeInstanceOf(SchemaError);
+    return (err as Error).message;
+  }
+  throw new Error('accepted an invalid result');
+}
+
+describe('bench/results.schema.json', () => {
+  it('accepts a valid result, with and without optional fields', () => {
+    expect(() => validateResult(sampleResult())).not.toThrow();
+    const r = sampleResult();
+    r.config.db = null;
+    r.results.extra = { write_amplification: 2.5 };
+    r.git = { sha: 'unknown', branch: 'unknown', dirty: null };
+    r.profile.fs_type = 'unknown';
+    expect(() => validateResult(r)).not.toThrow();
+  });
+
+  it.each<[string, (r: Record<string, any>) => void, RegExp]>([
+    ['a missing required field', (r) => delete r.results.latency_ns.p99, /results\.latency_ns\.p99: is missing/],
+    ['a field of the wrong type', (r) => (r.results.ops_total = '12'), /results\.ops_total: must be integer/],
+    ['a negative count', (r) => (r.results.io.fdatasync = -1), /results\.io\.fdatasync: must be >= 0/],
+    ['an unknown field', (r) => (r.results.speed = 1), /results\.speed: is not a known field/],
+    ['a bad enum value', (r) => (r.build.implementation = 'wasm'), /build\.implementation: must be equal to one of the allowed values \(native, fallback\)/],
+    ['a bad profile name', (r) => (r.profile.name = 'laptop'), /profile\.name: must be equal to one of the allowed values/],
+    ['a malformed timestamp', (r) => (r.timestamp = 'yesterday'), /timestamp: must match pattern/],
+    ['a malformed git sha', (r) => (r.git.sha = 'abc'), /git\.sha: must match pattern/],
+    ['zero ops', (r) => (r.results.ops_total = 0), /results\.ops_total: must be >= 1/],
+    ['a wrong schema version', (r) => (r.schema_version = 2), /schema_version: must be equal to constant/],
+    ['a bad benchmark name', (r) => (r.bench.name = 'Has Spaces'), /bench\.name: must match pattern/],
+    ['a db config without page size', (r) => delete r.config.db.page_size, /config\.db/],
+  ])('rejects %s, naming the field', (_what, mutate, message) => {
+    expect(problems(mutate)).toMatch(message);
+  });
+
+  it('writeResult refuses to write an invalid file; readResult rejects non-JSON and invalid files', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ns-schema-'));
+    try {
+      const bad = sampleResult() as BenchResult;
+      (bad.results as any).ops_per_sec = -5;
+      const file = path.join(dir, 'bad.json');
+      expect(() => writeResult(file, bad)).toThrow(/results\.ops_per_sec/);
+      expect(fs.existsSync(file)).toBe(false);
+      fs.writeFileSync(file, '{ not json');
+      expect(() => readResult(file)).toThrow(/bad\.json: not a valid benchmark file: not JSON/);
+      fs.writeFileSync(file, JSON.stringify({ ...sampleResult(), repeat: { index: 0 } }));
+      expect(() => readResult(file)).toThrow(/repeat\.count: is missing/);
+      const good = path.join(dir, 'good.json');
+      writeResult(good, sampleResult());
+      expect(readResult(good).bench.name).toBe('point_get_hot_1m');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('validates summary.json too', () => {
+    const r = sampleResult();
+    const summary = { schema_version: 1, timestamp: r.timestamp, profile: r.profile, build: r.build, git: r.git, benchmarks: [], rules: [] };
+    expect(() => validateSummary(summary)).not.toThrow();
+    expect(() => validateSummary({ ...summary, rules: [{ rule: 'x', ok: 'yes', detail: '' }] })).toThrow(/rules\.0\.ok: must be boolean/);
+  });
+});
