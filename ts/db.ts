@@ -4,14 +4,14 @@
 
 import { EventEmitter } from 'node:events';
 import { randomInt } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { ErrorCode, NorthstarError } from './errors.js';
 import { readU32 } from './format/bytes.js';
 import { DEFAULT_PAGE_SIZE, FIRST_DATA_PAGE, HEADER_SIZE, META_PAGE_A, META_PAGE_B, PAGE_SIZES, PageType } from './format/constants.js';
 import { FREELIST_ENTRIES_OFFSET, FREELIST_ENTRY_SIZE, HISTORY_ENTRIES_OFFSET, HISTORY_ENTRY_SIZE } from './format/constants.js';
 import { initPageHeader, maxKeySize, pageTypeOf, writePageTxnId } from './format/page.js';
-import { createFileAtomically, NodeFile, type DbFile, type IoStats } from './io/file.js';
+import { nodeFileSystem, type DbFile, type FileSystem, type IoStats } from './io/file.js';
+import { failpoint } from './io/failpoint.js';
 import { LogFile, LOG_HEADER_SIZE } from './log/file.js';
 import { RecordBuilder } from './log/record.js';
 import { COMMIT_OP_COUNT_OFFSET, RECORD_HEADER_SIZE, RECORD_TYPE_OFFSET, RecordType, TRAILER_LENGTH_OFFSET, TRAILER_SIZE } from './log/constants.js';
@@ -41,6 +41,8 @@ export interface OpenOptions {
   checkpoint?: { commits?: number; logBytes?: number };
   /** Largest commit record payload, i.e. the largest transaction (default 64 MiB). */
   maxTxnBytes?: number;
+  /** The file system to use; default the real one. The hardening suite passes a fault-injecting one (ts/io/faulty.ts). */
+  fileSystem?: FileSystem;
 }
 
 export interface BeginReadOptions {
@@ -88,8 +90,13 @@ export const DEFAULT_HISTORY_TXNS = 1000;
 export const DEFAULT_CHECKPOINT_COMMITS = 1000;
 export const DEFAULT_CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024;
 
-/** Paths open in this process: a second handle would corrupt the file. */
-const openPaths = new Set<string>();
+/** Paths open in this process, per file system: a second handle would corrupt the file. */
+const openPathsByFs = new WeakMap<FileSystem, Set<string>>();
+function openPathsOf(files: FileSystem): Set<string> {
+  let set = openPathsByFs.get(files);
+  if (!set) openPathsByFs.set(files, (set = new Set()));
+  return set;
+}
 
 interface Options {
   pageSize: number;
@@ -99,6 +106,7 @@ interface Options {
   checkpointCommits: number;
   checkpointLogBytes: number;
   maxTxnBytes: number | undefined;
+  fs: FileSystem;
 }
 
 /** A commit in the log whose sync has not completed yet (commitAsync). */
@@ -185,30 +193,32 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     if (typeof path !== 'string' || path.length === 0) throw new NorthstarError('InvalidArgument', 'path must be a non-empty string');
     const opts = checkOptions(options);
     const abs = nodePath.resolve(path);
+    const openPaths = openPathsOf(opts.fs);
     if (openPaths.has(abs)) {
       throw new NorthstarError('InvalidArgument', `${path} is already open in this process; share the handle`, { path });
     }
     const logPath = `${abs}.log`;
-    if (!fs.existsSync(abs)) {
+    const files = opts.fs;
+    if (!files.exists(abs)) {
       // The log first: a database file never exists without its log.
       const dbId = randomInt(1, 2 ** 47);
-      if (fs.existsSync(logPath)) fs.rmSync(logPath);
-      LogFile.create(logPath, dbId, kernels).close();
+      if (files.exists(logPath)) files.remove(logPath);
+      LogFile.create(logPath, dbId, kernels, files).close();
       const first = emptyMeta(opts.pageSize, dbId);
       first.logTail = LOG_HEADER_SIZE;
       const image = new Uint8Array(opts.pageSize * 2);
       image.set(encodeMeta(first, META_PAGE_A, kernels), 0);
       image.set(encodeMeta(first, META_PAGE_B, kernels), opts.pageSize);
-      createFileAtomically(abs, image);
+      files.createAtomically(abs, image);
     }
-    const file = NodeFile.open(abs);
+    const file = files.open(abs);
     let log: LogFile | null = null;
     try {
       const { meta, slot } = chooseMeta(file, kernels);
-      if (!fs.existsSync(logPath)) {
+      if (!files.exists(logPath)) {
         throw new NorthstarError('Corrupt', `${logPath}: the commit log is missing`, { path: logPath });
       }
-      log = LogFile.open(logPath, meta.dbId, kernels);
+      log = LogFile.open(logPath, meta.dbId, kernels, files);
       if (meta.logTail < log.base || meta.logTail > log.end) {
         throw new NorthstarError('Corrupt', `${logPath}: the last checkpoint covers the log up to ${meta.logTail}, the log spans ${log.base}..${log.end}`, {
           path: logPath,
@@ -313,6 +323,8 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     if (cut > this.durable.logTail) cut = this.durable.logTail;
     this.log.dropBefore(cut);
     this.history.dropBefore(before);
+    // The durable history chain still lists the dropped snapshots: rewrite it now.
+    this.writeCheckpoint(true);
   }
 
   stats(): DatabaseStats {
@@ -533,12 +545,12 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
    * commit; the freelist and history chains written; the data file synced;
    * the meta written to the slot the current durable meta is not in; synced.
    */
-  private writeCheckpoint(): void {
+  private writeCheckpoint(force = false): void {
     const s = this.latest;
-    if (s.txnId === this.durable.txnId && s.root === this.durable.root && this.history.size <= 1) return;
-    if (s.txnId === this.durable.txnId && s.logEnd === this.durable.logTail) return;
+    if (!force && s.txnId === this.durable.txnId && s.logEnd === this.durable.logTail) return;
     const pager = this.pager;
     // 1. Every record the meta will cover must be durable first.
+    failpoint('beforeCheckpointLogSync');
     if (this.syncedEnd < s.logEnd && this.sync === 'full') this.log.datasync();
     this.syncedEnd = Math.max(this.syncedEnd, s.logEnd);
     this.publishUpTo(s, null);
@@ -578,6 +590,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
         writePageTxnId(p, s.txnId);
         pager.kernels.pageSeal(p);
       }
+      failpoint('midCheckpointPages');
       const order = ids.map((_, i) => i).sort((a, b) => ids[a]! - ids[b]!);
       pager.writePages(
         order.map((i) => ids[i]!),
@@ -585,10 +598,11 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       );
       if (pager.file.size() < pageCount * pager.pageSize) pager.file.truncate(pageCount * pager.pageSize);
       // 3. Every page the meta can reach is durable before the meta.
+      failpoint('beforeCheckpointSync');
       if (this.sync === 'full') this.file.datasync();
     } catch (err) {
       this.freeList.giveBack(taken);
-      throw err;
+      throw err instanceof NorthstarError ? err : new NorthstarError('IoError', `checkpoint failed: ${String(err)}`, { cause: err });
     }
     // 4. The meta, into the other slot; 5. durable.
     const meta: Meta = {
@@ -605,8 +619,11 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     };
     const slot = this.durableSlot === META_PAGE_A ? META_PAGE_B : META_PAGE_A;
     try {
+      failpoint('beforeMetaWrite');
       this.file.write(encodeMeta(meta, slot, pager.kernels), slot * pager.pageSize);
+      failpoint('beforeMetaSync');
       if (this.sync === 'full') this.file.datasync();
+      failpoint('afterMetaSync');
     } catch (err) {
       const e = err instanceof NorthstarError ? err : new NorthstarError('IoError', String(err), { cause: err });
       this.poison(e);
@@ -673,7 +690,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
 
   private closeFiles(): void {
     this.closed = true;
-    openPaths.delete(this.path);
+    openPathsOf(this.opts.fs).delete(this.path);
     this.pager.cache.clear();
     try {
       this.log.close();
@@ -748,7 +765,8 @@ function checkOptions(options: OpenOptions): Options {
   const checkpointCommits = count(options.checkpoint?.commits, DEFAULT_CHECKPOINT_COMMITS, 'checkpoint.commits', 1);
   const checkpointLogBytes = count(options.checkpoint?.logBytes, DEFAULT_CHECKPOINT_LOG_BYTES, 'checkpoint.logBytes', 1);
   const maxTxnBytes = options.maxTxnBytes === undefined ? undefined : count(options.maxTxnBytes, 0, 'maxTxnBytes', 1);
-  return { pageSize, sync, cacheSize, historyTxns, checkpointCommits, checkpointLogBytes, maxTxnBytes };
+  const fs = options.fileSystem ?? nodeFileSystem;
+  return { pageSize, sync, cacheSize, historyTxns, checkpointCommits, checkpointLogBytes, maxTxnBytes, fs };
 }
 
 /** Reads the freelist chain of the chosen meta (spec §6.1). */

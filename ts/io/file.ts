@@ -202,3 +202,41 @@ export function syncDirectory(dir: string): void {
     fs.closeSync(fd);
   }
 }
+
+/**
+ * Every file-system operation the database does besides reading and writing
+ * an open file. The default is the real one; tests and the hardening suite
+ * pass a fault-injecting one (ts/io/faulty.ts) through the `fileSystem` open
+ * option.
+ */
+export interface FileSystem {
+  exists(path: string): boolean;
+  /** Opens an existing file for reading and writing. */
+  open(path: string): DbFile;
+  /** Creates path with the given bytes so that a crash never leaves it partial (see createFileAtomically). */
+  createAtomically(path: string, content: Uint8Array): void;
+  /** Atomically replaces `to` with `from`, durably. */
+  rename(from: string, to: string): void;
+  remove(path: string): void;
+}
+
+export const nodeFileSystem: FileSystem = {
+  exists: (path) => fs.existsSync(path),
+  open: (path) => NodeFile.open(path),
+  createAtomically: createFileAtomically,
+  rename(from, to) {
+    try {
+      fs.renameSync(from, to);
+      syncDirectory(nodePath.dirname(to));
+    } catch (err) {
+      throw ioError(err, `rename ${from} to ${to}`, to);
+    }
+  },
+  remove(path) {
+    try {
+      fs.rmSync(path, { force: true });
+    } catch (err) {
+      throw ioError(err, `remove ${path}`, path);
+    }
+  },
+};

@@ -5,13 +5,12 @@
 // A new log has base = LOG_HEADER_SIZE, so positions start at 32 and 0 can
 // mean "no record".
 
-import * as fs from 'node:fs';
 import { NorthstarError } from '../errors.js';
 import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../format/bytes.js';
-import { createFileAtomically, NodeFile, syncDirectory, type DbFile } from '../io/file.js';
+import { nodeFileSystem, type DbFile, type FileSystem } from '../io/file.js';
+import { failpoint } from '../io/failpoint.js';
 import type { Kernels } from '../native/kernels.js';
 import { RECORD_HEADER_SIZE, RECORD_MAGIC, RECORD_PAYLOAD_LENGTH_OFFSET, RECORD_PREV_POSITION_OFFSET, RECORD_TXN_ID_OFFSET, RecordStatus, recordStatusName, RECORD_OVERHEAD } from './constants.js';
-import * as nodePath from 'node:path';
 
 export const LOG_FILE_MAGIC = 0x4e534c47; // "NSLG"
 export const LOG_FILE_VERSION = 0;
@@ -65,6 +64,7 @@ export class LogFile {
     /** Logical position of the first byte after the header. */
     public base: number,
     private readonly kernels: Kernels,
+    private readonly fs: FileSystem,
   ) {
     this.end = base + (file.size() - LOG_HEADER_SIZE);
   }
@@ -74,14 +74,14 @@ export class LogFile {
   }
 
   /** Creates an empty log (atomically, like the database file). */
-  static create(path: string, dbId: number, kernels: Kernels, base = LOG_HEADER_SIZE): LogFile {
-    createFileAtomically(path, encodeHeader(dbId, base, kernels));
-    return LogFile.open(path, dbId, kernels);
+  static create(path: string, dbId: number, kernels: Kernels, fs: FileSystem = nodeFileSystem): LogFile {
+    fs.createAtomically(path, encodeHeader(dbId, LOG_HEADER_SIZE, kernels));
+    return LogFile.open(path, dbId, kernels, fs);
   }
 
   /** Opens the log and checks that it belongs to database dbId (null: any database, for tools). */
-  static open(path: string, dbId: number | null, kernels: Kernels): LogFile {
-    const file = NodeFile.open(path);
+  static open(path: string, dbId: number | null, kernels: Kernels, fs: FileSystem = nodeFileSystem): LogFile {
+    const file = fs.open(path);
     try {
       const h = new Uint8Array(LOG_HEADER_SIZE);
       const n = file.read(h, 0);
@@ -97,7 +97,7 @@ export class LogFile {
       if (dbId !== null && id !== dbId) throw corrupt(`log belongs to another database (id ${id}, database ${dbId})`);
       const base = readU64(h, LOG_BASE_OFFSET);
       if (base < LOG_HEADER_SIZE) throw corrupt(`bad log base position ${base}`);
-      return new LogFile(path, file, id, base, kernels);
+      return new LogFile(path, file, id, base, kernels, fs);
     } catch (err) {
       file.close();
       throw err;
@@ -111,13 +111,16 @@ export class LogFile {
   /** Appends a sealed record; returns its position. Not durable until datasync(). */
   append(record: Uint8Array): number {
     const at = this.end;
+    failpoint('beforeLogAppend');
     this.file.write(record, this.offset(at));
     this.end = at + record.length;
     return at;
   }
 
   datasync(): void {
+    failpoint('beforeLogSync');
     this.file.datasync();
+    failpoint('afterLogSync');
   }
 
   datasyncAsync(): Promise<void> {
@@ -126,7 +129,9 @@ export class LogFile {
 
   /** Cuts the log at position (dropping a torn tail or a failed append) and syncs. */
   truncateTail(position: number): void {
+    failpoint('beforeLogTruncate');
     this.file.truncate(this.offset(position));
+    failpoint('midLogTruncate');
     this.file.datasync();
     this.end = position;
   }
@@ -141,8 +146,8 @@ export class LogFile {
     const tmp = `${this.path}.compact-${process.pid}`;
     const rest = this.end - position;
     const buf = new Uint8Array(Math.min(SCAN_CHUNK * 4, Math.max(rest, 1)));
-    createFileAtomically(tmp, encodeHeader(this.dbId, position, this.kernels));
-    const out = NodeFile.open(tmp);
+    this.fs.createAtomically(tmp, encodeHeader(this.dbId, position, this.kernels));
+    const out = this.fs.open(tmp);
     try {
       let done = 0;
       while (done < rest) {
@@ -155,10 +160,10 @@ export class LogFile {
     } finally {
       out.close();
     }
-    fs.renameSync(tmp, this.path);
-    syncDirectory(nodePath.dirname(this.path));
+    failpoint('beforeLogCompactRename');
+    this.fs.rename(tmp, this.path);
     this.file.close();
-    this.file = NodeFile.open(this.path);
+    this.file = this.fs.open(this.path);
     this.base = position;
   }
 

@@ -8,6 +8,7 @@ import { ScanIterator, type ScanHost } from '../btree/cursor.js';
 import { treeGet } from '../btree/read.js';
 import { TreeWriter } from '../btree/writer.js';
 import { writePageTxnId } from '../format/page.js';
+import { failpoint } from '../io/failpoint.js';
 import type { LogFile } from '../log/file.js';
 import { RecordBuilder } from '../log/record.js';
 import type { FreeList } from '../pager/freelist.js';
@@ -221,7 +222,9 @@ export class WriteTxn implements Disposable {
       }
       // 2. Write them to free pages of the data file, unsynced: nothing durable
       //    points at them until a checkpoint, and the log can rebuild them.
+      failpoint('beforePageWrite');
       pager.writePages(ids, pages);
+      failpoint('afterPageWrite');
       const end = this.pageCount * pager.pageSize;
       if (pager.file.size() < end) pager.file.truncate(end);
       // 3. Append the commit record; 4. one fdatasync of the log: the commit point.
@@ -259,6 +262,7 @@ export class WriteTxn implements Disposable {
         durable,
       );
       this.finish('committed');
+      failpoint('afterCommitPublish');
       return txnId;
     } catch (err) {
       const e = err instanceof NorthstarError ? err : new NorthstarError('IoError', `commit failed: ${String(err)}`, { cause: err });
