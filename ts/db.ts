@@ -461,6 +461,10 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     return oldest;
   }
 
+  get logDurableEnd(): number {
+    return this.sync === 'none' ? -1 : this.syncedEnd;
+  }
+
   get checkpointTxnId(): number {
     return this.durable.txnId;
   }

@@ -46,7 +46,8 @@ function cli(...args: string[]): Run {
 
 /** Three commits: text keys, a binary key, a value with tab and newline, a delete. */
 function makeDb(path = dbPath): void {
-  const db = open(path, { sync: 'none', pageSize: PAGE_SIZE });
+  // sync 'full': mid-log damage is then Corrupt, not a torn group commit (spec/commit_record_v0.md §7, rule 3a).
+  const db = open(path, { sync: 'full', pageSize: PAGE_SIZE });
   try {
     let w = db.beginWrite();
     for (let i = 0; i < 5; i++) w.put(`a/${i}`, `value ${i}`);
@@ -172,7 +173,7 @@ describe('verify', () => {
   });
 
   it('finds a flipped byte in a leaf page, naming the page', () => {
-    const db = open(dbPath, { sync: 'none', pageSize: PAGE_SIZE });
+    const db = open(dbPath, { sync: 'full', pageSize: PAGE_SIZE });
     const w = db.beginWrite();
     for (let i = 0; i < 20; i++) w.put(`key${i}`, `value${i}`);
     w.commit();

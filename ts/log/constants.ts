@@ -11,7 +11,11 @@ export const RECORD_MAGIC_OFFSET = 0; // u32
 export const RECORD_VERSION_OFFSET = RECORD_MAGIC_OFFSET + 4; // u16
 export const RECORD_TYPE_OFFSET = RECORD_VERSION_OFFSET + 2; // u16
 export const RECORD_HEADER_LENGTH_OFFSET = RECORD_TYPE_OFFSET + 2; // u16, = RECORD_HEADER_SIZE
-export const RECORD_FLAGS_OFFSET = RECORD_HEADER_LENGTH_OFFSET + 2; // u16, zero
+export const RECORD_FLAGS_OFFSET = RECORD_HEADER_LENGTH_OFFSET + 2; // u16
+/** Flag bit 0: written while an earlier record was not yet known durable (spec §2.2). */
+export const RECORD_FLAG_UNSYNCED_BEFORE = 1;
+/** Every flag bit a v0 reader accepts; any other set bit is BadHeader. */
+export const RECORD_FLAGS_KNOWN = RECORD_FLAG_UNSYNCED_BEFORE;
 export const RECORD_TXN_ID_OFFSET = RECORD_FLAGS_OFFSET + 2; // u64
 export const RECORD_PREV_POSITION_OFFSET = RECORD_TXN_ID_OFFSET + 8; // u64
 export const RECORD_PAYLOAD_LENGTH_OFFSET = RECORD_PREV_POSITION_OFFSET + 8; // u32

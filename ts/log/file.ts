@@ -10,7 +10,7 @@ import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../form
 import { nodeFileSystem, type DbFile, type FileSystem } from '../io/file.js';
 import { failpoint } from '../io/failpoint.js';
 import type { Kernels } from '../native/kernels.js';
-import { RECORD_HEADER_SIZE, RECORD_MAGIC, RECORD_PAYLOAD_LENGTH_OFFSET, RECORD_PREV_POSITION_OFFSET, RECORD_TXN_ID_OFFSET, RecordStatus, recordStatusName, RECORD_OVERHEAD } from './constants.js';
+import { RECORD_FLAG_UNSYNCED_BEFORE, RECORD_FLAGS_OFFSET, RECORD_HEADER_SIZE, RECORD_MAGIC, RECORD_PAYLOAD_LENGTH_OFFSET, RECORD_PREV_POSITION_OFFSET, RECORD_TXN_ID_OFFSET, RecordStatus, recordStatusName, RECORD_OVERHEAD } from './constants.js';
 
 export const LOG_FILE_MAGIC = 0x4e534c47; // "NSLG"
 export const LOG_FILE_VERSION = 0;
@@ -225,16 +225,26 @@ export class LogFile {
     return { kind: 'end', position: pos };
   }
 
-  /** A bad record at pos: damaged if any valid record starts after it, else a torn tail. */
+  /**
+   * A bad record at pos (spec/commit_record_v0.md §7, rules 3 and 3a): a torn
+   * tail if no valid record follows it, or if every valid record after it was
+   * appended while something before it was unsynced (a crash during a group
+   * commit); damaged if one was written when all before it was durable.
+   */
   private classify(pos: number, status: number): ScanEnd {
     const name = recordStatusName(status);
     const magic = new Uint8Array(4);
     writeU32(magic, 0, RECORD_MAGIC);
-    const total = this.end - pos;
-    const buf = this.read(pos, total);
+    const buf = this.read(pos, this.end - pos);
     for (let i = 1; i + RECORD_OVERHEAD <= buf.length; i++) {
       if (buf[i] !== magic[0] || buf[i + 1] !== magic[1] || buf[i + 2] !== magic[2] || buf[i + 3] !== magic[3]) continue;
-      if (this.kernels.recordVerify(buf, i) > 0) return { kind: 'damaged', position: pos, status: name };
+      let len = this.kernels.recordVerify(buf, i);
+      if (len <= 0) continue;
+      // Walk the valid records from here: one written when all before it was durable means damage.
+      for (let at = i; len > 0; at += len, len = at < buf.length ? this.kernels.recordVerify(buf, at) : 0) {
+        if ((readU16(buf, at + RECORD_FLAGS_OFFSET) & RECORD_FLAG_UNSYNCED_BEFORE) === 0) return { kind: 'damaged', position: pos, status: name };
+      }
+      return { kind: 'torn', position: pos, status: `${name}; later records were never synced` };
     }
     return { kind: 'torn', position: pos, status: name };
   }

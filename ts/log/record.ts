@@ -161,15 +161,15 @@ export class RecordBuilder {
    * `kernels.recordSeal` (CRCs, trailer). `prevPosition` is the log position
    * of the previous record, or this record's own position when it is the
    * first of the log (spec §2.1); `rootPageId` is the tree root after the
-   * commit. Returns a view of the whole record inside the builder's buffer,
+   * commit; `flags` the header flags (RECORD_FLAG_UNSYNCED_BEFORE, spec §2.2). Returns a view of the whole record inside the builder's buffer,
    * valid until the next `reset`, `put` or `del`. May be called again after
    * more ops; the new record then includes them.
    */
-  seal(prevPosition: number, rootPageId: number, kernels: Kernels): Uint8Array {
+  seal(prevPosition: number, rootPageId: number, kernels: Kernels, flags = 0): Uint8Array {
     checkU64(prevPosition, 'prevPosition');
     checkU64(rootPageId, 'rootPageId');
     const b = this.buf;
-    writeHeader(b, RecordType.Commit, this.txn, prevPosition, this.end - P);
+    writeHeader(b, RecordType.Commit, this.txn, prevPosition, this.end - P, flags);
     writeU32(b, P + COMMIT_MAGIC_OFFSET, COMMIT_MAGIC);
     writeU64(b, P + COMMIT_TXN_ID_OFFSET, this.txn);
     writeU64(b, P + COMMIT_ROOT_OFFSET, rootPageId);
@@ -254,12 +254,12 @@ export function buildCartridgeMetaRecord(txnId: number, prevPosition: number, pa
   return b;
 }
 
-function writeHeader(b: Uint8Array, type: RecordType, txnId: number, prevPosition: number, payloadLength: number): void {
+function writeHeader(b: Uint8Array, type: RecordType, txnId: number, prevPosition: number, payloadLength: number, flags = 0): void {
   writeU32(b, RECORD_MAGIC_OFFSET, RECORD_MAGIC);
   writeU16(b, RECORD_VERSION_OFFSET, RECORD_VERSION);
   writeU16(b, RECORD_TYPE_OFFSET, type);
   writeU16(b, RECORD_HEADER_LENGTH_OFFSET, RECORD_HEADER_SIZE);
-  writeU16(b, RECORD_FLAGS_OFFSET, 0);
+  writeU16(b, RECORD_FLAGS_OFFSET, flags);
   writeU64(b, RECORD_TXN_ID_OFFSET, txnId);
   writeU64(b, RECORD_PREV_POSITION_OFFSET, prevPosition);
   writeU32(b, RECORD_PAYLOAD_LENGTH_OFFSET, payloadLength);

@@ -31,6 +31,7 @@ import {
   OP_TYPE_OFFSET,
   OP_VALUE_LENGTH_OFFSET,
   OpType,
+  RECORD_FLAGS_KNOWN,
   RECORD_FLAGS_OFFSET,
   RECORD_HEADER_CRC_OFFSET,
   RECORD_HEADER_LENGTH_OFFSET,
@@ -186,7 +187,7 @@ function verifyAt(buf: Uint8Array, o: number): number {
   const payloadLength = readU32(buf, o + RECORD_PAYLOAD_LENGTH_OFFSET);
   if (
     readU16(buf, o + RECORD_HEADER_LENGTH_OFFSET) !== RECORD_HEADER_SIZE ||
-    readU16(buf, o + RECORD_FLAGS_OFFSET) !== 0 ||
+    (readU16(buf, o + RECORD_FLAGS_OFFSET) & ~RECORD_FLAGS_KNOWN) !== 0 ||
     type > RecordType.CartridgeMeta ||
     !safeU64(buf, o + RECORD_TXN_ID_OFFSET) ||
     !safeU64(buf, o + RECORD_PREV_POSITION_OFFSET) ||

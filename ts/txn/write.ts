@@ -11,6 +11,7 @@ import { writePageTxnId } from '../format/page.js';
 import { failpoint } from '../io/failpoint.js';
 import type { LogFile } from '../log/file.js';
 import { RecordBuilder } from '../log/record.js';
+import { RECORD_FLAG_UNSYNCED_BEFORE } from '../log/constants.js';
 import type { FreeList } from '../pager/freelist.js';
 import type { Pager } from '../pager/pager.js';
 import { toKey, toRange, toValue, type Bytes, type ScanOptions } from './args.js';
@@ -53,6 +54,8 @@ export interface WriteHost {
   readonly maxKeySize: number;
   /** 'full': commit() fdatasyncs the log; 'none': never. */
   readonly sync: 'full' | 'none';
+  /** Log position up to which the log is known durable (-1 in sync 'none': never). */
+  readonly logDurableEnd: number;
   /** The record builder, reused by every write transaction. */
   readonly recordBuilder: RecordBuilder;
   checkOpen(): void;
@@ -233,7 +236,10 @@ export class WriteTxn implements Disposable {
       if (this.replaying === null) {
         const prev = base.recordPosition === 0 ? logEnd : base.recordPosition;
         appended = true;
-        recordPosition = log.append(this.record.seal(prev, tree.root, pager.kernels));
+        // Flag a record appended while an earlier one is unsynced (group commit): recovery
+        // then knows damage before it is a crash pattern (spec/commit_record_v0.md §7, rule 3a).
+        const flags = logEnd > host.logDurableEnd ? RECORD_FLAG_UNSYNCED_BEFORE : 0;
+        recordPosition = log.append(this.record.seal(prev, tree.root, pager.kernels, flags));
         recordEnd = log.end;
         if (host.sync === 'full' && !deferSync) log.datasync();
       } else {

@@ -23,7 +23,11 @@ pub mod layout {
     pub const RECORD_VERSION_OFFSET: usize = RECORD_MAGIC_OFFSET + 4; // u16
     pub const RECORD_TYPE_OFFSET: usize = RECORD_VERSION_OFFSET + 2; // u16
     pub const RECORD_HEADER_LENGTH_OFFSET: usize = RECORD_TYPE_OFFSET + 2; // u16
-    pub const RECORD_FLAGS_OFFSET: usize = RECORD_HEADER_LENGTH_OFFSET + 2; // u16, zero
+    pub const RECORD_FLAGS_OFFSET: usize = RECORD_HEADER_LENGTH_OFFSET + 2; // u16
+    /// Flag bit 0: written while an earlier record was not yet known durable (spec §2.2).
+    pub const RECORD_FLAG_UNSYNCED_BEFORE: u16 = 1;
+    /// Every flag bit a v0 reader accepts.
+    pub const RECORD_FLAGS_KNOWN: u16 = RECORD_FLAG_UNSYNCED_BEFORE;
     pub const RECORD_TXN_ID_OFFSET: usize = RECORD_FLAGS_OFFSET + 2; // u64
     pub const RECORD_PREV_POSITION_OFFSET: usize = RECORD_TXN_ID_OFFSET + 8; // u64
     pub const RECORD_PAYLOAD_LENGTH_OFFSET: usize = RECORD_PREV_POSITION_OFFSET + 8; // u32
@@ -207,7 +211,7 @@ pub fn record_verify(buf: &[u8], offset: usize) -> i32 {
     let kind = u16f(&header, RECORD_TYPE_OFFSET);
     let payload_length = u32f(&header, RECORD_PAYLOAD_LENGTH_OFFSET) as usize;
     if u16f(&header, RECORD_HEADER_LENGTH_OFFSET) as usize != RECORD_HEADER_SIZE
-        || u16f(&header, RECORD_FLAGS_OFFSET) != 0
+        || u16f(&header, RECORD_FLAGS_OFFSET) & !RECORD_FLAGS_KNOWN != 0
         || kind > RECORD_TYPE_CARTRIDGE_META
         || !safe_u64(&header, RECORD_TXN_ID_OFFSET)
         || !safe_u64(&header, RECORD_PREV_POSITION_OFFSET)

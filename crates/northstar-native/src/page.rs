@@ -140,7 +140,7 @@ mod tests {
             assert_eq!(page_verify(&q, 9), Ok(status::UNSUPPORTED_VERSION));
 
             let mut q = p.clone();
-            q[TYPE_OFFSET] = 6;
+            q[TYPE_OFFSET] = 7;
             page_seal(&mut q).unwrap();
             assert_eq!(page_verify(&q, 9), Ok(status::BAD_PAGE_TYPE));
 
