@@ -11,7 +11,6 @@ import { fallbackKernels, nativeKernels, nativeUnavailableReason, type Kernels }
 import { compareEntries, type ComparedRow } from './compare.js';
 import { globToRegExp } from './registry.js';
 import type { SummaryEntry } from './schema.js';
-import { median } from './stats.js';
 import { freshFactory, kernelFixtures, KERNEL_BENCHES } from './suites/kernels.js';
 
 export const THRESHOLDS = {
@@ -151,7 +150,12 @@ function timed(op: () => unknown, n: number): number {
   return Number(process.hrtime.bigint() - t0) / n;
 }
 
-/** Median ns/op of native and fallback over `rounds` alternating rounds of ~`roundNs` each. */
+/**
+ * ns/op of native and fallback: the fastest of `rounds` alternating rounds of
+ * ~`roundNs` each. Noise on a shared machine (preemption, a neighbour's cache
+ * traffic) only ever adds time, so the fastest round is the estimate least
+ * disturbed by it; alternating makes both contenders sample the same moments.
+ */
 function paired(kb: (typeof KERNEL_BENCHES)[number], native: Kernels, rounds: number, roundNs: number): [number, number] {
   const f = kernelFixtures();
   const ops = [freshFactory(kb.factory)(native, f, RecordBuilder), freshFactory(kb.factory)(fallbackKernels, f, RecordBuilder)];
@@ -161,7 +165,7 @@ function paired(kb: (typeof KERNEL_BENCHES)[number], native: Kernels, rounds: nu
     const order = r % 2 === 0 ? [0, 1] : [1, 0];
     for (const j of order) samples[j]!.push(timed(ops[j]!, n[j]!));
   }
-  return [median(samples[0]!), median(samples[1]!)];
+  return [Math.min(...samples[0]!), Math.min(...samples[1]!)];
 }
 
 export interface ImplGateOptions {
@@ -176,8 +180,8 @@ export function implGate(o: ImplGateOptions = {}): ImplGateOutcome {
   const covered = new Set(KERNEL_BENCHES.flatMap((k) => k.kernels));
   const uncovered = all.filter((k) => !covered.has(k as keyof Kernels));
   if (nativeKernels === null) return { passed: false, ratios: [], uncovered, reason: `native kernels unavailable: ${nativeUnavailableReason}` };
-  const rounds = o.rounds ?? 11;
-  const roundNs = o.roundNs ?? 20_000_000;
+  const rounds = o.rounds ?? 25;
+  const roundNs = o.roundNs ?? 5_000_000;
   const ratios: KernelRatio[] = [];
   for (const kb of KERNEL_BENCHES) {
     const minRatio = kb.minRatio ?? 1;

@@ -138,7 +138,7 @@ function implGateCommand(io: Io, out?: string): number {
   if (g.reason) io.err(`northstar bench gate --impl: ${g.reason}`);
   if (g.uncovered.length) io.out(`FAIL kernels without a benchmark: ${g.uncovered.join(', ')}`);
   if (out) fs.writeFileSync(out, JSON.stringify(g, null, 2) + '\n');
-  io.out(`native gate ${g.passed ? 'passed' : 'FAILED'}: ${g.ratios.filter((r) => r.ok).length}/${g.ratios.length} kernels (same process, alternating rounds, medians)`);
+  io.out(`native gate ${g.passed ? 'passed' : 'FAILED'}: ${g.ratios.filter((r) => r.ok).length}/${g.ratios.length} kernels (same process, alternating rounds, fastest round of each)`);
   return g.passed ? Exit.Ok : Exit.Failed;
 }
 
