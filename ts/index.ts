@@ -12,5 +12,6 @@ export { maxKeySize } from './format/page.js';
 export { MAX_KEY_SIZE, MAX_VALUE_SIZE, PAGE_SIZES } from './format/constants.js';
 export { replay, explain, stateHashOf, StateHash } from './log/replay.js';
 export type { ReplayOptions, ReplayResult, ReplayCommit, ExplainStep } from './log/replay.js';
+export type { MemTable } from './log/memtable.js';
 export type { LogCommit, LogOp } from './log/reader.js';
 export type { CommitEvent } from './db.js';
