@@ -336,97 +336,129 @@ export function runBenchmarks(o: RunOptions): RunOutcome {
   const git = gitInfo();
   const files: string[] = [];
   const failures: string[] = [];
-  const plan = runnable.flatMap((b) => implsHere(b, o).map((impl) => ({ b, impl })));
+  // Kernel benchmarks measure both implementations with their repeats
+  // interleaved (native r0, fallback r0, fallback r1, native r1, …), so machine
+  // noise falls on both alike and the printed ratios mean something.
+  const plan = runnable.map((b) => ({ b, impls: implsHere(b, o) })).filter((p) => p.impls.length > 0);
   for (const b of all.filter((x) => x.pending)) o.log(`${benchId(b)}: pending (${b.pending})`);
   for (const b of runnable) if (b.kind === 'kernel' && nativeKernels === null && o.impl !== 'fallback') o.log(`${benchId(b)}: native kernels unavailable; fallback only`);
   if (plan.length > 0) primeMeasureLoop();
   let k = 0;
-  for (const { b, impl } of plan) {
+  for (const { b, impls } of plan) {
     k++;
-    const id = resultId(b, impl);
     const dir = path.join(o.out, b.suite, b.group);
     fs.mkdirSync(dir, { recursive: true });
-    for (const f of fs.readdirSync(dir)) if (f.startsWith(`${b.name}.${impl}_r`)) fs.rmSync(path.join(dir, f));
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'northstar-bench-'));
     const progress = (what: string): void => {
-      if (o.progress) process.stderr.write(`\r\x1b[K[${k}/${plan.length}] ${id} ${what}`);
+      if (o.progress) process.stderr.write(`\r\x1b[K[${k}/${plan.length}] ${benchId(b)} ${what}`);
     };
-    let c: BenchCase | null = null;
+    interface Contender {
+      impl: ImplName;
+      id: string;
+      work: string;
+      c: BenchCase | null;
+      ops: number;
+      batch: number;
+      warmOps: number;
+      failed: boolean;
+    }
+    const contenders: Contender[] = impls.map((impl) => ({ impl, id: resultId(b, impl), work: '', c: null, ops: 0, batch: 1, warmOps: 0, failed: false }));
+    const fail = (x: Contender, err: unknown): void => {
+      o.log(`${x.id}: failed (${message(err)})`);
+      x.failed = true;
+      if (!failures.includes(x.id)) failures.push(x.id);
+    };
     try {
-      progress('setup');
-      c = b.setup!({ profile: o.profile, seed: o.seed, dir: work, impl, kernels: impl === 'native' ? nativeKernels! : b.kind === 'kernel' ? fallbackKernels : fallbackKernels });
-      const warmOps = o.warmupOps ?? c.warmupOps ?? 0;
-      let ops = c.ops === 'auto' ? 0 : c.ops;
-      let batch = c.batch || 1;
-      if (c.ops === 'auto' || c.batch === 0) {
-        warmUp(c, warmOps, 0, id, o.log);
-        const cal = calibrate(c);
-        if (c.ops === 'auto') ops = cal.ops;
-        if (c.batch === 0) batch = cal.batch;
+      for (const x of contenders) {
+        for (const f of fs.readdirSync(dir)) if (f.startsWith(`${b.name}.${x.impl}_r`)) fs.rmSync(path.join(dir, f));
+        x.work = fs.mkdtempSync(path.join(os.tmpdir(), 'northstar-bench-'));
+        try {
+          progress(`setup ${x.impl}`);
+          const c = b.setup!({ profile: o.profile, seed: o.seed, dir: x.work, impl: x.impl, kernels: x.impl === 'native' ? nativeKernels! : fallbackKernels });
+          x.c = c;
+          x.warmOps = o.warmupOps ?? c.warmupOps ?? 0;
+          x.ops = c.ops === 'auto' ? 0 : c.ops;
+          x.batch = c.batch || 1;
+          if (c.ops === 'auto' || c.batch === 0) {
+            warmUp(c, x.warmOps, 0, x.id, o.log);
+            const cal = calibrate(c);
+            if (c.ops === 'auto') x.ops = cal.ops;
+            if (c.batch === 0) x.batch = cal.batch;
+          }
+        } catch (err) {
+          fail(x, err);
+        }
       }
       for (let r = 0; r < o.repeats; r++) {
-        progress(`repeat ${r + 1}/${o.repeats}`);
-        c.beforeRepeat?.(r);
-        warmUp(c, warmOps, o.warmupNs, id, o.log);
-        const m = measure(c, ops, batch);
-        const notes = [...(c.notes ?? [])];
-        let errors = m.errors;
-        if (m.firstError !== undefined) notes.push(`error: ${message(m.firstError)}`);
-        try {
-          c.afterRepeat?.(r);
-        } catch (err) {
-          errors++;
-          notes.push(`check failed: ${message(err)}`);
+        const order = r % 2 === 0 ? contenders : [...contenders].reverse();
+        for (const x of order) {
+          if (x.failed || x.c === null) continue;
+          const c = x.c;
+          progress(`${x.impl} repeat ${r + 1}/${o.repeats}`);
+          try {
+            c.beforeRepeat?.(r);
+            warmUp(c, x.warmOps, o.warmupNs, x.id, o.log);
+            const m = measure(c, x.ops, x.batch);
+            const notes = [...(c.notes ?? [])];
+            let errors = m.errors;
+            if (m.firstError !== undefined) notes.push(`error: ${message(m.firstError)}`);
+            try {
+              c.afterRepeat?.(r);
+            } catch (err) {
+              errors++;
+              notes.push(`check failed: ${message(err)}`);
+            }
+            if (errors > 0) o.log(`${x.id} repeat ${r}: ${errors} errors (${notes.filter((n) => n.startsWith('error') || n.startsWith('check')).join('; ')})`);
+            const jsBytes = Math.max(0, m.jsBytes - harnessBytesPerSample(x.batch) * m.samples.length);
+            const allocBytes = jsBytes + m.externalBytes;
+            const result: BenchResult = {
+              schema_version: 1,
+              bench: { suite: b.suite, group: b.group, name: b.name, critical: b.critical },
+              timestamp: new Date().toISOString(),
+              repeat: { index: r, count: o.repeats },
+              profile: machine,
+              build: buildInfo(x.impl),
+              git,
+              config: {
+                seed: o.seed,
+                warmup_ops: x.warmOps,
+                warmup_ns: o.warmupNs,
+                measured_ops: x.ops,
+                threads: c.threads ?? 1,
+                batch: x.batch,
+                db: c.db ?? null,
+                params: b.params(o.profile),
+              },
+              results: {
+                ops_total: x.ops,
+                duration_ns: m.durationNs,
+                ops_per_sec: x.ops / (m.durationNs / 1e9),
+                latency_ns: latencySummary(m.samples),
+                bytes: { read: m.io.bytesRead, written: m.io.bytesWritten },
+                io: { fsync: m.io.fsyncs, fdatasync: m.io.fdatasyncs, open: m.io.opens, close: m.io.closes, reads: m.io.reads, writes: m.io.writes },
+                alloc: { count: null, bytes: allocBytes, bytes_per_op: allocBytes / x.ops, js_heap_bytes: jsBytes, external_bytes: m.externalBytes, gc_count: m.gcCount },
+                errors_total: errors,
+                notes,
+              },
+            };
+            if (c.extra) result.results.extra = c.extra(x.ops, m.durationNs, m.io);
+            const file = resultFile(o.out, b, x.impl, r);
+            writeResult(file, result);
+            files.push(file);
+            if (errors > 0 && !failures.includes(x.id)) failures.push(x.id);
+          } catch (err) {
+            fail(x, err);
+          }
         }
-        if (errors > 0) o.log(`${id} repeat ${r}: ${errors} errors (${notes.filter((n) => n.startsWith('error') || n.startsWith('check')).join('; ')})`);
-        const jsBytes = Math.max(0, m.jsBytes - harnessBytesPerSample(batch) * m.samples.length);
-        const allocBytes = jsBytes + m.externalBytes;
-        const result: BenchResult = {
-          schema_version: 1,
-          bench: { suite: b.suite, group: b.group, name: b.name, critical: b.critical },
-          timestamp: new Date().toISOString(),
-          repeat: { index: r, count: o.repeats },
-          profile: machine,
-          build: buildInfo(impl),
-          git,
-          config: {
-            seed: o.seed,
-            warmup_ops: warmOps,
-            warmup_ns: o.warmupNs,
-            measured_ops: ops,
-            threads: c.threads ?? 1,
-            batch,
-            db: c.db ?? null,
-            params: b.params(o.profile),
-          },
-          results: {
-            ops_total: ops,
-            duration_ns: m.durationNs,
-            ops_per_sec: ops / (m.durationNs / 1e9),
-            latency_ns: latencySummary(m.samples),
-            bytes: { read: m.io.bytesRead, written: m.io.bytesWritten },
-            io: { fsync: m.io.fsyncs, fdatasync: m.io.fdatasyncs, open: m.io.opens, close: m.io.closes, reads: m.io.reads, writes: m.io.writes },
-            alloc: { count: null, bytes: allocBytes, bytes_per_op: allocBytes / ops, js_heap_bytes: jsBytes, external_bytes: m.externalBytes, gc_count: m.gcCount },
-            errors_total: errors,
-            notes,
-          },
-        };
-        if (c.extra) result.results.extra = c.extra(ops, m.durationNs, m.io);
-        const file = resultFile(o.out, b, impl, r);
-        writeResult(file, result);
-        files.push(file);
-        if (errors > 0 && !failures.includes(id)) failures.push(id);
       }
-    } catch (err) {
-      o.log(`${id}: failed (${message(err)})`);
-      failures.push(id);
     } finally {
-      try {
-        c?.teardown?.();
-      } catch (err) {
-        o.log(`${id}: teardown failed (${message(err)})`);
+      for (const x of contenders) {
+        try {
+          x.c?.teardown?.();
+        } catch (err) {
+          o.log(`${x.id}: teardown failed (${message(err)})`);
+        }
+        if (x.work) fs.rmSync(x.work, { recursive: true, force: true });
       }
-      fs.rmSync(work, { recursive: true, force: true });
     }
   }
   if (o.progress) process.stderr.write('\r\x1b[K');

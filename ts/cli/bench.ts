@@ -56,7 +56,7 @@ function printSummary(s: Summary, io: Io, gateOutcome?: GateOutcome): void {
   const ratios = implRatioLines(s.benchmarks);
   if (ratios.length) {
     io.out('');
-    io.out('native against fallback (same process):');
+    io.out('native against fallback (same process, repeats interleaved, median ops/s; the gate is bench gate --impl):');
     for (const l of ratios) io.out(`  ${l}`);
   }
   for (const l of ruleLines(s.rules)) io.out(l);
