@@ -24,6 +24,13 @@ export interface FaultPlan {
   fail?: { call: number; errno: Errno; on?: readonly IoCall[]; forever?: boolean };
   /** Write call number `write` (1-based) reaches the file only for its first `bytes` bytes, then fails with EIO. */
   tear?: { write: number; bytes: number };
+  /**
+   * Freeze the durable image after this many successful fdatasyncs (of any
+   * file): later ones succeed but make nothing durable, as if the power had
+   * gone right after sync number `freezeAfterSync`; crash() then starts from
+   * the image as of that sync. 0 freezes it at once.
+   */
+  freezeAfterSync?: number;
 }
 
 function errnoError(errno: Errno, what: string): Error {
@@ -40,9 +47,9 @@ class MemNode {
 
   constructor(initial?: Uint8Array) {
     if (initial) {
-      this.content = initial.slice();
+      this.content = Uint8Array.prototype.slice.call(initial);
       this.size = initial.length;
-      this.durable = initial.slice();
+      this.durable = Uint8Array.prototype.slice.call(initial);
     }
   }
 
@@ -73,10 +80,34 @@ export class FaultyFileSystem implements FileSystem {
   /** I/O calls seen, by kind and in total; faults injected, by kind. */
   readonly counts: Record<IoCall | 'total', number> = { read: 0, write: 0, datasync: 0, truncate: 0, create: 0, rename: 0, total: 0 };
   readonly injected: Record<'fail' | 'tear', number> = { fail: 0, tear: 0 };
+  /** Failures injected by errno and call, e.g. `ENOSPC:datasync`. */
+  readonly injectedBy: Record<string, number> = {};
   private matching = 0;
   private failedOnce = false;
+  /** Successful fdatasyncs, of every file. */
+  syncs = 0;
+  /**
+   * Called at every fdatasync before it takes effect (and before any fault):
+   * the moment a crash would leave the durable image plus any choice of the
+   * pending writes. The hardening suite enumerates crash states here.
+   */
+  onSync: ((path: string) => void) | null = null;
 
   constructor(public plan: FaultPlan = {}) {}
+
+  /** Replaces the plan and restarts its call count, so `fail.call` counts from now. */
+  arm(plan: FaultPlan): void {
+    this.plan = plan;
+    this.matching = 0;
+    this.failedOnce = false;
+  }
+
+  /** Whether a successful fdatasync now makes the file's writes durable (see FaultPlan.freezeAfterSync). */
+  syncTakesEffect(): boolean {
+    this.syncs++;
+    const f = this.plan.freezeAfterSync;
+    return f === undefined || this.syncs <= f;
+  }
 
   // ---- FileSystem ----------------------------------------------------------------
 
@@ -119,6 +150,8 @@ export class FaultyFileSystem implements FileSystem {
     if (this.matching === f.call || (f.forever === true && this.matching > f.call) || (this.failedOnce && f.forever === true)) {
       this.failedOnce = true;
       this.injected.fail++;
+      const kind = `${f.errno}:${call}`;
+      this.injectedBy[kind] = (this.injectedBy[kind] ?? 0) + 1;
       throw errnoError(f.errno, `${call} ${path}`);
     }
   }
@@ -146,7 +179,19 @@ export class FaultyFileSystem implements FileSystem {
    * `sector` bytes filled with garbage from `random`) as `choose` says, and
    * unsynced truncates applied when `choose` keeps them. Faults are not copied.
    */
-  crash(choose: (path: string, index: number, op: Pending) => CrashChoice = () => 'drop', sector = 512, random: () => number = Math.random): FaultyFileSystem {
+  crash(
+    choose: (path: string, index: number, op: Pending) => CrashChoice = () => 'drop',
+    sector = 512,
+    random: () => number = Math.random,
+    /**
+     * 'sectors' (SQLite's crash layer without powersafe overwrite): every
+     * sector a garbled write touches is garbage, bytes outside the write
+     * included. 'written': only the write's own bytes, sector by sector: the
+     * first sector it touches is garbage, each later one garbage, new or old
+     * at random (the spec's media assumptions: synced bytes stay intact).
+     */
+    garbage: 'sectors' | 'written' = 'sectors',
+  ): FaultyFileSystem {
     const out = new FaultyFileSystem();
     for (const [path, node] of this.files) {
       const img = new MemNode(node.durable);
@@ -161,12 +206,24 @@ export class FaultyFileSystem implements FileSystem {
           img.writeAt(op.bytes, op.offset);
           return;
         }
-        // Garbage: every sector the write touches holds random bytes.
         const start = Math.floor(op.offset / sector) * sector;
         const end = Math.ceil((op.offset + op.bytes.length) / sector) * sector;
-        const junk = new Uint8Array(end - start);
-        for (let i = 0; i < junk.length; i++) junk[i] = Math.floor(random() * 256);
-        img.writeAt(junk, start);
+        if (garbage === 'sectors') {
+          // Every sector the write touches holds random bytes.
+          const junk = new Uint8Array(end - start);
+          for (let i = 0; i < junk.length; i++) junk[i] = Math.floor(random() * 256);
+          img.writeAt(junk, start);
+          return;
+        }
+        for (let s = start; s < end; s += sector) {
+          const from = Math.max(s, op.offset);
+          const to = Math.min(s + sector, op.offset + op.bytes.length);
+          const fate = s === start ? 0 : Math.floor(random() * 3);
+          if (fate === 2) continue; // old bytes
+          const part = Uint8Array.prototype.slice.call(op.bytes, from - op.offset, to - op.offset);
+          if (fate === 0) for (let i = 0; i < part.length; i++) part[i] = Math.floor(random() * 256);
+          img.writeAt(part, from);
+        }
       });
       img.durable = img.view().slice();
       img.pending = [];
@@ -226,7 +283,8 @@ class MemFile implements DbFile {
   write(buf: Uint8Array, position: number): void {
     this.io('write', () => {
       const tear = this.fs.tearBytes();
-      const bytes = tear >= 0 ? buf.slice(0, Math.min(tear, buf.length)) : buf.slice();
+      // A copy (Buffer#slice would alias the caller's page buffer, and a crash must replay what was written).
+      const bytes = Uint8Array.prototype.slice.call(buf, 0, tear >= 0 ? Math.min(tear, buf.length) : buf.length);
       this.node.writeAt(bytes, position);
       this.node.pending.push({ kind: 'write', offset: position, bytes });
       this.stats.writes++;
@@ -248,10 +306,13 @@ class MemFile implements DbFile {
   }
 
   datasync(): void {
+    if (!this.closed) this.fs.onSync?.(this.path);
     this.io('datasync', () => {
       // A failed sync (thrown by check above) leaves the writes unsynced.
-      this.node.durable = this.node.view().slice();
-      this.node.pending = [];
+      if (this.fs.syncTakesEffect()) {
+        this.node.durable = this.node.view().slice();
+        this.node.pending = [];
+      }
       this.stats.fdatasyncs++;
     });
   }

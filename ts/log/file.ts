@@ -123,8 +123,14 @@ export class LogFile {
     failpoint('afterLogSync');
   }
 
+  /** datasync() on the thread pool (group commit); passes the same crash windows. */
   datasyncAsync(): Promise<void> {
-    return this.file.datasyncAsync();
+    try {
+      failpoint('beforeLogSync');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.file.datasyncAsync().then(() => failpoint('afterLogSync'));
   }
 
   /** Cuts the log at position (dropping a torn tail or a failed append) and syncs. */
