@@ -1,0 +1,29 @@
+// The hardening catalogue (issue 5): every suite `npm run hardening` runs, in
+// order. A suite returns its figures by name; `failures` is the number of
+// invariant violations it saw and must be 0 (a suite may also throw, which
+// counts as one failure). Other figures are counts, times and seeds for the
+// report (§9), e.g. `cycles`, `lostCommits`, `phantoms`, `recoveryMsP99`.
+//
+// Append a suite here; ts/hard/main.ts runs them and writes the JSON report.
+
+import { crashSuite } from './crash.js';
+import { iofaultsSuite } from './iofaults.js';
+import { powerlossSuite } from './powerloss.js';
+
+export interface SuiteOptions {
+  /** The full run (`npm run hardening`); false for the bounded version `npm test` runs. */
+  long: boolean;
+  /** Seed of every random choice; printed so a failure replays. */
+  seed: number;
+  /** One line of progress or diagnosis. */
+  log: (line: string) => void;
+}
+
+export type Figures = Record<string, number | string>;
+
+export interface HardeningSuite {
+  name: string;
+  run(opts: SuiteOptions): Promise<Figures>;
+}
+
+export const suites: HardeningSuite[] = [crashSuite, powerlossSuite, iofaultsSuite];
