@@ -101,3 +101,15 @@ describe('gate', () => {
     expect(() => loadAllowList('bench/allow_regression.json')).not.toThrow();
   });
 });
+
+describe('allowFor', () => {
+  it('waives the native gate only for entries that name native_vs_fallback', async () => {
+    const { allowFor } = await import('./gate.js');
+    const all: AllowEntry[] = [{ benchmark: 'micro/kernels/*', justification: 'baseline drift accepted in review' }];
+    expect(allowFor('micro/kernels/leaf_search', 'native_vs_fallback', all)).toBeUndefined();
+    expect(allowFor('micro/kernels/leaf_search.native', 'throughput', all)).toBeDefined();
+    const named: AllowEntry[] = [{ benchmark: 'micro/kernels/leaf_search', justification: 'within the N-API call cost', metrics: ['native_vs_fallback'] }];
+    expect(allowFor('micro/kernels/leaf_search', 'native_vs_fallback', named)?.justification).toMatch(/N-API/);
+    expect(allowFor('micro/kernels/leaf_search.native', 'throughput', named)).toBeUndefined();
+  });
+});

@@ -24,13 +24,16 @@ export const THRESHOLDS = {
   fsyncRise: 0,
 } as const;
 
-export type Metric = 'throughput' | 'p99' | 'alloc_per_op' | 'fsyncs_per_op';
+export type Metric = 'throughput' | 'p99' | 'alloc_per_op' | 'fsyncs_per_op' | 'native_vs_fallback';
 
 export interface AllowEntry {
   /** A benchmark id (`micro/btree/point_get_hot_1m`, optionally `.native`), or a glob over ids. */
   benchmark: string;
   justification: string;
-  /** Only these metrics may regress (all when absent). */
+  /**
+   * Only these metrics may regress (all baseline metrics when absent).
+   * 'native_vs_fallback' waives the native gate for a kernel benchmark and must be named explicitly.
+   */
   metrics?: Metric[];
 }
 
@@ -68,12 +71,13 @@ export function loadAllowList(file: string): AllowEntry[] {
   });
 }
 
-function allowFor(id: string, metric: Metric, allow: readonly AllowEntry[]): AllowEntry | undefined {
+export function allowFor(id: string, metric: Metric, allow: readonly AllowEntry[]): AllowEntry | undefined {
   const base = id.replace(/\.(native|fallback)$/, '');
   return allow.find((a) => {
     const re = globToRegExp(a.benchmark);
     const hit = a.benchmark === id || a.benchmark === base || re.test(id) || re.test(base);
-    return hit && (a.metrics === undefined || a.metrics.includes(metric));
+    const named = a.metrics === undefined ? metric !== 'native_vs_fallback' : a.metrics.includes(metric);
+    return hit && named;
   });
 }
 
@@ -125,6 +129,8 @@ export interface KernelRatio {
   ok: boolean;
   /** Measured again after a first failure (a failure must repeat to count). */
   confirmed: boolean;
+  /** A failure waived by bench/allow_regression.json (metric 'native_vs_fallback'), with why. */
+  allowed?: string;
 }
 
 export interface ImplGateOutcome {
@@ -169,6 +175,8 @@ function paired(kb: (typeof KERNEL_BENCHES)[number], native: Kernels, rounds: nu
 }
 
 export interface ImplGateOptions {
+  /** Entries naming metric 'native_vs_fallback' waive a kernel's failure (reported, not hidden). */
+  allow?: readonly AllowEntry[];
   rounds?: number;
   roundNs?: number;
   /** Per kernel as it is measured. */
@@ -194,8 +202,10 @@ export function implGate(o: ImplGateOptions = {}): ImplGateOutcome {
       confirmed = true;
     }
     const r: KernelRatio = { name: kb.name, kernels: kb.kernels, nativeNs: nat, fallbackNs: fb, ratio: fb / nat, minRatio, ok: verdict(nat, fb), confirmed };
+    const waiver = r.ok ? undefined : allowFor(`micro/kernels/${kb.name}`, 'native_vs_fallback', o.allow ?? []);
+    if (waiver) r.allowed = waiver.justification;
     ratios.push(r);
     o.onRatio?.(r);
   }
-  return { passed: uncovered.length === 0 && ratios.every((r) => r.ok), ratios, uncovered };
+  return { passed: uncovered.length === 0 && ratios.every((r) => r.ok || r.allowed !== undefined), ratios, uncovered };
 }
