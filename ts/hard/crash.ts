@@ -73,7 +73,8 @@ while (t <= limit) {
     db.checkpoint();
   } else if (x < 0.12 && truncArg === '1') {
     const before = db.stats().checkpoint.txnId;
-    if (before > 1) { db.truncateLog({ beforeTxnId: before }); out('trunc ' + before); }
+    // Announced first: a kill inside truncateLog may leave the log cut.
+    if (before > 1) { out('trunc ' + before); db.truncateLog({ beforeTxnId: before }); }
   } else if (x < 0.16) {
     const s = db.stats().history;
     if (s.oldestTxnId !== null) {
@@ -243,6 +244,7 @@ export async function runCrash(opts: CrashOptions): Promise<Figures> {
     childReopenMismatches: 0,
     childErrors: 0,
     tornTailsInjected: 0,
+    killedBeforeCreated: 0,
     failures: 0,
   };
   const byFailpoint: Record<string, number> = {};
@@ -334,10 +336,17 @@ export async function runCrash(opts: CrashOptions): Promise<Figures> {
       const lastAttempted = Math.max(base, run.tried);
 
       // Recover a copy; the original is left for the next child to recover.
-      fs.copyFileSync(dbPath, copyPath);
-      fs.copyFileSync(`${dbPath}.log`, `${copyPath}.log`);
       let recovered = -1;
-      try {
+      if (!fs.existsSync(dbPath)) {
+        // Killed while creating the database: the data file appears last (spec §8.3), nothing was committed.
+        fig.killedBeforeCreated++;
+        if (lastAcked > 0) problems.push(`the database file is missing, ${lastAcked} was acknowledged`);
+        else recovered = 0;
+      } else if (!fs.existsSync(`${dbPath}.log`)) {
+        problems.push('the data file exists without its log');
+      } else try {
+        fs.copyFileSync(dbPath, copyPath);
+        fs.copyFileSync(`${dbPath}.log`, `${copyPath}.log`);
         const t0 = performance.now();
         const db = open(copyPath, { pageSize: PAGE_SIZE, history: { txns: HISTORY_TXNS } });
         recoveryMs.push(performance.now() - t0);
