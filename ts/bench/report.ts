@@ -36,12 +36,12 @@ export function summaryLines(entries: readonly SummaryEntry[]): string[] {
   return [...alignTable(rows), '* critical; CV = coefficient of variation of ops/s across repeats (> 10%: unstable, not gated)'];
 }
 
-/** Native against fallback for benchmarks measured in both (the kernels). */
+/** Native against fallback for the kernels (both measured in one process, repeats interleaved). */
 export function implRatioLines(entries: readonly SummaryEntry[]): string[] {
   const by = new Map(entries.map((e) => [e.id, e]));
   const rows = [['benchmark', 'native ops/s', 'fallback ops/s', 'native/fallback']];
   for (const e of entries) {
-    if (e.implementation !== 'native') continue;
+    if (e.implementation !== 'native' || e.group !== 'kernels') continue;
     const f = by.get(e.id.replace(/\.native$/, '.fallback'));
     if (!f) continue;
     rows.push([`${e.group}/${e.name}`, fmtNum(e.ops_per_sec), fmtNum(f.ops_per_sec), `${(e.ops_per_sec / f.ops_per_sec).toFixed(2)}x`]);
