@@ -62,20 +62,22 @@ function emptyNode(type: number, size = PAGE): Uint8Array {
 }
 
 /** Random 16-byte keys, sorted (unsigned bytewise) and distinct. */
+/**
+ * n distinct sorted 16-byte keys of the storage workload (issue 2 §8, and the
+ * btree suite): random record numbers below 1M, zero-padded decimal. Keys of a
+ * real database share prefixes; random bytes would end every comparison at the
+ * first byte and measure only call overhead.
+ */
 function sortedKeys(n: number, seed: number): Uint8Array[] {
   let x = seed;
-  const keys: Uint8Array[] = [];
-  for (let i = 0; i < n; i++) {
-    const k = new Uint8Array(16);
-    for (let j = 0; j < 16; j++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      k[j] = x & 0xff;
-    }
-    keys.push(k);
+  const seen = new Set<number>();
+  while (seen.size < n) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    seen.add((x >>> 0) % 1_000_000);
   }
-  return keys.sort((a, b) => Buffer.compare(a, b));
+  return [...seen].sort((a, b) => a - b).map((i) => new Uint8Array(Buffer.from(String(i).padStart(16, '0'))));
 }
 
 let cached: KernelFixtures | null = null;
