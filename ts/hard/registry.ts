@@ -9,6 +9,11 @@
 import { crashSuite } from './crash.js';
 import { iofaultsSuite } from './iofaults.js';
 import { powerlossSuite } from './powerloss.js';
+import { corruptionSuite } from './corruption.js';
+import { fuzzSuite } from './fuzz.js';
+import { cargoFuzzSuite } from './cargofuzz.js';
+import { goldenSuite } from './golden.js';
+import { concurrencySuite } from './concurrency.js';
 
 export interface SuiteOptions {
   /** The full run (`npm run hardening`); false for the bounded version `npm test` runs. */
@@ -27,3 +32,5 @@ export interface HardeningSuite {
 }
 
 export const suites: HardeningSuite[] = [crashSuite, powerlossSuite, iofaultsSuite];
+// §4–§7: corruption, fuzzing (fast-check, then cargo-fuzz), golden files, concurrency.
+suites.push(corruptionSuite, fuzzSuite, cargoFuzzSuite, goldenSuite, concurrencySuite);
