@@ -17,8 +17,7 @@ console.log(`ts/hard/fuzz.test.ts: NORTHSTAR_SEED=${seed} (${implementation} ker
 
 it('mutated pages, nodes, metas and records: only documented errors, no write outside a buffer, implementations agree, no hang', async () => {
   const lines: string[] = [];
-  // The reader target has a known engine bug (below); `npm run hardening` runs it and counts it.
-  const f = await runFuzz({ long: false, seed, log: (l) => lines.push(l), cases: 6000, targets: ['page', 'node', 'meta', 'record'] });
+  const f = await runFuzz({ long: false, seed, log: (l) => lines.push(l), cases: 6000 });
   console.log(`fuzz: ${JSON.stringify(f)}`);
   expect(lines.filter((l) => l.startsWith('FAIL')), `seed ${seed}`).toEqual([]);
   expect(f.failures).toBe(0);
@@ -31,13 +30,11 @@ it('mutated pages, nodes, metas and records: only documented errors, no write ou
   expect(f.implementations).toBe(implementation === 'native' ? 'fallback+native' : 'fallback');
 }, 120_000);
 
-// Known engine bug, found by the reader target of ts/hard/fuzz.ts: a tree node
-// whose checksums are valid but whose layout is not (a crafted file, or a
-// writer bug) reaches the node kernels on the read path, and their RangeError
-// (spec §4.4) escapes get() and scan() instead of NorthstarError('Corrupt').
-// The pager verifies checksums only; nothing checks a node's layout before
-// reads use it. When this passes, drop `.fails` and the `targets` filter above.
-it.fails('known bug: a resealed leaf whose cell count points past its slots makes get() throw Corrupt (today: RangeError escapes)', () => {
+// Found by the reader target of ts/hard/fuzz.ts: a tree node whose checksums
+// are valid but whose layout is not (a crafted file, or a writer bug) used to
+// reach the node kernels on the read path, whose RangeError escaped get() and
+// scan(). The pager now checks a node's layout when it reads it from the file.
+it('a resealed leaf whose cell count points past its slots makes get() throw Corrupt naming the page', () => {
   const corpus = buildCorpus(seed);
   const { file, log, path, pageSize, root, keys } = corpus.db;
   const image = file.slice();

@@ -3,7 +3,8 @@
 // cached. Callers check the page type they expected.
 
 import { NorthstarError } from '../errors.js';
-import { PageStatus } from '../format/constants.js';
+import { BRANCH_CELL_HEADER, LEAF_CELL_HEADER, NODE_CELL_START_OFFSET, PageStatus, PageType, TYPE_OFFSET } from '../format/constants.js';
+import { readU32 } from '../format/bytes.js';
 import type { DbFile } from '../io/file.js';
 import type { Kernels } from '../native/kernels.js';
 import { PageCache } from './cache.js';
@@ -24,6 +25,8 @@ export function pageStatusName(status: number): string {
 
 export class Pager {
   readonly cache: PageCache;
+  /** nodeDecode output for layout checks: four u32 per cell, enough for any node of this page size. */
+  private readonly decodeScratch: Uint32Array;
 
   constructor(
     readonly file: DbFile,
@@ -32,6 +35,7 @@ export class Pager {
     cacheBytes: number,
   ) {
     this.cache = new PageCache(Math.max(16, Math.floor(cacheBytes / pageSize)));
+    this.decodeScratch = new Uint32Array(4 * Math.ceil(pageSize / 2));
   }
 
   /**
@@ -59,6 +63,27 @@ export class Pager {
     const status = this.kernels.pageVerify(page, id);
     if (status !== PageStatus.Ok) {
       throw new NorthstarError('Corrupt', `${this.file.path}: page ${id}: ${pageStatusName(status)}`, { pageId: id, path: this.file.path });
+    }
+    // A node whose checksums pass but whose cells point outside it (a crafted
+    // file or a writer bug) is refused here, once per read from the file, so
+    // the kernels never meet it on the hot path (they would throw RangeError).
+    const t = page[TYPE_OFFSET];
+    if (t === PageType.Leaf || t === PageType.Branch) {
+      let problem: string | null = null;
+      try {
+        const count = this.kernels.nodeDecode(page, this.decodeScratch);
+        // Cells lie in [cellStart, pageSize) (spec §4.1); the kernels only check the buffer's bounds.
+        const cellStart = readU32(page, NODE_CELL_START_OFFSET);
+        const header = t === PageType.Leaf ? LEAF_CELL_HEADER : BRANCH_CELL_HEADER;
+        for (let i = 0; i < count && problem === null; i++) {
+          if (this.decodeScratch[i * 4]! - header < cellStart) problem = `cell ${i} lies below the cell area`;
+        }
+      } catch (err) {
+        problem = (err as Error).message;
+      }
+      if (problem !== null) {
+        throw new NorthstarError('Corrupt', `${this.file.path}: page ${id}: bad node layout: ${problem}`, { pageId: id, path: this.file.path });
+      }
     }
     return page;
   }
