@@ -118,20 +118,24 @@ out('done');
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
- * The compiled engine the child imports: this file's own dist/ when it runs
- * compiled (npm run hardening), else (vitest, from ts/) the sources compiled
- * by tsc into `scratch` (no type check needed: the suite itself is typed).
+ * The compiled engine the child imports, in `scratch`: a copy of this file's
+ * own dist/ when it runs compiled (npm run hardening; a copy, so a rebuild of
+ * dist/ during the run cannot hand a child half-old modules), else (vitest,
+ * from ts/) the sources compiled by tsc (no type check needed: the suite
+ * itself is typed).
  */
 function childDist(scratch: string): string {
   const self = fileURLToPath(import.meta.url);
-  if (self.endsWith('.js')) return nodePath.dirname(nodePath.dirname(self));
   const dist = nodePath.join(scratch, 'dist');
-  const tsc = spawnSync(
-    process.execPath,
-    [nodePath.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', nodePath.join(ROOT, 'tsconfig.json'), '--outDir', dist, '--declaration', 'false', '--sourceMap', 'false'],
-    { encoding: 'utf8' },
-  );
-  if (!fs.existsSync(nodePath.join(dist, 'index.js'))) throw new Error(`tsc produced no index.js: ${tsc.stdout}${tsc.stderr}`);
+  if (self.endsWith('.js')) fs.cpSync(nodePath.dirname(nodePath.dirname(self)), dist, { recursive: true });
+  else {
+    const tsc = spawnSync(
+      process.execPath,
+      [nodePath.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', nodePath.join(ROOT, 'tsconfig.json'), '--outDir', dist, '--declaration', 'false', '--sourceMap', 'false'],
+      { encoding: 'utf8' },
+    );
+    if (!fs.existsSync(nodePath.join(dist, 'index.js'))) throw new Error(`tsc produced no index.js: ${tsc.stdout}${tsc.stderr}`);
+  }
   // dist/native/loader.js finds the addon two levels up, as in the package.
   fs.symlinkSync(nodePath.join(ROOT, 'crates'), nodePath.join(scratch, 'crates'));
   fs.symlinkSync(nodePath.join(ROOT, 'node_modules'), nodePath.join(scratch, 'node_modules'));
