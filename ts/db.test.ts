@@ -271,6 +271,7 @@ describe('meta pages', () => {
         depth: 4,
         dbId: 2 ** 47 + 11,
         history: 11,
+        checkpointSeq: 0xfffffffe,
       };
       for (const slot of [0, 1]) {
         const page = encodeMeta(meta, slot, kernels);

@@ -620,6 +620,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       depth: s.depth,
       dbId: this.durable.dbId,
       history: historyChain[0] ?? 0,
+      checkpointSeq: (this.durable.checkpointSeq + 1) >>> 0,
     };
     const slot = this.durableSlot === META_PAGE_A ? META_PAGE_B : META_PAGE_A;
     try {

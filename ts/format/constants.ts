@@ -66,8 +66,8 @@ export const META_LOG_TAIL_OFFSET = META_FREELIST_OFFSET + 8; // u64
 export const META_PAGE_COUNT_OFFSET = META_LOG_TAIL_OFFSET + 8; // u64
 export const META_ENTRY_COUNT_OFFSET = META_PAGE_COUNT_OFFSET + 8; // u64
 export const META_DEPTH_OFFSET = META_ENTRY_COUNT_OFFSET + 8; // u32
-export const META_RESERVED2_OFFSET = META_DEPTH_OFFSET + 4; // u32, zero
-export const META_DB_ID_OFFSET = META_RESERVED2_OFFSET + 4; // u64 random id, shared with the log header
+export const META_CHECKPOINT_SEQ_OFFSET = META_DEPTH_OFFSET + 4; // u32 checkpoint sequence, breaks txn-id ties
+export const META_DB_ID_OFFSET = META_CHECKPOINT_SEQ_OFFSET + 4; // u64 random id, shared with the log header
 export const META_HISTORY_OFFSET = META_DB_ID_OFFSET + 8; // u64 first history page, 0 = none
 export const META_CRC_OFFSET = META_HISTORY_OFFSET + 8; // u32
 export const META_END = META_CRC_OFFSET + 4;

@@ -22,14 +22,13 @@ it('SIGKILL at random moments and at every named window leaves a prefix with eve
   expect(f.replayChecks).toBeGreaterThan(0);
 }, 120_000);
 
-// Known engine bug found by the long crash torture (seed 20240612, cycle 146):
-// truncateLog's forced checkpoint writes a second meta with the same txn id as
-// the checkpoint before it; at open the tie goes to meta A (spec §3), which may
-// be the older one, whose history chain still lists the snapshots truncateLog
-// dropped and whose pages later commits reused. Time travel to them then
-// returns another commit's values without an error. Remove `.fails` once fixed
-// (and let the short torture call truncateLog again, see runCrash).
-it.fails('known bug: after checkpoint, truncateLog and more commits, a crash keeps the dropped snapshots readable with wrong values', async () => {
+// Found by the long crash torture (seed 20240612, cycle 146): truncateLog's
+// forced checkpoint writes a second meta with the same txn id as the checkpoint
+// before it; at open the tie went to meta A, which could be the older one,
+// whose history chain still listed the snapshots truncateLog dropped and whose
+// pages later commits reused. Metas now carry a checkpoint sequence that breaks
+// the tie (spec §3, rule 3).
+it('after checkpoint, truncateLog and more commits, a crash does not bring back the dropped snapshots', async () => {
   const { FaultyFileSystem } = await import('../io/faulty.js');
   const { open, NorthstarError } = await import('../index.js');
   const fs = new FaultyFileSystem();

@@ -304,10 +304,8 @@ export async function runCrash(opts: CrashOptions): Promise<Figures> {
         fs.appendFileSync(`${dbPath}.log`, junk);
         fig.tornTailsInjected++;
       }
-      // truncateLog followed by more commits hits a known engine bug (ts/hard/crash.test.ts,
-      // it.fails): the long run calls it at random, the short one (npm test) only in the cycle
-      // killed at its window, which dies in the first call before the bug's steps, until fixed.
-      const truncate = windowName === 'beforeLogCompactRename' || (opts.long && rand(12) === 0);
+      // truncateLog now and then (always in the cycle killed at its window).
+      const truncate = windowName === 'beforeLogCompactRename' || rand(12) === 0;
       const limit = base + (kill.kind === 'failpoint' ? 60 : 150);
       const run = await runChild(script, dbPath, epochSeed, cycleSeed, limit, kill, truncate, model);
       fig.cycles++;

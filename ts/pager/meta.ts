@@ -5,6 +5,7 @@ import {
   FORMAT_VERSION,
   HEADER_SIZE,
   META_CRC_OFFSET,
+  META_CHECKPOINT_SEQ_OFFSET,
   META_DB_ID_OFFSET,
   META_HISTORY_OFFSET,
   META_DEPTH_OFFSET,
@@ -46,10 +47,12 @@ export interface Meta {
   dbId: number;
   /** First page of the history chain (roots of retained snapshots), 0 = none. */
   history: number;
+  /** Checkpoint sequence (u32, wrapping): orders two metas with the same txn id. */
+  checkpointSeq: number;
 }
 
 export function emptyMeta(pageSize: number, dbId: number): Meta {
-  return { pageSize, txnId: 0, root: 0, freelist: 0, logTail: 0, pageCount: FIRST_DATA_PAGE, entryCount: 0, depth: 0, dbId, history: 0 };
+  return { pageSize, txnId: 0, root: 0, freelist: 0, logTail: 0, pageCount: FIRST_DATA_PAGE, entryCount: 0, depth: 0, dbId, history: 0, checkpointSeq: 0 };
 }
 
 /** Meta page id that commit txnId writes: T mod 2. */
@@ -72,6 +75,7 @@ export function encodeMeta(meta: Meta, slot: number, kernels: Kernels): Uint8Arr
   writeU64(page, META_PAGE_COUNT_OFFSET, meta.pageCount);
   writeU64(page, META_ENTRY_COUNT_OFFSET, meta.entryCount);
   writeU32(page, META_DEPTH_OFFSET, meta.depth);
+  writeU32(page, META_CHECKPOINT_SEQ_OFFSET, meta.checkpointSeq >>> 0);
   writeU64(page, META_DB_ID_OFFSET, meta.dbId);
   writeU64(page, META_HISTORY_OFFSET, meta.history);
   writeU32(page, META_CRC_OFFSET, kernels.crc32c(page.subarray(HEADER_SIZE, META_CRC_OFFSET)));
@@ -111,6 +115,7 @@ export function decodeMeta(page: Uint8Array, slot: number, fileSize: number, ker
     depth: readU32(page, META_DEPTH_OFFSET),
     dbId: readU64(page, META_DB_ID_OFFSET),
     history: readU64(page, META_HISTORY_OFFSET),
+    checkpointSeq: readU32(page, META_CHECKPOINT_SEQ_OFFSET),
   };
   const bad = (why: string): MetaResult => ({ ok: false, reason: `meta ${slot}: ${why}`, unsupported: false });
   if (meta.pageSize !== page.length) return bad(`page size ${meta.pageSize} does not match ${page.length}`);
@@ -158,7 +163,7 @@ export function chooseMeta(file: DbFile, kernels: Kernels): ChosenMeta {
     });
   }
   let pick: ChosenMeta | null = null;
-  if (a.ok && (!b.ok || a.meta.txnId >= b.meta.txnId)) pick = { meta: a.meta, slot: META_PAGE_A, otherProblem: b.ok ? null : b.reason };
+  if (a.ok && (!b.ok || newerOrSame(a.meta, b.meta))) pick = { meta: a.meta, slot: META_PAGE_A, otherProblem: b.ok ? null : b.reason };
   else if (b.ok) pick = { meta: b.meta, slot: META_PAGE_B, otherProblem: a.ok ? null : a.reason };
   if (pick) {
     if (a.ok && b.ok && (a.meta.pageSize !== b.meta.pageSize || a.meta.dbId !== b.meta.dbId)) {
@@ -169,6 +174,12 @@ export function chooseMeta(file: DbFile, kernels: Kernels): ChosenMeta {
   throw new NorthstarError('Corrupt', `${file.path}: no valid meta page (${(a as { reason: string }).reason}; ${(b as { reason: string }).reason})`, {
     path: file.path,
   });
+}
+
+/** Whether meta a is at least as new as b: txn id, then checkpoint sequence (serial order), then a (spec §3 rule 3). */
+function newerOrSame(a: Meta, b: Meta): boolean {
+  if (a.txnId !== b.txnId) return a.txnId > b.txnId;
+  return ((a.checkpointSeq - b.checkpointSeq) | 0) >= 0;
 }
 
 /** Tries meta `slot` at every page size; a valid meta records its own size. */
