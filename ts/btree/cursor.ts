@@ -1,10 +1,10 @@
 // Range scans (spec §4.6): a cursor keeps the path from the root instead of
 // leaf sibling links. Each step yields caller-owned copies of key and value.
 
-import { LEAF_CELL_HEADER, LEAF_CELL_VLEN, NODE_CELL_START_OFFSET, PageType, VALUE_OVERFLOW_BIT } from '../format/constants.js';
+import { LEAF_CELL_HEADER, LEAF_CELL_VLEN, MAX_TREE_DEPTH, NODE_CELL_START_OFFSET, PageType, VALUE_OVERFLOW_BIT } from '../format/constants.js';
 import { compareBytes, readU32 } from '../format/bytes.js';
 import { nodeCount, pageTypeOf, slotOffset } from '../format/page.js';
-import { childOf, leafValue, nodePage, type PageSource } from './read.js';
+import { childOf, corrupt, leafValue, nodePage, type PageSource } from './read.js';
 
 /** Normalised scan bounds: keys k with lower <(=) k <(=) upper. */
 export interface ScanRange {
@@ -127,6 +127,13 @@ export class ScanIterator implements IterableIterator<[Buffer, Buffer]> {
     return [key, leafValue(src, leaf, i)];
   }
 
+  /** Adds a page to the path; a path deeper than any real tree is a cycle in the file. */
+  private push(src: PageSource, p: Uint8Array, id: number): void {
+    if (this.pages.length >= MAX_TREE_DEPTH) throw corrupt(src, id, `tree deeper than ${MAX_TREE_DEPTH} levels (a cycle)`);
+    this.pages.push(p);
+    this.ids.push(id);
+  }
+
   private finish(): IteratorResult<[Buffer, Buffer]> {
     this.done = true;
     this.pages.length = 0;
@@ -167,8 +174,7 @@ export class ScanIterator implements IterableIterator<[Buffer, Buffer]> {
     let id = root;
     for (;;) {
       const p = nodePage(src, id);
-      this.pages.push(p);
-      this.ids.push(id);
+      this.push(src, p, id);
       if (pageTypeOf(p) === PageType.Branch) {
         const c = key === undefined ? (r.reverse ? nodeCount(p) : 0) : k.branchSearch(p, key);
         this.idx.push(c);
@@ -210,8 +216,7 @@ export class ScanIterator implements IterableIterator<[Buffer, Buffer]> {
     let id = childOf(src, this.pages[d]!, this.ids[d]!, this.idx[d]!);
     for (;;) {
       const p = nodePage(src, id);
-      this.pages.push(p);
-      this.ids.push(id);
+      this.push(src, p, id);
       this.idx.push(0);
       if (pageTypeOf(p) !== PageType.Branch) break;
       id = childOf(src, p, id, 0);
@@ -239,8 +244,7 @@ export class ScanIterator implements IterableIterator<[Buffer, Buffer]> {
     let id = childOf(src, this.pages[d]!, this.ids[d]!, this.idx[d]!);
     for (;;) {
       const p = nodePage(src, id);
-      this.pages.push(p);
-      this.ids.push(id);
+      this.push(src, p, id);
       if (pageTypeOf(p) !== PageType.Branch) {
         this.idx.push(nodeCount(p) - 1);
         break;

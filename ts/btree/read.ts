@@ -4,7 +4,7 @@
 
 import { NorthstarError } from '../errors.js';
 import { readU64 } from '../format/bytes.js';
-import { OVERFLOW_DATA_OFFSET, OVERFLOW_NEXT_OFFSET, PageType, VALUE_OVERFLOW_BIT } from '../format/constants.js';
+import { MAX_TREE_DEPTH, OVERFLOW_DATA_OFFSET, OVERFLOW_NEXT_OFFSET, PageType, VALUE_OVERFLOW_BIT } from '../format/constants.js';
 import { childAt, leafKeyLength, leafVlenField, pageTypeOf, slotOffset } from '../format/page.js';
 import type { Kernels } from '../native/kernels.js';
 
@@ -43,7 +43,8 @@ export function findLeaf(src: PageSource, root: number, key: Uint8Array): Uint8A
   let id = root;
   let p = nodePage(src, id);
   const k = src.kernels;
-  while (pageTypeOf(p) === PageType.Branch) {
+  for (let depth = 1; pageTypeOf(p) === PageType.Branch; depth++) {
+    if (depth >= MAX_TREE_DEPTH) throw corrupt(src, id, `tree deeper than ${MAX_TREE_DEPTH} levels (a cycle)`);
     id = childOf(src, p, id, k.branchSearch(p, key));
     p = nodePage(src, id);
   }

@@ -19,6 +19,7 @@ import {
   SLOT_SIZE,
   VALUE_OVERFLOW_BIT,
   LEAF_CELL_HEADER,
+  MAX_TREE_DEPTH,
 } from '../format/constants.js';
 import {
   branchFootprint,
@@ -177,6 +178,7 @@ export class TreeWriter implements PageSource {
     ids[0] = this.root;
     pages[0] = p;
     while (pageTypeOf(p) === PageType.Branch) {
+      if (level + 1 >= MAX_TREE_DEPTH) throw corrupt(this, ids[level]!, `tree deeper than ${MAX_TREE_DEPTH} levels (a cycle)`);
       const c = k.branchSearch(p, key);
       idx[level] = c;
       p = this.writableChild(p, ids[level]!, c);
@@ -453,7 +455,8 @@ export class TreeWriter implements PageSource {
 
   /** Empty leaf root → empty tree; branch root without separators → its only child. */
   private collapseRoot(): void {
-    for (;;) {
+    for (let level = 0; ; level++) {
+      if (level >= MAX_TREE_DEPTH) throw corrupt(this, this.root, `tree deeper than ${MAX_TREE_DEPTH} levels (a cycle)`);
       const root = this.dirty.get(this.root) ?? nodePage(this, this.root);
       if (nodeCount(root) > 0) return;
       const old = this.root;

@@ -122,3 +122,9 @@ export const HISTORY_ENTRY_SIZE = 24;
 // ---- Limits (spec §7) ------------------------------------------------------
 export const MAX_KEY_SIZE = 4096;
 export const MAX_VALUE_SIZE = 16 * 1024 * 1024;
+/**
+ * Deepest tree any reader descends (spec §4.5): every node holds at least three
+ * cells, so 2^53 pages need fewer than 40 levels; a deeper path is a cycle in a
+ * damaged or crafted file and is Corrupt, never an endless loop.
+ */
+export const MAX_TREE_DEPTH = 64;
