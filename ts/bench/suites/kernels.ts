@@ -1,6 +1,5 @@
 // micro/kernels: every kernel of ts/native/kernels.ts, measured in both
-// implementations in one process (bench/kernels.mjs and bench/log_records.mjs
-// workloads). Fixtures are built once with the fallback, so both contenders
+// implementations in one process. Fixtures are built once with the fallback, so both contenders
 // get identical bytes. Each contender runs its own copy of the benchmark code
 // (recompiled from source with new Function), so V8's call-site feedback never
 // mixes the two implementations. Kernels that need a fresh input every call
