@@ -3,47 +3,14 @@
 // against the constant the code uses, and every offset constant the code
 // exports must appear in a spec table.
 
-import * as fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parseTables, readSpec } from '../testing/spec_tables.js';
 
 import * as constants from './constants.js';
 import { maxKeySize } from './page.js';
 
-const SPEC_PATH = fileURLToPath(new URL('../../spec/file_format_v0.md', import.meta.url));
-const spec = fs.readFileSync(SPEC_PATH, 'utf8');
+const spec = readSpec('file_format_v0.md');
 const exported = constants as unknown as Record<string, unknown>;
-
-interface Table {
-  /** Heading of the section the table is in, e.g. "2.1 Layout". */
-  section: string;
-  header: string[];
-  rows: { line: number; cells: string[] }[];
-}
-
-/** Every markdown table in the spec, with the section it belongs to. */
-function parseTables(text: string): Table[] {
-  const tables: Table[] = [];
-  let section = '';
-  let current: Table | null = null;
-  const split = (line: string): string[] => line.trim().replace(/^\|/, '').replace(/\|$/, '').split('|').map((c) => c.trim());
-  text.split('\n').forEach((line, i) => {
-    const heading = /^#+\s+(.*)$/.exec(line);
-    if (heading) section = heading[1]!;
-    if (!line.trim().startsWith('|')) {
-      current = null;
-      return;
-    }
-    if (current === null) {
-      current = { section, header: split(line), rows: [] };
-      tables.push(current);
-      return;
-    }
-    if (/^\|[\s|:-]+\|$/.test(line.trim())) return; // the |---|---| rule
-    current.rows.push({ line: i + 1, cells: split(line) });
-  });
-  return tables;
-}
 
 const tables = parseTables(spec);
 const layoutTables = tables.filter((t) => t.header.join('|').toLowerCase() === 'offset|size|constant|field');

@@ -3,46 +3,14 @@
 // and every offset constant the code exports must appear in a spec table
 // (the same check ts/format/constants.test.ts does for the file format).
 
-import * as fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parseTables, readSpec, type SpecTable } from '../testing/spec_tables.js';
 
 import * as constants from './constants.js';
 import { MIN_MAX_PAYLOAD } from './record.js';
 
-const SPEC_PATH = fileURLToPath(new URL('../../spec/commit_record_v0.md', import.meta.url));
-const spec = fs.readFileSync(SPEC_PATH, 'utf8');
+const spec = readSpec('commit_record_v0.md');
 const exported = constants as unknown as Record<string, unknown>;
-
-interface Table {
-  section: string;
-  header: string[];
-  rows: { line: number; cells: string[] }[];
-}
-
-/** Every markdown table in the spec, with the heading of the section it is in. */
-function parseTables(text: string): Table[] {
-  const tables: Table[] = [];
-  let section = '';
-  let current: Table | null = null;
-  const split = (line: string): string[] => line.trim().replace(/^\|/, '').replace(/\|$/, '').split('|').map((c) => c.trim());
-  text.split('\n').forEach((line, i) => {
-    const heading = /^#+\s+(.*)$/.exec(line);
-    if (heading) section = heading[1]!;
-    if (!line.trim().startsWith('|')) {
-      current = null;
-      return;
-    }
-    if (current === null) {
-      current = { section, header: split(line), rows: [] };
-      tables.push(current);
-      return;
-    }
-    if (/^\|[\s|:-]+\|$/.test(line.trim())) return;
-    current.rows.push({ line: i + 1, cells: split(line) });
-  });
-  return tables;
-}
 
 const tables = parseTables(spec);
 const layoutTables = tables.filter((t) => t.header.join('|').toLowerCase() === 'offset|size|constant|field');
@@ -56,7 +24,7 @@ interface LayoutRow {
   field: string;
 }
 
-const rowsOf = (t: Table): LayoutRow[] =>
+const rowsOf = (t: SpecTable): LayoutRow[] =>
   t.rows.map((r) => {
     const name = /^`([A-Z0-9_]+)`$/.exec(r.cells[2] ?? '');
     if (!name) throw new Error(`spec line ${r.line}: constant cell ${JSON.stringify(r.cells[2])} is not a backticked name`);
