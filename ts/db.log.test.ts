@@ -17,9 +17,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectVerified, useTempDbs } from './testing/fixtures.js';
 
-import { implementation, NorthstarError, open, type Database, type OpenOptions, type ReadTxn } from './index.js';
+import { implementation, NorthstarError, open, type Database, type ReadTxn } from './index.js';
 
 /** Timeout for the tests that do real volume or spawn processes. */
 const SLOW = 120_000;
@@ -101,32 +102,8 @@ class Expected {
 
 // ---- fixtures ----------------------------------------------------------------
 
-let dir: string;
-const handles: Database[] = [];
-
-beforeEach(() => {
-  dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'northstar-dblog-'));
-});
-
-afterEach(() => {
-  for (const h of handles.splice(0)) h.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-const dbPath = (name = 'db'): string => nodePath.join(dir, name);
-const logPath = (name = 'db'): string => `${dbPath(name)}.log`;
-
-function openDb(options: OpenOptions = {}, name = 'db'): Database {
-  const db = open(dbPath(name), { sync: 'none', ...options });
-  handles.push(db);
-  return db;
-}
-
-function expectVerified(db: Database): void {
-  const report = db.verify();
-  expect(report.problems).toEqual([]);
-  expect(report.ok).toBe(true);
-}
+const tmp = useTempDbs('northstar-dblog-');
+const { dbPath, logPath, openDb } = tmp;
 
 function expectError(f: () => unknown, code: string): NorthstarError {
   let thrown: unknown;

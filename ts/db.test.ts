@@ -5,9 +5,9 @@
 // Every test that writes successfully ends with verify() reporting no problem.
 
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as nodePath from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { expectVerified, useTempDbs } from './testing/fixtures.js';
 
 import {
   implementation,
@@ -77,37 +77,8 @@ const randInt = (r: () => number, n: number): number => Math.floor(r() * n);
 
 // ---- fixtures ----------------------------------------------------------------
 
-let dir: string;
-const handles: Database[] = [];
-
-beforeEach(() => {
-  dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'northstar-db-'));
-});
-
-afterEach(() => {
-  for (const h of handles.splice(0)) h.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-const dbPath = (name = 'db'): string => nodePath.join(dir, name);
-/** The commit log beside the database (spec §8). */
-const logPath = (name = 'db'): string => `${dbPath(name)}.log`;
-
-/** Opens (creating) a database in the test's directory; closed after the test. */
-function openDb(options: OpenOptions = {}, name = 'db'): Database {
-  const db = open(dbPath(name), { sync: 'none', ...options });
-  handles.push(db);
-  return db;
-}
-
-/** verify() finds nothing, and the file holds every page the meta counts (spec §3, rule 2). */
-function expectVerified(db: Database): void {
-  const report = db.verify();
-  expect(report.problems).toEqual([]);
-  expect(report.ok).toBe(true);
-  const s = db.stats();
-  expect(s.fileSize, 'file size against the meta page count').toBeGreaterThanOrEqual(s.pageCount * s.pageSize);
-}
+const tmp = useTempDbs('northstar-db-');
+const { dbPath, logPath, openDb } = tmp;
 
 /** Runs f, which must throw a NorthstarError with this code; returns it. */
 function expectError(f: () => unknown, code: string): NorthstarError {
@@ -1318,7 +1289,7 @@ describe('arguments', () => {
     for (const [, options] of bad) expectError(() => open(dbPath(), options as OpenOptions), 'InvalidArgument');
     expect(fs.readFileSync(dbPath()).equals(before)).toBe(true);
     expect(fs.readFileSync(logPath()).equals(logBefore)).toBe(true);
-    expect(fs.readdirSync(dir).sort()).toEqual(['db', 'db.log']);
+    expect(fs.readdirSync(tmp.dir).sort()).toEqual(['db', 'db.log']);
     const db2 = reopenClean();
     expect(db2.txnId).toBe(1);
     expectVerified(db2);
@@ -1726,7 +1697,7 @@ describe('file, pages and space', () => {
   it('a second open() of the same path in one process throws InvalidArgument, however the path is spelled; after close it opens', () => {
     const db = openDb();
     commitAll(db, [['a', '1']]);
-    for (const p of [dbPath(), nodePath.join(dir, '.', 'db'), nodePath.join(dir, 'sub', '..', 'db'), nodePath.relative(process.cwd(), dbPath())]) {
+    for (const p of [dbPath(), nodePath.join(tmp.dir, '.', 'db'), nodePath.join(tmp.dir, 'sub', '..', 'db'), nodePath.relative(process.cwd(), dbPath())]) {
       expectError(() => open(p), 'InvalidArgument');
     }
     db.close();

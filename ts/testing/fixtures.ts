@@ -1,0 +1,68 @@
+// Shared test fixtures: a fresh temporary directory per test, handles closed
+// after it, and the verify() check every test that writes ends with.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as nodePath from 'node:path';
+import { afterEach, beforeEach, expect } from 'vitest';
+import { open, type Database, type OpenOptions } from '../db.js';
+
+export interface TempDir {
+  /** This test's directory. */
+  readonly dir: string;
+  /** Closes h after the test, before the directory is removed; returns h. */
+  track<T extends { close(): void }>(h: T): T;
+}
+
+/** Registers beforeEach/afterEach hooks that give every test its own directory. */
+export function useTempDir(prefix: string): TempDir {
+  let dir = '';
+  const handles: { close(): void }[] = [];
+  beforeEach(() => {
+    dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), prefix));
+  });
+  afterEach(() => {
+    for (const h of handles.splice(0)) h.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get dir() {
+      return dir;
+    },
+    track(h) {
+      handles.push(h);
+      return h;
+    },
+  };
+}
+
+export interface TempDbs extends TempDir {
+  dbPath(name?: string): string;
+  /** The commit log beside the database (spec/file_format_v0.md §8). */
+  logPath(name?: string): string;
+  /** Opens (creating) a database in the test's directory, sync 'none' unless given; closed after the test. */
+  openDb(options?: OpenOptions, name?: string): Database;
+}
+
+export function useTempDbs(prefix: string): TempDbs {
+  const t = useTempDir(prefix);
+  const dbPath = (name = 'db'): string => nodePath.join(t.dir, name);
+  return {
+    get dir() {
+      return t.dir;
+    },
+    track: (h) => t.track(h),
+    dbPath,
+    logPath: (name = 'db') => `${dbPath(name)}.log`,
+    openDb: (options = {}, name = 'db') => t.track(open(dbPath(name), { sync: 'none', ...options })),
+  };
+}
+
+/** verify() finds nothing, and the file holds every page the meta counts (spec §3, rule 2). */
+export function expectVerified(db: Database): void {
+  const report = db.verify();
+  expect(report.problems).toEqual([]);
+  expect(report.ok).toBe(true);
+  const s = db.stats();
+  expect(s.fileSize, 'file size against the meta page count').toBeGreaterThanOrEqual(s.pageCount * s.pageSize);
+}
