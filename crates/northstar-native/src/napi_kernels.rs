@@ -204,6 +204,27 @@ pub(crate) fn disjoint(cx: Cx, page: View, other: View, message: &str) -> Call<(
     Ok(())
 }
 
+/// A Uint32Array output argument `out` as a mutable word slice, checked not to
+/// overlap `input` (`RangeError` with `overlap_message`), as the twins do.
+///
+/// Safety: the caller creates no other slice of `out`'s memory while the
+/// returned one lives, and only reads `input`.
+#[inline(always)]
+pub(crate) unsafe fn u32_out<'a>(cx: Cx, out: napi_value, input: View, overlap_message: &str) -> Call<&'a mut [u32]> {
+    let o = typed_array(cx, out, sys::TypedarrayType::uint32_array, "out", "Uint32Array")?;
+    disjoint(cx, input, o, overlap_message)?;
+    if o.len == 0 {
+        return Ok(&mut []);
+    }
+    if !(o.ptr as usize).is_multiple_of(std::mem::align_of::<u32>()) {
+        // Unreachable: a Uint32Array's byteOffset is a multiple of 4 and
+        // ArrayBuffer storage is at least 8-byte aligned.
+        return Err(cx.range_error("out is not 4-byte aligned".to_owned()));
+    }
+    // Safety: aligned and valid for o.len bytes; exclusivity is the caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts_mut(o.ptr.cast::<u32>(), o.len / 4) })
+}
+
 /// The node buffer argument `name` and its cell count, header checked.
 #[inline(always)]
 fn node_arg(cx: Cx, value: napi_value, kind: Kind, name: &str) -> Call<(View, usize)> {
@@ -409,25 +430,8 @@ fn node_merge(cx: Cx, [dst, src]: [napi_value; 2]) -> Call<napi_value> {
 /// nodeDecode(page, out): four u32 per cell into `out`; returns the cell count.
 fn node_decode(cx: Cx, [page, out]: [napi_value; 2]) -> Call<napi_value> {
     let (p, _) = node_arg(cx, page, Kind::Any, "page")?;
-    let o = typed_array(
-        cx,
-        out,
-        sys::TypedarrayType::uint32_array,
-        "out",
-        "Uint32Array",
-    )?;
-    disjoint(cx, p, o, "out overlaps the page")?;
-    if o.len > 0 && !(o.ptr as usize).is_multiple_of(std::mem::align_of::<u32>()) {
-        // Unreachable: a Uint32Array's byteOffset is a multiple of 4 and
-        // ArrayBuffer storage is at least 8-byte aligned.
-        return Err(cx.range_error("out is not 4-byte aligned".to_owned()));
-    }
-    // Safety: aligned, valid for o.len bytes, disjoint from the page (only read).
-    let words: &mut [u32] = if o.len == 0 {
-        &mut []
-    } else {
-        unsafe { std::slice::from_raw_parts_mut(o.ptr.cast::<u32>(), o.len / 4) }
-    };
+    // Safety: the output is checked disjoint from the page, which is only read.
+    let words = unsafe { u32_out(cx, out, p, "out overlaps the page")? };
     let n = cx.check(node::node_decode(unsafe { p.bytes() }, words))?;
     uint32(cx, n)
 }

@@ -16,7 +16,7 @@ use napi::sys::{self, napi_value};
 
 use crate::log;
 use crate::napi_kernels::{
-    callbacks, disjoint, dispatch, index, typed_array, u8_array, uint32, Call, Cx, View,
+    callbacks, dispatch, index, u32_out, u8_array, uint32, Call, Cx, View,
 };
 
 /// The `offset` argument: an integer from 0 to the buffer's length.
@@ -54,25 +54,8 @@ fn record_verify(cx: Cx, [buf, offset]: [napi_value; 2]) -> Call<napi_value> {
 fn record_decode(cx: Cx, [buf, offset, out]: [napi_value; 3]) -> Call<napi_value> {
     let b = u8_array(cx, buf, "buf")?;
     let o = offset_arg(cx, offset, b)?;
-    let w = typed_array(
-        cx,
-        out,
-        sys::TypedarrayType::uint32_array,
-        "out",
-        "Uint32Array",
-    )?;
-    disjoint(cx, b, w, "out overlaps buf")?;
-    if w.len > 0 && !(w.ptr as usize).is_multiple_of(std::mem::align_of::<u32>()) {
-        // Unreachable: a Uint32Array's byteOffset is a multiple of 4 and
-        // ArrayBuffer storage is at least 8-byte aligned.
-        return Err(cx.range_error("out is not 4-byte aligned".to_owned()));
-    }
-    // Safety: aligned, valid for w.len bytes, disjoint from buf (only read).
-    let words: &mut [u32] = if w.len == 0 {
-        &mut []
-    } else {
-        unsafe { std::slice::from_raw_parts_mut(w.ptr.cast::<u32>(), w.len / 4) }
-    };
+    // Safety: the output is checked disjoint from buf, which is only read.
+    let words = unsafe { u32_out(cx, out, b, "out overlaps buf")? };
     let n = cx.check(log::record_decode(unsafe { b.bytes() }, o, words))?;
     uint32(cx, n)
 }
