@@ -28,36 +28,14 @@ import {
   VALUE_OVERFLOW_BIT,
   VERSION_OFFSET,
 } from '../format/constants.js';
-import { type Kernels, fallbackKernels, nativeKernels } from './kernels.js';
-import { nativeLoadError } from './loader.js';
+import { type Kernels, fallbackKernels } from './kernels.js';
+import { nativeOrFail, outcome, skipParity } from '../testing/parity.js';
 
-const nativeRequired = process.env.NORTHSTAR_REQUIRE_NATIVE === '1' && process.env.NORTHSTAR_NATIVE !== '0';
-const skip = nativeKernels === null && !nativeRequired;
+const skip = skipParity;
 
 const seed = process.env.NORTHSTAR_SEED !== undefined ? Number(process.env.NORTHSTAR_SEED) : Date.now() % 0x7fffffff;
 if (!skip) console.log(`parity.test.ts: NORTHSTAR_SEED=${seed}`);
 
-function nativeOrFail(): Kernels {
-  if (nativeKernels === null) {
-    throw new Error(`native kernels required (NORTHSTAR_REQUIRE_NATIVE=1) but not loaded: ${nativeLoadError ?? 'addon lacks kernels'}`);
-  }
-  return nativeKernels;
-}
-
-// ---- outcomes ----------------------------------------------------------------
-
-type Outcome = { ok: true; value: unknown } | { ok: false; error: 'TypeError' | 'RangeError' };
-
-/** Runs a kernel call; any exception other than TypeError/RangeError fails the test. */
-function outcome(call: () => unknown): Outcome {
-  try {
-    return { ok: true, value: call() };
-  } catch (e) {
-    if (e instanceof TypeError) return { ok: false, error: 'TypeError' };
-    if (e instanceof RangeError) return { ok: false, error: 'RangeError' };
-    throw new Error(`kernel threw something other than TypeError/RangeError: ${String(e)}`);
-  }
-}
 
 const same = (a: Uint8Array, b: Uint8Array): boolean =>
   a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
