@@ -18,3 +18,6 @@ pub mod search;
 // ts/native/fallback_log.ts, and their N-API exports.
 pub mod log;
 mod napi_log;
+
+// The mapped word table and OS lock of `<db>.lock`, shared across processes.
+pub mod shared;
