@@ -9,6 +9,80 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * A file mapped shared read-write as a table of 64-bit words, with an
+ * exclusive OS lock: NorthstarDB's cross-process primitive for `<db>.lock`.
+ *
+ * Word `w` is the little-endian i64 at byte `8 * w`; values are integers in
+ * ±(2^53 − 1). Every word access is a SeqCst atomic, visible at once to
+ * every process and thread that maps the file. Arguments of the wrong type
+ * throw `TypeError`, unusable values `RangeError`; after `close()` every
+ * method but `close()` throws `Error('closed')`.
+ */
+export declare class SharedFile {
+  /**
+   * Opens `path` read-write (created with mode 0o644 if missing), grows it
+   * to at least `size` bytes by appending zeros (never shrinks it, never
+   * overwrites a word), and maps its first `size` bytes shared read-write.
+   * `size` is a positive multiple of 8, at most 64 MiB.
+   *
+   * Throws `TypeError` if `path` is not a string or `size` not a number,
+   * `RangeError` for a bad `size` or a path containing NUL, and `Error`
+   * (its message and `code` name the OS error, e.g. "EACCES", "EISDIR")
+   * when the file cannot be opened, grown or mapped.
+   */
+  constructor(path: string, size: number)
+  /**
+   * The mapped size in bytes, as passed to the constructor; still readable
+   * after `close()`.
+   */
+  get size(): number
+  /**
+   * SeqCst atomic load of word `word`. Throws `RangeError` if the word
+   * holds a value outside ±(2^53 − 1) (a file written by something else),
+   * rather than returning a rounded number.
+   */
+  load(word: number): number
+  /** SeqCst atomic store of `value`, an integer in ±(2^53 − 1), into word `word`. */
+  store(word: number, value: number): void
+  /**
+   * SeqCst compare-exchange: true if word `word` held `expected` and now
+   * holds `value`; false, word unchanged, otherwise.
+   */
+  compareExchange(word: number, expected: number, value: number): boolean
+  /**
+   * SeqCst atomic add of `delta` to word `word`; returns the previous
+   * value. Throws `RangeError`, word unchanged, if the sum would leave
+   * ±(2^53 − 1).
+   */
+  fetchAdd(word: number, delta: number): number
+  /**
+   * Loads `out.length` consecutive words from word `word` into `out`, each
+   * word atomically (not the range as a whole: a concurrent store may land
+   * between two of them). `word + out.length` must be at most `size / 8`.
+   * When it throws, `out` may be partly written.
+   */
+  loadMany(word: number, out: Float64Array): void
+  /**
+   * Takes the exclusive OS lock on the file without blocking (flock on
+   * Linux and macOS, LockFileEx on Windows); true if this object now holds
+   * it. The lock belongs to this object: another `SharedFile` on the same
+   * path, in this process, a worker or another process, gets false until
+   * this one unlocks, closes, is collected, or its process dies.
+   * Idempotent: on an object that already holds the lock it returns true
+   * (the lock is not counted; one `unlock()` releases it).
+   */
+  tryLock(): boolean
+  /** Releases the lock if this object holds it; does nothing otherwise. */
+  unlock(): void
+  /**
+   * Unmaps the table and closes the file, which releases the lock.
+   * Idempotent. If JavaScript never calls it, the garbage collector's
+   * finalizer does the same when the object is collected.
+   */
+  close(): void
+}
+
 export declare function nativeInfo(): NativeInfo
 
 /** What `nativeInfo()` reports about this build and this CPU. */

@@ -1,6 +1,6 @@
 //! NorthstarDB hot kernels. Pure-Rust kernels live in their own modules and
-//! never panic on bad input; `napi`, `napi_kernels` and `napi_log` are the
-//! only modules that touch N-API.
+//! never panic on bad input; `napi`, `napi_kernels`, `napi_log` and
+//! `napi_shared` are the only modules that touch N-API.
 
 pub mod crc32c;
 mod napi;
@@ -19,5 +19,7 @@ pub mod search;
 pub mod log;
 mod napi_log;
 
-// The mapped word table and OS lock of `<db>.lock`, shared across processes.
+// The mapped word table and OS lock of `<db>.lock`, shared across processes,
+// and its N-API class `SharedFile`.
+mod napi_shared;
 pub mod shared;

@@ -35,10 +35,19 @@ pub fn native_info() -> NativeInfo {
     }
 }
 
-/// Borrows a `Uint8Array` (a `Buffer` is one) argument; the slice is valid for
-/// the duration of the call only.
+/// Throws a JS `TypeError` (code `ERR_INVALID_ARG_TYPE`) and returns the
+/// `Error` that tells napi-rs an exception is already pending.
 pub(crate) fn throw_type_error(env: &Env, message: String) -> Error {
     if let Err(err) = env.throw_type_error(&message, Some("ERR_INVALID_ARG_TYPE")) {
+        return err;
+    }
+    Error::new(Status::PendingException, message)
+}
+
+/// Throws a JS `Error` with `code` as its `code` property (none when `None`);
+/// see `throw_type_error`.
+pub(crate) fn throw_error(env: &Env, message: String, code: Option<&str>) -> Error {
+    if let Err(err) = env.throw_error(&message, code) {
         return err;
     }
     Error::new(Status::PendingException, message)

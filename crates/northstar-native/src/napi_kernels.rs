@@ -105,7 +105,8 @@ impl View {
     }
 }
 
-/// A typed array argument of element type `want`; `TypeError` otherwise.
+/// A typed array argument of element type `want` (Uint8Array, Uint32Array or
+/// Float64Array); `TypeError` otherwise. The view's length is in bytes.
 #[inline(always)]
 pub(crate) fn typed_array(
     cx: Cx,
@@ -133,11 +134,12 @@ pub(crate) fn typed_array(
     if status != sys::Status::napi_ok || kind != want {
         return Err(cx.type_error(format!("{name} must be a {class}")));
     }
-    let bytes = if want == sys::TypedarrayType::uint32_array {
-        length * 4
-    } else {
-        length
-    };
+    let bytes = length
+        * match want {
+            sys::TypedarrayType::uint32_array => 4,
+            sys::TypedarrayType::float64_array => 8,
+            _ => 1,
+        };
     if bytes == 0 || data.is_null() {
         // Empty or detached: a dangling pointer is valid for a zero-length slice.
         return Ok(View {
