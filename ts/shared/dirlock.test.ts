@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NorthstarError } from '../errors.js';
 import { rng } from '../hard/rng.js';
 import { useTempDir } from '../testing/fixtures.js';
@@ -114,6 +114,12 @@ afterAll(() => {
   if (childDir) fs.rmSync(childDir, { recursive: true, force: true });
 });
 
+/** Every child started; a failed test must not leave one holding (or stalled) forever. */
+const started: ChildProcess[] = [];
+afterEach(() => {
+  for (const p of started.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+
 interface Child {
   proc: ChildProcess;
   pid: number;
@@ -127,6 +133,7 @@ interface Child {
 
 function startChild(args: string[], onLine?: (line: string) => void): Child {
   const proc = spawn(process.execPath, [nodePath.join(childDir, 'child.mjs'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(proc);
   const waiters: Array<{ word: string; resolve: (l: string) => void }> = [];
   const c: Child = {
     proc,
