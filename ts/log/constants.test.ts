@@ -34,12 +34,13 @@ const rowsOf = (t: SpecTable): LayoutRow[] =>
 const layoutRows = layoutTables.flatMap(rowsOf);
 
 describe('spec/commit_record_v0.md layout tables', () => {
-  it('are found: header, commit payload, op, checkpoint payload, trailer', () => {
+  it('are found: header, commit payload, op, checkpoint payload, pages-section tail, trailer', () => {
     expect(layoutTables.map((t) => t.section)).toEqual([
       '2.1 Layout',
       '3.1 Commit payload (type 0)',
       '3.2 Op',
       '3.3 Checkpoint payload (type 1), provisional',
+      '3.5 Pages section (end of a commit payload with flag bit 1)',
       '4.1 Trailer',
     ]);
     for (const r of layoutRows) expect(Number.isInteger(r.offset), `spec line ${r.line}: offset`).toBe(true);
@@ -73,6 +74,7 @@ describe('spec/commit_record_v0.md layout tables', () => {
       ['RECORD_MAGIC_OFFSET', constants.RECORD_MAGIC, 'LOGR'],
       ['COMMIT_MAGIC_OFFSET', constants.COMMIT_MAGIC, 'CMIT'],
       ['CHECKPOINT_MAGIC_OFFSET', constants.CHECKPOINT_MAGIC, 'CHKP'],
+      ['PAGES_MAGIC_OFFSET', constants.PAGES_MAGIC, 'PAGS'],
       ['TRAILER_MAGIC_OFFSET', constants.TRAILER_MAGIC, 'RGOL'],
     ] as const;
     for (const [offsetName, magic, ascii] of magics) {
@@ -103,9 +105,33 @@ describe('spec/commit_record_v0.md layout tables', () => {
     expect(layoutRows.find((r) => r.name === 'RECORD_HEADER_LENGTH_OFFSET')!.field).toBe(`header length, u16 = ${constants.RECORD_HEADER_SIZE}`);
     expect(spec).toContain(`the payload length of a checkpoint record is exactly ${constants.CHECKPOINT_PAYLOAD_SIZE}`);
   });
+
+  it('states the pages section’s length, id size and where it sits (§3.5, §5.2)', () => {
+    expect(spec).toContain(`Section length = ${constants.PAGES_ID_SIZE} × (written + freed + freedYoung) + ${constants.PAGES_TAIL_SIZE}.`);
+    expect(spec).toContain(`each a u64 (\`PAGES_ID_SIZE\` = ${constants.PAGES_ID_SIZE} bytes)`);
+    expect(spec).toContain(`a fixed ${constants.PAGES_TAIL_SIZE}-byte tail`);
+    expect(spec).toContain(`payload length ≥ ${constants.COMMIT_OPS_OFFSET} + ${constants.PAGES_TAIL_SIZE}`);
+  });
 });
 
 describe('spec/commit_record_v0.md other numbers', () => {
+  it('header flags table (§2.2) matches the RECORD_FLAG_* constants, and every known flag is listed', () => {
+    const flags = tables.find((t) => t.header.join('|').toLowerCase() === 'bit|value|name|meaning');
+    expect(flags?.section).toBe('2.2 Flags');
+    let known = 0;
+    for (const r of flags!.rows) {
+      const name = /^`(RECORD_FLAG_\w+)`$/.exec(r.cells[2] ?? '')?.[1];
+      expect(name, `spec line ${r.line}: name`).toBeDefined();
+      const value = exported[name!];
+      expect(value, `spec line ${r.line}: ${name}`).toBe(Number(r.cells[1]));
+      expect(value, `spec line ${r.line}: bit ${r.cells[0]}`).toBe(2 ** Number(r.cells[0]));
+      known |= value as number;
+    }
+    expect(known).toBe(constants.RECORD_FLAGS_KNOWN);
+    const flagConstants = Object.keys(exported).filter((k) => k.startsWith('RECORD_FLAG_'));
+    expect(flagConstants.sort()).toEqual(flags!.rows.map((r) => /`(\w+)`/.exec(r.cells[2]!)![1]).sort());
+  });
+
   it('recordVerify status table (§5.1) matches RecordStatus, in check order', () => {
     expect(statusTable).toBeDefined();
     const rows = statusTable!.rows.map((r) => ({ line: r.line, status: Number(r.cells[0]), name: /^`(\w+)`$/.exec(r.cells[1] ?? '')?.[1] }));

@@ -14,8 +14,10 @@ export const RECORD_HEADER_LENGTH_OFFSET = RECORD_TYPE_OFFSET + 2; // u16, = REC
 export const RECORD_FLAGS_OFFSET = RECORD_HEADER_LENGTH_OFFSET + 2; // u16
 /** Flag bit 0: written while an earlier record was not yet known durable (spec §2.2). */
 export const RECORD_FLAG_UNSYNCED_BEFORE = 1;
+/** Flag bit 1: the commit payload ends in a pages section (spec §2.2, §3.5); commit records only. */
+export const RECORD_FLAG_PAGES = 2;
 /** Every flag bit a v0 reader accepts; any other set bit is BadHeader. */
-export const RECORD_FLAGS_KNOWN = RECORD_FLAG_UNSYNCED_BEFORE;
+export const RECORD_FLAGS_KNOWN = RECORD_FLAG_UNSYNCED_BEFORE | RECORD_FLAG_PAGES;
 export const RECORD_TXN_ID_OFFSET = RECORD_FLAGS_OFFSET + 2; // u64
 export const RECORD_PREV_POSITION_OFFSET = RECORD_TXN_ID_OFFSET + 8; // u64
 export const RECORD_PAYLOAD_LENGTH_OFFSET = RECORD_PREV_POSITION_OFFSET + 8; // u32
@@ -71,6 +73,24 @@ export const CHECKPOINT_ROOT_OFFSET = CHECKPOINT_TXN_ID_OFFSET + 8; // u64
 export const CHECKPOINT_PAGE_COUNT_OFFSET = CHECKPOINT_ROOT_OFFSET + 8; // u64
 export const CHECKPOINT_REPLAY_FROM_OFFSET = CHECKPOINT_PAGE_COUNT_OFFSET + 8; // u64
 export const CHECKPOINT_PAYLOAD_SIZE = CHECKPOINT_REPLAY_FROM_OFFSET + 8; // 40
+
+// ---- Pages section (spec §3.5): the end of a commit payload whose header has
+// RECORD_FLAG_PAGES. The page ids come first, u64 each: written, then freed,
+// then freedYoung; the fixed tail follows and ends exactly at the end of the
+// payload, so a reader finds it from the record's end. Offsets from the
+// start of the tail.
+export const PAGES_MAGIC = 0x50414753; // "PAGS"
+/** Bytes per page id before the tail (u64). */
+export const PAGES_ID_SIZE = 8;
+export const PAGES_PAGE_COUNT_OFFSET = 0; // u64
+export const PAGES_ENTRY_COUNT_OFFSET = PAGES_PAGE_COUNT_OFFSET + 8; // u64
+export const PAGES_DEPTH_OFFSET = PAGES_ENTRY_COUNT_OFFSET + 8; // u32
+export const PAGES_WRITTEN_COUNT_OFFSET = PAGES_DEPTH_OFFSET + 4; // u32
+export const PAGES_FREED_COUNT_OFFSET = PAGES_WRITTEN_COUNT_OFFSET + 4; // u32
+export const PAGES_FREED_YOUNG_COUNT_OFFSET = PAGES_FREED_COUNT_OFFSET + 4; // u32
+export const PAGES_RESERVED_OFFSET = PAGES_FREED_YOUNG_COUNT_OFFSET + 4; // u32, zero
+export const PAGES_MAGIC_OFFSET = PAGES_RESERVED_OFFSET + 4; // u32
+export const PAGES_TAIL_SIZE = PAGES_MAGIC_OFFSET + 4; // 40
 
 // ---- Limits (spec §6) ---------------------------------------------------------
 export const MIN_RECORD_KEY_SIZE = 1;

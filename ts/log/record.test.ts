@@ -44,9 +44,24 @@ interface Op {
 
 // ---- the spec's encoding, written independently of ts/log ------------------------
 
-/** A commit record laid out from spec §2–§4 with DataView and the reference CRC. */
-function specRecord(txnId: number, prev: number, root: number, ops: Op[]): Uint8Array {
-  const payload = 28 + ops.reduce((n, op) => n + 8 + op.key.length + op.value.length, 0);
+/** Page ids and counts of a pages section (spec §3.5). */
+interface Pages {
+  pageCount: number;
+  entryCount: number;
+  depth: number;
+  written: number[];
+  freed: number[];
+  freedYoung: number[];
+}
+
+/**
+ * A commit record laid out from spec §2–§4 with DataView and the reference
+ * CRC; with `pages`, flag bit 1 and the pages section of §3.5 after the ops.
+ */
+function specRecord(txnId: number, prev: number, root: number, ops: Op[], flags = 0, pages?: Pages): Uint8Array {
+  const ids = pages ? [...pages.written, ...pages.freed, ...pages.freedYoung] : [];
+  const section = pages ? 8 * ids.length + 40 : 0;
+  const payload = 28 + ops.reduce((n, op) => n + 8 + op.key.length + op.value.length, 0) + section;
   const total = 40 + payload + 12;
   const b = new Uint8Array(total);
   const v = new DataView(b.buffer);
@@ -55,7 +70,7 @@ function specRecord(txnId: number, prev: number, root: number, ops: Op[]): Uint8
   v.setUint16(4, 0, true);
   v.setUint16(6, 0, true);
   v.setUint16(8, 40, true);
-  v.setUint16(10, 0, true);
+  v.setUint16(10, flags | (pages ? 2 : 0), true);
   u64(12, txnId);
   u64(20, prev);
   v.setUint32(28, payload, true);
@@ -73,6 +88,20 @@ function specRecord(txnId: number, prev: number, root: number, ops: Op[]): Uint8
     b.set(op.key, i + 8);
     b.set(op.value, i + 8 + op.key.length);
     i += 8 + op.key.length + op.value.length;
+  }
+  if (pages) {
+    for (const id of ids) {
+      u64(i, id);
+      i += 8;
+    }
+    u64(i, pages.pageCount);
+    u64(i + 8, pages.entryCount);
+    v.setUint32(i + 16, pages.depth, true);
+    v.setUint32(i + 20, pages.written.length, true);
+    v.setUint32(i + 24, pages.freed.length, true);
+    v.setUint32(i + 28, pages.freedYoung.length, true);
+    v.setUint32(i + 32, 0, true);
+    v.setUint32(i + 36, 0x50414753, true);
   }
   v.setUint32(36, crc32c(b.subarray(40, 40 + payload)), true);
   const h = b.slice(0, 40);
@@ -110,13 +139,13 @@ function reCrcPayload(b: Uint8Array): void {
   reCrc(b);
 }
 
-function build(txnId: number, prev: number, root: number, ops: Op[], builder = new RecordBuilder()): Uint8Array {
+function build(txnId: number, prev: number, root: number, ops: Op[], builder = new RecordBuilder(), flags = 0, pages?: Pages): Uint8Array {
   builder.reset(txnId);
   for (const op of ops) {
     if (op.del) builder.del(op.key);
     else builder.put(op.key, op.value);
   }
-  return builder.seal(prev, root, kernels);
+  return builder.seal(prev, root, kernels, flags, pages);
 }
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -161,6 +190,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ del: fc.constant(true), key: keyArb, value: fc.constant(new Uint8Array(0)) }) },
 );
 const idArb = fc.oneof(fc.nat(1000), fc.maxSafeNat());
+const idsArb = fc.oneof({ weight: 3, arbitrary: fc.array(idArb, { maxLength: 8 }) }, { weight: 1, arbitrary: fc.array(idArb, { maxLength: 300 }) });
+const pagesArb: fc.Arbitrary<Pages> = fc.record({
+  pageCount: idArb,
+  entryCount: idArb,
+  depth: fc.oneof(fc.nat(64), fc.constant(0xffffffff)),
+  written: idsArb,
+  freed: idsArb,
+  freedYoung: idsArb,
+});
 
 // ---- tests ---------------------------------------------------------------------------------
 
@@ -197,6 +235,74 @@ describe(`commit records (${implementation} kernels)`, () => {
       }),
       { seed, numRuns: 300 },
     );
+  });
+
+  it('random transactions with a pages section: the spec’s bytes, the same ops, and the section back', () => {
+    const builder = new RecordBuilder({ initialCapacity: 64 });
+    fc.assert(
+      fc.property(idArb, idArb, fc.array(opArb, { maxLength: 12 }), pagesArb, fc.constantFrom(0, 1), (txnId, root, ops, pages, flags) => {
+        const r = build(txnId, 7, root, ops, builder, flags, pages).slice();
+        const want = specRecord(txnId, 7, root, ops, flags, pages);
+        expect(hex(r) === hex(want), 'builder bytes equal the spec encoding').toBe(true);
+        expect(kernels.recordVerify(r, 0)).toBe(r.length);
+        const d = decodeRecord(r, 0, kernels) as CommitRecord;
+        expectOps(d, ops);
+        expect(d.pages).toEqual(pages);
+        // The ops are where they are without the section.
+        const plain = build(txnId, 7, root, ops, builder, flags).slice();
+        const a = new Uint32Array(4 * ops.length);
+        const b = new Uint32Array(4 * ops.length);
+        expect(kernels.recordDecode(r, 0, a)).toBe(ops.length);
+        expect(kernels.recordDecode(plain, 0, b)).toBe(ops.length);
+        expect([...a]).toEqual([...b]);
+        expect((decodeRecord(plain, 0, kernels) as CommitRecord).pages).toBeNull();
+      }),
+      { seed, numRuns: 200 },
+    );
+  });
+
+  it('damaged pages sections: BadPayload for each rule of spec §5.2, BadHeader for the flag on another type', () => {
+    const pages: Pages = { pageCount: 50, entryCount: 1000, depth: 2, written: [10, 11, 12], freed: [3], freedYoung: [2 ** 53 - 1] };
+    const base = (): Uint8Array => build(10, 0, 4, [put('ab', 'cd'), del('ef')], new RecordBuilder(), 0, pages).slice();
+    const v = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const tail = (b: Uint8Array): number => b.length - 12 - 40;
+    expect(kernels.recordVerify(base(), 0)).toBe(base().length);
+    const cases: [string, (b: Uint8Array) => void][] = [
+      ['tail magic', (b) => { b[tail(b) + 36]! ^= 1; }],
+      ['reserved', (b) => { b[tail(b) + 32] = 1; }],
+      ['page count 2^53', (b) => { v(b).setBigUint64(tail(b), 2n ** 53n, true); }],
+      ['entry count 2^64 - 1', (b) => { v(b).setBigUint64(tail(b) + 8, 2n ** 64n - 1n, true); }],
+      ['first id 2^53', (b) => { v(b).setBigUint64(tail(b) - 40, 2n ** 53n, true); }],
+      ['last id 2^64 - 1', (b) => { v(b).setBigUint64(tail(b) - 8, 2n ** 64n - 1n, true); }],
+      ['written + 1: the section overlaps the last op', (b) => { v(b).setUint32(tail(b) + 20, 4, true); }],
+      ['freed - 1: 8 bytes between the ops and the ids', (b) => { v(b).setUint32(tail(b) + 24, 0, true); }],
+      ['freedYoung 2^32 - 1', (b) => { v(b).setUint32(tail(b) + 28, 0xffffffff, true); }],
+      ['every count 2^32 - 1', (b) => { for (const f of [20, 24, 28]) v(b).setUint32(tail(b) + f, 0xffffffff, true); }],
+      ['op count + 1: an op read from the section', (b) => { v(b).setUint32(60, 3, true); }],
+      ['flag cleared: the section is left-over bytes', (b) => { v(b).setUint16(10, 0, true); }],
+    ];
+    for (const [name, damage] of cases) {
+      const b = base();
+      damage(b);
+      reCrcPayload(b);
+      expect(recordStatusName(kernels.recordVerify(b, 0)), name).toBe('BadPayload');
+      expect(() => kernels.recordDecode(b, 0, new Uint32Array(64)), name).toThrow(RangeError);
+    }
+    // A payload too short for a tail, with the flag.
+    for (const ops of [[], [put('k', 'v')]]) {
+      const b = build(3, 0, 0, ops).slice();
+      v(b).setUint16(10, 2, true);
+      reCrc(b);
+      expect(kernels.recordVerify(b, 0), `${ops.length} ops`).toBe(RecordStatus.BadPayload);
+    }
+    // The smallest section: no ids, no ops.
+    const empty = build(3, 0, 0, [], new RecordBuilder(), 0, { pageCount: 2, entryCount: 0, depth: 0, written: [], freed: [], freedYoung: [] });
+    expect(kernels.recordVerify(empty, 0)).toBe(40 + 28 + 40 + 12);
+    for (const cp of [buildCheckpointRecord({ txnId: 8, rootPageId: 3, pageCount: 12, replayFrom: 4096 }, 1000, kernels), buildCartridgeMetaRecord(2, 0, bytes('x'.repeat(80)), kernels)]) {
+      v(cp).setUint16(10, 2, true);
+      reCrc(cp);
+      expect(kernels.recordVerify(cp, 0)).toBe(RecordStatus.BadHeader);
+    }
   });
 
   it('edge cases: no ops, empty value, del, 4096-byte key, 16 MiB value', () => {
@@ -253,7 +359,9 @@ describe(`commit records (${implementation} kernels)`, () => {
       ['version 0xffff', (b) => { v(b).setUint16(4, 0xffff, true); v(b).setUint16(6, 9, true); reCrc(b); }, RecordStatus.UnsupportedVersion],
       ['record type 3', (b) => { v(b).setUint16(6, 3, true); reCrc(b); }, RecordStatus.BadHeader],
       ['header length 41', (b) => { v(b).setUint16(8, 41, true); reCrc(b); }, RecordStatus.BadHeader],
-      ['flags 2 (unknown bit)', (b) => { v(b).setUint16(10, 2, true); reCrc(b); }, RecordStatus.BadHeader],
+      ['flags 4 (unknown bit)', (b) => { v(b).setUint16(10, 4, true); reCrc(b); }, RecordStatus.BadHeader],
+      ['flags 0x8003 (an unknown bit beside the known ones)', (b) => { v(b).setUint16(10, 0x8003, true); reCrc(b); }, RecordStatus.BadHeader],
+      ['flags 2 (pages) without a pages section', (b) => { v(b).setUint16(10, 2, true); reCrc(b); }, RecordStatus.BadPayload],
       ['txn id 2^53', (b) => { v(b).setBigUint64(12, 2n ** 53n, true); reCrc(b); }, RecordStatus.BadHeader],
       ['prevPosition 2^64 - 1', (b) => { v(b).setBigUint64(20, 2n ** 64n - 1n, true); reCrc(b); }, RecordStatus.BadHeader],
       ['payload length above the ceiling', (b) => { v(b).setUint32(28, MAX_PAYLOAD_CEILING + 1, true); reCrc(b, false); }, RecordStatus.BadHeader],
@@ -430,6 +538,60 @@ describe('RecordBuilder limits', () => {
     builder.put(new Uint8Array(MAX_RECORD_KEY_SIZE), big);
     expect(builder.payloadBytes).toBe(MIN_MAX_PAYLOAD);
     expect(kernels.recordVerify(builder.seal(0, 0, kernels), 0)).toBe(MIN_MAX_PAYLOAD + 52);
+  });
+
+  it('rejects bad pages sections and flags with InvalidArgument, changing nothing', () => {
+    const builder = new RecordBuilder({ maxPayload: MIN_MAX_PAYLOAD, initialCapacity: 16 });
+    builder.reset(5);
+    builder.put(bytes('a'), bytes('b'));
+    const good: Pages = { pageCount: 9, entryCount: 1, depth: 1, written: [4], freed: [], freedYoung: [3] };
+    const before = builder.seal(1, 2, kernels, 0, good).slice();
+    const state = (): unknown => [builder.opCount, builder.payloadBytes, builder.txnId];
+    const was = state();
+    const with_ = (change: Partial<Record<keyof Pages, unknown>>): Pages => ({ ...good, ...change }) as Pages;
+    const bad: [string, () => unknown][] = [
+      ['flags 2 (the pages flag comes with pages)', () => builder.seal(1, 2, kernels, 2)],
+      ['flags 4', () => builder.seal(1, 2, kernels, 4, good)],
+      ['flags 0.5', () => builder.seal(1, 2, kernels, 0.5)],
+      ['pages a string', () => builder.seal(1, 2, kernels, 0, 'x' as unknown as Pages)],
+      ['pageCount 2^53', () => builder.seal(1, 2, kernels, 0, with_({ pageCount: 2 ** 53 }))],
+      ['entryCount -1', () => builder.seal(1, 2, kernels, 0, with_({ entryCount: -1 }))],
+      ['entryCount missing', () => builder.seal(1, 2, kernels, 0, with_({ entryCount: undefined }))],
+      ['depth 2^32', () => builder.seal(1, 2, kernels, 0, with_({ depth: 2 ** 32 }))],
+      ['depth 1.5', () => builder.seal(1, 2, kernels, 0, with_({ depth: 1.5 }))],
+      ['written id 2^53', () => builder.seal(1, 2, kernels, 0, with_({ written: [1, 2 ** 53] }))],
+      ['freed id 1.5', () => builder.seal(1, 2, kernels, 0, with_({ freed: [1.5] }))],
+      ['freedYoung id "3"', () => builder.seal(1, 2, kernels, 0, with_({ freedYoung: ['3'] }))],
+      ['freedYoung id -1', () => builder.seal(1, 2, kernels, 0, with_({ freedYoung: [-1] }))],
+      ['written not an array', () => builder.seal(1, 2, kernels, 0, with_({ written: new Uint32Array(2) }))],
+      ['freed missing', () => builder.seal(1, 2, kernels, 0, with_({ freed: undefined }))],
+    ];
+    for (const [name, call] of bad) {
+      expect(() => expectInvalidArgument(call), name).not.toThrow();
+      expect(state(), name).toEqual(was);
+    }
+    expect(hex(builder.seal(1, 2, kernels, 0, good))).toBe(hex(before));
+    // The section counts toward maxPayload: ops that fit alone, with a section that does not.
+    builder.reset(6);
+    builder.put(new Uint8Array(MAX_RECORD_KEY_SIZE), new Uint8Array(MAX_RECORD_VALUE_SIZE - 100));
+    // One id (48 bytes of section) fits; eight (104 bytes) take the payload 4 bytes past the limit.
+    const small = builder.seal(0, 0, kernels, 0, { ...good, written: [] });
+    expect(kernels.recordVerify(small, 0)).toBe(MIN_MAX_PAYLOAD - 100 + 48 + 52);
+    expectInvalidArgument(() => builder.seal(0, 0, kernels, 0, { ...good, written: Array.from({ length: 7 }, (_, i) => i) }));
+    expect(builder.payloadBytes).toBe(MIN_MAX_PAYLOAD - 100);
+    expect(kernels.recordVerify(builder.seal(0, 0, kernels), 0)).toBe(MIN_MAX_PAYLOAD - 100 + 52);
+  });
+
+  it('grows its buffer for a large pages section, and put after seal overwrites the section', () => {
+    const builder = new RecordBuilder({ initialCapacity: 16 });
+    builder.reset(7);
+    builder.put(bytes('k'), bytes('v'));
+    const pages: Pages = { pageCount: 100000, entryCount: 5, depth: 3, written: Array.from({ length: 5000 }, (_, i) => i + 2), freed: [1], freedYoung: [] };
+    const r = builder.seal(0, 1, kernels, 1, pages);
+    expect(hex(r)).toBe(hex(specRecord(7, 0, 1, [put('k', 'v')], 1, pages)));
+    builder.put(bytes('k2'), bytes('v2'));
+    expect(hex(builder.seal(0, 1, kernels))).toBe(hex(specRecord(7, 0, 1, [put('k', 'v'), put('k2', 'v2')])));
+    expect(hex(builder.seal(0, 1, kernels, 0, pages))).toBe(hex(specRecord(7, 0, 1, [put('k', 'v'), put('k2', 'v2')], 0, pages)));
   });
 
   it('rejects maxPayload outside its range and defaults to 64 MiB', () => {

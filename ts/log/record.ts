@@ -34,6 +34,8 @@ import {
   OP_TYPE_OFFSET,
   OP_VALUE_LENGTH_OFFSET,
   OpType,
+  RECORD_FLAG_PAGES,
+  RECORD_FLAG_UNSYNCED_BEFORE,
   RECORD_FLAGS_OFFSET,
   RECORD_HEADER_LENGTH_OFFSET,
   RECORD_HEADER_SIZE,
@@ -51,6 +53,11 @@ import {
   TRAILER_SIZE,
   recordStatusName,
 } from './constants.js';
+import { type PagesSection, pagesSectionLength, readPagesSection, writePagesSection } from './pages.js';
+
+// The pages section has its own file (reader beside writer); readers of
+// records find it here too.
+export { type PagesSection, readPagesSection } from './pages.js';
 
 /** Payload offset of a record that starts at 0. */
 const P = RECORD_HEADER_SIZE;
@@ -161,15 +168,32 @@ export class RecordBuilder {
    * `kernels.recordSeal` (CRCs, trailer). `prevPosition` is the log position
    * of the previous record, or this record's own position when it is the
    * first of the log (spec §2.1); `rootPageId` is the tree root after the
-   * commit; `flags` the header flags (RECORD_FLAG_UNSYNCED_BEFORE, spec §2.2). Returns a view of the whole record inside the builder's buffer,
-   * valid until the next `reset`, `put` or `del`. May be called again after
+   * commit; `flags` the header flags the caller chooses, 0 or
+   * RECORD_FLAG_UNSYNCED_BEFORE (spec §2.2). `pages`, when given, is written
+   * as the pages section after the ops and sets RECORD_FLAG_PAGES (spec
+   * §3.5); it is read during the call only.
+   *
+   * Throws `InvalidArgument`, changing nothing, when an argument breaks a
+   * limit of spec §6 or the section would take the payload past `maxPayload`.
+   * Returns a view of the whole record inside the builder's buffer, valid
+   * until the next `reset`, `put`, `del` or `seal`. May be called again after
    * more ops; the new record then includes them.
    */
-  seal(prevPosition: number, rootPageId: number, kernels: Kernels, flags = 0): Uint8Array {
+  seal(prevPosition: number, rootPageId: number, kernels: Kernels, flags = 0, pages?: PagesSection | null): Uint8Array {
     checkU64(prevPosition, 'prevPosition');
     checkU64(rootPageId, 'rootPageId');
+    if (!Number.isInteger(flags) || (flags & ~RECORD_FLAG_UNSYNCED_BEFORE) !== 0) {
+      throw new NorthstarError('InvalidArgument', `flags must be 0 or RECORD_FLAG_UNSYNCED_BEFORE (the pages flag comes with pages), got ${String(flags)}`);
+    }
+    let payloadEnd = this.end;
+    if (pages !== undefined && pages !== null) {
+      const section = pagesSectionLength(pages);
+      this.ensureRoom(this.end - P + section);
+      payloadEnd = writePagesSection(this.buf, this.end, pages);
+      flags |= RECORD_FLAG_PAGES;
+    }
     const b = this.buf;
-    writeHeader(b, RecordType.Commit, this.txn, prevPosition, this.end - P, flags);
+    writeHeader(b, RecordType.Commit, this.txn, prevPosition, payloadEnd - P, flags);
     writeU32(b, P + COMMIT_MAGIC_OFFSET, COMMIT_MAGIC);
     writeU64(b, P + COMMIT_TXN_ID_OFFSET, this.txn);
     writeU64(b, P + COMMIT_ROOT_OFFSET, rootPageId);
@@ -186,23 +210,31 @@ export class RecordBuilder {
    */
   private reserve(size: number): number {
     const at = this.end;
-    const payload = at - P + size;
+    this.ensureRoom(at - P + size);
+    this.end = at + size;
+    return at;
+  }
+
+  /**
+   * Grows the buffer, keeping the bytes up to `end`, to hold a payload of
+   * `payload` bytes and the trailer after it. Throws, changing nothing, when
+   * `payload` exceeds `maxPayload`.
+   */
+  private ensureRoom(payload: number): void {
     if (payload > this.maxPayload) {
       throw new NorthstarError(
         'InvalidArgument',
         `transaction too large: its commit record would need a payload of ${payload} bytes, above the limit of ${this.maxPayload} bytes`,
       );
     }
-    const need = at + size + TRAILER_SIZE;
+    const need = P + payload + TRAILER_SIZE;
     if (need > this.buf.length) {
       let cap = this.buf.length * 2;
       while (cap < need) cap *= 2;
       const grown = new Uint8Array(cap);
-      grown.set(this.buf.subarray(0, at));
+      grown.set(this.buf.subarray(0, this.end));
       this.buf = grown;
     }
-    this.end = at + size;
-    return at;
   }
 }
 
@@ -286,6 +318,8 @@ export interface CommitRecord extends RecordCommon {
   type: typeof RecordType.Commit;
   rootPageId: number;
   ops: DecodedOp[];
+  /** The pages section (spec §3.5), or null when the record has none. */
+  pages: PagesSection | null;
 }
 
 export interface CheckpointRecord extends RecordCommon, CheckpointFields {
@@ -348,7 +382,7 @@ function decodeVerified(buf: Uint8Array, offset: number, length: number, kernels
     const v = k + out[4 * i + 2]!;
     ops[i] = { type: out[4 * i]! as OpType, key: buf.subarray(k, v), value: buf.subarray(v, v + out[4 * i + 3]!) };
   }
-  return { type, length, txnId, prevPosition, rootPageId: readU64(buf, p + COMMIT_ROOT_OFFSET), ops };
+  return { type, length, txnId, prevPosition, rootPageId: readU64(buf, p + COMMIT_ROOT_OFFSET), ops, pages: readPagesSection(buf, offset) };
 }
 
 /** One step of scanRecords: a valid record, or where and why the scan stopped. */

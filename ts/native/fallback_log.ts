@@ -31,6 +31,17 @@ import {
   OP_TYPE_OFFSET,
   OP_VALUE_LENGTH_OFFSET,
   OpType,
+  PAGES_ENTRY_COUNT_OFFSET,
+  PAGES_FREED_COUNT_OFFSET,
+  PAGES_FREED_YOUNG_COUNT_OFFSET,
+  PAGES_ID_SIZE,
+  PAGES_MAGIC,
+  PAGES_MAGIC_OFFSET,
+  PAGES_PAGE_COUNT_OFFSET,
+  PAGES_RESERVED_OFFSET,
+  PAGES_TAIL_SIZE,
+  PAGES_WRITTEN_COUNT_OFFSET,
+  RECORD_FLAG_PAGES,
   RECORD_FLAGS_KNOWN,
   RECORD_FLAGS_OFFSET,
   RECORD_HEADER_CRC_OFFSET,
@@ -184,10 +195,12 @@ function verifyAt(buf: Uint8Array, o: number): number {
   if (readU32(buf, o + RECORD_HEADER_CRC_OFFSET) !== headerCrc(buf, o)) return RecordStatus.BadHeaderChecksum;
   if (readU16(buf, o + RECORD_VERSION_OFFSET) !== RECORD_VERSION) return RecordStatus.UnsupportedVersion;
   const type = readU16(buf, o + RECORD_TYPE_OFFSET);
+  const flags = readU16(buf, o + RECORD_FLAGS_OFFSET);
   const payloadLength = readU32(buf, o + RECORD_PAYLOAD_LENGTH_OFFSET);
   if (
     readU16(buf, o + RECORD_HEADER_LENGTH_OFFSET) !== RECORD_HEADER_SIZE ||
-    (readU16(buf, o + RECORD_FLAGS_OFFSET) & ~RECORD_FLAGS_KNOWN) !== 0 ||
+    (flags & ~RECORD_FLAGS_KNOWN) !== 0 ||
+    ((flags & RECORD_FLAG_PAGES) !== 0 && type !== RecordType.Commit) ||
     type > RecordType.CartridgeMeta ||
     !safeU64(buf, o + RECORD_TXN_ID_OFFSET) ||
     !safeU64(buf, o + RECORD_PREV_POSITION_OFFSET) ||
@@ -209,21 +222,26 @@ function verifyAt(buf: Uint8Array, o: number): number {
   }
   const ok =
     type === RecordType.Commit
-      ? commitPayloadValid(buf, o, p, payloadLength)
+      ? commitPayloadValid(buf, o, p, payloadLength, (flags & RECORD_FLAG_PAGES) !== 0)
       : type === RecordType.Checkpoint
         ? checkpointPayloadValid(buf, o, p, payloadLength)
         : true; // cartridge meta: opaque bytes in v0
   return ok ? total : RecordStatus.BadPayload;
 }
 
-/** Commit payload rules of spec §3.1–§3.2; the payload lies in buf[p, p + len). */
-function commitPayloadValid(buf: Uint8Array, o: number, p: number, len: number): boolean {
+/**
+ * Commit payload rules of spec §5.2; the payload lies in buf[p, p + len) and
+ * ends in a pages section when `pages` (header flag bit 1).
+ */
+function commitPayloadValid(buf: Uint8Array, o: number, p: number, len: number, pages: boolean): boolean {
   if (len < COMMIT_OPS_OFFSET) return false;
   if (readU32(buf, p) !== COMMIT_MAGIC) return false;
   if (!sameU64(buf, p + COMMIT_TXN_ID_OFFSET, o + RECORD_TXN_ID_OFFSET)) return false;
   if (!safeU64(buf, p + COMMIT_ROOT_OFFSET)) return false;
   if (readU32(buf, p + COMMIT_RESERVED_OFFSET) !== 0) return false;
-  const end = p + len;
+  // The ops end where the pages section starts, or at the end of the payload.
+  const end = pages ? pagesSectionStart(buf, p, len) : p + len;
+  if (end < 0) return false;
   let i = p + COMMIT_OPS_OFFSET;
   // Each op takes at least 9 bytes, so a huge count runs out of payload quickly.
   for (let n = readU32(buf, p + COMMIT_OP_COUNT_OFFSET); n > 0; n--) {
@@ -245,6 +263,32 @@ function commitPayloadValid(buf: Uint8Array, o: number, p: number, len: number):
     if (i > end) return false;
   }
   return i === end;
+}
+
+/**
+ * Where the pages section (spec §3.5) of the commit payload buf[p, p + len)
+ * starts, or -1 when it breaks a rule of spec §5.2: the tail fits after the
+ * commit header, its magic matches, reserved is 0, the ids fit between the
+ * commit header and the tail, and page count, entry count and every id are
+ * at most 2^53 − 1.
+ */
+function pagesSectionStart(buf: Uint8Array, p: number, len: number): number {
+  if (len < COMMIT_OPS_OFFSET + PAGES_TAIL_SIZE) return -1;
+  const t = p + len - PAGES_TAIL_SIZE;
+  if (
+    readU32(buf, t + PAGES_MAGIC_OFFSET) !== PAGES_MAGIC ||
+    readU32(buf, t + PAGES_RESERVED_OFFSET) !== 0 ||
+    !safeU64(buf, t + PAGES_PAGE_COUNT_OFFSET) ||
+    !safeU64(buf, t + PAGES_ENTRY_COUNT_OFFSET)
+  ) {
+    return -1;
+  }
+  // Below 3 × 2^32: exact in a double.
+  const ids = readU32(buf, t + PAGES_WRITTEN_COUNT_OFFSET) + readU32(buf, t + PAGES_FREED_COUNT_OFFSET) + readU32(buf, t + PAGES_FREED_YOUNG_COUNT_OFFSET);
+  if (ids * PAGES_ID_SIZE > len - COMMIT_OPS_OFFSET - PAGES_TAIL_SIZE) return -1;
+  const start = t - ids * PAGES_ID_SIZE;
+  for (let i = start; i < t; i += PAGES_ID_SIZE) if (!safeU64(buf, i)) return -1;
+  return start;
 }
 
 /** Checkpoint payload rules of spec §3.3 (provisional). */

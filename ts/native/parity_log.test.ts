@@ -1,9 +1,9 @@
 // Differential test of the native commit-log record kernels
 // (crates/northstar-native/src/log.rs) against their TypeScript twins
 // (ts/native/fallback_log.ts), spec/commit_record_v0.md §4–§5: on valid
-// records, records damaged and then resealed (so the damage reaches the
-// structure checks), random garbage, unaligned views and wrong argument
-// types, both must return the same values, throw the same error class
+// records (commits with and without a pages section), records damaged and
+// then resealed (so the damage reaches the structure checks, pages sections
+// included), random garbage, unaligned views and wrong argument types, both must return the same values, throw the same error class
 // (TypeError vs RangeError) and leave every byte the same.
 //
 // The seed is printed; replay a failure with NORTHSTAR_SEED=<seed>.
@@ -13,17 +13,30 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { writeU16, writeU32 } from '../format/bytes.js';
+import { readU32, writeU16, writeU32 } from '../format/bytes.js';
 import {
+  COMMIT_OP_COUNT_OFFSET,
   MAX_PAYLOAD_CEILING,
+  PAGES_ENTRY_COUNT_OFFSET,
+  PAGES_FREED_COUNT_OFFSET,
+  PAGES_FREED_YOUNG_COUNT_OFFSET,
+  PAGES_MAGIC_OFFSET,
+  PAGES_PAGE_COUNT_OFFSET,
+  PAGES_RESERVED_OFFSET,
+  PAGES_TAIL_SIZE,
+  PAGES_WRITTEN_COUNT_OFFSET,
+  RECORD_FLAGS_OFFSET,
+  RECORD_HEADER_SIZE,
   RECORD_HEADER_LENGTH_OFFSET,
   RECORD_MAGIC,
   RECORD_PAYLOAD_LENGTH_OFFSET,
   RECORD_TYPE_OFFSET,
   RecordStatus,
+  TRAILER_SIZE,
   RecordType,
   recordStatusName,
 } from '../log/constants.js';
+import type { PagesSection } from '../log/pages.js';
 import { RecordBuilder, buildCartridgeMetaRecord, buildCheckpointRecord } from '../log/record.js';
 import { type Kernels, fallbackKernels } from './kernels.js';
 import { nativeOrFail, outcome, skipParity } from '../testing/parity.js';
@@ -78,7 +91,11 @@ interface Txn {
   prev: number;
   root: number;
   ops: { del: boolean; key: Uint8Array; value: Uint8Array }[];
+  pages: PagesSection;
 }
+
+const pageIdArb = fc.oneof({ weight: 4, arbitrary: fc.nat(1 << 20) }, { weight: 1, arbitrary: fc.maxSafeNat() });
+const pageIdsArb = fc.array(pageIdArb, { maxLength: 6 });
 
 const txnArb: fc.Arbitrary<Txn> = fc.record({
   txnId: fc.oneof(fc.nat(1000), fc.maxSafeNat()),
@@ -92,11 +109,22 @@ const txnArb: fc.Arbitrary<Txn> = fc.record({
     }),
     { maxLength: 12 },
   ),
+  pages: fc.record({
+    pageCount: pageIdArb,
+    entryCount: pageIdArb,
+    depth: fc.oneof(fc.nat(64), fc.constant(0xffffffff)),
+    written: pageIdsArb,
+    freed: pageIdsArb,
+    freedYoung: pageIdsArb,
+  }),
 });
 
 const builder = new RecordBuilder({ initialCapacity: 1024 });
 
-/** A record of some type, built and sealed with the fallback kernels (a copy). */
+/**
+ * A record of some kind, built and sealed with the fallback kernels (a copy):
+ * 0 commit, 1 checkpoint, 2 cartridge meta, 3 commit with a pages section.
+ */
 function record(kind: number, t: Txn): Uint8Array {
   if (kind === 1) return buildCheckpointRecord({ txnId: t.txnId, rootPageId: t.root, pageCount: t.root + 1, replayFrom: t.prev }, t.prev, fallbackKernels);
   if (kind === 2) return buildCartridgeMetaRecord(t.txnId, t.prev, t.ops[0]?.value ?? new Uint8Array(0), fallbackKernels);
@@ -105,7 +133,36 @@ function record(kind: number, t: Txn): Uint8Array {
     if (op.del) builder.del(op.key);
     else builder.put(op.key, op.value);
   }
-  return builder.seal(t.prev, t.root, fallbackKernels).slice();
+  return builder.seal(t.prev, t.root, fallbackKernels, 0, kind === 3 ? t.pages : null).slice();
+}
+
+/**
+ * u32 fields of a pages section (or wherever the last 52 bytes of a record
+ * put them) that a 'section' damage sets or moves, as [tail offset, what];
+ * offset -8 is the high word of an id, -1 the payload's op count.
+ */
+const SECTION_FIELDS: readonly [number, string][] = [
+  [PAGES_MAGIC_OFFSET, 'magic'],
+  [PAGES_RESERVED_OFFSET, 'reserved'],
+  [PAGES_PAGE_COUNT_OFFSET + 4, 'page count, high word'],
+  [PAGES_ENTRY_COUNT_OFFSET + 4, 'entry count, high word'],
+  [PAGES_WRITTEN_COUNT_OFFSET, 'written'],
+  [PAGES_FREED_COUNT_OFFSET, 'freed'],
+  [PAGES_FREED_YOUNG_COUNT_OFFSET, 'freedYoung'],
+  [-8, 'an id, high word'],
+  [-1, 'op count (ops overlapping the section)'],
+];
+
+/** Where a 'section' damage writes in `b`, or -1 when the record is too short. */
+function sectionField(b: Uint8Array, which: number, id: number): number {
+  const t = b.length - TRAILER_SIZE - PAGES_TAIL_SIZE;
+  if (t < RECORD_HEADER_SIZE) return -1;
+  const f = SECTION_FIELDS[which]![0];
+  if (f === -1) return RECORD_HEADER_SIZE + COMMIT_OP_COUNT_OFFSET;
+  if (f >= 0) return t + f;
+  // The high word of one of the ids before the tail (if the record has any room for them).
+  const room = Math.floor((t - RECORD_HEADER_SIZE) / 8);
+  return room === 0 ? -1 : t - 8 * (1 + (id % room)) + 4;
 }
 
 type Damage =
@@ -113,7 +170,8 @@ type Damage =
   | { t: 'flip'; pos: number; bit: number; reseal: boolean }
   | { t: 'byte'; pos: number; value: number; reseal: boolean }
   | { t: 'truncate'; keep: number }
-  | { t: 'field'; which: number; value: number };
+  | { t: 'field'; which: number; value: number }
+  | { t: 'section'; which: number; value: number; add: boolean; id: number };
 
 const damageArb: fc.Arbitrary<Damage> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ t: fc.constant('none' as const) }) },
@@ -121,6 +179,16 @@ const damageArb: fc.Arbitrary<Damage> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ t: fc.constant('byte' as const), pos: fc.nat(), value: fc.nat(255), reseal: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('truncate' as const), keep: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('field' as const), which: fc.nat(3), value: fc.oneof(fc.nat(8), fc.nat(0xffff), fc.constant(0xffffffff)) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('section' as const),
+      which: fc.nat(SECTION_FIELDS.length - 1),
+      value: fc.oneof(fc.nat(3), fc.constant(0x1fffff), fc.constant(0x200000), fc.constant(0xffffffff), fc.nat()),
+      add: fc.boolean(),
+      id: fc.nat(),
+    }),
+  },
 );
 
 /**
@@ -152,6 +220,12 @@ function damaged(r: Uint8Array, d: Damage): Uint8Array {
       reseal(b);
       return b;
     }
+    case 'section': {
+      const at = sectionField(b, d.which, d.id);
+      if (at >= 0) writeU32(b, at, d.add ? (readU32(b, at) + d.value) >>> 0 : d.value);
+      reseal(b);
+      return b;
+    }
   }
 }
 
@@ -169,7 +243,7 @@ describe.skipIf(skip)('native and fallback record kernels are identical', () => 
     const native = nativeOrFail();
     fc.assert(
       fc.property(
-        fc.constantFrom(0, 0, 0, 1, 2),
+        fc.constantFrom(0, 0, 0, 1, 2, 3, 3, 3),
         txnArb,
         damageArb,
         fc.nat(16),
@@ -187,6 +261,35 @@ describe.skipIf(skip)('native and fallback record kernels are identical', () => 
       { seed, numRuns: 1500 },
     );
     expect([...seen].sort()).toEqual(['valid', ...Object.keys(RecordStatus)].sort());
+  });
+
+  it('pages sections damaged field by field, resealed: the same verdict on both, BadPayload or valid', () => {
+    const native = nativeOrFail();
+    const verdicts = new Set<string>();
+    fc.assert(
+      fc.property(txnArb, fc.nat(SECTION_FIELDS.length - 1), fc.oneof(fc.nat(3), fc.constant(0x200000), fc.constant(0xffffffff), fc.nat()), fc.boolean(), fc.nat(), fc.nat(7), (t, which, value, add, id, shift) => {
+        const b = damaged(record(3, t), { t: 'section', which, value, add, id });
+        compareAll(native, b, 0, shift, 4 * t.ops.length + 8);
+        const v = fallbackKernels.recordVerify(b, 0);
+        expect(v === b.length || v === RecordStatus.BadPayload, `${SECTION_FIELDS[which]![1]}: ${recordStatusName(v)}`).toBe(true);
+        verdicts.add(`${SECTION_FIELDS[which]![1]}: ${v > 0 ? 'valid' : recordStatusName(v)}`);
+      }),
+      { seed, numRuns: 1500 },
+    );
+    for (const [, what] of SECTION_FIELDS) expect(verdicts, what).toContain(`${what}: BadPayload`);
+  });
+
+  it('the pages flag, alone and beside other bits, on every record type', () => {
+    const native = nativeOrFail();
+    const t: Txn = { txnId: 3, prev: 0, root: 1, ops: [], pages: { pageCount: 4, entryCount: 0, depth: 0, written: [], freed: [], freedYoung: [] } };
+    for (const kind of [0, 1, 2, 3]) {
+      for (const flags of [0, 1, 2, 3, 4, 0x8002]) {
+        const b = record(kind, t);
+        writeU16(b, RECORD_FLAGS_OFFSET, flags);
+        reseal(b);
+        compareAll(native, b, 0, flags & 7, 8);
+      }
+    }
   });
 
   it('random garbage, with a planted magic, header length and small payload length, sealed or not', () => {

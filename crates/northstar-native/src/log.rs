@@ -26,8 +26,11 @@ pub mod layout {
     pub const RECORD_FLAGS_OFFSET: usize = RECORD_HEADER_LENGTH_OFFSET + 2; // u16
     /// Flag bit 0: written while an earlier record was not yet known durable (spec §2.2).
     pub const RECORD_FLAG_UNSYNCED_BEFORE: u16 = 1;
+    /// Flag bit 1: the commit payload ends in a pages section (spec §2.2, §3.5);
+    /// commit records only.
+    pub const RECORD_FLAG_PAGES: u16 = 2;
     /// Every flag bit a v0 reader accepts.
-    pub const RECORD_FLAGS_KNOWN: u16 = RECORD_FLAG_UNSYNCED_BEFORE;
+    pub const RECORD_FLAGS_KNOWN: u16 = RECORD_FLAG_UNSYNCED_BEFORE | RECORD_FLAG_PAGES;
     pub const RECORD_TXN_ID_OFFSET: usize = RECORD_FLAGS_OFFSET + 2; // u64
     pub const RECORD_PREV_POSITION_OFFSET: usize = RECORD_TXN_ID_OFFSET + 8; // u64
     pub const RECORD_PAYLOAD_LENGTH_OFFSET: usize = RECORD_PREV_POSITION_OFFSET + 8; // u32
@@ -74,6 +77,21 @@ pub mod layout {
     pub const CHECKPOINT_PAGE_COUNT_OFFSET: usize = CHECKPOINT_ROOT_OFFSET + 8; // u64
     pub const CHECKPOINT_REPLAY_FROM_OFFSET: usize = CHECKPOINT_PAGE_COUNT_OFFSET + 8; // u64
     pub const CHECKPOINT_PAYLOAD_SIZE: usize = CHECKPOINT_REPLAY_FROM_OFFSET + 8; // 40
+
+    // Pages section (spec §3.5) at the end of a commit payload with
+    // RECORD_FLAG_PAGES: u64 page ids (written, freed, freedYoung), then the
+    // tail, which ends at the end of the payload. Offsets from the tail's start.
+    pub const PAGES_MAGIC: u32 = 0x5041_4753; // "PAGS"
+    pub const PAGES_ID_SIZE: usize = 8;
+    pub const PAGES_PAGE_COUNT_OFFSET: usize = 0; // u64
+    pub const PAGES_ENTRY_COUNT_OFFSET: usize = PAGES_PAGE_COUNT_OFFSET + 8; // u64
+    pub const PAGES_DEPTH_OFFSET: usize = PAGES_ENTRY_COUNT_OFFSET + 8; // u32
+    pub const PAGES_WRITTEN_COUNT_OFFSET: usize = PAGES_DEPTH_OFFSET + 4; // u32
+    pub const PAGES_FREED_COUNT_OFFSET: usize = PAGES_WRITTEN_COUNT_OFFSET + 4; // u32
+    pub const PAGES_FREED_YOUNG_COUNT_OFFSET: usize = PAGES_FREED_COUNT_OFFSET + 4; // u32
+    pub const PAGES_RESERVED_OFFSET: usize = PAGES_FREED_YOUNG_COUNT_OFFSET + 4; // u32, zero
+    pub const PAGES_MAGIC_OFFSET: usize = PAGES_RESERVED_OFFSET + 4; // u32
+    pub const PAGES_TAIL_SIZE: usize = PAGES_MAGIC_OFFSET + 4; // 40
 
     // Limits (spec §6).
     pub const MIN_RECORD_KEY_SIZE: usize = 1;
@@ -209,9 +227,11 @@ pub fn record_verify(buf: &[u8], offset: usize) -> i32 {
         return status::UNSUPPORTED_VERSION;
     }
     let kind = u16f(&header, RECORD_TYPE_OFFSET);
+    let flags = u16f(&header, RECORD_FLAGS_OFFSET);
     let payload_length = u32f(&header, RECORD_PAYLOAD_LENGTH_OFFSET) as usize;
     if u16f(&header, RECORD_HEADER_LENGTH_OFFSET) as usize != RECORD_HEADER_SIZE
-        || u16f(&header, RECORD_FLAGS_OFFSET) & !RECORD_FLAGS_KNOWN != 0
+        || flags & !RECORD_FLAGS_KNOWN != 0
+        || (flags & RECORD_FLAG_PAGES != 0 && kind != RECORD_TYPE_COMMIT)
         || kind > RECORD_TYPE_CARTRIDGE_META
         || !safe_u64(&header, RECORD_TXN_ID_OFFSET)
         || !safe_u64(&header, RECORD_PREV_POSITION_OFFSET)
@@ -236,7 +256,9 @@ pub fn record_verify(buf: &[u8], offset: usize) -> i32 {
         return status::BAD_TRAILER;
     }
     let ok = match kind {
-        RECORD_TYPE_COMMIT => commit_payload_valid(&header, payload),
+        RECORD_TYPE_COMMIT => {
+            commit_payload_valid(&header, payload, flags & RECORD_FLAG_PAGES != 0)
+        }
         RECORD_TYPE_CHECKPOINT => checkpoint_payload_valid(&header, payload),
         _ => true, // cartridge meta: opaque bytes in v0
     };
@@ -247,8 +269,9 @@ pub fn record_verify(buf: &[u8], offset: usize) -> i32 {
     }
 }
 
-/// Commit payload rules of spec §3.1–§3.2.
-fn commit_payload_valid(header: &[u8], payload: &[u8]) -> bool {
+/// Commit payload rules of spec §5.2; the payload ends in a pages section
+/// when `pages` (header flag bit 1).
+fn commit_payload_valid(header: &[u8], payload: &[u8], pages: bool) -> bool {
     if payload.len() < COMMIT_OPS_OFFSET
         || u32f(payload, COMMIT_MAGIC_OFFSET) != COMMIT_MAGIC
         || !same_u64(payload, COMMIT_TXN_ID_OFFSET, header, RECORD_TXN_ID_OFFSET)
@@ -257,7 +280,16 @@ fn commit_payload_valid(header: &[u8], payload: &[u8]) -> bool {
     {
         return false;
     }
-    let mut ops = &payload[COMMIT_OPS_OFFSET..];
+    // The ops end where the pages section starts, or at the end of the payload.
+    let ops_end = if pages {
+        match pages_section_start(payload) {
+            Some(start) => start,
+            None => return false,
+        }
+    } else {
+        payload.len()
+    };
+    let mut ops = &payload[COMMIT_OPS_OFFSET..ops_end];
     // Each op takes at least 9 bytes, so a huge count runs out of payload quickly.
     for _ in 0..u32f(payload, COMMIT_OP_COUNT_OFFSET) {
         let Some(op) = ops.get(..OP_KEY_OFFSET) else {
@@ -280,6 +312,39 @@ fn commit_payload_valid(header: &[u8], payload: &[u8]) -> bool {
         ops = rest;
     }
     ops.is_empty()
+}
+
+/// Where the pages section (spec §3.5) of a commit payload starts, or `None`
+/// when it breaks a rule of spec §5.2: the tail fits after the commit header,
+/// its magic matches, reserved is 0, the ids fit between the commit header and
+/// the tail, and page count, entry count and every id are at most 2^53 − 1.
+/// A returned start is at least `COMMIT_OPS_OFFSET`.
+fn pages_section_start(payload: &[u8]) -> Option<usize> {
+    let t = payload
+        .len()
+        .checked_sub(PAGES_TAIL_SIZE)
+        .filter(|&t| t >= COMMIT_OPS_OFFSET)?;
+    let tail = &payload[t..];
+    if u32f(tail, PAGES_MAGIC_OFFSET) != PAGES_MAGIC
+        || u32f(tail, PAGES_RESERVED_OFFSET) != 0
+        || !safe_u64(tail, PAGES_PAGE_COUNT_OFFSET)
+        || !safe_u64(tail, PAGES_ENTRY_COUNT_OFFSET)
+    {
+        return None;
+    }
+    // Below 3 × 2^32 ids: no overflow in u64.
+    let ids = u64::from(u32f(tail, PAGES_WRITTEN_COUNT_OFFSET))
+        + u64::from(u32f(tail, PAGES_FREED_COUNT_OFFSET))
+        + u64::from(u32f(tail, PAGES_FREED_YOUNG_COUNT_OFFSET));
+    let room = (t - COMMIT_OPS_OFFSET) as u64;
+    if ids * PAGES_ID_SIZE as u64 > room {
+        return None;
+    }
+    let start = t - ids as usize * PAGES_ID_SIZE;
+    payload[start..t]
+        .chunks_exact(PAGES_ID_SIZE)
+        .all(|id| safe_u64(id, 0))
+        .then_some(start)
 }
 
 /// Checkpoint payload rules of spec §3.3 (provisional).
@@ -344,6 +409,26 @@ mod tests {
 
     /// A sealed commit record of `ops` (key, value, del) at `offset` in a fresh buffer.
     fn commit(txn: u64, ops: &[(&[u8], &[u8], bool)], offset: usize) -> Vec<u8> {
+        commit_with(txn, ops, offset, None)
+    }
+
+    /// Page ids and counts of a pages section (spec §3.5).
+    struct Pages<'a> {
+        page_count: u64,
+        entry_count: u64,
+        depth: u32,
+        written: &'a [u64],
+        freed: &'a [u64],
+        freed_young: &'a [u64],
+    }
+
+    /// `commit`, with a pages section and flag bit 1 when `pages` is given.
+    fn commit_with(
+        txn: u64,
+        ops: &[(&[u8], &[u8], bool)],
+        offset: usize,
+        pages: Option<&Pages>,
+    ) -> Vec<u8> {
         let mut payload = vec![0u8; COMMIT_OPS_OFFSET];
         put_u32(&mut payload, COMMIT_MAGIC_OFFSET, COMMIT_MAGIC);
         put_u64(&mut payload, COMMIT_TXN_ID_OFFSET, txn);
@@ -358,9 +443,34 @@ mod tests {
             payload.extend_from_slice(k);
             payload.extend_from_slice(v);
         }
+        if let Some(p) = pages {
+            for id in p.written.iter().chain(p.freed).chain(p.freed_young) {
+                payload.extend_from_slice(&id.to_le_bytes());
+            }
+            let mut tail = [0u8; PAGES_TAIL_SIZE];
+            put_u64(&mut tail, PAGES_PAGE_COUNT_OFFSET, p.page_count);
+            put_u64(&mut tail, PAGES_ENTRY_COUNT_OFFSET, p.entry_count);
+            put_u32(&mut tail, PAGES_DEPTH_OFFSET, p.depth);
+            put_u32(
+                &mut tail,
+                PAGES_WRITTEN_COUNT_OFFSET,
+                p.written.len() as u32,
+            );
+            put_u32(&mut tail, PAGES_FREED_COUNT_OFFSET, p.freed.len() as u32);
+            put_u32(
+                &mut tail,
+                PAGES_FREED_YOUNG_COUNT_OFFSET,
+                p.freed_young.len() as u32,
+            );
+            put_u32(&mut tail, PAGES_MAGIC_OFFSET, PAGES_MAGIC);
+            payload.extend_from_slice(&tail);
+        }
         let mut buf = vec![0u8; offset + RECORD_OVERHEAD + payload.len()];
         let r = &mut buf[offset..];
         put_u32(r, RECORD_MAGIC_OFFSET, RECORD_MAGIC);
+        if pages.is_some() {
+            put_u16(r, RECORD_FLAGS_OFFSET, RECORD_FLAG_PAGES);
+        }
         put_u16(r, RECORD_HEADER_LENGTH_OFFSET, RECORD_HEADER_SIZE as u16);
         put_u64(r, RECORD_TXN_ID_OFFSET, txn);
         put_u64(r, RECORD_PREV_POSITION_OFFSET, 123);
@@ -412,6 +522,20 @@ mod tests {
             [1, 2, 4, 8]
         );
         assert_eq!(CHECKPOINT_PAYLOAD_SIZE, 40);
+        assert_eq!(
+            [
+                PAGES_ENTRY_COUNT_OFFSET,
+                PAGES_DEPTH_OFFSET,
+                PAGES_WRITTEN_COUNT_OFFSET,
+                PAGES_FREED_COUNT_OFFSET,
+                PAGES_FREED_YOUNG_COUNT_OFFSET,
+                PAGES_RESERVED_OFFSET,
+                PAGES_MAGIC_OFFSET,
+                PAGES_TAIL_SIZE
+            ],
+            [8, 16, 20, 24, 28, 32, 36, 40]
+        );
+        assert_eq!(PAGES_MAGIC.to_le_bytes(), *b"SGAP");
         assert_eq!(RECORD_MAGIC.to_le_bytes(), *b"RGOL");
         assert_eq!(TRAILER_MAGIC.to_le_bytes(), *b"LOGR");
         assert_eq!(COMMIT_MAGIC.to_le_bytes(), *b"TIMC");
@@ -497,5 +621,158 @@ mod tests {
         assert!(record_seal(&mut buf[..39], 0).is_err());
         put_u32(&mut buf, RECORD_PAYLOAD_LENGTH_OFFSET, u32::MAX);
         assert!(record_seal(&mut buf, 0).is_err());
+    }
+
+    const PAGES: Pages<'static> = Pages {
+        page_count: 40,
+        entry_count: 1234,
+        depth: 3,
+        written: &[7, 8, 9],
+        freed: &[2],
+        freed_young: &[(1 << 53) - 1, 5],
+    };
+
+    /// Start of the pages tail of the record at 0 of `buf`.
+    fn tail_at(buf: &[u8]) -> usize {
+        buf.len() - TRAILER_SIZE - PAGES_TAIL_SIZE
+    }
+
+    #[test]
+    fn a_pages_section_ends_the_ops_and_decode_is_unchanged() {
+        let ops: &[(&[u8], &[u8], bool)] = &[(b"key", b"val", false), (b"gone", b"", true)];
+        let plain = commit(9, ops, 3);
+        let buf = commit_with(9, ops, 3, Some(&PAGES));
+        assert_eq!(buf.len(), plain.len() + 6 * PAGES_ID_SIZE + PAGES_TAIL_SIZE);
+        assert_eq!(record_verify(&buf, 3), (buf.len() - 3) as i32);
+        let (mut a, mut b) = ([0u32; 8], [0u32; 8]);
+        assert_eq!(record_decode(&buf, 3, &mut a).unwrap(), 2);
+        assert_eq!(record_decode(&plain, 3, &mut b).unwrap(), 2);
+        assert_eq!(a, b);
+        // No ops, no ids: the smallest payload with a section.
+        let empty = Pages {
+            written: &[],
+            freed: &[],
+            freed_young: &[],
+            ..PAGES
+        };
+        let buf = commit_with(1, &[], 0, Some(&empty));
+        assert_eq!(
+            buf.len(),
+            RECORD_OVERHEAD + COMMIT_OPS_OFFSET + PAGES_TAIL_SIZE
+        );
+        assert_eq!(record_verify(&buf, 0), buf.len() as i32);
+    }
+
+    #[test]
+    fn a_broken_pages_section_is_bad_payload() {
+        let ops: &[(&[u8], &[u8], bool)] = &[(b"a", b"bc", false)];
+        let good = commit_with(4, ops, 0, Some(&PAGES));
+        let t = tail_at(&good);
+        let ids = t - 6 * PAGES_ID_SIZE;
+        let damages: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+            ("magic", Box::new(move |b| b[t + PAGES_MAGIC_OFFSET] ^= 1)),
+            (
+                "reserved",
+                Box::new(move |b| put_u32(b, t + PAGES_RESERVED_OFFSET, 1)),
+            ),
+            (
+                "page count",
+                Box::new(move |b| put_u64(b, t + PAGES_PAGE_COUNT_OFFSET, 1 << 53)),
+            ),
+            (
+                "entry count",
+                Box::new(move |b| put_u64(b, t + PAGES_ENTRY_COUNT_OFFSET, u64::MAX)),
+            ),
+            ("id", Box::new(move |b| put_u64(b, ids + 8, 1 << 53))),
+            ("last id", Box::new(move |b| put_u64(b, t - 8, u64::MAX))),
+            // One id more: the section reaches into the op.
+            (
+                "overlap",
+                Box::new(move |b| put_u32(b, t + PAGES_FREED_COUNT_OFFSET, 2)),
+            ),
+            // One id fewer: a gap of 8 bytes between the op and the ids.
+            (
+                "gap",
+                Box::new(move |b| put_u32(b, t + PAGES_WRITTEN_COUNT_OFFSET, 2)),
+            ),
+            (
+                "count",
+                Box::new(move |b| put_u32(b, t + PAGES_FREED_YOUNG_COUNT_OFFSET, u32::MAX)),
+            ),
+            (
+                "counts",
+                Box::new(move |b| {
+                    for f in [
+                        PAGES_WRITTEN_COUNT_OFFSET,
+                        PAGES_FREED_COUNT_OFFSET,
+                        PAGES_FREED_YOUNG_COUNT_OFFSET,
+                    ] {
+                        put_u32(b, t + f, u32::MAX);
+                    }
+                }),
+            ),
+            (
+                "flag clear",
+                Box::new(|b| put_u16(b, RECORD_FLAGS_OFFSET, 0)),
+            ),
+        ];
+        for (what, damage) in damages {
+            let mut b = good.clone();
+            damage(&mut b);
+            record_seal(&mut b, 0).unwrap();
+            assert_eq!(record_verify(&b, 0), status::BAD_PAYLOAD, "{what}");
+            assert!(record_decode(&b, 0, &mut [0u32; 64]).is_err(), "{what}");
+        }
+        // The flag on a record whose payload is too short for a tail, or has none.
+        for len in [0usize, 1] {
+            let ops: &[(&[u8], &[u8], bool)] = &[(b"k", b"v", false)];
+            let mut b = commit(2, &ops[..len], 0);
+            put_u16(&mut b, RECORD_FLAGS_OFFSET, RECORD_FLAG_PAGES);
+            record_seal(&mut b, 0).unwrap();
+            assert_eq!(record_verify(&b, 0), status::BAD_PAYLOAD, "{len} ops");
+        }
+        // Both flags together are fine.
+        let mut b = good.clone();
+        put_u16(
+            &mut b,
+            RECORD_FLAGS_OFFSET,
+            RECORD_FLAG_PAGES | RECORD_FLAG_UNSYNCED_BEFORE,
+        );
+        record_seal(&mut b, 0).unwrap();
+        assert_eq!(record_verify(&b, 0), b.len() as i32);
+        // Bit 2 and up are still BadHeader.
+        put_u16(&mut b, RECORD_FLAGS_OFFSET, RECORD_FLAG_PAGES << 1);
+        record_seal(&mut b, 0).unwrap();
+        assert_eq!(record_verify(&b, 0), status::BAD_HEADER);
+    }
+
+    #[test]
+    fn the_pages_flag_on_a_record_that_is_not_a_commit_is_bad_header() {
+        let mut b = vec![0u8; RECORD_OVERHEAD + CHECKPOINT_PAYLOAD_SIZE];
+        put_u32(&mut b, RECORD_MAGIC_OFFSET, RECORD_MAGIC);
+        put_u16(&mut b, RECORD_TYPE_OFFSET, RECORD_TYPE_CHECKPOINT);
+        put_u16(
+            &mut b,
+            RECORD_HEADER_LENGTH_OFFSET,
+            RECORD_HEADER_SIZE as u16,
+        );
+        put_u32(
+            &mut b,
+            RECORD_PAYLOAD_LENGTH_OFFSET,
+            CHECKPOINT_PAYLOAD_SIZE as u32,
+        );
+        put_u32(
+            &mut b,
+            RECORD_HEADER_SIZE + CHECKPOINT_MAGIC_OFFSET,
+            CHECKPOINT_MAGIC,
+        );
+        record_seal(&mut b, 0).unwrap();
+        assert_eq!(record_verify(&b, 0), b.len() as i32);
+        put_u16(&mut b, RECORD_FLAGS_OFFSET, RECORD_FLAG_PAGES);
+        record_seal(&mut b, 0).unwrap();
+        assert_eq!(record_verify(&b, 0), status::BAD_HEADER);
+        put_u16(&mut b, RECORD_TYPE_OFFSET, RECORD_TYPE_CARTRIDGE_META);
+        record_seal(&mut b, 0).unwrap();
+        assert_eq!(record_verify(&b, 0), status::BAD_HEADER);
     }
 }
