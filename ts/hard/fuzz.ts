@@ -1,8 +1,8 @@
 // Hardening §5: fuzzing of every decoder that reads bytes from disk (issue 5).
 //
 // A corpus of valid pages (meta, branch, leaf, overflow, freelist, history at
-// 4 KiB and 16 KiB) and log records (commit, checkpoint, cartridge meta) comes
-// from real databases written by this code. fast-check mutates them: bit flips,
+// 4 KiB and 16 KiB) and log records (commit, checkpoint, cartridge meta, and
+// commits with a pages section) comes from real databases written by this code. fast-check mutates them: bit flips,
 // byte writes, length and count fields pushed to interesting values (0, ±1
 // around the page size, 0xFFFF, 2^31, 2^32 − 1, …), truncation and extension;
 // optionally the page or record is resealed afterwards, so the mutation gets
@@ -21,8 +21,9 @@
 // - record: recordVerify never throws and returns a length inside the buffer
 //           or a status −1…−8; recordDecode throws RangeError exactly when
 //           the record is not a valid commit record; decodeRecord throws only
-//           NorthstarError and its ops lie inside the record; scanRecords
-//           ends with an 'end' entry.
+//           NorthstarError and its ops lie inside the record, before the
+//           pages section when there is one; scanRecords ends with an 'end'
+//           entry.
 // - reader: open, get, a full scan and verify() of a database with one mutated,
 //           resealed node (a stale or crafted page the checksums cannot
 //           catch) throw only NorthstarError.
@@ -72,6 +73,13 @@ import {
   OP_KEY_LENGTH_OFFSET,
   OP_KEY_OFFSET,
   OP_VALUE_LENGTH_OFFSET,
+  PAGES_FREED_COUNT_OFFSET,
+  PAGES_FREED_YOUNG_COUNT_OFFSET,
+  PAGES_MAGIC_OFFSET,
+  PAGES_PAGE_COUNT_OFFSET,
+  PAGES_TAIL_SIZE,
+  PAGES_WRITTEN_COUNT_OFFSET,
+  RECORD_FLAG_PAGES,
   RECORD_HEADER_LENGTH_OFFSET,
   RECORD_HEADER_SIZE,
   RECORD_PAYLOAD_LENGTH_OFFSET,
@@ -83,7 +91,7 @@ import {
   MAX_RECORD_KEY_SIZE,
   MAX_RECORD_VALUE_SIZE,
 } from '../log/constants.js';
-import { buildCartridgeMetaRecord, buildCheckpointRecord, decodeRecord, scanRecords } from '../log/record.js';
+import { RecordBuilder, buildCartridgeMetaRecord, buildCheckpointRecord, decodeRecord, scanRecords } from '../log/record.js';
 import { fallbackKernels, nativeKernels, type Kernels } from '../native/kernels.js';
 import { decodeMeta } from '../pager/meta.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
@@ -170,10 +178,23 @@ export function buildCorpus(seed = 1): Corpus {
   records.push(buildCheckpointRecord({ txnId: 9, rootPageId: 3, pageCount: 40, replayFrom: 4000 }, 3900, fallbackKernels));
   records.push(buildCartridgeMetaRecord(10, 4100, Buffer.from('cartridge payload'), fallbackKernels));
   records.push(buildCartridgeMetaRecord(11, 4200, new Uint8Array(0), fallbackKernels));
+  records.push(...pagesRecords());
   for (const t of [PageType.Meta, PageType.Branch, PageType.Leaf, PageType.Overflow, PageType.Freelist, PageType.History]) {
     if (!byType.get(t)?.length) throw new Error(`fuzz corpus: no page of type ${t}`);
   }
   return { pages, byType, records, db: small! };
+}
+
+/** Commit records with a pages section (spec/commit_record_v0.md §3.5): with ops and ids, and with neither. */
+function pagesRecords(): Uint8Array[] {
+  const b = new RecordBuilder({ initialCapacity: 256 });
+  b.reset(12);
+  b.put(Buffer.from('k00042'), Buffer.from('value with a pages section after it'));
+  b.del(Buffer.from('k00007'));
+  const full = b.seal(4300, 17, fallbackKernels, 0, { pageCount: 40, entryCount: 321, depth: 2, written: [17, 18, 39], freed: [5, 6], freedYoung: [30] }).slice();
+  b.reset(13);
+  const empty = b.seal(4300 + full.length, 0, fallbackKernels, 1, { pageCount: 40, entryCount: 0, depth: 0, written: [], freed: [17], freedYoung: [] }).slice();
+  return [full, empty];
 }
 
 /** Writes the seed corpus of the cargo-fuzz targets (see crates/northstar-native/fuzz/fuzz_targets). */
@@ -203,9 +224,12 @@ export function writeCorpus(dir = nodePath.join(repoRoot, 'hard', 'fuzz', 'corpu
       }
     }
   }
-  c.records.filter((r) => r.length <= 2048).slice(0, 16).forEach((r, i) => {
+  const hasPages = (r: Uint8Array): boolean => (readU16(r, RECORD_FLAGS_OFFSET) & RECORD_FLAG_PAGES) !== 0;
+  const picked = c.records.filter((r) => r.length <= 2048).slice(0, 16);
+  picked.push(...c.records.filter((r) => hasPages(r) && !picked.includes(r)).slice(0, 2));
+  picked.forEach((r, i) => {
     // record: control (bit 0 reseal, bits 1–3 offset), then the record.
-    put('record', `record${i}-type${readU16(r, RECORD_TYPE_OFFSET)}`, Buffer.concat([Buffer.from([0]), r]));
+    put('record', `record${i}-type${readU16(r, RECORD_TYPE_OFFSET)}${hasPages(r) ? '-pages' : ''}`, Buffer.concat([Buffer.from([0]), r]));
   });
   return counts;
 }
@@ -285,6 +309,18 @@ function recordFields(b: Uint8Array, o: number): Field[] {
   const len = readU32(b, o + RECORD_PAYLOAD_LENGTH_OFFSET);
   const end = o + RECORD_HEADER_SIZE + len;
   if (end + TRAILER_SIZE <= b.length) out.push([end + 4, 4]);
+  // The pages-section tail (spec §3.5) sits just before the trailer.
+  const t = end - PAGES_TAIL_SIZE;
+  if ((readU16(b, o + RECORD_FLAGS_OFFSET) & RECORD_FLAG_PAGES) !== 0 && t >= o + RECORD_HEADER_SIZE && end <= b.length) {
+    out.push(
+      [t + PAGES_WRITTEN_COUNT_OFFSET, 4],
+      [t + PAGES_FREED_COUNT_OFFSET, 4],
+      [t + PAGES_FREED_YOUNG_COUNT_OFFSET, 4],
+      [t + PAGES_PAGE_COUNT_OFFSET + 4, 4],
+      [t + PAGES_MAGIC_OFFSET, 4],
+      [t - 4, 4], // the high word of the last id
+    );
+  }
   const p = o + RECORD_HEADER_SIZE;
   if (readU16(b, o + RECORD_TYPE_OFFSET) !== RecordType.Commit || p + COMMIT_OPS_OFFSET > b.length) return out;
   out.push([p + COMMIT_OP_COUNT_OFFSET, 4]);
@@ -573,7 +609,12 @@ function recordTarget(ctx: Ctx, c: RecordCase): void {
             throw new Violation('decodeRecord: an op lies outside its record');
           }
         }
-        return { type: r.type, length: r.length, txnId: r.txnId, ops: r.ops.length };
+        // Ops end where the pages section starts.
+        const opsEnd = view.byteOffset + off + r.length - TRAILER_SIZE - (r.pages ? PAGES_TAIL_SIZE + 8 * (r.pages.written.length + r.pages.freed.length + r.pages.freedYoung.length) : 0);
+        const last = r.ops.at(-1);
+        if (last && last.value.byteOffset + last.value.length > opsEnd) throw new Violation('decodeRecord: an op reaches into the pages section');
+        const pages = r.pages && [r.pages.pageCount, r.pages.entryCount, r.pages.depth, r.pages.written.length, r.pages.freed.length, r.pages.freedYoung.length];
+        return { type: r.type, length: r.length, txnId: r.txnId, ops: r.ops.length, pages };
       }
       return { type: r.type, length: r.length, txnId: r.txnId };
     });
