@@ -13,6 +13,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { open, stateHashOf } from '../index.js';
 import { PageType, TYPE_OFFSET } from '../format/constants.js';
 import { LogFile } from '../log/file.js';
+import { RecordBuilder } from '../log/record.js';
 import { kernels } from '../native/kernels.js';
 import { runCli } from './program.js';
 
@@ -98,13 +99,13 @@ const oneLineError = (r: { code: number; err: string[] }): void => {
 };
 
 describe('logdump', () => {
-  it('lists one line per record with position, txn, type, op count and bytes', () => {
+  it('lists one line per record with position, txn, type, op count, bytes and pages section', () => {
     makeDb();
     const positions = recordPositions();
     const r = cli('logdump', dbPath);
     expect(r.code).toBe(0);
-    expect(r.out[0]).toMatch(/^position\s+txn\s+type\s+ops\s+bytes$/);
-    expect(r.out.slice(1, 4).map((l) => l.split(/\s+/))).toEqual([
+    expect(r.out[0]).toMatch(/^position\s+txn\s+type\s+ops\s+bytes\s+pages$/);
+    expect(r.out.slice(1, 4).map((l) => l.split(/\s+/).slice(0, 5))).toEqual([
       [String(positions[0]), '1', 'commit', '5', expect.stringMatching(/^\d+$/)],
       [String(positions[1]), '2', 'commit', '2', expect.stringMatching(/^\d+$/)],
       [String(positions[2]), '3', 'commit', '2', expect.stringMatching(/^\d+$/)],
@@ -121,7 +122,8 @@ describe('logdump', () => {
     expect(r.code).toBe(0);
     const lines = r.out.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(4);
-    expect(lines[0]).toEqual({ position: positions[0], txnId: 1, type: 'commit', ops: 5, bytes: positions[1]! - positions[0]!, prevPosition: positions[0] });
+    expect(lines[0]).toMatchObject({ position: positions[0], txnId: 1, type: 'commit', ops: 5, bytes: positions[1]! - positions[0]!, prevPosition: positions[0] });
+    expect(Object.keys(lines[0]!).filter((k) => k !== 'pages')).toEqual(['position', 'txnId', 'type', 'ops', 'bytes', 'prevPosition']);
     expect(lines[2]).toMatchObject({ position: positions[2], txnId: 3, prevPosition: positions[1] });
     expect(lines[3]).toEqual({ end: 'end', position: expect.any(Number), records: 3, problems: [] });
     const from = cli('logdump', dbPath, '--json', '--from', String(positions[1]));
@@ -150,6 +152,29 @@ describe('logdump', () => {
     const v = cli('logdump', dbPath, '--verify');
     expect(v.code).toBe(1);
     expect(v.out.at(-1)).toContain(`torn tail at position ${positions[2]}`);
+  });
+
+  it('shows a commit’s pages section: counts in the table and JSON, ids with --ids', () => {
+    const logPath = `${dbPath}.log`;
+    const log = LogFile.create(logPath, 7, kernels);
+    const b = new RecordBuilder();
+    b.reset(1);
+    b.put(Buffer.from('k'), Buffer.from('v'));
+    const first = log.append(b.seal(log.end, 3, kernels, 0, { pageCount: 12, entryCount: 1, depth: 1, written: [3, 4], freed: [2], freedYoung: [] }));
+    b.reset(2);
+    log.append(b.seal(first, 3, kernels));
+    log.close();
+    const r = cli('logdump', logPath);
+    expect(r.code).toBe(0);
+    expect(r.out[1]).toMatch(/\s1\s+commit\s+1\s+\d+\s+12 pages, 1 entries, depth 1; written 2, freed 1, freed young 0$/);
+    expect(r.out[2]).toMatch(/\s2\s+commit\s+0\s+\d+\s+-$/);
+    const ids = cli('logdump', logPath, '--ids');
+    expect(ids.out.slice(1, 6).map((l) => l.trim())).toEqual([r.out[1], 'written: 3 4', 'freed: 2', 'freed young:', r.out[2]]);
+    const json = cli('logdump', logPath, '--json').out.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(json[0]!.pages).toEqual({ pageCount: 12, entryCount: 1, depth: 1, written: 2, freed: 1, freedYoung: 0 });
+    expect(json[1]!.pages).toBeUndefined();
+    const jsonIds = JSON.parse(cli('logdump', logPath, '--json', '--ids').out[0]!) as Record<string, unknown>;
+    expect(jsonIds.pages).toMatchObject({ writtenIds: [3, 4], freedIds: [2], freedYoungIds: [] });
   });
 
   it('works when the data file will not open', () => {

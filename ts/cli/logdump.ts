@@ -15,6 +15,21 @@ export interface LogdumpOptions {
   json?: boolean;
   /** Also fail on a torn tail and on broken txn order or prev-position links. */
   verify?: boolean;
+  /** Also list the page ids of each pages section, not just their counts. */
+  ids?: boolean;
+}
+
+/** A commit's pages section (spec/commit_record_v0.md §3.5) as dumped: counts, and ids with --ids. */
+export interface LogdumpPages {
+  pageCount: number;
+  entryCount: number;
+  depth: number;
+  written: number;
+  freed: number;
+  freedYoung: number;
+  writtenIds?: readonly number[];
+  freedIds?: readonly number[];
+  freedYoungIds?: readonly number[];
 }
 
 /** One line of the dump. */
@@ -25,6 +40,8 @@ export interface LogdumpLine {
   ops: number;
   bytes: number;
   prevPosition: number;
+  /** Present when the record has a pages section. */
+  pages?: LogdumpPages;
 }
 
 const TYPE_NAMES = {
@@ -39,10 +56,18 @@ export function logdump(path: string, options: LogdumpOptions, io: Io): number {
   requireFile(logPath, 'commit log');
   const log = LogFile.open(logPath, null, kernels);
   try {
-    const rows: string[][] = [['position', 'txn', 'type', 'ops', 'bytes']];
+    const rows: string[][] = [['position', 'txn', 'type', 'ops', 'bytes', 'pages']];
+    /** With --ids: lines printed after the table row of that index, outside its columns. */
+    const after = new Map<number, string[]>();
     const flushRows = (): void => {
-      if (!options.json && rows.length > 0) for (const l of table(rows)) io.out(l);
+      if (!options.json && rows.length > 0) {
+        table(rows).forEach((l, i) => {
+          io.out(l);
+          for (const extra of after.get(i) ?? []) io.out(extra);
+        });
+      }
       rows.length = 0;
+      after.clear();
     };
     const problems: string[] = [];
     let count = 0;
@@ -62,10 +87,31 @@ export function logdump(path: string, options: LogdumpOptions, io: Io): number {
         bytes: rec.length,
         prevPosition: rec.prevPosition,
       };
+      const section = rec.type === RecordType.Commit ? rec.pages : null;
+      if (section) {
+        line.pages = {
+          pageCount: section.pageCount,
+          entryCount: section.entryCount,
+          depth: section.depth,
+          written: section.written.length,
+          freed: section.freed.length,
+          freedYoung: section.freedYoung.length,
+          ...(options.ids ? { writtenIds: section.written, freedIds: section.freed, freedYoungIds: section.freedYoung } : {}),
+        };
+      }
       count++;
       if (options.json) io.out(JSON.stringify(line));
       else {
-        rows.push([String(line.position), String(line.txnId), line.type, String(line.ops), String(line.bytes)]);
+        const p = line.pages;
+        const pages = p ? `${p.pageCount} pages, ${p.entryCount} entries, depth ${p.depth}; written ${p.written}, freed ${p.freed}, freed young ${p.freedYoung}` : '-';
+        rows.push([String(line.position), String(line.txnId), line.type, String(line.ops), String(line.bytes), pages]);
+        if (section && options.ids) {
+          after.set(rows.length - 1, [
+            `    written: ${section.written.join(' ')}`.trimEnd(),
+            `    freed: ${section.freed.join(' ')}`.trimEnd(),
+            `    freed young: ${section.freedYoung.join(' ')}`.trimEnd(),
+          ]);
+        }
         if (rows.length >= 4096) flushRows();
       }
       if (options.verify && problems.length === 0) {
@@ -113,13 +159,18 @@ export function logdumpCommand(io: Io, done: (code: number) => void): Command {
     .option('--from <position>', 'start at this log position (a record boundary)', nonNegativeInt)
     .option('--json', 'one JSON object per record, then one for how the log ends')
     .option('--verify', 'fail on a torn tail too, and check txn order and prev-position links')
+    .option('--ids', 'also list the page ids of each pages section (written, freed, freed young)')
     .addHelpText(
       'after',
       `
 Columns: position (logical log position), txn id, record type, op count, record
-length in bytes. Every record's checksums are checked as it is read; the last
-line says how the log ends: clean, a torn tail (a crash cut the last append
-short; open cuts it off) or a damaged record followed by valid ones.
+length in bytes, and the commit's pages section when it has one (spec
+commit_record_v0.md §3.5): page count, entry count and depth after the commit,
+and how many pages it wrote, freed and freed young ("-" without a section;
+--ids lists the ids under the row). Every record's checksums are checked as it
+is read; the last line says how the log ends: clean, a torn tail (a crash cut
+the last append short; open cuts it off) or a damaged record followed by valid
+ones.
 
 Exit status: 1 for a damaged record; with --verify also for a torn tail or a
 broken txn order or prev-position link; else 0.`,
