@@ -1289,7 +1289,7 @@ describe('arguments', () => {
     for (const [, options] of bad) expectError(() => open(dbPath(), options as OpenOptions), 'InvalidArgument');
     expect(fs.readFileSync(dbPath()).equals(before)).toBe(true);
     expect(fs.readFileSync(logPath()).equals(logBefore)).toBe(true);
-    expect(fs.readdirSync(tmp.dir).sort()).toEqual(['db', 'db.log']);
+    expect(fs.readdirSync(tmp.dir).sort()).toEqual(['db', 'db.lock', 'db.log']);
     const db2 = reopenClean();
     expect(db2.txnId).toBe(1);
     expectVerified(db2);
@@ -1694,15 +1694,22 @@ describe('file, pages and space', () => {
     expect(s.path).toBe(nodePath.resolve(dbPath()));
   });
 
-  it('a second open() of the same path in one process throws InvalidArgument, however the path is spelled; after close it opens', () => {
+  it('a second open() of the same path in one process, however the path is spelled, shares the database: commits on one are seen by the other', () => {
     const db = openDb();
     commitAll(db, [['a', '1']]);
-    for (const p of [dbPath(), nodePath.join(tmp.dir, '.', 'db'), nodePath.join(tmp.dir, 'sub', '..', 'db'), nodePath.relative(process.cwd(), dbPath())]) {
-      expectError(() => open(p), 'InvalidArgument');
-    }
+    const others = [dbPath(), nodePath.join(tmp.dir, '.', 'db'), nodePath.join(tmp.dir, 'sub', '..', 'db'), nodePath.relative(process.cwd(), dbPath())].map((p) =>
+      open(p, { sync: 'none' }),
+    );
+    for (const o of others) expect(o.txnId).toBe(1);
+    commitAll(others[2]!, [['b', '2']]);
+    expect(db.txnId).toBe(2);
+    const r = db.beginRead();
+    expect(r.get('b')?.toString()).toBe('2');
+    r.close();
+    for (const o of others) o.close();
     db.close();
     const db2 = openDb();
-    expect(db2.txnId).toBe(1);
+    expect(db2.txnId).toBe(2);
     expectVerified(db2);
   });
 

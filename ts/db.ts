@@ -25,6 +25,11 @@ import { verifyDatabase, type VerifyReport } from './btree/verify.js';
 import { ReadTxn, type ReadHost } from './txn/read.js';
 import { WriteTxn, type CommitResult, type TreeState, type WriteHost } from './txn/write.js';
 import { readLogRecords, type LogCommit } from './log/reader.js';
+import { readPagesSection } from './log/record.js';
+import { COMMIT_ROOT_OFFSET } from './log/constants.js';
+import { readU64 } from './format/bytes.js';
+import { Coordinator, type PublishedState, type ReaderSlot } from './shared/coordinator.js';
+import { DirLock } from './shared/dirlock.js';
 
 export type SyncMode = 'full' | 'none';
 
@@ -48,6 +53,14 @@ export interface OpenOptions {
 export interface BeginReadOptions {
   /** Snapshot of this commit (time travel); must be within the retained history. */
   txnId?: number;
+}
+
+export interface BeginWriteOptions {
+  /**
+   * While another thread or process holds the writer, wait up to this many
+   * milliseconds for it (default 0: throw WriteBusy at once).
+   */
+  timeoutMs?: number;
 }
 
 export interface CommitEvent {
@@ -78,8 +91,16 @@ export interface DatabaseStats {
   /** The last checkpoint: the commit the data file holds durably, and commits since. */
   checkpoint: { txnId: number; commitsSince: number; logBytesSince: number };
   history: { retained: number; oldestTxnId: number | null; limit: number };
-  readers: { live: number; oldestTxnId: number | null };
+  /**
+   * Live snapshots: this handle's (`live`), and every other handle's on the
+   * database, in any thread or process, from the lock file (`others`: one
+   * entry per handle holding a snapshot). `oldestTxnId` is the oldest of all.
+   */
+  readers: { live: number; oldestTxnId: number | null; others: ReaderSlot[] };
+  /** This handle has a live write transaction. */
   writer: boolean;
+  /** How this handle coordinates with others: 'native' (shared memory, flock), 'file' (fallback) or 'memory' (custom file system). */
+  coordination: 'native' | 'file' | 'memory';
   cache: { limitBytes: number; capacityPages: number; pages: number; hits: number; misses: number; evictions: number };
   io: IoStats;
   logIo: IoStats;
@@ -90,13 +111,8 @@ export const DEFAULT_HISTORY_TXNS = 1000;
 export const DEFAULT_CHECKPOINT_COMMITS = 1000;
 export const DEFAULT_CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024;
 
-/** Paths open in this process, per file system: a second handle would corrupt the file. */
-const openPathsByFs = new WeakMap<FileSystem, Set<string>>();
-function openPathsOf(files: FileSystem): Set<string> {
-  let set = openPathsByFs.get(files);
-  if (!set) openPathsByFs.set(files, (set = new Set()));
-  return set;
-}
+/** How long open() waits for the writer lock when it must recover or reset the lock file. */
+export const OPEN_LOCK_TIMEOUT_MS = 30_000;
 
 interface Options {
   pageSize: number;
@@ -121,9 +137,9 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
   readonly pager: Pager;
   readonly maxKeySize: number;
   readonly source: PageSource;
-  readonly log: LogFile;
+  log: LogFile;
   readonly recordBuilder: RecordBuilder;
-  readonly freeList: FreeList;
+  freeList: FreeList;
   /** Latest commit in the log: the base of the next write transaction. */
   latest: TreeState;
   /** Latest commit readers see: durable (or sync 'none'). */
@@ -133,7 +149,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
   private durableSlot: number;
   private freelistPages: number[];
   private historyPages: number[];
-  private readonly history: History;
+  private history: History;
   private readonly file: DbFile;
   private readonly opts: Options;
   private readonly readers = new Map<number, number>();
@@ -146,13 +162,18 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
   private syncing: Promise<void> | null = null;
   private syncWaiters: Array<{ position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
   private syncedEnd: number;
+  /** This handle's slot and view of the lock file (spec/concurrency_v0.md). */
+  private readonly coord: Coordinator;
+  /** The log file generation this handle has open (bumped when truncateLog replaces the file). */
+  private logGeneration = 0;
 
-  private constructor(path: string, file: DbFile, log: LogFile, meta: Meta, slot: number, opts: Options, k: Kernels) {
+  private constructor(path: string, file: DbFile, log: LogFile, meta: Meta, slot: number, opts: Options, k: Kernels, coord: Coordinator) {
     super();
     this.path = path;
     this.logPath = log.path;
     this.file = file;
     this.log = log;
+    this.coord = coord;
     this.opts = opts;
     this.sync = opts.sync;
     this.pager = new Pager(file, meta.pageSize, k, opts.cacheSize);
@@ -188,31 +209,22 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     if (this.history.get(meta.txnId) === undefined) this.history.add(snapshotOf(this.latest));
   }
 
-  /** Opens (creating if missing) the database at path and its log `<path>.log`, recovering after a crash. */
+  /**
+   * Opens (creating if missing) the database at path and its log `<path>.log`.
+   * Any number of handles, in any threads and processes, may open one file
+   * (spec/concurrency_v0.md): the first one recovers after a crash, the others
+   * adopt the state it published.
+   */
   static open(path: string, options: OpenOptions = {}): Database {
     if (typeof path !== 'string' || path.length === 0) throw new NorthstarError('InvalidArgument', 'path must be a non-empty string');
     const opts = checkOptions(options);
     const abs = nodePath.resolve(path);
-    const openPaths = openPathsOf(opts.fs);
-    if (openPaths.has(abs)) {
-      throw new NorthstarError('InvalidArgument', `${path} is already open in this process; share the handle`, { path });
-    }
     const logPath = `${abs}.log`;
     const files = opts.fs;
-    if (!files.exists(abs)) {
-      // The log first: a database file never exists without its log.
-      const dbId = randomInt(1, 2 ** 47);
-      if (files.exists(logPath)) files.remove(logPath);
-      LogFile.create(logPath, dbId, kernels, files).close();
-      const first = emptyMeta(opts.pageSize, dbId);
-      first.logTail = LOG_HEADER_SIZE;
-      const image = new Uint8Array(opts.pageSize * 2);
-      image.set(encodeMeta(first, META_PAGE_A, kernels), 0);
-      image.set(encodeMeta(first, META_PAGE_B, kernels), opts.pageSize);
-      files.createAtomically(abs, image);
-    }
+    if (!files.exists(abs)) create(abs, logPath, opts);
     const file = files.open(abs);
     let log: LogFile | null = null;
+    let coord: Coordinator | null = null;
     try {
       const { meta, slot } = chooseMeta(file, kernels);
       if (!files.exists(logPath)) {
@@ -224,17 +236,19 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
           path: logPath,
         });
       }
-      const db = new Database(abs, file, log, meta, slot, opts, kernels);
-      openPaths.add(abs);
+      coord = Coordinator.open(abs, files === nodeFileSystem ? null : files, meta.dbId, OPEN_LOCK_TIMEOUT_MS);
+      const db = new Database(abs, file, log, meta, slot, opts, kernels, coord);
       try {
-        db.recover();
+        db.start();
       } catch (err) {
         db.closeFiles();
         throw err;
       }
       return db;
     } catch (err) {
-      if (!openPaths.has(abs)) {
+      if (coord === null || !coord.isClosed) {
+        // Not yet handed to a Database whose closeFiles() closed everything.
+        coord?.close();
         log?.close();
         file.close();
       }
@@ -242,32 +256,83 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     }
   }
 
-  /** The latest committed txn id readers see. */
+  /**
+   * The open protocol (spec/concurrency_v0.md §3.1): a handle that finds
+   * another ready handle adopts the published state; the first one takes the
+   * writer lock and recovers from the durable meta and the log.
+   */
+  private start(): void {
+    const coord = this.coord;
+    if (coord.othersReady()) this.adopt();
+    else {
+      if (!coord.lockWriter(OPEN_LOCK_TIMEOUT_MS)) {
+        throw new NorthstarError('WriteBusy', `${this.path}: open waited ${OPEN_LOCK_TIMEOUT_MS} ms for the writer lock`);
+      }
+      try {
+        if (coord.othersReady()) this.adopt();
+        else {
+          // Alone: whatever the lock file says is from handles that are gone. Start from the files.
+          this.reloadDurable();
+          this.recover();
+          this.publishShared();
+        }
+      } finally {
+        this.releaseWriterLock();
+      }
+    }
+    coord.markReady();
+  }
+
+  /** The latest committed txn id readers see (in any thread or process). */
   get txnId(): number {
+    if (!this.closed) this.refresh();
     return this.published.txnId;
   }
 
-  /** Snapshot of the latest commit, or of commit `txnId` within the retained history. */
+  /**
+   * Snapshot of the latest commit acknowledged anywhere (any thread or
+   * process), or of commit `txnId` within the retained history.
+   */
   beginRead(options: BeginReadOptions = {}): ReadTxn {
     this.checkOpen();
-    let snap: Snapshot = this.published;
-    if (options.txnId !== undefined && options.txnId !== snap.txnId) {
-      const h = typeof options.txnId === 'number' && options.txnId < snap.txnId ? this.history.get(options.txnId) : undefined;
-      if (h === undefined) {
-        throw new NorthstarError('SnapshotNotFound', `snapshot ${String(options.txnId)} is not retained (retained: ${this.history.oldest ?? snap.txnId}..${snap.txnId})`);
+    for (;;) {
+      this.refresh();
+      let snap: Snapshot = this.published;
+      if (options.txnId !== undefined && options.txnId !== snap.txnId) {
+        const h = typeof options.txnId === 'number' && options.txnId < snap.txnId ? this.history.get(options.txnId) : undefined;
+        if (h === undefined) {
+          throw new NorthstarError('SnapshotNotFound', `snapshot ${String(options.txnId)} is not retained (retained: ${this.history.oldest ?? snap.txnId}..${snap.txnId})`);
+        }
+        snap = h;
       }
-      snap = h;
+      this.readers.set(snap.txnId, (this.readers.get(snap.txnId) ?? 0) + 1);
+      this.liveReaders++;
+      // A new oldest snapshot goes into our slot; then the writer's floor is read again, so
+      // either the writer saw the slot or we see that it moved past the snapshot (concurrency §4.2).
+      if (this.showReaders() && snap.txnId < this.coord.historyFloor() && !this.coord.writerLocked) {
+        this.releaseSnapshot(snap.txnId);
+        if (options.txnId !== undefined) throw new NorthstarError('SnapshotNotFound', `snapshot ${snap.txnId} is no longer retained by the writer`);
+        continue;
+      }
+      return new ReadTxn(this, snap.txnId, snap.root);
     }
-    this.readers.set(snap.txnId, (this.readers.get(snap.txnId) ?? 0) + 1);
-    this.liveReaders++;
-    return new ReadTxn(this, snap.txnId, snap.root);
   }
 
-  /** The write transaction; a second live one → WriteBusy. */
-  beginWrite(): WriteTxn {
+  /**
+   * The write transaction. One at a time across every thread and process:
+   * WriteBusy while another holds the writer, unless `timeoutMs` is given,
+   * which waits up to that long for it.
+   */
+  beginWrite(options: BeginWriteOptions = {}): WriteTxn {
     this.checkOpen();
     this.checkWritable();
-    if (this.writer) throw new NorthstarError('WriteBusy', 'another write transaction is live');
+    if (options === null || typeof options !== 'object') throw new NorthstarError('InvalidArgument', 'options must be an object');
+    const timeoutMs = options.timeoutMs ?? 0;
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0) || timeoutMs > 2 ** 31) {
+      throw new NorthstarError('InvalidArgument', 'timeoutMs must be a number of milliseconds >= 0');
+    }
+    if (this.writer) throw new NorthstarError('WriteBusy', 'another write transaction is live on this handle');
+    this.lockWriter(timeoutMs);
     this.releasePages();
     const w = new WriteTxn(this);
     this.writer = w;
@@ -283,7 +348,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     this.checkOpen();
     this.checkWritable();
     if (this.writer) throw new NorthstarError('WriteBusy', 'checkpoint needs the writer slot; a write transaction is live');
-    this.writeCheckpoint();
+    this.withWriterLock(() => this.writeCheckpoint());
   }
 
   /**
@@ -293,6 +358,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
    */
   readLog(options: { fromTxnId?: number } = {}): IterableIterator<LogCommit> {
     this.checkOpen();
+    this.refresh();
     return readLogRecords(this.log, this.pager.kernels, options.fromTxnId ?? 0, this.published.txnId, (t) => {
       throw new NorthstarError('SnapshotNotFound', `commit ${t} is no longer in the log`);
     });
@@ -310,26 +376,36 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     if (typeof before !== 'number' || !Number.isSafeInteger(before) || before < 0) {
       throw new NorthstarError('InvalidArgument', 'beforeTxnId must be a non-negative integer');
     }
-    if (before > this.durable.txnId + 1) {
-      throw new NorthstarError('InvalidArgument', `can only truncate up to the last checkpoint (txn ${this.durable.txnId}); call checkpoint() first`);
-    }
-    let cut = this.log.end;
-    for (const r of scanLog(this.log)) {
-      if (r.txnId >= before) {
-        cut = r.position;
-        break;
+    this.withWriterLock(() => {
+      if (before > this.durable.txnId + 1) {
+        throw new NorthstarError('InvalidArgument', `can only truncate up to the last checkpoint (txn ${this.durable.txnId}); call checkpoint() first`);
       }
-    }
-    if (cut > this.durable.logTail) cut = this.durable.logTail;
-    this.log.dropBefore(cut);
-    this.history.dropBefore(before);
-    // The durable history chain still lists the dropped snapshots: rewrite it now.
-    this.writeCheckpoint(true);
+      let cut = this.log.end;
+      for (const r of scanLog(this.log)) {
+        if (r.txnId >= before) {
+          cut = r.position;
+          break;
+        }
+      }
+      if (cut > this.durable.logTail) cut = this.durable.logTail;
+      if (cut > this.log.base) {
+        this.log.dropBefore(cut);
+        // Other handles still have the replaced file open: they reopen it when they see this.
+        this.logGeneration++;
+      }
+      this.history.dropBefore(before);
+      // The durable history chain still lists the dropped snapshots: rewrite it now.
+      this.writeCheckpoint(true);
+    });
   }
 
   stats(): DatabaseStats {
     this.checkOpen();
+    this.refresh();
     const c = this.pager.cache;
+    const others = this.coord.otherReaders().slots;
+    let oldestReader = this.oldestReader();
+    for (const o of others) if (oldestReader === null || o.txnId < oldestReader) oldestReader = o.txnId;
     const s = this.published;
     return {
       implementation,
@@ -349,8 +425,9 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       maxKeySize: this.maxKeySize,
       checkpoint: { txnId: this.durable.txnId, commitsSince: this.commitsSinceCheckpoint, logBytesSince: this.latest.logEnd - this.durable.logTail },
       history: { retained: this.history.size, oldestTxnId: this.history.oldest, limit: this.opts.historyTxns },
-      readers: { live: this.liveReaders, oldestTxnId: this.oldestReader() },
+      readers: { live: this.liveReaders, oldestTxnId: oldestReader, others },
       writer: this.writer !== null,
+      coordination: this.coord.kind,
       cache: { limitBytes: this.opts.cacheSize, capacityPages: c.capacity, pages: c.size, hits: c.hits, misses: c.misses, evictions: c.evictions },
       io: { ...this.file.stats },
       logIo: { ...this.log.stats },
@@ -364,8 +441,12 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
    */
   verify(): VerifyReport {
     this.checkOpen();
-    if (this.writer === null && this.poisoned === null) this.writeCheckpoint();
-    return verifyDatabase(this.pager, this.durable);
+    if (this.writer !== null || this.poisoned !== null) return verifyDatabase(this.pager, this.durable);
+    // Under the writer lock: no other handle checkpoints (and reuses pages) while we walk.
+    return this.withWriterLock(() => {
+      this.writeCheckpoint();
+      return verifyDatabase(this.pager, this.durable);
+    }, OPEN_LOCK_TIMEOUT_MS);
   }
 
   /** Checkpoints, aborts a live writer, ends every reader and closes both files. */
@@ -375,7 +456,12 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     let err: unknown = null;
     if (!this.poisoned) {
       try {
-        this.writeCheckpoint();
+        // Skipped when another handle holds the writer: the data file is theirs to checkpoint.
+        const had = this.coord.writerLocked;
+        if (had || this.coord.lockWriter(0)) {
+          if (!had) this.takeOver();
+          this.writeCheckpoint();
+        }
       } catch (e) {
         err = e;
       }
@@ -396,8 +482,10 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
 
   releaseSnapshot(txnId: number): void {
     const n = this.readers.get(txnId) ?? 0;
-    if (n <= 1) this.readers.delete(txnId);
-    else this.readers.set(txnId, n - 1);
+    if (n <= 1) {
+      this.readers.delete(txnId);
+      if (!this.closed) this.showReaders();
+    } else this.readers.set(txnId, n - 1);
     this.liveReaders--;
   }
 
@@ -443,6 +531,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
         this.poison(err instanceof NorthstarError ? err : new NorthstarError('IoError', String(err), { cause: err }));
       }
     }
+    this.releaseWriterLock();
   }
 
   poison(err: NorthstarError): void {
@@ -480,12 +569,235 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
    * reach them.
    */
   private readerFloor(): number {
-    let floor = this.published.txnId;
+    let floor = this.historyFloor();
+    // Published before the slots are read: a reader that registers after our scan sees it (concurrency §4.3).
+    this.coord.setHistoryFloor(floor);
     const r = this.oldestReader();
     if (r !== null && r < floor) floor = r;
-    const h = this.history.oldest;
-    if (h !== null && h < floor) floor = h;
+    const o = this.coord.otherReaders().oldest;
+    if (o !== null && o < floor) floor = o;
     return floor;
+  }
+
+  /** The oldest commit whose pages this writer keeps for time travel: its history window. */
+  private historyFloor(): number {
+    const h = this.history.oldest;
+    return h !== null && h < this.published.txnId ? h : this.published.txnId;
+  }
+
+  /** Puts this handle's oldest live snapshot in its slot; true when that lowered it (a re-check is due). */
+  private showReaders(): boolean {
+    const oldest = this.oldestReader() ?? 0;
+    const before = this.coord.readerTxn;
+    this.coord.setReaderTxn(oldest);
+    return oldest !== 0 && (before === 0 || oldest < before);
+  }
+
+  // ---- coordination with other handles (spec/concurrency_v0.md) ----------------------
+
+  /** Publishes the latest visible commit to the lock file; only the writer-lock holder calls this (§2.2). */
+  private publishShared(): void {
+    const s = this.published as TreeState;
+    this.coord.publish({
+      txnId: s.txnId,
+      root: s.root,
+      depth: s.depth ?? 0,
+      entryCount: s.entryCount,
+      pageCount: s.pageCount ?? this.latest.pageCount,
+      logEnd: s.logEnd ?? this.latest.logEnd,
+      recordPosition: s.recordPosition ?? this.latest.recordPosition,
+      logGeneration: this.logGeneration,
+      historyFloor: this.historyFloor(),
+      checkpointTxn: this.durable.txnId,
+      writer: this.coord.owner,
+    });
+  }
+
+  /** Follows commits published by other handles: the fast path is one load (§4.1). */
+  private refresh(): void {
+    if (this.coord.publishedTxn() === this.published.txnId) return;
+    this.catchUp(this.coord.readPublished());
+  }
+
+  /**
+   * Learns commits other handles published up to `p` from their log records:
+   * evicts the pages they rewrote from the cache, adds them to the history
+   * and makes `p` the latest (§4.1).
+   */
+  private catchUp(p: PublishedState): void {
+    if (p.txnId <= this.published.txnId && p.logGeneration === this.logGeneration) return;
+    if (p.logGeneration !== this.logGeneration) this.reopenLog(p.logGeneration);
+    let from = this.published.logEnd;
+    if (from < this.log.base || from > p.logEnd) {
+      // The log no longer holds what we missed (truncated): start again from the durable meta.
+      this.reloadDurable();
+      from = this.published.logEnd;
+    }
+    this.log.end = p.logEnd;
+    const cache = this.pager.cache;
+    const it = this.log.scan(from);
+    let step = it.next();
+    for (; !step.done; step = it.next()) {
+      const rec = step.value;
+      if ((rec.bytes[RECORD_TYPE_OFFSET]! | (rec.bytes[RECORD_TYPE_OFFSET + 1]! << 8)) !== RecordType.Commit) continue;
+      if (rec.txnId <= this.published.txnId) continue;
+      const root = readU64(rec.bytes, RECORD_HEADER_SIZE + COMMIT_ROOT_OFFSET);
+      const pages = readPagesSection(rec.bytes);
+      if (pages === null) cache.clear();
+      else for (const id of pages.written) cache.delete(id);
+      this.history.add({ txnId: rec.txnId, root, entryCount: pages?.entryCount ?? 0 });
+      if (this.listenerCount('commit') > 0) {
+        const opCount = readU32(rec.bytes, RECORD_HEADER_SIZE + COMMIT_OP_COUNT_OFFSET);
+        this.emit('commit', { txnId: rec.txnId, opCount, position: rec.position } satisfies CommitEvent);
+      }
+    }
+    if (step.value.kind !== 'end') {
+      throw new NorthstarError('Corrupt', `${this.log.path}: published commit record at ${step.value.position} is damaged (${step.value.status})`, { path: this.log.path });
+    }
+    const state: TreeState = {
+      txnId: p.txnId,
+      root: p.root,
+      depth: p.depth,
+      entryCount: p.entryCount,
+      pageCount: p.pageCount,
+      recordPosition: p.recordPosition,
+      logEnd: p.logEnd,
+    };
+    this.latest = state;
+    this.published = state;
+    this.syncedEnd = Math.max(this.syncedEnd, p.logEnd);
+    this.history.add(snapshotOf(state));
+  }
+
+  /** At open, with another handle live: take the state it published (§3.1). */
+  private adopt(): void {
+    this.catchUp(this.coord.readPublished());
+  }
+
+  /**
+   * Makes this handle the writer's state (§5): catches up, and when another
+   * handle wrote or checkpointed since this one last did, rebuilds the free
+   * pages from the durable meta and the pages sections of the records after
+   * it. Cuts off a tail a dead writer left past the published end.
+   */
+  private takeOver(): void {
+    const p = this.coord.readPublished();
+    this.catchUp(p);
+    if (p.writer !== this.coord.owner || p.txnId !== this.latest.txnId) {
+      this.reloadDurable();
+      this.log.end = Math.min(this.log.end, p.logEnd);
+      let pageCount = this.durable.pageCount;
+      const it = this.log.scan(this.durable.logTail);
+      let step = it.next();
+      for (; !step.done; step = it.next()) {
+        const rec = step.value;
+        if ((rec.bytes[RECORD_TYPE_OFFSET]! | (rec.bytes[RECORD_TYPE_OFFSET + 1]! << 8)) !== RecordType.Commit) continue;
+        const pages = readPagesSection(rec.bytes);
+        if (pages === null) {
+          throw new NorthstarError('UnsupportedFormat', `${this.log.path}: record ${rec.txnId} after the last checkpoint has no pages section (written by an older version); close every handle and reopen to recover`, {
+            path: this.log.path,
+          });
+        }
+        this.freeList.remove(pages.written);
+        // Pages the commit took from the end of the file and freed again are free.
+        if (pages.pageCount > pageCount) {
+          const written = new Set(pages.written);
+          const fresh: number[] = [];
+          for (let id = pageCount; id < pages.pageCount; id++) if (!written.has(id)) fresh.push(id);
+          this.freeList.giveBack(fresh);
+          pageCount = pages.pageCount;
+        }
+        this.freeList.addPending(rec.txnId, pages.freed, true);
+        this.freeList.addPending(rec.txnId, pages.freedYoung, false);
+        this.history.add({ txnId: rec.txnId, root: readU64(rec.bytes, RECORD_HEADER_SIZE + COMMIT_ROOT_OFFSET), entryCount: pages.entryCount });
+        this.commitsSinceCheckpoint++;
+      }
+      if (step.value.kind !== 'end') {
+        throw new NorthstarError('Corrupt', `${this.log.path}: published commit record at ${step.value.position} is damaged (${step.value.status})`, { path: this.log.path });
+      }
+      const state: TreeState = {
+        txnId: p.txnId,
+        root: p.root,
+        depth: p.depth,
+        entryCount: p.entryCount,
+        pageCount: Math.max(p.pageCount, pageCount),
+        recordPosition: p.recordPosition,
+        logEnd: p.logEnd,
+      };
+      this.latest = state;
+      this.published = state;
+      this.history.add(snapshotOf(state));
+    }
+    this.syncedEnd = p.logEnd;
+    if (this.log.fileEnd() > p.logEnd) this.log.truncateTail(p.logEnd);
+    this.log.end = p.logEnd;
+  }
+
+  /**
+   * Re-reads the durable meta, its freelist and history chains and the log,
+   * as at open: another handle may have checkpointed or replaced the log.
+   */
+  private reloadDurable(): void {
+    const { meta, slot } = chooseMeta(this.file, this.pager.kernels);
+    this.durable = meta;
+    this.durableSlot = slot;
+    this.reopenLog(this.logGeneration);
+    this.history = new History(this.opts.historyTxns);
+    this.historyPages = loadHistory(this.pager, meta, this.history);
+    const { list, chain } = loadFreeList(this.pager, meta, 0);
+    this.freeList = list;
+    this.freelistPages = chain;
+    this.commitsSinceCheckpoint = 0;
+    this.pager.cache.clear();
+    this.latest = {
+      txnId: meta.txnId,
+      root: meta.root,
+      depth: meta.depth,
+      entryCount: meta.entryCount,
+      pageCount: meta.pageCount,
+      recordPosition: lastRecordBefore(this.log, meta.logTail),
+      logEnd: meta.logTail,
+    };
+    this.published = this.latest;
+    this.syncedEnd = meta.logTail;
+    if (this.history.get(meta.txnId) === undefined) this.history.add(snapshotOf(this.latest));
+  }
+
+  /** Opens the log file anew (another handle replaced it, or to see its current size). */
+  private reopenLog(generation: number): void {
+    const log = LogFile.open(this.logPath, this.durable.dbId, this.pager.kernels, this.opts.fs);
+    this.log.close();
+    this.log = log;
+    this.logGeneration = generation;
+  }
+
+  /** Takes the writer lock (waiting up to timeoutMs) and this handle's writer state; WriteBusy if it stays busy. */
+  private lockWriter(timeoutMs: number): void {
+    if (this.coord.writerLocked) return;
+    if (!this.coord.lockWriter(timeoutMs)) {
+      throw new NorthstarError('WriteBusy', timeoutMs > 0 ? `another thread or process held the writer for ${timeoutMs} ms` : 'another thread or process holds the writer');
+    }
+    try {
+      this.takeOver();
+    } catch (err) {
+      this.releaseWriterLock();
+      throw err;
+    }
+  }
+
+  /** Runs fn holding the writer lock, taken for it unless held already. */
+  private withWriterLock<T>(fn: () => T, timeoutMs = 0): T {
+    this.lockWriter(timeoutMs);
+    try {
+      return fn();
+    } finally {
+      this.releaseWriterLock();
+    }
+  }
+
+  /** Lets other handles write, once this one has no write transaction and no commit waiting for its sync. */
+  private releaseWriterLock(): void {
+    if (this.writer === null && this.unsynced.length === 0 && this.coord.writerLocked) this.coord.unlockWriter();
   }
 
   /** Makes `s` (and every unsynced commit before it) what new readers see. */
@@ -500,6 +812,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
   private publish(s: TreeState, opCount: number): void {
     this.published = s;
     this.history.add(snapshotOf(s));
+    this.publishShared();
     this.emit('commit', { txnId: s.txnId, opCount, position: s.recordPosition } satisfies CommitEvent);
   }
 
@@ -521,6 +834,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
           else this.syncWaiters.push(w);
         }
         if (this.syncWaiters.length > 0) this.startSync();
+        else if (!this.closed) this.releaseWriterLock();
       },
       (err: unknown) => {
         this.syncing = null;
@@ -642,6 +956,8 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     this.historyPages = historyChain;
     this.freeList.addPending(s.txnId, oldChains);
     this.commitsSinceCheckpoint = 0;
+    // The next writer, here or in another handle, starts from this meta (concurrency §5).
+    this.publishShared();
   }
 
   /**
@@ -695,13 +1011,43 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
 
   private closeFiles(): void {
     this.closed = true;
-    openPathsOf(this.opts.fs).delete(this.path);
     this.pager.cache.clear();
     try {
-      this.log.close();
+      this.coord.close();
     } finally {
-      this.file.close();
+      try {
+        this.log.close();
+      } finally {
+        this.file.close();
+      }
     }
+  }
+}
+
+/**
+ * Creates the database files (spec/file_format_v0.md §8): the log first, so a
+ * database file never exists without its log. Processes that open a new path
+ * at once take turns (a directory lock); the first creates, the rest open.
+ */
+function create(abs: string, logPath: string, opts: Options): void {
+  const files = opts.fs;
+  const lock = files === nodeFileSystem ? new DirLock(`${abs}.lock.create`) : null;
+  if (lock !== null && !lock.acquire(OPEN_LOCK_TIMEOUT_MS)) {
+    throw new NorthstarError('WriteBusy', `${abs}: another process kept creating the database for ${OPEN_LOCK_TIMEOUT_MS} ms`);
+  }
+  try {
+    if (files.exists(abs)) return;
+    const dbId = randomInt(1, 2 ** 47);
+    if (files.exists(logPath)) files.remove(logPath);
+    LogFile.create(logPath, dbId, kernels, files).close();
+    const first = emptyMeta(opts.pageSize, dbId);
+    first.logTail = LOG_HEADER_SIZE;
+    const image = new Uint8Array(opts.pageSize * 2);
+    image.set(encodeMeta(first, META_PAGE_A, kernels), 0);
+    image.set(encodeMeta(first, META_PAGE_B, kernels), opts.pageSize);
+    files.createAtomically(abs, image);
+  } finally {
+    lock?.release();
   }
 }
 

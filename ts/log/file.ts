@@ -108,6 +108,11 @@ export class LogFile {
     return position - this.base + LOG_HEADER_SIZE;
   }
 
+  /** Logical position just past the last byte in the file now (another process may have appended since `end` was set). */
+  fileEnd(): number {
+    return this.base + (this.file.size() - LOG_HEADER_SIZE);
+  }
+
   /** Appends a sealed record; returns its position. Not durable until datasync(). */
   append(record: Uint8Array): number {
     const at = this.end;

@@ -174,7 +174,7 @@ export class RecordBuilder {
    * §3.5); it is read during the call only.
    *
    * Throws `InvalidArgument`, changing nothing, when an argument breaks a
-   * limit of spec §6 or the section would take the payload past `maxPayload`.
+   * limit of spec §6 or the section would take the payload past `MAX_PAYLOAD_CEILING` (the ops alone are held to `maxPayload`).
    * Returns a view of the whole record inside the builder's buffer, valid
    * until the next `reset`, `put`, `del` or `seal`. May be called again after
    * more ops; the new record then includes them.
@@ -187,8 +187,10 @@ export class RecordBuilder {
     }
     let payloadEnd = this.end;
     if (pages !== undefined && pages !== null) {
+      // maxPayload bounds the transaction (its ops); the section, a few bytes per page
+      // the commit touched, may go past it up to what every reader accepts.
       const section = pagesSectionLength(pages);
-      this.ensureRoom(this.end - P + section);
+      this.ensureRoom(this.end - P + section, MAX_PAYLOAD_CEILING);
       payloadEnd = writePagesSection(this.buf, this.end, pages);
       flags |= RECORD_FLAG_PAGES;
     }
@@ -220,11 +222,11 @@ export class RecordBuilder {
    * `payload` bytes and the trailer after it. Throws, changing nothing, when
    * `payload` exceeds `maxPayload`.
    */
-  private ensureRoom(payload: number): void {
-    if (payload > this.maxPayload) {
+  private ensureRoom(payload: number, limit = this.maxPayload): void {
+    if (payload > limit) {
       throw new NorthstarError(
         'InvalidArgument',
-        `transaction too large: its commit record would need a payload of ${payload} bytes, above the limit of ${this.maxPayload} bytes`,
+        `transaction too large: its commit record would need a payload of ${payload} bytes, above the limit of ${limit} bytes`,
       );
     }
     const need = P + payload + TRAILER_SIZE;

@@ -51,6 +51,18 @@ export class FreeList {
   }
 
   /**
+   * Drops ids that a commit wrote, wherever they are listed (spec/concurrency_v0.md
+   * §5): rebuilding another handle's state, a page pending here may have been
+   * released and reused by that handle.
+   */
+  remove(ids: readonly number[]): void {
+    if (ids.length === 0) return;
+    const gone = new Set(ids);
+    if (this.free.length > 0) this.free = this.free.filter((id) => !gone.has(id));
+    for (const p of this.pending) if (p.ids.some((id) => gone.has(id))) p.ids = p.ids.filter((id) => !gone.has(id));
+  }
+
+  /**
    * Records pages commit txnId made unreachable. `protectedByMeta`: some
    * durable meta may still reach them (written at or before the checkpoint).
    */

@@ -239,7 +239,17 @@ export class WriteTxn implements Disposable {
         // Flag a record appended while an earlier one is unsynced (group commit): recovery
         // then knows damage before it is a crash pattern (spec/commit_record_v0.md §7, rule 3a).
         const flags = logEnd > host.logDurableEnd ? RECORD_FLAG_UNSYNCED_BEFORE : 0;
-        recordPosition = log.append(this.record.seal(prev, tree.root, pager.kernels, flags));
+        // The pages section tells other handles which cached pages went stale and
+        // how the free pages changed (spec/commit_record_v0.md, spec/concurrency_v0.md §5).
+        const section = {
+          pageCount: this.pageCount,
+          entryCount: tree.entryCount,
+          depth: tree.depth,
+          written: ids,
+          freed: tree.freedCommitted,
+          freedYoung: tree.freedYoung,
+        };
+        recordPosition = log.append(this.record.seal(prev, tree.root, pager.kernels, flags, section));
         recordEnd = log.end;
         if (host.sync === 'full' && !deferSync) log.datasync();
       } else {

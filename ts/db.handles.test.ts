@@ -1,0 +1,193 @@
+// Several handles on one database in one thread: the protocol of
+// spec/concurrency_v0.md without processes (ts/db.processes.test.ts runs it
+// across processes and worker threads). Every handle is independent, exactly
+// as one in another process would be: its own slot, cache, free list, log fd.
+
+import { describe, expect, it } from 'vitest';
+import { NorthstarError } from './errors.js';
+import { FaultyFileSystem } from './io/faulty.js';
+import { open, type Database, type OpenOptions } from './db.js';
+import { expectVerified, useTempDbs } from './testing/fixtures.js';
+
+const tmp = useTempDbs('northstar-handles-');
+
+function put(db: Database, entries: Array<[string, string]>, options?: { timeoutMs?: number }): number {
+  const w = db.beginWrite(options);
+  for (const [k, v] of entries) w.put(k, v);
+  return w.commit();
+}
+
+function get(db: Database, key: string, txnId?: number): string | undefined {
+  const r = db.beginRead(txnId === undefined ? {} : { txnId });
+  try {
+    return r.get(key)?.toString();
+  } finally {
+    r.close();
+  }
+}
+
+function expectCode(fn: () => unknown, code: string): NorthstarError {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown).toBeInstanceOf(NorthstarError);
+  expect((thrown as NorthstarError).code, (thrown as Error).message).toBe(code);
+  return thrown as NorthstarError;
+}
+
+function two(options: OpenOptions = {}): [Database, Database] {
+  const a = tmp.openDb(options);
+  const b = tmp.track(open(tmp.dbPath(), { sync: 'none', ...options }));
+  return [a, b];
+}
+
+describe('handles on one database', () => {
+  it('a commit on one handle is seen by the next beginRead of every other, without a checkpoint', () => {
+    const [a, b] = two();
+    put(a, [['k', 'a1']]);
+    expect(b.txnId).toBe(1);
+    expect(get(b, 'k')).toBe('a1');
+    put(b, [['k', 'b2']]);
+    expect(get(a, 'k')).toBe('b2');
+    expect(a.stats().checkpoint.txnId).toBe(0);
+  });
+
+  it('one writer at a time: WriteBusy on the other handle, timeoutMs waits that long, then the writer is free after commit or abort', () => {
+    const [a, b] = two();
+    const w = a.beginWrite();
+    w.put('x', '1');
+    expectCode(() => b.beginWrite(), 'WriteBusy');
+    const t0 = performance.now();
+    expectCode(() => b.beginWrite({ timeoutMs: 60 }), 'WriteBusy');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(55);
+    w.commit();
+    expect(put(b, [['y', '2']], { timeoutMs: 1000 })).toBe(2);
+    const w2 = b.beginWrite();
+    expectCode(() => a.beginWrite(), 'WriteBusy');
+    w2.abort();
+    expect(put(a, [['z', '3']])).toBe(3);
+    expectCode(() => a.beginWrite({ timeoutMs: -1 }), 'InvalidArgument');
+  });
+
+  it('writers taking turns keep one consistent tree: every value, verify() clean, and freed pages are reused (the file stops growing)', () => {
+    const [a, b] = two({ history: { txns: 0 } });
+    const model = new Map<string, string>();
+    let sizeAfterWarmup = 0;
+    for (let round = 0; round < 60; round++) {
+      const db = round % 3 === 0 ? a : b;
+      const w = db.beginWrite();
+      for (let i = 0; i < 200; i++) {
+        const k = `key${String((round * 37 + i * 11) % 900).padStart(4, '0')}`;
+        const v = `r${round}-${i}-${'x'.repeat(40)}`;
+        w.put(k, v);
+        model.set(k, v);
+      }
+      w.commit();
+      if (round === 20) sizeAfterWarmup = a.stats().pageCount;
+    }
+    for (const db of [a, b]) {
+      const r = db.beginRead();
+      expect([...r.scan()].map(([k, v]) => `${k}=${v}`)).toEqual([...model.keys()].sort().map((k) => `${k}=${model.get(k)}`));
+      r.close();
+    }
+    expect(b.stats().pageCount).toBeLessThanOrEqual(sizeAfterWarmup + 8);
+    expectVerified(a);
+    expectVerified(b);
+  });
+
+  it("a snapshot held on one handle stays intact while another rewrites everything (history 0): its pages are reused only after it closes", () => {
+    const [a, b] = two({ history: { txns: 0 } });
+    const keys = Array.from({ length: 300 }, (_, i) => `k${String(i).padStart(4, '0')}`);
+    put(a, keys.map((k) => [k, `v0-${k}`]));
+    const old = b.beginRead();
+    expect(a.stats().readers.others).toEqual([{ pid: process.pid, txnId: 1 }]);
+    for (let round = 1; round <= 30; round++) put(a, keys.map((k) => [k, `v${round}-${k}-${'y'.repeat(30)}`]));
+    expect([...old.scan()].map(([k, v]) => `${k}=${v}`)).toEqual(keys.map((k) => `${k}=v0-${k}`));
+    const grown = a.stats().pageCount;
+    old.close();
+    expect(a.stats().readers.others).toEqual([]);
+    for (let round = 31; round <= 60; round++) put(a, keys.map((k) => [k, `v${round}-${k}-${'y'.repeat(30)}`]));
+    expect(a.stats().pageCount).toBeLessThanOrEqual(grown);
+    expect(get(b, 'k0007')).toBe(`v60-k0007-${'y'.repeat(30)}`);
+    expectVerified(b);
+  });
+
+  it('time travel works from every handle, for commits made on any of them', () => {
+    const [a, b] = two();
+    put(a, [['k', 'one']]);
+    put(b, [['k', 'two']]);
+    put(a, [['k', 'three']]);
+    for (const db of [a, b]) {
+      expect(get(db, 'k', 1)).toBe('one');
+      expect(get(db, 'k', 2)).toBe('two');
+      expect(get(db, 'k', 3)).toBe('three');
+    }
+  });
+
+  it('a handle opened after commits adopts the published state; recovery runs only when no handle is live', () => {
+    const a = tmp.openDb();
+    put(a, [['k', '1']]);
+    put(a, [['k', '2']]);
+    const b = tmp.track(open(tmp.dbPath(), { sync: 'none' }));
+    expect(b.txnId).toBe(2);
+    expect(get(b, 'k')).toBe('2');
+    expect(b.stats().checkpoint.txnId).toBe(0);
+    a.close();
+    put(b, [['k', '3']]);
+    b.close();
+    const c = tmp.openDb();
+    expect(c.txnId).toBe(3);
+    expect(get(c, 'k', 1)).toBe('1');
+    expectVerified(c);
+  });
+
+  it('checkpoints and truncateLog on one handle: the other keeps reading, writing and time-travelling within what is left', () => {
+    const [a, b] = two();
+    for (let i = 1; i <= 10; i++) put(a, [[`k${i}`, `v${i}`]]);
+    a.checkpoint();
+    a.truncateLog({ beforeTxnId: 8 });
+    expect(get(b, 'k3')).toBe('v3');
+    put(b, [['k11', 'v11']]);
+    expect(get(a, 'k11')).toBe('v11');
+    expect(get(b, 'k9', 9)).toBe('v9');
+    expect([...b.readLog({ fromTxnId: 9 })].map((c) => c.txnId)).toEqual([9, 10, 11]);
+    expectVerified(b);
+    expectVerified(a);
+  });
+
+  it("commitAsync keeps the writer until its sync: the other handle gets WriteBusy, then sees the commit", async () => {
+    const [a, b] = two({ sync: 'full' });
+    const w = a.beginWrite();
+    w.put('k', 'async');
+    const done = w.commitAsync();
+    expectCode(() => b.beginWrite(), 'WriteBusy');
+    await done;
+    expect(get(b, 'k')).toBe('async');
+    put(b, [['k', 'b']]);
+    expect(get(a, 'k')).toBe('b');
+  });
+
+  it("'commit' events fire on other handles for commits they catch up on", () => {
+    const [a, b] = two();
+    const seen: number[] = [];
+    b.on('commit', (e: { txnId: number }) => seen.push(e.txnId));
+    put(a, [['k', '1']]);
+    put(a, [['k', '2']]);
+    expect(b.txnId).toBe(2);
+    expect(seen).toEqual([1, 2]);
+  });
+
+  it('a custom file system (in-memory) coordinates its handles the same way', () => {
+    const files = new FaultyFileSystem();
+    const a = tmp.track(open('/mem/db', { fileSystem: files, sync: 'none' }));
+    const b = tmp.track(open('/mem/db', { fileSystem: files, sync: 'none' }));
+    expect(a.stats().coordination).toBe('memory');
+    put(a, [['k', '1']]);
+    expect(get(b, 'k')).toBe('1');
+    a.beginWrite();
+    expectCode(() => b.beginWrite(), 'WriteBusy');
+  });
+});

@@ -1,0 +1,367 @@
+// One handle's view of the lock file (spec/concurrency_v0.md): its reader slot,
+// the published latest commit, and the writer lock. Every Database handle has
+// one; handles in other threads and processes coordinate only through it and
+// the log.
+
+import { randomInt } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { NorthstarError } from '../errors.js';
+import {
+  FLAG_FALLBACK,
+  FLAG_READY,
+  LOCK_FILE_WORDS,
+  LOCK_MAGIC,
+  LOCK_VERSION,
+  OWNER_PID_SCALE,
+  PUBLISHED_FIRST,
+  PUBLISHED_WORDS,
+  SLOT_COUNT,
+  SLOT_FLAGS,
+  SLOT_OWNER,
+  SLOT_TXN,
+  SLOT_TXN_CHECK,
+  SLOT_WORDS,
+  SLOTS_FIRST_WORD,
+  W_BOOT,
+  W_DB_ID,
+  W_HISTORY_FLOOR,
+  W_MAGIC,
+  W_SEQ,
+  W_TXN,
+  W_VERSION,
+  ownerPid,
+  slotWord,
+  txnCheck,
+} from './layout.js';
+import { openStore, type StoreKind, type WordStore } from './store.js';
+
+/** The latest commit as the writer published it (§2.2), in word order. */
+export interface PublishedState {
+  txnId: number;
+  root: number;
+  depth: number;
+  entryCount: number;
+  pageCount: number;
+  logEnd: number;
+  recordPosition: number;
+  logGeneration: number;
+  historyFloor: number;
+  checkpointTxn: number;
+  writer: number;
+}
+
+export interface ReaderSlot {
+  pid: number;
+  /** Oldest snapshot the handle holds. */
+  txnId: number;
+}
+
+/** How long a pid's liveness answer is trusted. */
+const LIVENESS_TTL_MS = 1000;
+
+let bootIdCache: number | null = null;
+
+/** A number that changes when the machine reboots (§2.1): Linux boot_id, else the boot time in minutes. */
+export function bootId(): number {
+  if (bootIdCache !== null) return bootIdCache;
+  try {
+    const id = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').replace(/-/g, '').slice(0, 12);
+    bootIdCache = parseInt(id, 16) + 1;
+  } catch {
+    bootIdCache = Math.round((Date.now() / 1000 - os.uptime()) / 60);
+  }
+  return bootIdCache;
+}
+
+export function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+function sleepMs(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
+export class Coordinator {
+  readonly owner: number;
+  readonly slot: number;
+  /** The txn our slot shows (0 = no snapshot held). */
+  private slotTxn = 0;
+  private holdsWriter = false;
+  private closed = false;
+  private readonly alive = new Map<number, { alive: boolean; at: number }>();
+  private readonly block = new Float64Array(PUBLISHED_WORDS);
+  private readonly slots = new Float64Array(SLOT_COUNT * SLOT_WORDS);
+
+  private constructor(
+    private readonly store: WordStore,
+    owner: number,
+    slot: number,
+  ) {
+    this.owner = owner;
+    this.slot = slot;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get kind(): StoreKind {
+    return this.store.kind;
+  }
+
+  /**
+   * Opens the lock file of the database `dbId` at `dbPath` and claims a reader
+   * slot (§3.1). A table left by an earlier boot or another database is reset
+   * first, under the writer lock.
+   */
+  static open(dbPath: string, fsOwner: object | null, dbId: number, lockTimeoutMs: number): Coordinator {
+    const store = openStore(dbPath, fsOwner);
+    try {
+      const fresh = (): boolean => store.load(W_MAGIC) === LOCK_MAGIC && store.load(W_BOOT) === bootId() && store.load(W_DB_ID) === dbId;
+      if (!fresh()) {
+        if (!lockWithin(store, lockTimeoutMs)) throw busy(dbPath, lockTimeoutMs);
+        try {
+          if (!fresh()) {
+            for (let w = 0; w < LOCK_FILE_WORDS; w++) store.store(w, 0);
+            store.store(W_VERSION, LOCK_VERSION);
+            store.store(W_BOOT, bootId());
+            store.store(W_DB_ID, dbId);
+            store.store(W_MAGIC, LOCK_MAGIC);
+          }
+        } finally {
+          store.unlockWriter();
+        }
+      }
+      const flags = store.kind === 'file' ? FLAG_FALLBACK : 0;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const c = claim(store, flags);
+        if (c !== null) {
+          const coord = new Coordinator(store, c.owner, c.slot);
+          coord.checkImplementations(dbPath);
+          return coord;
+        }
+      }
+      throw new NorthstarError('WriteBusy', `${dbPath}: all ${SLOT_COUNT} reader slots of the lock file are taken by live handles`);
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+  }
+
+  /** True when another live handle has finished opening: it keeps the published state current. */
+  othersReady(): boolean {
+    this.store.loadMany(SLOTS_FIRST_WORD, this.slots);
+    for (let i = 0; i < SLOT_COUNT; i++) {
+      const owner = this.slots[i * SLOT_WORDS + SLOT_OWNER]!;
+      if (owner === 0 || owner === this.owner) continue;
+      if ((this.slots[i * SLOT_WORDS + SLOT_FLAGS]! & FLAG_READY) !== 0 && this.isAlive(ownerPid(owner))) return true;
+    }
+    return false;
+  }
+
+  markReady(): void {
+    const w = slotWord(this.slot, SLOT_FLAGS);
+    this.store.store(w, this.store.load(w) | FLAG_READY);
+  }
+
+  /** The published txn id: one word, the fast path of beginRead (§4.1). */
+  publishedTxn(): number {
+    return this.store.load(W_TXN);
+  }
+
+  /** The whole published block, consistent (seqlock, §2.2). */
+  readPublished(): PublishedState {
+    const b = this.block;
+    for (;;) {
+      const s1 = this.store.load(W_SEQ);
+      if (s1 % 2 === 0) {
+        this.store.loadMany(PUBLISHED_FIRST, b);
+        if (this.store.load(W_SEQ) === s1) break;
+      }
+      sleepMs(0);
+    }
+    return {
+      txnId: b[0]!,
+      root: b[1]!,
+      depth: b[2]!,
+      entryCount: b[3]!,
+      pageCount: b[4]!,
+      logEnd: b[5]!,
+      recordPosition: b[6]!,
+      logGeneration: b[7]!,
+      historyFloor: b[8]!,
+      checkpointTxn: b[9]!,
+      writer: b[10]!,
+    };
+  }
+
+  /** Publishes a new latest commit; only the writer-lock holder calls this (§2.2). */
+  publish(p: PublishedState): void {
+    const seq = this.store.load(W_SEQ);
+    this.store.store(W_SEQ, seq + 1);
+    const values = [p.txnId, p.root, p.depth, p.entryCount, p.pageCount, p.logEnd, p.recordPosition, p.logGeneration, p.historyFloor, p.checkpointTxn, p.writer];
+    // The txn word last: a reader on the fast path that sees the new txn finds the rest in place.
+    for (let i = values.length - 1; i >= 0; i--) this.store.store(PUBLISHED_FIRST + i, values[i]!);
+    this.store.store(W_SEQ, seq + 2);
+  }
+
+  /** The oldest txn the writer keeps pages for (its history window); readers re-check it (§4.2). */
+  historyFloor(): number {
+    return this.store.load(W_HISTORY_FLOOR);
+  }
+
+  /** Sets the floor before the writer scans the slots (§4.3). */
+  setHistoryFloor(txnId: number): void {
+    this.store.store(W_HISTORY_FLOOR, txnId);
+  }
+
+  get readerTxn(): number {
+    return this.slotTxn;
+  }
+
+  /** Shows `txnId` (0: none) as the oldest snapshot this handle holds (§4.2). */
+  setReaderTxn(txnId: number): void {
+    if (txnId === this.slotTxn) return;
+    this.slotTxn = txnId;
+    this.store.store(slotWord(this.slot, SLOT_TXN_CHECK), 0);
+    this.store.store(slotWord(this.slot, SLOT_TXN), txnId);
+    this.store.store(slotWord(this.slot, SLOT_TXN_CHECK), txnCheck(txnId));
+  }
+
+  /**
+   * The oldest snapshot any other live handle holds, and the slots seen. Slots
+   * of dead processes are reclaimed on the way (§4.3).
+   */
+  otherReaders(): { oldest: number | null; slots: ReaderSlot[] } {
+    let oldest: number | null = null;
+    const slots: ReaderSlot[] = [];
+    for (let attempt = 0; ; attempt++) {
+      this.store.loadMany(SLOTS_FIRST_WORD, this.slots);
+      let torn = false;
+      oldest = null;
+      slots.length = 0;
+      for (let i = 0; i < SLOT_COUNT; i++) {
+        const o = i * SLOT_WORDS;
+        const owner = this.slots[o + SLOT_OWNER]!;
+        if (owner === 0 || owner === this.owner) continue;
+        const pid = ownerPid(owner);
+        if (!this.isAlive(pid)) {
+          if (this.store.compareExchange(slotWord(i, SLOT_OWNER), owner, 0)) continue;
+        }
+        const txn = this.slots[o + SLOT_TXN]!;
+        const check = this.slots[o + SLOT_TXN_CHECK]!;
+        if (check !== txnCheck(txn)) {
+          // Mid-update (file fallback): read again; a slot being set is never older than its last value.
+          torn = true;
+          continue;
+        }
+        if (txn === 0) continue;
+        slots.push({ pid, txnId: txn });
+        if (oldest === null || txn < oldest) oldest = txn;
+      }
+      if (!torn || attempt >= 100) return { oldest, slots };
+      sleepMs(0);
+    }
+  }
+
+  /** Takes the writer lock, waiting up to timeoutMs (0: try once). */
+  lockWriter(timeoutMs: number): boolean {
+    if (this.holdsWriter) return true;
+    this.holdsWriter = lockWithin(this.store, timeoutMs);
+    return this.holdsWriter;
+  }
+
+  get writerLocked(): boolean {
+    return this.holdsWriter;
+  }
+
+  unlockWriter(): void {
+    if (!this.holdsWriter) return;
+    this.holdsWriter = false;
+    this.store.unlockWriter();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.unlockWriter();
+      this.store.store(slotWord(this.slot, SLOT_TXN), 0);
+      this.store.store(slotWord(this.slot, SLOT_FLAGS), 0);
+      this.store.compareExchange(slotWord(this.slot, SLOT_OWNER), this.owner, 0);
+    } finally {
+      this.store.close();
+    }
+  }
+
+  /** A mixed open would mean two kinds of writer lock that do not exclude each other (§3.2). */
+  private checkImplementations(dbPath: string): void {
+    const mine = this.store.kind === 'file' ? FLAG_FALLBACK : 0;
+    this.store.loadMany(SLOTS_FIRST_WORD, this.slots);
+    for (let i = 0; i < SLOT_COUNT; i++) {
+      const owner = this.slots[i * SLOT_WORDS + SLOT_OWNER]!;
+      if (owner === 0 || owner === this.owner) continue;
+      if ((this.slots[i * SLOT_WORDS + SLOT_FLAGS]! & FLAG_FALLBACK) !== mine && this.isAlive(ownerPid(owner))) {
+        this.close();
+        const other = mine === 0 ? 'the TypeScript fallback (NORTHSTAR_NATIVE=0 or no addon)' : 'the native addon';
+        throw new NorthstarError('InvalidArgument', `${dbPath} is open in process ${ownerPid(owner)} with ${other}; every handle on one database must use the same implementation`);
+      }
+    }
+  }
+
+  private isAlive(pid: number): boolean {
+    const now = Date.now();
+    const c = this.alive.get(pid);
+    if (c !== undefined && now - c.at < LIVENESS_TTL_MS) return c.alive;
+    const alive = this.store.kind === 'memory' ? true : processAlive(pid);
+    this.alive.set(pid, { alive, at: now });
+    return alive;
+  }
+}
+
+function busy(dbPath: string, ms: number): NorthstarError {
+  return new NorthstarError('WriteBusy', `${dbPath}: the writer lock stayed busy for ${ms} ms`);
+}
+
+/** The writer lock, polling with backoff (1 ms → 20 ms) up to timeoutMs. */
+function lockWithin(store: WordStore, timeoutMs: number): boolean {
+  if (store.tryLockWriter()) return true;
+  const deadline = Date.now() + timeoutMs;
+  let wait = 1;
+  while (Date.now() < deadline) {
+    sleepMs(Math.min(wait, Math.max(1, deadline - Date.now())));
+    if (store.tryLockWriter()) return true;
+    wait = Math.min(wait * 2, 20);
+  }
+  return false;
+}
+
+/** Claims a free slot or one of a dead process (§3.1); null when every slot is live. */
+function claim(store: WordStore, flags: number): { owner: number; slot: number } | null {
+  const owner = process.pid * OWNER_PID_SCALE + randomInt(1, OWNER_PID_SCALE);
+  for (let i = 0; i < SLOT_COUNT; i++) {
+    const w = slotWord(i, SLOT_OWNER);
+    let current = store.load(w);
+    if (current !== 0 && store.kind !== 'memory' && !processAlive(ownerPid(current))) {
+      if (store.compareExchange(w, current, 0)) current = 0;
+    }
+    if (current === 0 && store.compareExchange(w, 0, owner)) {
+      store.store(slotWord(i, SLOT_TXN_CHECK), 0);
+      store.store(slotWord(i, SLOT_TXN), 0);
+      store.store(slotWord(i, SLOT_TXN_CHECK), txnCheck(0));
+      store.store(slotWord(i, SLOT_FLAGS), flags);
+      return { owner, slot: i };
+    }
+  }
+  return null;
+}

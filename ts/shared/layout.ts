@@ -1,0 +1,73 @@
+// The lock file `<db>.lock` (spec/concurrency_v0.md §2): 64-bit words shared by
+// every handle on one database, in every thread and process. Word indexes, not
+// byte offsets: word w is the little-endian i64 at byte 8 × w. Every value is
+// an integer below 2^53. An all-zero file is a valid empty table.
+
+/** "NSLK": set by the first opener of a boot (§2.1). */
+export const LOCK_MAGIC = 0x4e534c4b;
+export const LOCK_VERSION = 0;
+
+// §2.1 Header.
+export const W_MAGIC = 0;
+export const W_VERSION = W_MAGIC + 1;
+/** Identifies the machine boot that wrote the table: a table from an earlier boot is stale whole. */
+export const W_BOOT = W_VERSION + 1;
+/** Database id (meta) the published state belongs to. */
+export const W_DB_ID = W_BOOT + 1;
+
+// §2.2 Published state: written only by the writer-lock holder, under a seqlock.
+/** Odd while the holder is writing the block below; bumped by 2 per publish. */
+export const W_SEQ = 8;
+export const W_TXN = W_SEQ + 1;
+export const W_ROOT = W_TXN + 1;
+export const W_DEPTH = W_ROOT + 1;
+export const W_ENTRIES = W_DEPTH + 1;
+export const W_PAGE_COUNT = W_ENTRIES + 1;
+/** Log position just past the last published commit's record. */
+export const W_LOG_END = W_PAGE_COUNT + 1;
+/** Log position of the last published commit's record (0 before the first). */
+export const W_RECORD_POSITION = W_LOG_END + 1;
+/** Bumped whenever the log file is replaced (truncateLog): handles reopen it. */
+export const W_LOG_GENERATION = W_RECORD_POSITION + 1;
+/** Oldest txn whose pages the writer keeps (its history window, §4). */
+export const W_HISTORY_FLOOR = W_LOG_GENERATION + 1;
+/** Txn id of the durable checkpoint (the meta the data file holds). */
+export const W_CHECKPOINT_TXN = W_HISTORY_FLOOR + 1;
+/** Owner id of the handle that published this state. */
+export const W_WRITER = W_CHECKPOINT_TXN + 1;
+export const PUBLISHED_FIRST = W_TXN;
+export const PUBLISHED_WORDS = W_WRITER - W_TXN + 1;
+
+// §2.3 Reader slots.
+export const SLOTS_FIRST_WORD = 512;
+export const SLOT_WORDS = 4;
+export const SLOT_OWNER = 0;
+/** Oldest snapshot the slot's handle holds, 0 = none. */
+export const SLOT_TXN = 1;
+/** `CHECK_XOR ^ txn` (low 32 bits) … lets a reader of the table tell a torn slot write (file fallback). */
+export const SLOT_TXN_CHECK = 2;
+export const SLOT_FLAGS = 3;
+export const SLOT_COUNT = 1024;
+export const LOCK_FILE_WORDS = SLOTS_FIRST_WORD + SLOT_COUNT * SLOT_WORDS;
+export const LOCK_FILE_SIZE = LOCK_FILE_WORDS * 8;
+
+/** Slot flag: the handle finished opening (it has adopted or published a state). */
+export const FLAG_READY = 1;
+/** Slot flag: the handle uses the file fallback (its writer lock is a DirLock, not flock). */
+export const FLAG_FALLBACK = 2;
+
+/** Owner ids: pid × 2^24 + a random 24-bit nonce (unique among live slots). */
+export const OWNER_PID_SCALE = 2 ** 24;
+
+export function slotWord(slot: number, field: number): number {
+  return SLOTS_FIRST_WORD + slot * SLOT_WORDS + field;
+}
+
+export function txnCheck(txn: number): number {
+  // Two halves so the value stays a safe integer.
+  return (txn % 2 ** 26) * 2 ** 26 + (Math.floor(txn / 2 ** 26) % 2 ** 26) + 1;
+}
+
+export function ownerPid(owner: number): number {
+  return Math.floor(owner / OWNER_PID_SCALE);
+}

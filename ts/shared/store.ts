@@ -1,0 +1,219 @@
+// Where the lock-file words live and how the writer lock is taken, in three
+// implementations of one contract (spec/concurrency_v0.md §3):
+// - native: the file mapped into memory (SharedFile, atomics) and an OS file
+//   lock on it (flock / LockFileEx), released by the kernel when a process dies;
+// - file: pread/pwrite of the same file, and a DirLock (ts/shared/dirlock.ts)
+//   with pid-liveness takeover, for when the addon is not loaded;
+// - memory: for a database on a custom FileSystem (the fault-injecting test
+//   file system): words and lock shared by the handles of this thread only.
+
+import * as fs from 'node:fs';
+import { NorthstarError } from '../errors.js';
+import { nativeSharedFile } from '../native/shared_file.js';
+import { DirLock } from './dirlock.js';
+import { LOCK_FILE_SIZE, LOCK_FILE_WORDS } from './layout.js';
+
+export type StoreKind = 'native' | 'file' | 'memory';
+
+export interface WordStore {
+  readonly kind: StoreKind;
+  load(word: number): number;
+  store(word: number, value: number): void;
+  /** Atomic in 'native' and 'memory'; 'file' runs it under a claim lock (slot claims only). */
+  compareExchange(word: number, expected: number, value: number): boolean;
+  /** out.length words from `word`, each read whole (not the range as a whole). */
+  loadMany(word: number, out: Float64Array): void;
+  /** The writer lock, non-blocking. */
+  tryLockWriter(): boolean;
+  unlockWriter(): void;
+  close(): void;
+}
+
+function ioError(what: string, err: unknown): NorthstarError {
+  return new NorthstarError('IoError', `${what}: ${String((err as Error)?.message ?? err)}`, { cause: err });
+}
+
+class NativeStore implements WordStore {
+  readonly kind = 'native';
+  private readonly file: InstanceType<NonNullable<ReturnType<typeof nativeSharedFile>>>;
+
+  constructor(path: string) {
+    const SharedFile = nativeSharedFile()!;
+    try {
+      this.file = new SharedFile(path, LOCK_FILE_SIZE);
+    } catch (err) {
+      throw ioError(`${path}: cannot map the lock file`, err);
+    }
+  }
+
+  load(word: number): number {
+    return this.file.load(word);
+  }
+
+  store(word: number, value: number): void {
+    this.file.store(word, value);
+  }
+
+  compareExchange(word: number, expected: number, value: number): boolean {
+    return this.file.compareExchange(word, expected, value);
+  }
+
+  loadMany(word: number, out: Float64Array): void {
+    this.file.loadMany(word, out);
+  }
+
+  tryLockWriter(): boolean {
+    return this.file.tryLock();
+  }
+
+  unlockWriter(): void {
+    this.file.unlock();
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+class FileStore implements WordStore {
+  readonly kind = 'file';
+  private readonly fd: number;
+  private readonly word = Buffer.alloc(8);
+  private readonly writer: DirLock;
+  private readonly claims: DirLock;
+  private many = Buffer.alloc(8 * 64);
+
+  constructor(private readonly path: string) {
+    try {
+      this.fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+      if (fs.fstatSync(this.fd).size < LOCK_FILE_SIZE) fs.ftruncateSync(this.fd, LOCK_FILE_SIZE);
+    } catch (err) {
+      throw ioError(`${path}: cannot open the lock file`, err);
+    }
+    this.writer = new DirLock(`${path}.writer`);
+    this.claims = new DirLock(`${path}.claim`);
+  }
+
+  load(word: number): number {
+    this.check(word, 1);
+    fs.readSync(this.fd, this.word, 0, 8, word * 8);
+    return readWord(this.word, 0);
+  }
+
+  store(word: number, value: number): void {
+    this.check(word, 1);
+    this.word.writeUInt32LE(value % 2 ** 32, 0);
+    this.word.writeUInt32LE(Math.floor(value / 2 ** 32), 4);
+    fs.writeSync(this.fd, this.word, 0, 8, word * 8);
+  }
+
+  compareExchange(word: number, expected: number, value: number): boolean {
+    if (!this.claims.acquire(5000)) throw new NorthstarError('WriteBusy', `${this.path}: the reader-table claim lock stayed busy`);
+    try {
+      if (this.load(word) !== expected) return false;
+      this.store(word, value);
+      return true;
+    } finally {
+      this.claims.release();
+    }
+  }
+
+  loadMany(word: number, out: Float64Array): void {
+    this.check(word, out.length);
+    if (this.many.length < out.length * 8) this.many = Buffer.alloc(out.length * 8);
+    fs.readSync(this.fd, this.many, 0, out.length * 8, word * 8);
+    for (let i = 0; i < out.length; i++) out[i] = readWord(this.many, i * 8);
+  }
+
+  tryLockWriter(): boolean {
+    return this.writer.tryAcquire();
+  }
+
+  unlockWriter(): void {
+    this.writer.release();
+  }
+
+  close(): void {
+    if (this.writer.isHeld()) this.writer.release();
+    fs.closeSync(this.fd);
+  }
+
+  private check(word: number, n: number): void {
+    if (word < 0 || word + n > LOCK_FILE_WORDS) throw new RangeError(`lock-file word ${word} out of range`);
+  }
+}
+
+/** A lock-file word: values are integers in 0 … 2^53 − 1 (spec/concurrency_v0.md §2). */
+function readWord(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 2 ** 32;
+}
+
+/** Tables of databases on custom file systems, by file system and path (this thread only). */
+const memoryTables = new WeakMap<object, Map<string, { words: Float64Array; locked: boolean; users: number }>>();
+
+class MemoryStore implements WordStore {
+  readonly kind = 'memory';
+  private readonly table: { words: Float64Array; locked: boolean; users: number };
+  private holds = false;
+
+  constructor(
+    private readonly owner: object,
+    private readonly path: string,
+  ) {
+    let byPath = memoryTables.get(owner);
+    if (!byPath) memoryTables.set(owner, (byPath = new Map()));
+    let t = byPath.get(path);
+    if (!t) byPath.set(path, (t = { words: new Float64Array(LOCK_FILE_WORDS), locked: false, users: 0 }));
+    t.users++;
+    this.table = t;
+  }
+
+  load(word: number): number {
+    return this.table.words[word]!;
+  }
+
+  store(word: number, value: number): void {
+    this.table.words[word] = value;
+  }
+
+  compareExchange(word: number, expected: number, value: number): boolean {
+    if (this.table.words[word] !== expected) return false;
+    this.table.words[word] = value;
+    return true;
+  }
+
+  loadMany(word: number, out: Float64Array): void {
+    out.set(this.table.words.subarray(word, word + out.length));
+  }
+
+  tryLockWriter(): boolean {
+    if (this.table.locked) return false;
+    this.table.locked = true;
+    this.holds = true;
+    return true;
+  }
+
+  unlockWriter(): void {
+    if (!this.holds) return;
+    this.holds = false;
+    this.table.locked = false;
+  }
+
+  close(): void {
+    this.unlockWriter();
+    // The table outlives its handles like a file would (a reopen sees the old state): the
+    // fault-injecting tests reopen after simulated crashes, where stale slots must be handled.
+    this.table.users--;
+  }
+}
+
+/**
+ * The store for the database at `dbPath`: native when the addon is loaded and
+ * the database is on the real file system, else the file fallback; `memory`
+ * for a custom file system (`fsOwner`).
+ */
+export function openStore(dbPath: string, fsOwner: object | null): WordStore {
+  if (fsOwner !== null) return new MemoryStore(fsOwner, dbPath);
+  const lockPath = `${dbPath}.lock`;
+  return nativeSharedFile() !== null ? new NativeStore(lockPath) : new FileStore(lockPath);
+}
