@@ -21,7 +21,7 @@ import {
   LOG_HEADER_LENGTH_OFFSET,
   LOG_HEADER_SIZE,
   LOG_MAGIC_OFFSET,
-  LOG_RESERVED_OFFSET,
+  LOG_SECTOR_SIZE_OFFSET,
   LOG_VERSION_OFFSET,
   LogFile,
   type ScanEnd,
@@ -131,7 +131,7 @@ describe('log header', () => {
     expect(h.readUInt16LE(LOG_HEADER_LENGTH_OFFSET)).toBe(LOG_HEADER_SIZE);
     expect(readU64(h, LOG_DB_ID_OFFSET)).toBe(DB_ID);
     expect(readU64(h, LOG_BASE_OFFSET)).toBe(LOG_HEADER_SIZE);
-    expect(h.readUInt32LE(LOG_RESERVED_OFFSET)).toBe(0);
+    expect(h.readUInt32LE(LOG_SECTOR_SIZE_OFFSET), "sector size: none").toBe(0);
     expect(h.readUInt32LE(LOG_HEADER_CRC_OFFSET)).toBe(kernels.crc32c(h.subarray(0, LOG_HEADER_CRC_OFFSET)));
     expect(scanAll(log)).toEqual({ records: [], end: { kind: 'end', position: LOG_HEADER_SIZE } });
   });

@@ -19,8 +19,9 @@ export const LOG_VERSION_OFFSET = LOG_MAGIC_OFFSET + 4; // u16
 export const LOG_HEADER_LENGTH_OFFSET = LOG_VERSION_OFFSET + 2; // u16
 export const LOG_DB_ID_OFFSET = LOG_HEADER_LENGTH_OFFSET + 2; // u64
 export const LOG_BASE_OFFSET = LOG_DB_ID_OFFSET + 8; // u64 logical position of the first record byte
-export const LOG_RESERVED_OFFSET = LOG_BASE_OFFSET + 8; // u32, zero
-export const LOG_HEADER_CRC_OFFSET = LOG_RESERVED_OFFSET + 4; // u32 CRC32C of bytes [0, 28)
+/** u32: 0, or the sector size appends are aligned to (spec/file_format_v0.md §8.4). */
+export const LOG_SECTOR_SIZE_OFFSET = LOG_BASE_OFFSET + 8;
+export const LOG_HEADER_CRC_OFFSET = LOG_SECTOR_SIZE_OFFSET + 4; // u32 CRC32C of bytes [0, 28)
 export const LOG_HEADER_SIZE = LOG_HEADER_CRC_OFFSET + 4; // 32
 
 /** One record found by a scan; `bytes` is a view valid until the scan moves on. */
@@ -40,18 +41,29 @@ export interface ScanEnd {
   status?: string;
 }
 
-function encodeHeader(dbId: number, base: number, kernels: Kernels): Uint8Array {
+/** Sector sizes a log can align its appends to (0: none). */
+export const LOG_SECTOR_SIZES = [0, 512, 4096] as const;
+
+function encodeHeader(dbId: number, base: number, kernels: Kernels, sectorSize: number): Uint8Array {
   const h = new Uint8Array(LOG_HEADER_SIZE);
   writeU32(h, LOG_MAGIC_OFFSET, LOG_FILE_MAGIC);
   writeU16(h, LOG_VERSION_OFFSET, LOG_FILE_VERSION);
   writeU16(h, LOG_HEADER_LENGTH_OFFSET, LOG_HEADER_SIZE);
   writeU64(h, LOG_DB_ID_OFFSET, dbId);
   writeU64(h, LOG_BASE_OFFSET, base);
+  writeU32(h, LOG_SECTOR_SIZE_OFFSET, sectorSize);
   writeU32(h, LOG_HEADER_CRC_OFFSET, kernels.crc32c(h.subarray(0, LOG_HEADER_CRC_OFFSET)));
   return h;
 }
 
 const SCAN_CHUNK = 1 << 20;
+
+/** How many zero bytes buf holds from `from` (up to `to`). */
+export function zeroRun(buf: Uint8Array, from: number, to: number): number {
+  let i = from;
+  while (i < to && buf[i] === 0) i++;
+  return i - from;
+}
 
 export class LogFile {
   /** Logical position just past the last byte of the log. */
@@ -63,6 +75,12 @@ export class LogFile {
     readonly dbId: number,
     /** Logical position of the first byte after the header. */
     public base: number,
+    /**
+     * 0, or the sector size each append starts on (a file offset multiple of
+     * it), leaving zeros between records, so that a power cut garbling whole
+     * sectors of an unsynced append cannot reach a synced record (§8.4).
+     */
+    readonly sectorSize: number,
     private readonly kernels: Kernels,
     private readonly fs: FileSystem,
   ) {
@@ -74,8 +92,8 @@ export class LogFile {
   }
 
   /** Creates an empty log (atomically, like the database file). */
-  static create(path: string, dbId: number, kernels: Kernels, fs: FileSystem = nodeFileSystem): LogFile {
-    fs.createAtomically(path, encodeHeader(dbId, LOG_HEADER_SIZE, kernels));
+  static create(path: string, dbId: number, kernels: Kernels, fs: FileSystem = nodeFileSystem, sectorSize = 0): LogFile {
+    fs.createAtomically(path, encodeHeader(dbId, LOG_HEADER_SIZE, kernels, sectorSize));
     return LogFile.open(path, dbId, kernels, fs);
   }
 
@@ -97,7 +115,9 @@ export class LogFile {
       if (dbId !== null && id !== dbId) throw corrupt(`log belongs to another database (id ${id}, database ${dbId})`);
       const base = readU64(h, LOG_BASE_OFFSET);
       if (base < LOG_HEADER_SIZE) throw corrupt(`bad log base position ${base}`);
-      return new LogFile(path, file, id, base, kernels, fs);
+      const sectorSize = readU32(h, LOG_SECTOR_SIZE_OFFSET);
+      if (!(LOG_SECTOR_SIZES as readonly number[]).includes(sectorSize)) throw corrupt(`bad log sector size ${sectorSize}`);
+      return new LogFile(path, file, id, base, sectorSize, kernels, fs);
     } catch (err) {
       file.close();
       throw err;
@@ -113,9 +133,16 @@ export class LogFile {
     return this.base + (this.file.size() - LOG_HEADER_SIZE);
   }
 
-  /** Appends a sealed record; returns its position. Not durable until datasync(). */
+  /** Where the next append will put its record: `end`, or the next sector boundary. */
+  nextAppendPosition(): number {
+    if (this.sectorSize === 0) return this.end;
+    const misalign = this.offset(this.end) % this.sectorSize;
+    return misalign === 0 ? this.end : this.end + this.sectorSize - misalign;
+  }
+
+  /** Appends a sealed record at nextAppendPosition(); returns that position. Not durable until datasync(). */
   append(record: Uint8Array): number {
-    const at = this.end;
+    const at = this.nextAppendPosition();
     failpoint('beforeLogAppend');
     this.file.write(record, this.offset(at));
     this.end = at + record.length;
@@ -157,7 +184,7 @@ export class LogFile {
     const tmp = `${this.path}.compact-${process.pid}`;
     const rest = this.end - position;
     const buf = new Uint8Array(Math.min(SCAN_CHUNK * 4, Math.max(rest, 1)));
-    this.fs.createAtomically(tmp, encodeHeader(this.dbId, position, this.kernels));
+    this.fs.createAtomically(tmp, encodeHeader(this.dbId, position, this.kernels, this.sectorSize));
     const out = this.fs.open(tmp);
     try {
       let done = 0;
@@ -198,6 +225,7 @@ export class LogFile {
     let chunkLen = 0;
     let pos = from;
     let prev = -1;
+    let gapStart = -1;
     const fill = (at: number, need: number): void => {
       if (chunk.length < need) chunk = new Uint8Array(need);
       chunkPos = at;
@@ -213,6 +241,14 @@ export class LogFile {
         fill(pos, SCAN_CHUNK);
         at = 0;
       }
+      if (this.sectorSize > 0 && at < chunkLen && chunk[at] === 0) {
+        // The zeros an aligned append left before its record (§8.4).
+        const gap = this.gapAt(pos);
+        if (gap <= 0) return this.classify(pos, RecordStatus.BadMagic);
+        pos += gap;
+        gapStart = pos - gap;
+        continue;
+      }
       let r = k.recordVerify(chunk.subarray(0, chunkLen), at);
       if (r === RecordStatus.Incomplete && chunkPos + chunkLen < this.end && at + RECORD_HEADER_SIZE <= chunkLen) {
         // The record runs past this chunk: read it whole.
@@ -225,15 +261,28 @@ export class LogFile {
         // A newer writer's record: never truncate it, never skip it (spec/commit_record_v0.md §7, rule 4).
         throw new NorthstarError('UnsupportedFormat', `${this.path}: record at position ${pos} was written by a newer record version`, { path: this.path });
       }
-      if (r < 0) return this.classify(pos, r);
+      // A bad record after a gap: the log's valid part ends where the gap began.
+      if (r < 0) return this.classify(gapStart >= 0 ? gapStart : pos, r);
       // The chain (spec/commit_record_v0.md §7 rule 1): a valid record that does not
       // point back at the one before it is stale bytes, i.e. damage.
       if (prev >= 0 && readU64(chunk, at + RECORD_PREV_POSITION_OFFSET) !== prev) return this.classify(pos, RecordStatus.BadHeader);
       yield { position: pos, length: r, txnId: readU64(chunk, at + RECORD_TXN_ID_OFFSET), bytes: chunk.subarray(at, at + r) };
       prev = pos;
       pos += r;
+      gapStart = -1;
     }
     return { kind: 'end', position: pos };
+  }
+
+  /**
+   * Length of the run of zeros at pos that an aligned append left before the
+   * next record (shorter than a sector, followed by a non-zero byte), or 0 if
+   * the zeros at pos are no such gap (they run to the end or for a sector).
+   */
+  private gapAt(pos: number): number {
+    const buf = this.read(pos, Math.min(this.sectorSize, this.end - pos));
+    const n = zeroRun(buf, 0, buf.length);
+    return n < buf.length ? n : 0;
   }
 
   /**
@@ -251,9 +300,13 @@ export class LogFile {
       if (buf[i] !== magic[0] || buf[i + 1] !== magic[1] || buf[i + 2] !== magic[2] || buf[i + 3] !== magic[3]) continue;
       let len = this.kernels.recordVerify(buf, i);
       if (len <= 0) continue;
-      // Walk the valid records from here: one written when all before it was durable means damage.
-      for (let at = i; len > 0; at += len, len = at < buf.length ? this.kernels.recordVerify(buf, at) : 0) {
+      // Walk the valid records from here (over alignment gaps): one written when all before it
+      // was durable means damage.
+      for (let at = i; len > 0; ) {
         if ((readU16(buf, at + RECORD_FLAGS_OFFSET) & RECORD_FLAG_UNSYNCED_BEFORE) === 0) return { kind: 'damaged', position: pos, status: name };
+        at += len;
+        if (this.sectorSize > 0) at += zeroRun(buf, at, Math.min(buf.length, at + this.sectorSize - 1));
+        len = at < buf.length ? this.kernels.recordVerify(buf, at) : 0;
       }
       return { kind: 'torn', position: pos, status: `${name}; later records were never synced` };
     }

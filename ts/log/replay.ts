@@ -12,7 +12,7 @@ import { readU16, readU32, readU64 } from '../format/bytes.js';
 import { MemTable } from './memtable.js';
 import { kernels as defaultKernels, type Kernels } from '../native/kernels.js';
 import { COMMIT_OP_COUNT_OFFSET, OpType, RECORD_HEADER_SIZE, RECORD_MAGIC, RECORD_MAGIC_OFFSET, RECORD_OVERHEAD, RECORD_PAYLOAD_LENGTH_OFFSET, RECORD_TXN_ID_OFFSET, RECORD_TYPE_OFFSET, RecordType } from './constants.js';
-import { LogFile } from './file.js';
+import { LogFile, zeroRun } from './file.js';
 
 const SEED_LO = 0x1b873593;
 const SEED_HI = 0x6a09e667;
@@ -145,6 +145,19 @@ function* run(path: string, toTxnId: number | undefined, perOp: boolean, perComm
       if (chunkId < 0 || at + RECORD_OVERHEAD > chunk.length) {
         load(pos, RECORD_OVERHEAD);
         at = 0;
+      }
+      if (log.sectorSize > 0 && chunk[at] === 0) {
+        // An alignment gap (spec/file_format_v0.md §8.4); anything else that starts with zeros
+        // goes to the log's own scan below.
+        if (at + log.sectorSize > chunk.length && pos + log.sectorSize <= log.end) {
+          load(pos, log.sectorSize);
+          at = 0;
+        }
+        const gap = zeroRun(chunk, at, Math.min(chunk.length, at + log.sectorSize));
+        if (gap < log.sectorSize && at + gap < chunk.length) {
+          pos += gap;
+          continue;
+        }
       }
       const total = readU32(chunk, at + RECORD_PAYLOAD_LENGTH_OFFSET) + RECORD_OVERHEAD;
       if (at + total > chunk.length && pos + total <= log.end) {

@@ -234,7 +234,8 @@ export class WriteTxn implements Disposable {
       let recordPosition: number;
       let recordEnd: number;
       if (this.replaying === null) {
-        const prev = base.recordPosition === 0 ? logEnd : base.recordPosition;
+        // The first record of a log points at itself (spec/commit_record_v0.md §1).
+        const prev = base.recordPosition === 0 ? log.nextAppendPosition() : base.recordPosition;
         appended = true;
         // Flag a record appended while an earlier one is unsynced (group commit): recovery
         // then knows damage before it is a crash pattern (spec/commit_record_v0.md §7, rule 3a).
