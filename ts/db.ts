@@ -316,6 +316,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
         snap = h;
       }
       this.readers.set(snap.txnId, (this.readers.get(snap.txnId) ?? 0) + 1);
+      if (this.oldestCache === null || (this.oldestCache !== undefined && snap.txnId < this.oldestCache)) this.oldestCache = snap.txnId;
       this.liveReaders++;
       // A new oldest snapshot goes into our slot; then the writer's floor is read again, so
       // either the writer saw the slot or we see that it moved past the snapshot (concurrency §4.2).
@@ -494,10 +495,23 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     const n = this.readers.get(txnId) ?? 0;
     if (n <= 1) {
       this.readers.delete(txnId);
-      if (!this.closed) this.showReaders();
+      if (this.oldestCache === txnId) this.oldestCache = undefined;
+      // Raising the slot only lets the writer reuse pages sooner, so it can wait until the
+      // current task is done: a loop of beginRead/close then writes the slot once, not twice
+      // per read (concurrency §4.2).
+      if (!this.raiseQueued) {
+        this.raiseQueued = true;
+        queueMicrotask(this.raiseSlot);
+      }
     } else this.readers.set(txnId, n - 1);
     this.liveReaders--;
   }
+
+  private raiseQueued = false;
+  private readonly raiseSlot = (): void => {
+    this.raiseQueued = false;
+    if (!this.closed) this.showReaders();
+  };
 
   committed(result: CommitResult, durable: boolean): void {
     const s = result.state;
@@ -554,11 +568,17 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     if (this.poisoned) throw new NorthstarError('IoError', `writes refused until reopen: ${this.poisoned.message}`, { cause: this.poisoned });
   }
 
+  /** The oldest snapshot this handle's readers hold; cached, recomputed after that snapshot's last reader closes. */
   private oldestReader(): number | null {
+    if (this.oldestCache !== undefined) return this.oldestCache;
     let oldest: number | null = null;
     for (const t of this.readers.keys()) if (oldest === null || t < oldest) oldest = t;
+    this.oldestCache = oldest;
     return oldest;
   }
+
+  /** oldestReader(), or undefined when it must be recomputed. */
+  private oldestCache: number | null | undefined = null;
 
   get logDurableEnd(): number {
     return this.sync === 'none' ? -1 : this.syncedEnd;

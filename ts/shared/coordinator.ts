@@ -233,6 +233,11 @@ export class Coordinator {
   setReaderTxn(txnId: number): void {
     if (txnId === this.slotTxn) return;
     this.slotTxn = txnId;
+    if (this.store.kind !== 'file') {
+      // One atomic word: a reader of the table never sees it half-written.
+      this.store.store(slotWord(this.slot, SLOT_TXN), txnId);
+      return;
+    }
     this.store.store(slotWord(this.slot, SLOT_TXN_CHECK), 0);
     this.store.store(slotWord(this.slot, SLOT_TXN), txnId);
     this.store.store(slotWord(this.slot, SLOT_TXN_CHECK), txnCheck(txnId));
@@ -260,7 +265,7 @@ export class Coordinator {
         }
         const txn = this.slots[o + SLOT_TXN]!;
         const check = this.slots[o + SLOT_TXN_CHECK]!;
-        if (check !== txnCheck(txn)) {
+        if (this.store.kind === 'file' && check !== txnCheck(txn)) {
           // Mid-update (file fallback): read again; a slot being set is never older than its last value.
           torn = true;
           continue;
