@@ -25,11 +25,20 @@
 //! Windows): the lock belongs to the open file description, so two
 //! `SharedFile`s on one path exclude each other even within one process, and
 //! std opens with O_CLOEXEC, so a spawned child never inherits a held lock.
+//!
+//! The mapping can outlive its `SharedFile`: `mapping()` hands out a
+//! `Mapping` that keeps it mapped (JavaScript's `SharedFile.view()` hands the
+//! memory to V8 this way). The kernel ties an flock to the open file
+//! description, which a live mapping keeps open after the descriptor is
+//! closed (Windows: memmap2 keeps a duplicated handle), so dropping a
+//! `SharedFile` that holds the lock unlocks it explicitly first instead of
+//! relying on the close.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
+use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -75,12 +84,12 @@ fn check_value(v: i64, name: &str) -> SharedResult<i64> {
     }
 }
 
-/// A mapped word table and the file under it. Dropping it unmaps the table
-/// and closes the file, which releases the lock.
+/// A mapped word table and the file under it. Dropping it releases the lock
+/// (explicitly, see `Drop`), closes the file, and unmaps the table unless a
+/// `Mapping` of it is still alive.
 pub struct SharedFile {
-    // Declared first so it is unmapped before the file closes (either order
-    // is sound; this one never leaves a mapping without its file).
-    map: MmapRaw,
+    /// Shared with every `Mapping` handed out; unmapped when the last goes.
+    map: Arc<MmapRaw>,
     file: File,
     size: usize,
     /// This object holds the OS lock: `try_lock` is then idempotent and
@@ -135,7 +144,7 @@ impl SharedFile {
             });
         }
         Ok(SharedFile {
-            map,
+            map: Arc::new(map),
             file,
             size,
             locked: false,
@@ -150,6 +159,14 @@ impl SharedFile {
     /// The number of words: `size / 8`.
     pub fn words(&self) -> usize {
         self.size / WORD_SIZE
+    }
+
+    /// A handle on the mapping that keeps it mapped after this object is
+    /// dropped. It holds neither the lock nor (on Unix) a file descriptor,
+    /// and it stays a shared mapping of the same file: it keeps seeing every
+    /// store made to the file's words, by any process, after the drop.
+    pub fn mapping(&self) -> Mapping {
+        Mapping(Arc::clone(&self.map))
     }
 
     /// Word `w`, or `Range` when `8 × w + 8 > size`.
@@ -268,6 +285,37 @@ impl SharedFile {
     /// True while this object holds the lock.
     pub fn is_locked(&self) -> bool {
         self.locked
+    }
+}
+
+impl Drop for SharedFile {
+    /// Unlocks before the file closes: if a `Mapping` outlives this object,
+    /// closing the descriptor alone would leave the lock held (the mapping
+    /// keeps the open file description alive) until the mapping is gone.
+    fn drop(&mut self) {
+        // An unlock error leaves nothing to do: the close that follows is
+        // the only other release there is.
+        let _ = self.unlock();
+    }
+}
+
+/// A shared owner of a `SharedFile`'s mapping: the `size` bytes at `as_ptr()`
+/// stay mapped, readable and writable, as long as any `Mapping` or the
+/// `SharedFile` itself is alive. The same contract as the words of
+/// `SharedFile` holds for the memory: other processes store into it at any
+/// time, so only atomic, aligned accesses are sound.
+#[derive(Clone)]
+pub struct Mapping(Arc<MmapRaw>);
+
+impl Mapping {
+    /// The first byte of the mapping: page-aligned, never null.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.0.as_mut_ptr()
+    }
+
+    /// Its length in bytes: the `size` the `SharedFile` was opened with.
+    pub fn size(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -501,6 +549,37 @@ mod tests {
         assert!(b.try_lock().unwrap());
         drop(b);
         assert!(a.try_lock().unwrap());
+    }
+
+    #[test]
+    fn a_mapping_outlives_its_shared_file_and_still_sees_the_files_words() {
+        let p = TempPath::new();
+        let a = SharedFile::open(&p.0, 4096).unwrap();
+        let m = a.mapping();
+        assert_eq!(m.size(), 4096);
+        assert_eq!(m.as_ptr() as usize % 4096, 0, "page-aligned");
+        a.store(3, -5).unwrap();
+        drop(a);
+        let b = SharedFile::open(&p.0, 4096).unwrap();
+        b.store(2, 0x0102_0304_0506).unwrap();
+        // Safety: `m` keeps the 4096 bytes mapped; the words are 8-aligned.
+        let word = |w: usize| unsafe {
+            i64::from_le(AtomicI64::from_ptr(m.as_ptr().add(8 * w).cast()).load(SeqCst))
+        };
+        assert_eq!(word(3), -5);
+        assert_eq!(word(2), 0x0102_0304_0506);
+    }
+
+    #[test]
+    fn dropping_a_locked_shared_file_releases_the_lock_while_a_mapping_lives() {
+        let p = TempPath::new();
+        let mut a = SharedFile::open(&p.0, 8).unwrap();
+        assert!(a.try_lock().unwrap());
+        let m = a.mapping();
+        drop(a);
+        let mut b = SharedFile::open(&p.0, 8).unwrap();
+        assert!(b.try_lock().unwrap(), "the lock went with the SharedFile");
+        drop(m);
     }
 
     #[test]
