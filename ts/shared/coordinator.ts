@@ -301,12 +301,17 @@ export class Coordinator {
     this.closed = true;
     try {
       this.unlockWriter();
-      this.store.store(slotWord(this.slot, SLOT_TXN), 0);
-      this.store.store(slotWord(this.slot, SLOT_FLAGS), 0);
-      this.store.compareExchange(slotWord(this.slot, SLOT_OWNER), this.owner, 0);
+      this.freeSlot();
     } finally {
       this.store.close();
     }
+  }
+
+  /** Gives the slot back: the store stays open. */
+  private freeSlot(): void {
+    this.store.store(slotWord(this.slot, SLOT_TXN), 0);
+    this.store.store(slotWord(this.slot, SLOT_FLAGS), 0);
+    this.store.compareExchange(slotWord(this.slot, SLOT_OWNER), this.owner, 0);
   }
 
   /** A mixed open would mean two kinds of writer lock that do not exclude each other (§3.2). */
@@ -317,7 +322,8 @@ export class Coordinator {
       const owner = this.slots[i * SLOT_WORDS + SLOT_OWNER]!;
       if (owner === 0 || owner === this.owner) continue;
       if ((this.slots[i * SLOT_WORDS + SLOT_FLAGS]! & FLAG_FALLBACK) !== mine && this.isAlive(ownerPid(owner))) {
-        this.close();
+        // Only the slot: Coordinator.open closes the store it opened when this throws.
+        this.freeSlot();
         const other = mine === 0 ? 'the TypeScript fallback (NORTHSTAR_NATIVE=0 or no addon)' : 'the native addon';
         throw new NorthstarError('InvalidArgument', `${dbPath} is open in process ${ownerPid(owner)} with ${other}; every handle on one database must use the same implementation`);
       }
