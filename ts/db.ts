@@ -273,24 +273,27 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
    */
   private start(): void {
     const coord = this.coord;
-    if (coord.othersReady()) this.adopt();
-    else {
-      if (!coord.lockWriter(OPEN_LOCK_TIMEOUT_MS)) {
-        throw new NorthstarError('WriteBusy', `${this.path}: open waited ${OPEN_LOCK_TIMEOUT_MS} ms for the writer lock`);
-      }
-      try {
-        if (coord.othersReady()) this.adopt();
-        else {
-          // Alone: whatever the lock file says is from handles that are gone. Start from the files.
-          this.reloadDurable();
-          this.recover();
-          this.publishShared();
-        }
-      } finally {
-        this.releaseWriterLock();
-      }
+    if (coord.othersReady()) {
+      this.adopt();
+      coord.markReady();
+      return;
     }
-    coord.markReady();
+    if (!coord.lockWriter(OPEN_LOCK_TIMEOUT_MS)) {
+      throw new NorthstarError('WriteBusy', `${this.path}: open waited ${OPEN_LOCK_TIMEOUT_MS} ms for the writer lock`);
+    }
+    try {
+      if (coord.othersReady()) this.adopt();
+      else {
+        // Alone: whatever the lock file says is from handles that are gone. Start from the files.
+        this.reloadDurable();
+        this.recover();
+        this.publishShared();
+      }
+      // Ready before the lock goes: an opener waiting for it then adopts what we published.
+      coord.markReady();
+    } finally {
+      this.releaseWriterLock();
+    }
   }
 
   /** The latest committed txn id readers see (in any thread or process). */
