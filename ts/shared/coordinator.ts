@@ -13,6 +13,7 @@ import {
   LOCK_FILE_WORDS,
   LOCK_MAGIC,
   LOCK_VERSION,
+  OWNER_FALLBACK,
   OWNER_PID_SCALE,
   PUBLISHED_FIRST,
   PUBLISHED_WORDS,
@@ -30,6 +31,7 @@ import {
   W_SEQ,
   W_TXN,
   W_VERSION,
+  ownerIsFallback,
   ownerPid,
   slotWord,
   txnCheck,
@@ -316,15 +318,15 @@ export class Coordinator {
 
   /** A mixed open would mean two kinds of writer lock that do not exclude each other (§3.2). */
   private checkImplementations(dbPath: string): void {
-    const mine = this.store.kind === 'file' ? FLAG_FALLBACK : 0;
+    const mine = ownerIsFallback(this.owner);
     this.store.loadMany(SLOTS_FIRST_WORD, this.slots);
     for (let i = 0; i < SLOT_COUNT; i++) {
       const owner = this.slots[i * SLOT_WORDS + SLOT_OWNER]!;
       if (owner === 0 || owner === this.owner) continue;
-      if ((this.slots[i * SLOT_WORDS + SLOT_FLAGS]! & FLAG_FALLBACK) !== mine && this.isAlive(ownerPid(owner))) {
+      if (ownerIsFallback(owner) !== mine && this.isAlive(ownerPid(owner))) {
         // Only the slot: Coordinator.open closes the store it opened when this throws.
         this.freeSlot();
-        const other = mine === 0 ? 'the TypeScript fallback (NORTHSTAR_NATIVE=0 or no addon)' : 'the native addon';
+        const other = mine ? 'the native addon' : 'the TypeScript fallback (NORTHSTAR_NATIVE=0 or no addon)';
         throw new NorthstarError('InvalidArgument', `${dbPath} is open in process ${ownerPid(owner)} with ${other}; every handle on one database must use the same implementation`);
       }
     }
@@ -359,7 +361,9 @@ function lockWithin(store: WordStore, timeoutMs: number): boolean {
 
 /** Claims a free slot or one of a dead process (§3.1); null when every slot is live. */
 function claim(store: WordStore, flags: number): { owner: number; slot: number } | null {
-  const owner = process.pid * OWNER_PID_SCALE + randomInt(1, OWNER_PID_SCALE);
+  // The kind goes into the owner id, so the compare-and-swap that claims the slot also shows it.
+  const kind = (flags & FLAG_FALLBACK) !== 0 ? OWNER_FALLBACK : 0;
+  const owner = process.pid * OWNER_PID_SCALE + randomInt(1, OWNER_PID_SCALE / 2) * 2 + kind;
   for (let i = 0; i < SLOT_COUNT; i++) {
     const w = slotWord(i, SLOT_OWNER);
     let current = store.load(w);

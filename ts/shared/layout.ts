@@ -53,11 +53,22 @@ export const LOCK_FILE_SIZE = LOCK_FILE_WORDS * 8;
 
 /** Slot flag: the handle finished opening (it has adopted or published a state). */
 export const FLAG_READY = 1;
-/** Slot flag: the handle uses the file fallback (its writer lock is a DirLock, not flock). */
+/** Slot flag: the handle uses the file fallback (its writer lock is a DirLock, not flock); as OWNER_FALLBACK, for tools. */
 export const FLAG_FALLBACK = 2;
 
-/** Owner ids: pid × 2^24 + a random 24-bit nonce (unique among live slots). */
+/** Owner ids: pid × 2^24 + a 24-bit nonce (unique among live slots), random but for bit 0. */
 export const OWNER_PID_SCALE = 2 ** 24;
+/**
+ * Owner-id bit 0: the handle uses the file fallback. The implementation check
+ * (§3.2) reads it here, not in SLOT_FLAGS: the claim's compare-and-swap writes
+ * it with the owner, while the flags word follows a moment later, so a check
+ * racing a claim would read a fallback slot's flags as native.
+ */
+export const OWNER_FALLBACK = 1;
+
+export function ownerIsFallback(owner: number): boolean {
+  return owner % 2 === OWNER_FALLBACK;
+}
 
 export function slotWord(slot: number, field: number): number {
   return SLOTS_FIRST_WORD + slot * SLOT_WORDS + field;
