@@ -59,9 +59,6 @@ export interface ReaderSlot {
   txnId: number;
 }
 
-/** How long a pid's liveness answer is trusted. */
-const LIVENESS_TTL_MS = 1000;
-
 let bootIdCache: number | null = null;
 
 /** A number that changes when the machine reboots (§2.1): Linux boot_id, else the boot time in minutes. */
@@ -100,7 +97,6 @@ export class Coordinator {
   private slotTxn = 0;
   private holdsWriter = false;
   private closed = false;
-  private readonly alive = new Map<number, { alive: boolean; at: number }>();
   private readonly block = new Float64Array(PUBLISHED_WORDS);
   private readonly slots = new Float64Array(SLOT_COUNT * SLOT_WORDS);
 
@@ -332,13 +328,14 @@ export class Coordinator {
     }
   }
 
+  /**
+   * Asked afresh every time (kill(pid, 0): under a microsecond for a live pid): a
+   * remembered "dead" could reclaim the slot of a new process that got the pid
+   * since, and a remembered "alive" would keep a dead reader's pages from reuse
+   * past the next scan (§4.3).
+   */
   private isAlive(pid: number): boolean {
-    const now = Date.now();
-    const c = this.alive.get(pid);
-    if (c !== undefined && now - c.at < LIVENESS_TTL_MS) return c.alive;
-    const alive = this.store.kind === 'memory' ? true : processAlive(pid);
-    this.alive.set(pid, { alive, at: now });
-    return alive;
+    return this.store.kind === 'memory' ? true : processAlive(pid);
   }
 }
 
