@@ -59,7 +59,8 @@ export declare class SharedFile {
   /**
    * Loads `out.length` consecutive words from word `word` into `out`, each
    * word atomically (not the range as a whole: a concurrent store may land
-   * between two of them). `word + out.length` must be at most `size / 8`.
+   * between two of them). `word + out.length` must be at most `size / 8`,
+   * and `out` must not lie in this object's `view()` (`RangeError`).
    * When it throws, `out` may be partly written.
    */
   loadMany(word: number, out: Float64Array): void
@@ -76,9 +77,54 @@ export declare class SharedFile {
   /** Releases the lock if this object holds it; does nothing otherwise. */
   unlock(): void
   /**
-   * Unmaps the table and closes the file, which releases the lock.
-   * Idempotent. If JavaScript never calls it, the garbage collector's
-   * finalizer does the same when the object is collected.
+   * An `ArrayBuffer` over the mapped table itself, so that JavaScript
+   * reads words with `Atomics.load` and no native call: `size` bytes,
+   * word `w` the little-endian i64 at byte `8 * w`. Each call makes a new
+   * `ArrayBuffer` over the same memory: take one and keep it.
+   *
+   * Reading (typed arrays use the CPU's byte order, so this holds on a
+   * little-endian CPU only): `Atomics.load(new BigInt64Array(buffer), w)`
+   * is word `w`, read whole in one SeqCst atomic load, like `load(w)`
+   * (`wordReader` in ts/native/shared_file.ts wraps it). With `i32 = new
+   * Int32Array(buffer)`, `Atomics.load(i32, 2 * w)` is the word's low
+   * half and `2 * w + 1` its high half: each half is read atomically, the
+   * pair is not. Reading high, low, high again and retrying until both
+   * highs agree yields a value the word held, but only for a word whose
+   * value only ever moves one way (a counter): otherwise the high half can
+   * change and change back between the reads, and the pair is a value no
+   * one stored. Plain (non-`Atomics`) reads are not atomic for
+   * JavaScript: the compiler may merge or hoist them.
+   *
+   * Writing through the buffer is possible but breaks the table's
+   * contract: it bypasses the ±(2^53 − 1) check, and a write of part of
+   * a word tears it for every reader. Store with `store()` and friends.
+   *
+   * Lifetime: the buffer keeps the mapping mapped for as long as it is
+   * reachable, also after `close()` (which still releases the lock and
+   * closes the file at once) and after this object is collected; the
+   * table is unmapped once neither is left. Until then the buffer is a
+   * shared mapping of the same file: after `close()` it still sees every
+   * store to the file's words, by any object or process (if the path is
+   * later unlinked or renamed over, it keeps seeing the old file). Reading
+   * it never faults, unless an outside program truncates the file (SIGBUS,
+   * as for every mapping of it). No JavaScript operation can leave the
+   * buffer over unmapped memory: the table is unmapped only when V8 frees
+   * the buffer's backing store. Node marks the buffer untransferable (in a
+   * `transfer` list it is copied on Node 20, refused with a DataCloneError
+   * on Node 21 and later), and detaches it (length 0) and releases the
+   * mapping when its thread's environment shuts down (a worker's exit).
+   *
+   * Throws `Error('closed')` after `close()`, and an `Error` with `code`
+   * "ERR_NO_EXTERNAL_BUFFERS" in a runtime that forbids ArrayBuffers over
+   * outside memory (Node built with the V8 sandbox, as Electron is):
+   * callers then read with `load()`.
+   */
+  view(): ArrayBuffer
+  /**
+   * Releases the lock, closes the file, and unmaps the table unless a
+   * `view()` of it is still reachable (then the last one's collection
+   * unmaps it). Idempotent. If JavaScript never calls it, the garbage
+   * collector's finalizer does the same when the object is collected.
    */
   close(): void
 }

@@ -1,8 +1,10 @@
 // The native SharedFile (crates/northstar-native/src/napi_shared.rs) through
 // its JavaScript API: words shared between objects, threads and processes,
 // the atomics' semantics, the OS lock (within a process, against a child, and
-// released by the kernel when the child is SIGKILLed), close(), and bad
-// arguments, which must throw TypeError/RangeError/Error and never crash.
+// released by the kernel when the child is SIGKILLed), close(), view() (the
+// table as an ArrayBuffer: what it reads, and that it keeps the mapping alive
+// exactly as long as it is reachable), and bad arguments,
+// which must throw TypeError/RangeError/Error and never crash.
 //
 // Skipped when the addon is not loaded (the `fallback` project, or no build),
 // unless NORTHSTAR_REQUIRE_NATIVE=1 (and NORTHSTAR_NATIVE is not 0): then it
@@ -12,7 +14,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { nativeRequired } from '../testing/parity.js';
@@ -300,6 +302,7 @@ describe.skipIf(skip)('SharedFile', () => {
         ['loadMany', () => a.loadMany(0, new Float64Array(1))],
         ['tryLock', () => a.tryLock()],
         ['unlock', () => a.unlock()],
+        ['view', () => a.view()],
         // Closed wins over bad arguments.
         ['load with a bad word', () => (a.load as (w: unknown) => number)('x')],
       ];
@@ -308,6 +311,203 @@ describe.skipIf(skip)('SharedFile', () => {
       }
       expect(a.size).toBe(16);
       expect(b.load(0)).toBe(0);
+    });
+  });
+
+  /** Runs `code` in a child node with `flags`; resolves to its stdout once it exits 0. */
+  async function child(code: string, flags: string[] = []): Promise<string> {
+    const c = spawn(process.execPath, [...flags, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exitCode = await new Promise((resolve) => c.once('close', resolve));
+    if (exitCode !== 0) throw new Error(`child exited with ${String(exitCode)}: ${out}`);
+    return out;
+  }
+
+  /** Lines of /proc/self/maps mapping `path`: one per live mapping of it (Linux). */
+  const mappingsOf = (path: string): number =>
+    fs
+      .readFileSync('/proc/self/maps', 'utf8')
+      .split('\n')
+      .filter((line) => line.endsWith(` ${path}`)).length;
+  /** `mappingsOf` as source, for a child process. */
+  const MAPPINGS_OF = `(path) => require('node:fs').readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((line) => line.endsWith(' ' + path)).length`;
+
+  /**
+   * Word `w` from the two 32-bit halves of a view (little-endian CPU): high,
+   * low, high again, retried until the two highs agree. Each half is one
+   * atomic load and the loads stay in program order, so the low half comes
+   * from a store made while the high half was `hi`: the result is a value
+   * the word held, provided the word only ever moves one way (otherwise its
+   * high half may change and change back between the reads).
+   */
+  function fromHalves(halves: Int32Array, w: number): number {
+    for (;;) {
+      const hi = Atomics.load(halves, 2 * w + 1);
+      const lo = Atomics.load(halves, 2 * w);
+      if (Atomics.load(halves, 2 * w + 1) === hi) return hi * 2 ** 32 + (lo >>> 0);
+    }
+  }
+
+  describe('view', () => {
+    it('is an ArrayBuffer over the table: it sees store(), fetchAdd() and compareExchange() of another object on the path', () => {
+      const a = open(64);
+      const b = open(64);
+      const view = a.view();
+      expect(view).toBeInstanceOf(ArrayBuffer);
+      expect(view.byteLength).toBe(64);
+      const halves = new Int32Array(view);
+      const whole = new BigInt64Array(view);
+      const values = [0, 1, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 0x0102_0304_0506, -1, -(2 ** 31), -(2 ** 32) - 1, MAX_SAFE, -MAX_SAFE];
+      for (const [i, value] of values.entries()) {
+        const w = i % 8;
+        b.store(w, value);
+        expect(a.load(w)).toBe(value);
+        if (value >= 0 && value < 2 ** 31) expect(Atomics.load(halves, 2 * w)).toBe(value);
+        expect(Number(Atomics.load(whole, w))).toBe(value);
+        expect(fromHalves(halves, w)).toBe(value);
+      }
+      b.store(3, 10);
+      b.fetchAdd(3, 5);
+      expect(Atomics.load(halves, 6)).toBe(15);
+      expect(b.compareExchange(3, 15, 2 ** 40)).toBe(true);
+      expect(fromHalves(halves, 3)).toBe(2 ** 40);
+      expect(Atomics.load(halves, 6)).toBe(0);
+      expect(Atomics.load(halves, 7)).toBe(2 ** 8);
+    });
+
+    it('each call is a new ArrayBuffer over the same memory', () => {
+      const f = open(16);
+      const [x, y] = [f.view(), f.view()];
+      expect(x).not.toBe(y);
+      f.store(1, 77);
+      expect(Atomics.load(new Int32Array(x), 2)).toBe(77);
+      expect(Atomics.load(new Int32Array(y), 2)).toBe(77);
+    });
+
+    it.runIf(process.platform !== 'win32')('sees the stores of a child process', async () => {
+      const f = open(64);
+      const halves = new Int32Array(f.view());
+      await child(`
+        const { SharedFile } = require(${JSON.stringify(BINDING)});
+        const f = new SharedFile(${JSON.stringify(lockPath())}, 64);
+        f.store(2, 123456); f.store(5, -(2 ** 40) - 3); f.store(7, ${MAX_SAFE});`);
+      expect(Atomics.load(halves, 4)).toBe(123456);
+      expect(fromHalves(halves, 5)).toBe(-(2 ** 40) - 3);
+      expect(fromHalves(halves, 7)).toBe(MAX_SAFE);
+      expect(f.load(7)).toBe(MAX_SAFE);
+    });
+
+    it('outlives close(), which still releases the lock at once; it then goes on seeing the file’s words', () => {
+      const a = open(64);
+      const b = open(64);
+      expect(a.tryLock()).toBe(true);
+      const halves = new Int32Array(a.view());
+      a.close();
+      expect(b.tryLock()).toBe(true);
+      b.store(1, 4242);
+      expect(Atomics.load(halves, 2)).toBe(4242);
+      expect(thrown(() => a.view())).toMatchObject({ kind: 'Error', message: 'closed' });
+    });
+
+    it.runIf(process.platform === 'linux')('close() closes the file descriptor while a view keeps the mapping', () => {
+      const fdsOf = (path: string): number =>
+        fs.readdirSync('/proc/self/fd').filter((fd) => {
+          try {
+            return fs.readlinkSync(`/proc/self/fd/${fd}`) === path;
+          } catch {
+            return false; // closed since readdir
+          }
+        }).length;
+      const a = new (Shared())(lockPath(), 64);
+      const view = a.view();
+      expect(fdsOf(lockPath())).toBe(1);
+      a.close();
+      expect(fdsOf(lockPath())).toBe(0);
+      expect(fs.readFileSync('/proc/self/maps', 'utf8')).toContain(lockPath());
+      expect(view.byteLength).toBe(64);
+    });
+
+    it.runIf(process.platform === 'linux')(
+      '10,000 views (of 10,000 closed objects, and of one object) keep their mappings until collected, then release them all',
+      async () => {
+        open(4096).store(0, 7);
+        const out = await child(
+          `
+          const { SharedFile } = require(${JSON.stringify(BINDING)});
+          const path = ${JSON.stringify(lockPath())};
+          const mappings = ${MAPPINGS_OF};
+          const before = mappings(path);
+          let views = [];
+          for (let i = 0; i < 10000; i++) {
+            const f = new SharedFile(path, 4096);
+            views.push(f.view());
+            f.close();
+          }
+          const held = mappings(path);
+          const one = new SharedFile(path, 4096);
+          for (let i = 0; i < 10000; i++) views.push(one.view());
+          one.close();
+          const heldOne = mappings(path);
+          const readable = views.every((v) => Atomics.load(new Int32Array(v), 0) === 7);
+          views = null;
+          (async () => {
+            for (let i = 0; i < 100 && mappings(path) > before; i++) {
+              gc();
+              await new Promise((r) => setTimeout(r, 10));
+            }
+            process.stdout.write(JSON.stringify({ before, held, heldOne, readable, after: mappings(path) }));
+          })();`,
+          ['--expose-gc'],
+        );
+        expect(JSON.parse(out)).toEqual({ before: 0, held: 10_000, heldOne: 10_001, readable: true, after: 0 });
+      },
+    );
+
+    it.runIf(process.platform === 'linux')('views held by a worker are released when it exits', async () => {
+      const code = `
+        const { parentPort, workerData } = require('node:worker_threads');
+        const { SharedFile } = require(workerData.binding);
+        globalThis.views = [];
+        for (let i = 0; i < 100; i++) {
+          const f = new SharedFile(workerData.path, 64);
+          globalThis.views.push(f.view());
+          f.close();
+        }
+        parentPort.postMessage('held');`;
+      const w = new Worker(code, { eval: true, workerData: { binding: BINDING, path: lockPath() } });
+      const exited = new Promise((resolve) => w.once('exit', resolve));
+      expect(await new Promise((resolve) => w.once('message', resolve))).toBe('held');
+      expect(mappingsOf(lockPath())).toBe(100);
+      await exited;
+      for (let i = 0; i < 100 && mappingsOf(lockPath()) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(mappingsOf(lockPath())).toBe(0);
+    });
+
+    it('is never detached by a transfer: Node copies it (20) or refuses (21+)', () => {
+      const f = open(16);
+      f.store(1, 9);
+      const view = f.view();
+      const { port1, port2 } = new MessageChannel();
+      try {
+        port1.postMessage(view, [view]);
+      } catch (e) {
+        expect((e as Error).name).toBe('DataCloneError');
+      } finally {
+        port1.close();
+        port2.close();
+      }
+      expect(view.byteLength).toBe(16);
+      expect(Atomics.load(new Int32Array(view), 2)).toBe(9);
+    });
+
+    it('loadMany into a view of the same table is a RangeError, table unchanged', () => {
+      const f = open(32);
+      f.store(0, 5);
+      f.store(1, -6);
+      const out = new Float64Array(f.view(), 16, 2);
+      expect(thrown(() => f.loadMany(0, out)).kind).toBe('RangeError');
+      expect([f.load(0), f.load(1), f.load(2), f.load(3)]).toEqual([5, -6, 0, 0]);
     });
   });
 
@@ -431,7 +631,7 @@ describe.skipIf(skip)('SharedFile', () => {
       const S = Shared();
       const f = open(8);
       for (const receiver of [{}, null, undefined, 1, Object.create(S.prototype), new Map()]) {
-        for (const name of ['load', 'store', 'compareExchange', 'fetchAdd', 'loadMany', 'tryLock', 'unlock', 'close'] as const) {
+        for (const name of ['load', 'store', 'compareExchange', 'fetchAdd', 'loadMany', 'tryLock', 'unlock', 'view', 'close'] as const) {
           const method = S.prototype[name] as Any;
           expect(() => method.call(receiver, 0, 0, 0)).toThrow();
         }

@@ -14,10 +14,13 @@
 //! Cost: napi-rs's class-method glue (unwrap, borrow tracking) makes a call
 //! about 250–300 ns, against ~70 ns for a raw N-API callback like those of
 //! `napi_kernels` (measured on node 20 with `load`). Fine at a few calls per
-//! transaction; a hot loop over the table would want raw callbacks.
+//! transaction; a hot read takes `view()` once and reads words from
+//! JavaScript with `Atomics`, with no native call at all.
 
+use std::ffi::c_void;
 use std::io;
 use std::path::Path;
+use std::ptr;
 
 use napi::bindgen_prelude::{This, Unknown};
 use napi::sys;
@@ -25,7 +28,7 @@ use napi::{check_status, Env, Error, JsValue, Result, Status, ValueType};
 use napi_derive::napi;
 
 use crate::napi::{throw_error, throw_range_error, throw_type_error};
-use crate::napi_kernels::{index, number, typed_array, Call, Cx};
+use crate::napi_kernels::{index, number, typed_array, Call, Cx, View};
 use crate::shared::{self, SharedError, MAX_SAFE_INTEGER, MAX_SIZE, WORD_SIZE};
 
 /// A file mapped shared read-write as a table of 64-bit words, with an
@@ -151,7 +154,8 @@ impl SharedFile {
 
     /// Loads `out.length` consecutive words from word `word` into `out`, each
     /// word atomically (not the range as a whole: a concurrent store may land
-    /// between two of them). `word + out.length` must be at most `size / 8`.
+    /// between two of them). `word + out.length` must be at most `size / 8`,
+    /// and `out` must not lie in this object's `view()` (`RangeError`).
     /// When it throws, `out` may be partly written.
     #[napi(catch_unwind, ts_args_type = "word: number, out: Float64Array")]
     pub fn load_many(&self, env: Env, word: Unknown, out: Unknown) -> Result<()> {
@@ -165,13 +169,27 @@ impl SharedFile {
             "out",
             "Float64Array",
         ))?;
+        let table = file.mapping();
+        if o.overlaps(View {
+            ptr: table.as_ptr(),
+            len: table.size(),
+        }) {
+            // The table would be read through atomics and written through
+            // the slice below at once, and its words overwritten with floats.
+            return Err(throw_range_error(
+                &env,
+                "out must not be a view of the table it loads from".to_owned(),
+            ));
+        }
         let out: &mut [f64] = if o.len == 0 {
             // Empty or detached: the view's pointer is a dangling placeholder.
             &mut []
         } else if (o.ptr as usize).is_multiple_of(align_of::<f64>()) {
             // Safety: aligned, valid for o.len bytes for this call (no
-            // JavaScript runs meanwhile), and no other slice of it exists:
-            // the mapping is never exposed as an ArrayBuffer.
+            // JavaScript runs meanwhile), and no other Rust reference to it
+            // exists: it is not in this table's mapping (checked above). If
+            // it is in another mapping of the file, this is one more writer
+            // that breaks the words' contract, as any write through a view.
             unsafe { std::slice::from_raw_parts_mut(o.ptr.cast::<f64>(), o.len / 8) }
         } else {
             // Unreachable: a Float64Array's byteOffset is a multiple of 8 and
@@ -211,9 +229,98 @@ impl SharedFile {
         file.unlock().map_err(|e| throw_shared_error(&env, path, e))
     }
 
-    /// Unmaps the table and closes the file, which releases the lock.
-    /// Idempotent. If JavaScript never calls it, the garbage collector's
-    /// finalizer does the same when the object is collected.
+    /// An `ArrayBuffer` over the mapped table itself, so that JavaScript
+    /// reads words with `Atomics.load` and no native call: `size` bytes,
+    /// word `w` the little-endian i64 at byte `8 * w`. Each call makes a new
+    /// `ArrayBuffer` over the same memory: take one and keep it.
+    ///
+    /// Reading (typed arrays use the CPU's byte order, so this holds on a
+    /// little-endian CPU only): `Atomics.load(new BigInt64Array(buffer), w)`
+    /// is word `w`, read whole in one SeqCst atomic load, like `load(w)`
+    /// (`wordReader` in ts/native/shared_file.ts wraps it). With `i32 = new
+    /// Int32Array(buffer)`, `Atomics.load(i32, 2 * w)` is the word's low
+    /// half and `2 * w + 1` its high half: each half is read atomically, the
+    /// pair is not. Reading high, low, high again and retrying until both
+    /// highs agree yields a value the word held, but only for a word whose
+    /// value only ever moves one way (a counter): otherwise the high half can
+    /// change and change back between the reads, and the pair is a value no
+    /// one stored. Plain (non-`Atomics`) reads are not atomic for
+    /// JavaScript: the compiler may merge or hoist them.
+    ///
+    /// Writing through the buffer is possible but breaks the table's
+    /// contract: it bypasses the ±(2^53 − 1) check, and a write of part of
+    /// a word tears it for every reader. Store with `store()` and friends.
+    ///
+    /// Lifetime: the buffer keeps the mapping mapped for as long as it is
+    /// reachable, also after `close()` (which still releases the lock and
+    /// closes the file at once) and after this object is collected; the
+    /// table is unmapped once neither is left. Until then the buffer is a
+    /// shared mapping of the same file: after `close()` it still sees every
+    /// store to the file's words, by any object or process (if the path is
+    /// later unlinked or renamed over, it keeps seeing the old file). Reading
+    /// it never faults, unless an outside program truncates the file (SIGBUS,
+    /// as for every mapping of it). No JavaScript operation can leave the
+    /// buffer over unmapped memory: the table is unmapped only when V8 frees
+    /// the buffer's backing store. Node marks the buffer untransferable (in a
+    /// `transfer` list it is copied on Node 20, refused with a DataCloneError
+    /// on Node 21 and later), and detaches it (length 0) and releases the
+    /// mapping when its thread's environment shuts down (a worker's exit).
+    ///
+    /// Throws `Error('closed')` after `close()`, and an `Error` with `code`
+    /// "ERR_NO_EXTERNAL_BUFFERS" in a runtime that forbids ArrayBuffers over
+    /// outside memory (Node built with the V8 sandbox, as Electron is):
+    /// callers then read with `load()`.
+    #[napi(catch_unwind, ts_return_type = "ArrayBuffer")]
+    pub fn view(&self, env: Env) -> Result<Unknown<'_>> {
+        let mapping = self.file(&env)?.mapping();
+        let (data, len) = (mapping.as_ptr(), mapping.size());
+        let hint = Box::into_raw(Box::new(mapping));
+        let mut buffer = ptr::null_mut();
+        // Safety: `data` is valid for `len` bytes for as long as `hint` (a
+        // `Mapping`) lives, and N-API calls `release_mapping` with it exactly
+        // once, when the ArrayBuffer's backing store is freed.
+        let status = unsafe {
+            sys::napi_create_external_arraybuffer(
+                env.raw(),
+                data.cast(),
+                len,
+                Some(release_mapping),
+                hint.cast(),
+                &mut buffer,
+            )
+        };
+        match status {
+            sys::Status::napi_ok => {
+                // Safety: a value N-API just created in this call's scope.
+                Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), buffer) })
+            }
+            sys::Status::napi_no_external_buffers_allowed => {
+                // Refused before any finalizer was registered: `hint` is still ours.
+                // Safety: from `Box::into_raw` above, not yet freed.
+                drop(unsafe { Box::from_raw(hint) });
+                Err(throw_error(
+                    &env,
+                    "this runtime does not allow an ArrayBuffer over outside memory \
+                     (V8 sandbox); read words with load()"
+                        .to_owned(),
+                    Some("ERR_NO_EXTERNAL_BUFFERS"),
+                ))
+            }
+            // On other failures Node may already have registered the
+            // finalizer, so `hint` is leaked rather than risk freeing it
+            // twice: a mapping left mapped, never a dangling one.
+            status => Err(throw_error(
+                &env,
+                format!("napi_create_external_arraybuffer failed with status {status}"),
+                None,
+            )),
+        }
+    }
+
+    /// Releases the lock, closes the file, and unmaps the table unless a
+    /// `view()` of it is still reachable (then the last one's collection
+    /// unmaps it). Idempotent. If JavaScript never calls it, the garbage
+    /// collector's finalizer does the same when the object is collected.
     #[napi(catch_unwind)]
     pub fn close(&mut self) {
         self.file = None;
@@ -231,6 +338,14 @@ impl SharedFile {
     fn check<T>(&self, env: &Env, r: std::result::Result<T, SharedError>) -> Result<T> {
         r.map_err(|e| throw_shared_error(env, &self.path, e))
     }
+}
+
+/// The finalizer of a `view()` ArrayBuffer: drops its `Mapping`, which
+/// unmaps the table if the `SharedFile` and every other view are gone.
+unsafe extern "C" fn release_mapping(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+    // Safety: `hint` is the `Box<Mapping>` that `view` leaked for this
+    // buffer, and N-API calls the finalizer once. Unmapping cannot panic.
+    drop(unsafe { Box::from_raw(hint.cast::<shared::Mapping>()) });
 }
 
 #[cold]
