@@ -3,7 +3,7 @@
 // the atomics' semantics, the OS lock (within a process, against a child, and
 // released by the kernel when the child is SIGKILLed), close(), view() (the
 // table as an ArrayBuffer: what it reads, and that it keeps the mapping alive
-// exactly as long as it is reachable), and bad arguments,
+// exactly as long as it is reachable) and wordReader(), and bad arguments,
 // which must throw TypeError/RangeError/Error and never crash.
 //
 // Skipped when the addon is not loaded (the `fallback` project, or no build),
@@ -20,7 +20,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { nativeRequired } from '../testing/parity.js';
 import { useTempDir } from '../testing/fixtures.js';
 import { nativeLoadError } from './loader.js';
-import { nativeSharedFile, type SharedFile } from './shared_file.js';
+import { nativeSharedFile, wordReader, type SharedFile } from './shared_file.js';
 
 const Native = nativeSharedFile();
 const skip = Native === null && !nativeRequired;
@@ -509,6 +509,105 @@ describe.skipIf(skip)('SharedFile', () => {
       expect(thrown(() => f.loadMany(0, out)).kind).toBe('RangeError');
       expect([f.load(0), f.load(1), f.load(2), f.load(3)]).toEqual([5, -6, 0, 0]);
     });
+  });
+
+  describe('wordReader', () => {
+    it('reads what load() reads, for every kind of value', () => {
+      const f = open(64);
+      const read = wordReader(f);
+      const values = [0, 1, -1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, -(2 ** 32), 0x0102_0304_0506, MAX_SAFE, -MAX_SAFE];
+      for (const [i, value] of values.entries()) {
+        f.store(i % 8, value);
+        expect(read(i % 8)).toBe(value);
+        expect(read(i % 8)).toBe(f.load(i % 8));
+      }
+    });
+
+    it('throws what load() throws for a bad word or an unsafe value', () => {
+      const bytes = Buffer.alloc(48);
+      bytes.writeBigInt64LE(2n ** 53n, 8);
+      bytes.writeBigInt64LE(-(2n ** 63n), 16);
+      bytes.writeBigInt64LE(2n ** 53n + 1n, 32); // rounds to 2^53 as a number
+      bytes.writeBigInt64LE(-(2n ** 53n), 40);
+      fs.writeFileSync(lockPath(), bytes);
+      const f = open(48);
+      const read = wordReader(f);
+      for (const w of [1, 2, 4, 5]) {
+        expect(thrown(() => read(w))).toMatchObject({ kind: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+        expect(thrown(() => f.load(w)).kind).toBe('RangeError');
+      }
+      for (const word of ['0', undefined, null, 0n, {}, Number.NaN, -1, 1.5, 6, 2 ** 32, Infinity]) {
+        const r = thrown(() => (read as (w: unknown) => number)(word));
+        const l = thrown(() => (f.load as (w: unknown) => number)(word));
+        const name = `${typeof word} ${String(word)}`;
+        expect({ name, kind: r.kind, code: r.code }).toEqual({ name, kind: l.kind, code: l.code });
+      }
+      expect(read(3)).toBe(0);
+      expect(read(-0)).toBe(0);
+    });
+
+    it('falls back to load() when view() throws', () => {
+      const f = open(16);
+      const view = vi.spyOn(f, 'view').mockImplementation(() => {
+        throw Object.assign(new Error('no external buffers'), { code: 'ERR_NO_EXTERNAL_BUFFERS' });
+      });
+      const load = vi.spyOn(f, 'load');
+      const read = wordReader(f);
+      f.store(1, 2 ** 40);
+      expect(read(1)).toBe(2 ** 40);
+      expect(view).toHaveBeenCalledOnce();
+      expect(load).toHaveBeenCalledWith(1);
+      f.close();
+      expect(thrown(() => read(1))).toMatchObject({ kind: 'Error', message: 'closed' });
+    });
+
+    it('does not see close(): it keeps reading the file’s words', () => {
+      const a = open(16);
+      const b = open(16);
+      const read = wordReader(a);
+      a.close();
+      b.store(1, 31);
+      expect(read(1)).toBe(31);
+    });
+
+    it.runIf(process.platform !== 'win32')(
+      'reads only values a child actually stored while it stores across 2^32 boundaries (and so does fromHalves, the word only growing)',
+      async () => {
+        const f = open(64);
+        const read = wordReader(f);
+        const halves = new Int32Array(f.view());
+        // Every step changes both halves; the high half changes at most steps.
+        const base = 3 * 2 ** 32 - 7;
+        const step = 1_431_655_765; // about 2^32 / 3
+        const steps = 100_000;
+        const last = base + steps * step;
+        f.store(1, base);
+        const done = child(`
+          const { SharedFile } = require(${JSON.stringify(BINDING)});
+          const f = new SharedFile(${JSON.stringify(lockPath())}, 64);
+          for (let k = 1; k <= ${steps}; k++) f.store(1, ${base} + k * ${step});`);
+        const bad: string[] = [];
+        let [prev, prevHalves, reads, distinct] = [base, base, 0, 0];
+        const deadline = Date.now() + 30_000;
+        while (Date.now() < deadline && bad.length < 10) {
+          const v = read(1);
+          const h = fromHalves(halves, 1);
+          reads++;
+          for (const [name, value, before] of [['read', v, prev], ['fromHalves', h, prevHalves]] as const) {
+            const k = (value - base) / step;
+            if (!Number.isInteger(k) || k < 0 || k > steps || value < before) bad.push(`${name} ${value} after ${before}`);
+          }
+          if (v !== prev) distinct++;
+          [prev, prevHalves] = [v, h];
+          if (v === last && h === last) break;
+        }
+        await done;
+        expect(bad).toEqual([]);
+        expect(prev).toBe(last);
+        expect(distinct).toBeGreaterThan(1);
+        expect(reads).toBeGreaterThan(distinct);
+      },
+    );
   });
 
   describe('bad arguments throw, never crash, and leave the object working', () => {

@@ -18,3 +18,63 @@ export type { SharedFile };
 export function nativeSharedFile(): typeof SharedFile | null {
   return loadNativeBinding()?.SharedFile ?? null;
 }
+
+/** Reads one word of a `SharedFile`'s table: what `file.load(word)` returns or throws. */
+export type WordReader = (word: number) => number;
+
+/** Typed arrays use the CPU's byte order; the table's words are little-endian. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * A fast `file.load`: reads word `word` from JavaScript through `file.view()`,
+ * in one SeqCst `Atomics.load` of the whole 64-bit word (a `BigInt64Array`
+ * element), so it returns a value the word actually held, for any word, as
+ * `load` does; no native call (about 10× cheaper than `load`). It throws what
+ * `load` throws for a bad `word` (`TypeError`, `RangeError`) or for a word
+ * holding a value outside ±(2^53 − 1) (`RangeError`).
+ *
+ * When `view()` is unavailable (it throws: a runtime without external
+ * ArrayBuffers, a stale addon, a closed file) or the CPU is big-endian, the
+ * reader is `file.load` itself.
+ *
+ * The reader does not see `close()`: afterwards it keeps reading the file's
+ * words through the mapping it holds (see `SharedFile.view`), where `load`
+ * would throw `Error('closed')`. It keeps that mapping, not the lock or the
+ * file descriptor, alive while it is reachable; drop it with the file.
+ */
+export function wordReader(file: SharedFile): WordReader {
+  let words: BigInt64Array;
+  try {
+    if (!LITTLE_ENDIAN) throw new Error('big-endian CPU');
+    words = new BigInt64Array(file.view());
+  } catch {
+    return (word) => file.load(word);
+  }
+  const count = words.length;
+  return (word) => {
+    // Atomics.load would truncate 1.5 to 1 and convert '1': check as load
+    // does (the typeof first: `>>>` would throw on a BigInt, call valueOf()).
+    if (typeof word !== 'number' || word >>> 0 !== word || word >= count) throw badWord(word, count);
+    const value = Atomics.load(words, word);
+    // Exact when |value| < 2^53, else rounded to at least 2^53 in magnitude:
+    // the number is out of range exactly when the word is (and comparing
+    // numbers is cheaper than comparing BigInts).
+    const n = Number(value);
+    if (n > Number.MAX_SAFE_INTEGER || n < -Number.MAX_SAFE_INTEGER) throw unsafeValue(word, value);
+    return n;
+  };
+}
+
+function badWord(word: unknown, count: number): Error {
+  if (typeof word !== 'number') return withCode(new TypeError('word must be a number'), 'ERR_INVALID_ARG_TYPE');
+  return withCode(new RangeError(`word ${word} out of range 0..${count - 1}`), 'ERR_OUT_OF_RANGE');
+}
+
+function unsafeValue(word: number, value: bigint): Error {
+  return withCode(new RangeError(`word ${word} holds ${value}, outside ±(2^53 − 1)`), 'ERR_OUT_OF_RANGE');
+}
+
+/** Node's convention, as the native errors carry it. */
+function withCode<E extends Error>(error: E, code: string): E {
+  return Object.assign(error, { code });
+}
