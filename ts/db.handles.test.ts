@@ -3,10 +3,13 @@
 // across processes and worker threads). Every handle is independent, exactly
 // as one in another process would be: its own slot, cache, free list, log fd.
 
+import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { NorthstarError } from './errors.js';
+import { setFailpointHook } from './io/failpoint.js';
 import { FaultyFileSystem } from './io/faulty.js';
 import { open, type Database, type OpenOptions } from './db.js';
+import { openStore } from './shared/store.js';
 import { expectVerified, useTempDbs } from './testing/fixtures.js';
 
 const tmp = useTempDbs('northstar-handles-');
@@ -144,6 +147,34 @@ describe('handles on one database', () => {
     expect(c.txnId).toBe(3);
     expect(get(c, 'k', 1)).toBe('1');
     expectVerified(c);
+  });
+
+  // Found by the multi-process crash torture (ts/hard/crashmulti.ts): each replayed commit
+  // released the writer lock, so a second opener recovered the same records at once and
+  // published an older state over the first one's commits (an acknowledged commit was lost).
+  it('recovery holds the writer lock until it has replayed every record', () => {
+    const a = tmp.openDb({ sync: 'full', checkpoint: { commits: 100 } });
+    for (let i = 1; i <= 3; i++) put(a, [[`k${i}`, `v${i}`]]);
+    // The files as a crash would leave them: three commits in the log after the last checkpoint.
+    const copy = tmp.dbPath('copy');
+    fs.copyFileSync(tmp.dbPath(), copy);
+    fs.copyFileSync(tmp.logPath(), `${copy}.log`);
+    const lockedDuringReplay: boolean[] = [];
+    setFailpointHook((name) => {
+      if (name !== 'afterCommitPublish') return;
+      const other = openStore(copy, null);
+      const got = other.tryLockWriter();
+      if (got) other.unlockWriter();
+      other.close();
+      lockedDuringReplay.push(!got);
+    });
+    try {
+      const b = tmp.track(open(copy, { sync: 'none' }));
+      expect(b.txnId).toBe(3);
+    } finally {
+      setFailpointHook(null);
+    }
+    expect(lockedDuringReplay).toEqual([true, true, true]);
   });
 
   it('checkpoints and truncateLog on one handle: the other keeps reading, writing and time-travelling within what is left', () => {

@@ -176,6 +176,8 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
   private readonly coord: Coordinator;
   /** The log file generation this handle has open (bumped when truncateLog replaces the file). */
   private logGeneration = 0;
+  /** recover() is replaying: its commits keep the writer lock (concurrency §3.1), else another opener would recover too. */
+  private recovering = false;
 
   private constructor(path: string, file: DbFile, log: LogFile, meta: Meta, slot: number, opts: Options, k: Kernels, coord: Coordinator) {
     super();
@@ -286,7 +288,12 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       else {
         // Alone: whatever the lock file says is from handles that are gone. Start from the files.
         this.reloadDurable();
-        this.recover();
+        this.recovering = true;
+        try {
+          this.recover();
+        } finally {
+          this.recovering = false;
+        }
         this.publishShared();
       }
       // Ready before the lock goes: an opener waiting for it then adopts what we published.
@@ -830,7 +837,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
 
   /** Lets other handles write, once this one has no write transaction and no commit waiting for its sync. */
   private releaseWriterLock(): void {
-    if (this.writer === null && this.unsynced.length === 0 && this.coord.writerLocked) this.coord.unlockWriter();
+    if (this.writer === null && this.unsynced.length === 0 && !this.recovering && this.coord.writerLocked) this.coord.unlockWriter();
   }
 
   /** Makes `s` (and every unsynced commit before it) what new readers see. */
