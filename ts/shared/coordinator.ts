@@ -253,12 +253,16 @@ export class Coordinator {
       let torn = false;
       oldest = null;
       slots.length = 0;
+      // One kill(pid, 0) per process per scan: the handles of a process's worker threads share its pid.
+      const alive = new Map<number, boolean>();
       for (let i = 0; i < SLOT_COUNT; i++) {
         const o = i * SLOT_WORDS;
         const owner = this.slots[o + SLOT_OWNER]!;
         if (owner === 0 || owner === this.owner) continue;
         const pid = ownerPid(owner);
-        if (!this.isAlive(pid)) {
+        let live = alive.get(pid);
+        if (live === undefined) alive.set(pid, (live = this.isAlive(pid)));
+        if (!live) {
           if (this.store.compareExchange(slotWord(i, SLOT_OWNER), owner, 0)) continue;
         }
         const txn = this.slots[o + SLOT_TXN]!;

@@ -9,7 +9,7 @@
 
 import * as fs from 'node:fs';
 import { NorthstarError } from '../errors.js';
-import { nativeSharedFile } from '../native/shared_file.js';
+import { nativeSharedFile, wordReader, type WordReader } from '../native/shared_file.js';
 import { DirLock } from './dirlock.js';
 import { LOCK_FILE_SIZE, LOCK_FILE_WORDS } from './layout.js';
 
@@ -36,6 +36,8 @@ function ioError(what: string, err: unknown): NorthstarError {
 class NativeStore implements WordStore {
   readonly kind = 'native';
   private readonly file: InstanceType<NonNullable<ReturnType<typeof nativeSharedFile>>>;
+  /** Loads from JavaScript through the mapping (one Atomics.load, no native call): beginRead's fast path. */
+  private readonly read: WordReader;
 
   constructor(path: string) {
     const SharedFile = nativeSharedFile()!;
@@ -44,10 +46,11 @@ class NativeStore implements WordStore {
     } catch (err) {
       throw ioError(`${path}: cannot map the lock file`, err);
     }
+    this.read = wordReader(this.file);
   }
 
   load(word: number): number {
-    return this.file.load(word);
+    return this.read(word);
   }
 
   store(word: number, value: number): void {
