@@ -541,7 +541,7 @@ describe.skipIf(process.env.NORTHSTAR_NATIVE === '1')('stress', () => {
     for (const c of children) expect(c.lines.filter((l) => l.startsWith('lost ')), `${why}: child ${c.pid}`).toEqual([]);
     // The run did what it is for, even on a loaded machine: real contention, kills mid-hold.
     const stalled = children.filter((c) => c.lines.some((l) => l.startsWith('stalled '))).length;
-    expect(counter, why).toBeGreaterThan(10);
+    expect(counter, why).toBeGreaterThan(4);
     expect(stalled, why).toBeGreaterThanOrEqual(1);
   }, 30_000);
 });
