@@ -7,7 +7,6 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { open, stateHashOf } from '../index.js';
@@ -16,8 +15,8 @@ import { LogFile } from '../log/file.js';
 import { RecordBuilder } from '../log/record.js';
 import { kernels } from '../native/kernels.js';
 import { runCli } from './program.js';
+import { ensureBuilt, mainJs } from '../testing/build.js';
 
-const root = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PAGE_SIZE = 4096;
 
 let dir: string;
@@ -363,49 +362,6 @@ describe('errors and help', () => {
 });
 
 // ---- the built binary ---------------------------------------------------------------
-
-const mainJs = nodePath.join(root, 'dist', 'cli', 'main.js');
-
-/** Newest modification time of the compiled source (not tests). */
-function newestSource(at = nodePath.join(root, 'ts')): number {
-  let newest = fs.statSync(nodePath.join(root, 'tsconfig.json')).mtimeMs;
-  for (const e of fs.readdirSync(at, { withFileTypes: true })) {
-    const p = nodePath.join(at, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/**
- * Compiles dist/ with tsc (in place, so a concurrent reader never finds it
- * missing) when it is older than the source. Both vitest projects may get here
- * at once: a lock directory lets one compile while the other waits.
- */
-async function ensureBuilt(): Promise<void> {
-  const fresh = (): boolean => fs.existsSync(mainJs) && fs.statSync(mainJs).mtimeMs >= newestSource();
-  if (fresh()) return;
-  const lock = nodePath.join(root, 'target', 'cli-test-build.lock');
-  fs.mkdirSync(nodePath.dirname(lock), { recursive: true });
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      break;
-    } catch {
-      if (Date.now() - fs.statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 120_000) fs.rmSync(lock, { recursive: true, force: true });
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    if (fresh()) return;
-    const tsc = nodePath.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: root, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`tsc failed, so dist/cli/main.js cannot be tested:\n${r.stdout}${r.stderr}`);
-    fs.chmodSync(mainJs, 0o755);
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true });
-  }
-}
 
 function spawnCli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', env: { ...process.env, NORTHSTAR_DEBUG: '' } });
