@@ -22,8 +22,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as v8 from 'node:v8';
-import * as vm from 'node:vm';
+import { allocMeter, collectGarbage } from './alloc.js';
 import { fallbackKernels, implementation, nativeKernels } from '../native/kernels.js';
 import { buildInfo, gitInfo, machineProfile } from './metadata.js';
 import { allBenchmarks, benchId, resultId, rules, selectBenchmarks, zeroIo, type Benchmark, type BenchCase, type IoCounters, type Profile } from './registry.js';
@@ -155,20 +154,6 @@ export function writeSummaryOf(out: string, profileName: Profile['name']): Summa
 
 // ---- measurement -----------------------------------------------------------------
 
-let gcFn: (() => void) | null = null;
-/** A full GC, if V8 lets us have one (--expose-gc set at run time). */
-function collect(): void {
-  if (gcFn === null) {
-    try {
-      v8.setFlagsFromString('--expose-gc');
-      gcFn = vm.runInNewContext('gc') as () => void;
-    } catch {
-      gcFn = () => {};
-    }
-  }
-  gcFn();
-}
-
 interface Measured {
   durationNs: number;
   samples: Float64Array;
@@ -199,12 +184,10 @@ export function measure(c: BenchCase, ops: number, batch: number): Measured {
   // Batch end times (ns, as doubles); sample k = end[k] − end[k−1], end[−1] = the start.
   const ends = new Float64Array(count);
   const op = c.op;
-  collect();
+  collectGarbage();
   c.beforeMeasure?.();
   const io0 = c.io ? c.io() : zeroIo();
-  const profiler = new v8.GCProfiler();
-  profiler.start();
-  const h0 = v8.getHeapStatistics();
+  const meter = allocMeter();
   const t0 = process.hrtime.bigint();
   let i = 0;
   let s = 0;
@@ -223,14 +206,7 @@ export function measure(c: BenchCase, ops: number, batch: number): Measured {
     i += n;
   }
   const t1 = process.hrtime.bigint();
-  const h1 = v8.getHeapStatistics();
-  const gcs = profiler.stop()?.statistics ?? [];
-  let jsFreed = 0;
-  let extFreed = 0;
-  for (const g of gcs) {
-    jsFreed += g.beforeGC.heapStatistics.usedHeapSize - g.afterGC.heapStatistics.usedHeapSize;
-    extFreed += g.beforeGC.heapStatistics.externalMemory - g.afterGC.heapStatistics.externalMemory;
-  }
+  const allocated = meter.stop();
   const io1 = c.io ? c.io() : zeroIo();
   const samples = new Float64Array(count);
   let prev = 0;
@@ -244,9 +220,7 @@ export function measure(c: BenchCase, ops: number, batch: number): Measured {
     samples,
     errors,
     firstError,
-    jsBytes: Math.max(0, h1.used_heap_size - h0.used_heap_size + jsFreed),
-    externalBytes: Math.max(0, h1.external_memory - h0.external_memory + extFreed),
-    gcCount: gcs.length,
+    ...allocated,
     io: ioDelta(io0, io1),
   };
 }
