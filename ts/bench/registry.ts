@@ -4,7 +4,7 @@
 // its reason: it is listed, never run, never faked.
 
 import type { Kernels } from '../native/kernels.js';
-import type { DbConfig, ImplName, ProfileName, RuleOutcome, Suite, SummaryEntry } from './schema.js';
+import type { DbConfig, ImplName, ProfileName, RuleOutcome, Suite, SummaryEntry, TargetOutcome } from './schema.js';
 import { kernelBenchmarks } from './suites/kernels.js';
 import { logBenchmarks } from './suites/log.js';
 import { btreeBenchmarks } from './suites/btree.js';
@@ -12,6 +12,7 @@ import { macroBenchmarks } from './suites/macro.js';
 import { mvccBenchmarks } from './suites/mvcc.js';
 import { pagerBenchmarks } from './suites/pager.js';
 import { hardeningBenchmarks } from './suites/hardening.js';
+import { concurrencyBenchmarks } from './suites/concurrency.js';
 
 /** Sizes of a profile. `ci` fits a 2-core shared machine in minutes; `dev_nvme` is the full size. */
 export interface Profile {
@@ -60,9 +61,32 @@ export function zeroIo(): IoCounters {
   return { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, fsyncs: 0, fdatasyncs: 0, opens: 0, closes: 0 };
 }
 
-/** A benchmark ready to measure: the runner calls op(i) `ops` times per repeat. */
+/**
+ * What a benchmark that measures itself (BenchCase.run) reports for one
+ * repeat: the same figures as the runner's own loop, for work done elsewhere
+ * (worker threads), with its op count.
+ */
+export interface SelfMeasured {
+  ops: number;
+  durationNs: number;
+  /** Latency of each op (ns). */
+  samples: Float64Array;
+  errors: number;
+  firstError?: unknown;
+  jsBytes: number;
+  externalBytes: number;
+  gcCount: number;
+  io: IoCounters;
+  extra?: Record<string, number>;
+  notes?: string[];
+}
+
+/**
+ * A benchmark ready to measure: the runner calls op(i) `ops` times per
+ * repeat, or, for a benchmark whose work runs in worker threads, run() once.
+ */
 export interface BenchCase {
-  /** Measured ops per repeat, or 'auto': calibrated to about 100 ms per repeat. */
+  /** Measured ops per repeat, or 'auto': calibrated to about 100 ms per repeat (unused with run). */
   ops: number | 'auto';
   /** Ops per timed latency sample (default 1; 0 = calibrated to ~2 µs a sample); latency figures are per op. */
   batch?: number;
@@ -76,7 +100,13 @@ export interface BenchCase {
   warmup?(ops: number): void;
   /** Right before the measured loop, after the warm-up (e.g. remember a counter). */
   beforeMeasure?(): void;
-  op(i: number): void;
+  /** One measured op (required unless run is given). */
+  op?(i: number): void;
+  /**
+   * Measures one repeat itself instead of the runner's loop (after warm-up);
+   * allocations and I/O are the benchmark's to count, in the threads that did the work.
+   */
+  run?(repeat: number): SelfMeasured;
   /** After each repeat's measurement, outside the timing: checks (throwing counts as an error). */
   afterRepeat?(repeat: number): void;
   /** Cumulative counters (from db.stats().io + logIo and the benchmark's own open/close count). */
@@ -92,13 +122,36 @@ export interface Benchmark {
   group: string;
   name: string;
   critical: boolean;
-  /** 'kernel': measured for each implementation in this process; 'db': the process's implementation. */
-  kind: 'db' | 'kernel';
+  /**
+   * 'kernel': measured for each implementation in this process; 'db': the
+   * process's implementation; 'threads': for each implementation in this
+   * process, the work in worker threads that choose their kernels themselves.
+   */
+  kind: 'db' | 'kernel' | 'threads';
   /** Parameters at a profile, shown by `bench list` and recorded in each result. */
   params(p: Profile): Record<string, string | number | boolean>;
   /** Why it cannot run yet; pending benchmarks are listed, never run. */
   pending?: string;
   setup?(ctx: BenchContext): BenchCase;
+  /** Performance goals judged on the summary (met or not, reported; they never fail a run). */
+  targets?: Target[];
+}
+
+/**
+ * A performance goal of one benchmark: a figure of its summary entry (the
+ * median over repeats) against a bound. Machines differ (cores, disk), so a
+ * target is reported as met or not with the figure, never enforced.
+ */
+export interface Target {
+  /** The goal in words, e.g. "aggregate ops/s ÷ single-thread ops/s". */
+  name: string;
+  /** A key of the entry's extra medians, or one of its own figures (p50_ns, p99_ns, ops_per_sec). */
+  metric: string;
+  /** Met when the figure is >= (at least), <= (at most) or < (below) the bound. */
+  bound: 'atLeast' | 'atMost' | 'below';
+  limit: number;
+  /** How figure and bound print: 1.82x, or 4.20 µs. */
+  unit: 'ratio' | 'ns';
 }
 
 /** A relation between benchmarks checked after a run (e.g. batching monotonicity). */
@@ -126,7 +179,34 @@ export function allBenchmarks(): Benchmark[] {
     ...kernelBenchmarks(),
     ...macroBenchmarks(),
     ...hardeningBenchmarks(),
+    ...concurrencyBenchmarks(),
   ];
+}
+
+const BOUND_SIGN = { atLeast: '>=', atMost: '<=', below: '<' } as const;
+
+/** A figure as targets print it. */
+export function formatTargetValue(v: number, unit: Target['unit']): string {
+  if (unit === 'ratio') return `${v.toFixed(2)}x`;
+  if (v >= 1e6) return `${(v / 1e6).toFixed(2)} ms`;
+  if (v >= 1e3) return `${(v / 1e3).toFixed(2)} µs`;
+  return `${v.toFixed(0)} ns`;
+}
+
+/** Every target of the benchmarks in `entries`, judged on their medians. */
+export function checkTargets(entries: readonly SummaryEntry[]): TargetOutcome[] {
+  const byId = new Map(allBenchmarks().map((b) => [benchId(b), b]));
+  const out: TargetOutcome[] = [];
+  for (const e of entries) {
+    for (const t of byId.get(`${e.suite}/${e.group}/${e.name}`)?.targets ?? []) {
+      const own = (e as unknown as Record<string, unknown>)[t.metric];
+      const v = e.extra?.[t.metric] ?? (typeof own === 'number' ? own : undefined);
+      const value = v !== undefined && Number.isFinite(v) ? v : null;
+      const met = value !== null && (t.bound === 'atLeast' ? value >= t.limit : t.bound === 'atMost' ? value <= t.limit : value < t.limit);
+      out.push({ id: e.id, target: t.name, metric: t.metric, value, limit: `${BOUND_SIGN[t.bound]} ${formatTargetValue(t.limit, t.unit)}`, unit: t.unit, met });
+    }
+  }
+  return out;
 }
 
 export { btreeRules as rules } from './suites/btree.js';
@@ -181,15 +261,16 @@ function humanCount(n: number): string {
 export function listLines(profile: Profile): string[] {
   const out: string[] = [];
   const all = allBenchmarks();
-  for (const suite of ['micro', 'macro', 'hardening'] as const) {
+  for (const suite of ['micro', 'macro', 'concurrency', 'hardening'] as const) {
     const list = all.filter((b) => b.suite === suite);
     const pending = list.filter((b) => b.pending).length;
     out.push(`${suite} (${list.length} benchmarks${pending ? `, ${pending} pending` : ''}; sizes at profile ${profile.name})`);
     for (const b of list) {
       const mark = b.critical ? ' (CRITICAL)' : '';
-      const impls = b.kind === 'kernel' ? ' [native+fallback]' : '';
+      const impls = b.kind === 'db' ? '' : ' [native+fallback]';
       const p = formatParams(b.params(profile));
-      out.push(`  ${b.group}/${b.name}${mark}${impls}${p ? `  ${p}` : ''}${b.pending ? `  PENDING: ${b.pending}` : ''}`);
+      const t = (b.targets ?? []).map((x) => `${x.metric} ${BOUND_SIGN[x.bound]} ${formatTargetValue(x.limit, x.unit)}`).join(', ');
+      out.push(`  ${b.group}/${b.name}${mark}${impls}${p ? `  ${p}` : ''}${t ? `  targets: ${t}` : ''}${b.pending ? `  PENDING: ${b.pending}` : ''}`);
     }
   }
   out.push(`${all.length} benchmarks, ${all.filter((b) => b.critical).length} critical, ${all.filter((b) => b.pending).length} pending`);

@@ -5,7 +5,8 @@
 
 import { alignTable, compareEntries, fmtNum, pct } from './compare.js';
 import type { GateOutcome } from './gate.js';
-import type { BenchResult, RuleOutcome, Summary, SummaryEntry } from './schema.js';
+import { formatTargetValue } from './registry.js';
+import type { BenchResult, RuleOutcome, Summary, SummaryEntry, TargetOutcome } from './schema.js';
 import { median } from './stats.js';
 
 export function fmtNs(ns: number): string {
@@ -51,6 +52,21 @@ export function implRatioLines(entries: readonly SummaryEntry[]): string[] {
 
 export function ruleLines(rules: readonly RuleOutcome[]): string[] {
   return rules.map((r) => `rule ${r.ok ? 'ok' : 'FAILED'}: ${r.rule}: ${r.detail}`);
+}
+
+/**
+ * The concurrency suite's figures beyond the table: each benchmark compares
+ * configurations measured side by side, and those live in its extra medians.
+ */
+export function extraLines(entries: readonly SummaryEntry[]): string[] {
+  return entries
+    .filter((e) => e.suite === 'concurrency' && e.extra)
+    .map((e) => `${e.id}: ${Object.entries(e.extra!).map(([k, v]) => `${k} ${k.endsWith('_ns') ? fmtNs(v) : k.endsWith('ratio') ? `${v.toFixed(2)}x` : fmtNum(v)}`).join(', ')}`);
+}
+
+/** One line per target: met or NOT MET, the median figure against its bound. */
+export function targetLines(targets: readonly TargetOutcome[]): string[] {
+  return targets.map((t) => `target ${t.met ? 'met' : 'NOT MET'}: ${t.id}: ${t.target}: ${t.value === null ? 'no figure' : formatTargetValue(t.value, t.unit)} (target ${t.limit})`);
 }
 
 export interface SuiteCount {
@@ -206,7 +222,7 @@ export function htmlOf(input: HtmlInput): string {
 <h1>NorthstarDB benchmarks</h1>
 <p>profile <b>${esc(m.name)}</b> · ${esc(m.cpu_model)} · ${m.cores} cores · ${(m.ram_bytes / 2 ** 30).toFixed(1)} GiB · ${esc(m.os)} · fs ${esc(m.fs_type)}<br>
 node ${esc(summary.build.node_version)} · ${esc(summary.build.rust_version)} · git ${esc(summary.git.sha)} (${esc(summary.git.branch)}${summary.git.dirty ? ', dirty' : ''}) · ${esc(summary.timestamp)}</p>
-<ul>${counts.map((c) => `<li>${esc(c)}</li>`).join('')}${summary.rules.map((r) => `<li class="${r.ok ? '' : 'fail'}">rule ${r.ok ? 'ok' : 'FAILED'}: ${esc(r.rule)}: ${esc(r.detail)}</li>`).join('')}</ul>
+<ul>${counts.map((c) => `<li>${esc(c)}</li>`).join('')}${summary.rules.map((r) => `<li class="${r.ok ? '' : 'fail'}">rule ${r.ok ? 'ok' : 'FAILED'}: ${esc(r.rule)}: ${esc(r.detail)}</li>`).join('')}${targetLines(summary.targets ?? []).map((l, i) => `<li class="${summary.targets![i]!.met ? '' : 'fail'}">${esc(l)}</li>`).join('')}</ul>
 ${input.gate ? `<p class="${input.gate.passed ? '' : 'fail'}">gate against baseline: ${input.gate.passed ? 'passed' : 'FAILED'}; ${input.gate.findings.map((f) => `${esc(f.id)} ${f.metric} ${pct(f.change)} (${f.status})`).join('; ') || 'no regressions'}</p>` : ''}
 ${throughputSvg(entries, base)}
 ${latencySvg(entries.map((e) => e.id), curLat, baseLat)}

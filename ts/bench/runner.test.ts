@@ -39,7 +39,7 @@ describe('runner', () => {
     const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
     validateSummary(summary);
     expect(summary.benchmarks[0].id).toBe(`micro/pager/checksum_verify_16k.${implementation}`);
-    expect(summary.pending.map((p: { id: string }) => p.id)).toContain('micro/mvcc/readers_256_point_get_hot');
+    expect(summary.pending.map((p: { id: string }) => p.id)).toContain('micro/mvcc/conflict_detection_basic');
   });
 
   it('a rerun with fewer repeats leaves no stale repeat files behind', () => {

@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { allocMeter, collectGarbage } from './alloc.js';
 import { fallbackKernels, implementation, nativeKernels } from '../native/kernels.js';
 import { buildInfo, gitInfo, machineProfile } from './metadata.js';
-import { allBenchmarks, benchId, resultId, rules, selectBenchmarks, zeroIo, type Benchmark, type BenchCase, type IoCounters, type Profile } from './registry.js';
+import { allBenchmarks, benchId, checkTargets, resultId, rules, selectBenchmarks, zeroIo, type Benchmark, type BenchCase, type IoCounters, type Profile, type SelfMeasured } from './registry.js';
 import { readResult, writeResult, writeSummary, type BenchResult, type ImplName, type Summary, type SummaryEntry } from './schema.js';
 import { coefficientOfVariation, latencySummary, median, UNSTABLE_CV } from './stats.js';
 
@@ -120,9 +120,17 @@ export function summarize(results: readonly BenchResult[]): SummaryEntry[] {
       cv,
       stable: cv <= UNSTABLE_CV,
       errors_total: rs.reduce((s, r) => s + r.results.errors_total, 0),
+      ...extraMedians(rs),
     });
   }
   return entries;
+}
+
+/** Median over repeats of each results.extra figure that every repeat has. */
+function extraMedians(rs: readonly BenchResult[]): { extra?: Record<string, number> } {
+  const keys = Object.keys(rs[0]?.results.extra ?? {}).filter((k) => rs.every((r) => typeof r.results.extra?.[k] === 'number'));
+  if (keys.length === 0) return {};
+  return { extra: Object.fromEntries(keys.map((k) => [k, median(rs.map((r) => r.results.extra![k]!))])) };
 }
 
 /** Reads and validates every result under `dir`. */
@@ -144,6 +152,7 @@ export function writeSummaryOf(out: string, profileName: Profile['name']): Summa
     git: first?.git ?? gitInfo(),
     benchmarks: entries,
     rules: rules.flatMap((r) => r.check(byId)),
+    targets: checkTargets(entries),
     pending: allBenchmarks()
       .filter((b) => b.pending)
       .map((b) => ({ id: benchId(b), reason: b.pending! })),
@@ -184,6 +193,7 @@ export function measure(c: BenchCase, ops: number, batch: number): Measured {
   // Batch end times (ns, as doubles); sample k = end[k] − end[k−1], end[−1] = the start.
   const ends = new Float64Array(count);
   const op = c.op;
+  if (op === undefined) throw new Error('measure() needs a benchmark case with op()');
   collectGarbage();
   c.beforeMeasure?.();
   const io0 = c.io ? c.io() : zeroIo();
@@ -258,9 +268,10 @@ function primeMeasureLoop(): void {
 
 /** Ops per repeat of an 'auto' benchmark (~100 ms) and a batch of ~2 µs. */
 function calibrate(c: BenchCase): { ops: number; batch: number } {
+  const op = c.op!;
   for (let calls = 1; ; calls *= 2) {
     const t0 = process.hrtime.bigint();
-    for (let i = 0; i < calls; i++) c.op(i);
+    for (let i = 0; i < calls; i++) op(i);
     const ns = Number(process.hrtime.bigint() - t0);
     if (ns > 10_000_000 || calls >= 1 << 24) {
       const perOp = ns / calls;
@@ -279,7 +290,7 @@ export function warmUp(c: BenchCase, ops: number, ns: number, id: string, log: (
   try {
     do {
       if (c.warmup) c.warmup(ops);
-      else for (let i = 0; i < ops; i++) c.op(i);
+      else if (c.op) for (let i = 0; i < ops; i++) c.op(i);
     } while (ns > 0 && Number(process.hrtime.bigint() - start) < ns);
   } catch (err) {
     log(`${id}: warm-up failed (${message(err)}); measuring anyway`);
@@ -288,7 +299,7 @@ export function warmUp(c: BenchCase, ops: number, ns: number, id: string, log: (
 
 /** The implementations a benchmark runs on in this process. */
 function implsHere(b: Benchmark, o: RunOptions): ImplName[] {
-  if (b.kind === 'kernel') {
+  if (b.kind === 'kernel' || b.kind === 'threads') {
     const want: ImplName[] = o.impl === 'native' ? ['native'] : o.impl === 'fallback' ? ['fallback'] : ['native', 'fallback'];
     return want.filter((i) => i === 'fallback' || nativeKernels !== null);
   }
@@ -315,7 +326,7 @@ export function runBenchmarks(o: RunOptions): RunOutcome {
   // noise falls on both alike and the printed ratios mean something.
   const plan = runnable.map((b) => ({ b, impls: implsHere(b, o) })).filter((p) => p.impls.length > 0);
   for (const b of all.filter((x) => x.pending)) o.log(`${benchId(b)}: pending (${b.pending})`);
-  for (const b of runnable) if (b.kind === 'kernel' && nativeKernels === null && o.impl !== 'fallback') o.log(`${benchId(b)}: native kernels unavailable; fallback only`);
+  for (const b of runnable) if (b.kind !== 'db' && nativeKernels === null && o.impl !== 'fallback') o.log(`${benchId(b)}: native kernels unavailable; fallback only`);
   if (plan.length > 0) primeMeasureLoop();
   let k = 0;
   for (const { b, impls } of plan) {
@@ -352,7 +363,8 @@ export function runBenchmarks(o: RunOptions): RunOutcome {
           x.warmOps = o.warmupOps ?? c.warmupOps ?? 0;
           x.ops = c.ops === 'auto' ? 0 : c.ops;
           x.batch = c.batch || 1;
-          if (c.ops === 'auto' || c.batch === 0) {
+          if (c.run === undefined && c.op === undefined) throw new Error('the benchmark case has neither op() nor run()');
+          if (c.run === undefined && (c.ops === 'auto' || c.batch === 0)) {
             warmUp(c, x.warmOps, 0, x.id, o.log);
             const cal = calibrate(c);
             if (c.ops === 'auto') x.ops = cal.ops;
@@ -371,8 +383,11 @@ export function runBenchmarks(o: RunOptions): RunOutcome {
           try {
             c.beforeRepeat?.(r);
             warmUp(c, x.warmOps, o.warmupNs, x.id, o.log);
-            const m = measure(c, x.ops, x.batch);
-            const notes = [...(c.notes ?? [])];
+            const m: SelfMeasured = c.run ? c.run(r) : { ...measure(c, x.ops, x.batch), ops: x.ops };
+            // The runner's loop allocates per latency sample (its timer reads); a self-measuring case counts its own.
+            const harness = c.run ? 0 : harnessBytesPerSample(x.batch) * m.samples.length;
+            const ops = m.ops;
+            const notes = [...(c.notes ?? []), ...(m.notes ?? [])];
             let errors = m.errors;
             if (m.firstError !== undefined) notes.push(`error: ${message(m.firstError)}`);
             try {
@@ -382,7 +397,7 @@ export function runBenchmarks(o: RunOptions): RunOutcome {
               notes.push(`check failed: ${message(err)}`);
             }
             if (errors > 0) o.log(`${x.id} repeat ${r}: ${errors} errors (${notes.filter((n) => n.startsWith('error') || n.startsWith('check')).join('; ')})`);
-            const jsBytes = Math.max(0, m.jsBytes - harnessBytesPerSample(x.batch) * m.samples.length);
+            const jsBytes = Math.max(0, m.jsBytes - harness);
             const allocBytes = jsBytes + m.externalBytes;
             const result: BenchResult = {
               schema_version: 1,
@@ -396,25 +411,26 @@ export function runBenchmarks(o: RunOptions): RunOutcome {
                 seed: o.seed,
                 warmup_ops: x.warmOps,
                 warmup_ns: o.warmupNs,
-                measured_ops: x.ops,
+                measured_ops: ops,
                 threads: c.threads ?? 1,
                 batch: x.batch,
                 db: c.db ?? null,
                 params: b.params(o.profile),
               },
               results: {
-                ops_total: x.ops,
+                ops_total: ops,
                 duration_ns: m.durationNs,
-                ops_per_sec: x.ops / (m.durationNs / 1e9),
+                ops_per_sec: ops / (m.durationNs / 1e9),
                 latency_ns: latencySummary(m.samples),
                 bytes: { read: m.io.bytesRead, written: m.io.bytesWritten },
                 io: { fsync: m.io.fsyncs, fdatasync: m.io.fdatasyncs, open: m.io.opens, close: m.io.closes, reads: m.io.reads, writes: m.io.writes },
-                alloc: { count: null, bytes: allocBytes, bytes_per_op: allocBytes / x.ops, js_heap_bytes: jsBytes, external_bytes: m.externalBytes, gc_count: m.gcCount },
+                alloc: { count: null, bytes: allocBytes, bytes_per_op: allocBytes / ops, js_heap_bytes: jsBytes, external_bytes: m.externalBytes, gc_count: m.gcCount },
                 errors_total: errors,
                 notes,
               },
             };
-            if (c.extra) result.results.extra = c.extra(x.ops, m.durationNs, m.io);
+            const extra = { ...m.extra, ...c.extra?.(ops, m.durationNs, m.io) };
+            if (Object.keys(extra).length > 0) result.results.extra = extra;
             const file = resultFile(o.out, b, x.impl, r);
             writeResult(file, result);
             files.push(file);

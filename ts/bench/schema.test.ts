@@ -26,6 +26,8 @@ describe('bench/results.schema.json', () => {
     r.git = { sha: 'unknown', branch: 'unknown', dirty: null };
     r.profile.fs_type = 'unknown';
     expect(() => validateResult(r)).not.toThrow();
+    r.bench.suite = 'concurrency';
+    expect(() => validateResult(r)).not.toThrow();
   });
 
   it.each<[string, (r: Record<string, any>) => void, RegExp]>([
@@ -70,5 +72,10 @@ describe('bench/results.schema.json', () => {
     const summary = { schema_version: 1, timestamp: r.timestamp, profile: r.profile, build: r.build, git: r.git, benchmarks: [], rules: [] };
     expect(() => validateSummary(summary)).not.toThrow();
     expect(() => validateSummary({ ...summary, rules: [{ rule: 'x', ok: 'yes', detail: '' }] })).toThrow(/rules\.0\.ok: must be boolean/);
+    // Optional since the concurrency suite: extra medians per entry, and targets.
+    const entry = { id: 'concurrency/mvcc/x.native', suite: 'concurrency', group: 'mvcc', name: 'x', implementation: 'native', critical: false, repeats: 1, ops_per_sec: 1, p99_ns: 1, alloc_bytes_per_op: 0, fsyncs_per_op: 0, cv: 0, stable: true, errors_total: 0 };
+    const target = { id: entry.id, target: 't', metric: 'throughput_ratio', value: 1.8, limit: '>= 1.70x', unit: 'ratio', met: true };
+    expect(() => validateSummary({ ...summary, benchmarks: [{ ...entry, extra: { throughput_ratio: 1.8 } }], targets: [target, { ...target, value: null, met: false }] })).not.toThrow();
+    expect(() => validateSummary({ ...summary, targets: [{ ...target, met: 'yes' }] })).toThrow(/targets\.0\.met: must be boolean/);
   });
 });

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 
-export type Suite = 'micro' | 'macro' | 'hardening';
+export type Suite = 'micro' | 'macro' | 'hardening' | 'concurrency';
 export type ProfileName = 'ci' | 'dev_nvme' | 'custom';
 export type ImplName = 'native' | 'fallback';
 
@@ -92,12 +92,29 @@ export interface SummaryEntry {
   cv: number;
   stable: boolean;
   errors_total: number;
+  /** Median over repeats of each results.extra figure every repeat has. */
+  extra?: Record<string, number>;
 }
 
 export interface RuleOutcome {
   rule: string;
   ok: boolean;
   detail: string;
+}
+
+/** A benchmark's target (registry Target) judged on the summary's medians. */
+export interface TargetOutcome {
+  /** Result id: `<suite>/<group>/<name>.<impl>`. */
+  id: string;
+  target: string;
+  metric: string;
+  /** The median figure; null when the results lack it (then not met). */
+  value: number | null;
+  /** The bound, e.g. ">= 1.70x" or "< 5.00 µs". */
+  limit: string;
+  /** How value prints: a ratio (1.82x) or nanoseconds. */
+  unit: 'ratio' | 'ns';
+  met: boolean;
 }
 
 export interface Summary {
@@ -108,6 +125,8 @@ export interface Summary {
   git: GitInfo;
   benchmarks: SummaryEntry[];
   rules: RuleOutcome[];
+  /** Performance targets of the benchmarks run: met or not, reported, never failing a run. */
+  targets?: TargetOutcome[];
   pending?: { id: string; reason: string }[];
 }
 

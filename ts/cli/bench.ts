@@ -8,7 +8,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { compareDirs, comparisonLines, pct } from '../bench/compare.js';
 import { DEFAULT_ALLOW_FILE, gate, implGate, loadAllowList, THRESHOLDS, type GateOutcome } from '../bench/gate.js';
 import { listLines, profileFor, type Profile } from '../bench/registry.js';
-import { csvOf, htmlOf, implRatioLines, ruleLines, suiteCountLines, suiteCounts, summaryLines } from '../bench/report.js';
+import { csvOf, htmlOf, implRatioLines, ruleLines, suiteCountLines, suiteCounts, summaryLines, extraLines, targetLines } from '../bench/report.js';
 import { loadResults, runBenchmarks, summarize, writeSummaryOf, type ImplChoice } from '../bench/runner.js';
 import type { ProfileName, Summary } from '../bench/schema.js';
 import { CliError, Exit, type Io } from './common.js';
@@ -59,7 +59,19 @@ function printSummary(s: Summary, io: Io, gateOutcome?: GateOutcome): void {
     io.out('native against fallback (same process, repeats interleaved, median ops/s; the gate is bench gate --impl):');
     for (const l of ratios) io.out(`  ${l}`);
   }
+  const extras = extraLines(s.benchmarks);
+  if (extras.length) {
+    io.out('');
+    io.out('concurrency figures (median over repeats of each repeat\'s figure):');
+    for (const l of extras) io.out(`  ${l}`);
+  }
   for (const l of ruleLines(s.rules)) io.out(l);
+  const targets = s.targets ?? [];
+  if (targets.length) {
+    io.out('');
+    io.out(`targets (median over repeats; reported, not enforced): ${targets.filter((t) => t.met).length} of ${targets.length} met`);
+    for (const l of targetLines(targets)) io.out(`  ${l}`);
+  }
   for (const l of suiteCountLines(suiteCounts(s, gateOutcome))) io.out(l);
 }
 
@@ -94,7 +106,7 @@ function run(f: RunFlags, io: Io): number {
 
 function runOptions(c: Command): Command {
   return c
-    .option('--suite <suite>', 'micro, macro or hardening (default: all)')
+    .option('--suite <suite>', 'micro, macro, concurrency or hardening (default: all)')
     .option('--filter <glob>', 'benchmark ids: a substring, or a glob over name, group/name or suite/group/name')
     .option('--repeats <n>', 'measured repeats per benchmark', positive('--repeats'), 5)
     .option('--warmup-ops <n>', "warm-up ops before each repeat (default: each benchmark's own)", int('--warmup-ops'))

@@ -1,6 +1,7 @@
-// micro/mvcc: snapshots. Many readers across worker threads and processes,
-// and conflict detection, are not built yet (a later issue): their benchmarks
-// are listed as pending and never run.
+// micro/mvcc: snapshots in one handle. Many readers and a writer across
+// worker threads are the concurrency suite (suites/concurrency.ts); conflict
+// detection is not built yet (a later issue): its benchmark is listed as
+// pending and never run.
 
 import * as path from 'node:path';
 import { open } from '../../db.js';
@@ -8,7 +9,6 @@ import type { Benchmark } from '../registry.js';
 import { buildDatabase, dbConfig, dbIo, VALUE_BYTES } from './fixtures.js';
 
 const g = { suite: 'micro', group: 'mvcc' } as const;
-const MULTI_READER = 'needs readers in worker threads and processes sharing one database (multi-reader concurrency is a later issue; today one process holds a database)';
 
 export function mvccBenchmarks(): Benchmark[] {
   return [
@@ -34,22 +34,6 @@ export function mvccBenchmarks(): Benchmark[] {
           teardown: () => db.close(),
         };
       },
-    },
-    {
-      ...g,
-      name: 'readers_256_point_get_hot',
-      critical: true,
-      kind: 'db',
-      params: () => ({ readers: 256, threads: 'worker_threads', access: 'uniform random' }),
-      pending: MULTI_READER,
-    },
-    {
-      ...g,
-      name: 'writer_commits_with_readers_128',
-      critical: true,
-      kind: 'db',
-      params: () => ({ readers: 128, measures: 'writer p99 and reader p99 against no writer' }),
-      pending: MULTI_READER,
     },
     {
       ...g,
