@@ -33,6 +33,8 @@ import {
   W_VERSION,
   ownerIsFallback,
   ownerPid,
+  slotFlags,
+  slotFlagsWord,
   slotWord,
   txnCheck,
 } from './layout.js';
@@ -162,14 +164,14 @@ export class Coordinator {
     for (let i = 0; i < SLOT_COUNT; i++) {
       const owner = this.slots[i * SLOT_WORDS + SLOT_OWNER]!;
       if (owner === 0 || owner === this.owner) continue;
-      if ((this.slots[i * SLOT_WORDS + SLOT_FLAGS]! & FLAG_READY) !== 0 && this.isAlive(ownerPid(owner))) return true;
+      if ((slotFlags(this.slots[i * SLOT_WORDS + SLOT_FLAGS]!, owner) & FLAG_READY) !== 0 && this.isAlive(ownerPid(owner))) return true;
     }
     return false;
   }
 
   markReady(): void {
     const w = slotWord(this.slot, SLOT_FLAGS);
-    this.store.store(w, this.store.load(w) | FLAG_READY);
+    this.store.store(w, slotFlagsWord(this.owner, slotFlags(this.store.load(w), this.owner) | FLAG_READY));
   }
 
   /** The published txn id: one word, the fast path of beginRead (§4.1). */
@@ -375,7 +377,7 @@ function claim(store: WordStore, flags: number): { owner: number; slot: number }
       store.store(slotWord(i, SLOT_TXN_CHECK), 0);
       store.store(slotWord(i, SLOT_TXN), 0);
       store.store(slotWord(i, SLOT_TXN_CHECK), txnCheck(0));
-      store.store(slotWord(i, SLOT_FLAGS), flags);
+      store.store(slotWord(i, SLOT_FLAGS), slotFlagsWord(owner, flags));
       return { owner, slot: i };
     }
   }

@@ -66,6 +66,25 @@ export const OWNER_PID_SCALE = 2 ** 24;
  */
 export const OWNER_FALLBACK = 1;
 
+/**
+ * The SLOT_FLAGS word is `(owner mod 2^24) × 4 + flags`: the flags count only
+ * while the word names the slot's owner (slotFlags). A slot taken over from a
+ * dead process keeps that process's word, FLAG_READY included, from the
+ * claiming compare-and-swap until its new owner writes its own a moment later;
+ * read bare, it showed a handle still opening as ready, and an opener then
+ * adopted the stale published state of the dead processes instead of
+ * recovering. (A new nonce equal to the dead owner's, 1 in 2^23, brings the
+ * moment back.)
+ */
+export function slotFlagsWord(owner: number, flags: number): number {
+  return (owner % OWNER_PID_SCALE) * 4 + flags;
+}
+
+/** The flags in a SLOT_FLAGS word if the slot's owner `owner` wrote it, else 0. */
+export function slotFlags(word: number, owner: number): number {
+  return Math.floor(word / 4) === owner % OWNER_PID_SCALE ? word % 4 : 0;
+}
+
 export function ownerIsFallback(owner: number): boolean {
   return owner % 2 === OWNER_FALLBACK;
 }

@@ -1,0 +1,59 @@
+// The lock-file table through Coordinator (spec/concurrency_v0.md §2–§3), with
+// slots written by hand where a race or a dead process is needed.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as nodePath from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { Coordinator } from './coordinator.js';
+import { FLAG_READY, OWNER_PID_SCALE, SLOT_FLAGS, SLOT_OWNER, slotFlagsWord, slotWord } from './layout.js';
+import { openStore } from './store.js';
+
+let dir = '';
+beforeEach(() => {
+  dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'northstar-coordinator-'));
+});
+afterEach(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// Found by the multi-process crash torture (ts/hard/crashmulti.ts): a process claiming the slot
+// of a SIGKILLed one showed that one's FLAG_READY until it wrote its own flags, so a process
+// opening at that moment adopted the dead processes' published state instead of recovering.
+it('a slot claimed from a dead process is not ready until its new owner says so', () => {
+  const db = nodePath.join(dir, 'db');
+  const c = Coordinator.open(db, null, 7, 1000);
+  const words = openStore(db, null);
+  try {
+    const slot = c.slot + 1;
+    const dead = 4_000_000 * OWNER_PID_SCALE + 2 * 1234;
+    const claimer = process.pid * OWNER_PID_SCALE + 2 * 4321;
+    // The dead handle had finished opening; the claimer has won the compare-and-swap, no more.
+    words.store(slotWord(slot, SLOT_FLAGS), slotFlagsWord(dead, FLAG_READY));
+    words.store(slotWord(slot, SLOT_OWNER), claimer);
+    expect(c.othersReady()).toBe(false);
+    words.store(slotWord(slot, SLOT_FLAGS), slotFlagsWord(claimer, 0));
+    expect(c.othersReady()).toBe(false);
+    words.store(slotWord(slot, SLOT_FLAGS), slotFlagsWord(claimer, FLAG_READY));
+    expect(c.othersReady()).toBe(true);
+    words.store(slotWord(slot, SLOT_OWNER), 0);
+  } finally {
+    words.close();
+    c.close();
+  }
+});
+
+it('markReady keeps the slot’s other flags and makes the handle ready for the others', () => {
+  const db = nodePath.join(dir, 'db');
+  const a = Coordinator.open(db, null, 7, 1000);
+  const b = Coordinator.open(db, null, 7, 1000);
+  try {
+    expect(b.othersReady()).toBe(false);
+    a.markReady();
+    expect(b.othersReady()).toBe(true);
+    expect(a.othersReady()).toBe(false);
+  } finally {
+    b.close();
+    a.close();
+  }
+});
