@@ -177,6 +177,42 @@ describe('handles on one database', () => {
     expect(lockedDuringReplay).toEqual([true, true, true]);
   });
 
+  it('a checkpoint that dies after its meta write, before publishing: the last writer does not reuse the pages of the new chains', () => {
+    const opts = { sync: 'full' as const, history: { txns: 0 }, checkpoint: { commits: 1000 } };
+    const a = tmp.openDb(opts);
+    const b = tmp.track(open(tmp.dbPath(), opts));
+    const value = (i: number, round: number): string => `${round}:${'x'.repeat(300 + ((i * 7 + round) % 200))}`;
+    // Later rounds grow the tree: b takes pages from the end of the file too.
+    const keys = (r: number): number => (r < 6 ? 60 : 60 * (r - 4));
+    const round = (db: Database, r: number): void => {
+      const w = db.beginWrite();
+      for (let i = 0; i < keys(r); i++) w.put(`k${String(i).padStart(3, '0')}`, value(i, r));
+      w.commit();
+    };
+    // b writes last, with pages freed and reusable.
+    for (let r = 0; r < 6; r++) round(b, r);
+    // a checkpoints and dies once its meta is durable, before it publishes (a SIGKILL there).
+    setFailpointHook((name) => {
+      if (name === 'afterMetaSync') throw new Error('killed');
+    });
+    try {
+      expect(() => a.checkpoint()).toThrow('killed');
+    } finally {
+      setFailpointHook(null);
+    }
+    // b goes on: it must not take the pages a's durable meta now points at.
+    for (let r = 6; r < 12; r++) round(b, r);
+    const copy = tmp.dbPath('copy');
+    fs.copyFileSync(tmp.dbPath(), copy);
+    fs.copyFileSync(tmp.logPath(), `${copy}.log`);
+    const c = tmp.track(open(copy, { sync: 'none' }));
+    expect(c.txnId).toBe(12);
+    const rd = c.beginRead();
+    for (let i = 0; i < keys(11); i++) expect(rd.get(`k${String(i).padStart(3, '0')}`)?.toString()).toBe(value(i, 11));
+    rd.close();
+    expectVerified(c);
+  });
+
   it('checkpoints and truncateLog on one handle: the other keeps reading, writing and time-travelling within what is left', () => {
     const [a, b] = two();
     for (let i = 1; i <= 10; i++) put(a, [[`k${i}`, `v${i}`]]);

@@ -912,6 +912,10 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     if (this.syncedEnd < s.logEnd && this.sync === 'full') this.log.datasync();
     this.syncedEnd = Math.max(this.syncedEnd, s.logEnd);
     this.publishUpTo(s, null);
+    // This handle is the writer of record before it takes any page: should it die before it
+    // publishes the new meta, the next writer rebuilds its free pages from whichever meta is
+    // durable rather than reusing pages the new chains may hold (concurrency §5).
+    this.publishShared();
     // 2. New freelist and history chains; the old chains are freed by this checkpoint.
     let pageCount = s.pageCount;
     const taken: number[] = [];
