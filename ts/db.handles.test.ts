@@ -213,6 +213,34 @@ describe('handles on one database', () => {
     expectVerified(c);
   });
 
+  it('a truncateLog that dies right after replacing the log: the last writer appends to the new file, and readers follow it there', () => {
+    const opts = { sync: 'full' as const, checkpoint: { commits: 1000 } };
+    const a = tmp.openDb(opts);
+    const b = tmp.track(open(tmp.dbPath(), opts));
+    const c = tmp.track(open(tmp.dbPath(), opts));
+    for (let i = 1; i <= 10; i++) put(b, [[`k${i}`, `v${i}`]]);
+    b.checkpoint();
+    expect(get(c, 'k10')).toBe('v10');
+    // a replaces the log file, then dies before anything of it is published (a SIGKILL there).
+    setFailpointHook((name) => {
+      if (name === 'beforeCheckpointLogSync') throw new Error('killed');
+    });
+    try {
+      expect(() => a.truncateLog({ beforeTxnId: 8 })).toThrow('killed');
+    } finally {
+      setFailpointHook(null);
+    }
+    for (let i = 11; i <= 13; i++) put(b, [[`k${i}`, `v${i}`]]);
+    expect(get(c, 'k13')).toBe('v13');
+    const copy = tmp.dbPath('copy');
+    fs.copyFileSync(tmp.dbPath(), copy);
+    fs.copyFileSync(tmp.logPath(), `${copy}.log`);
+    const d = tmp.track(open(copy, { sync: 'none' }));
+    expect(d.txnId).toBe(13);
+    expect(get(d, 'k13')).toBe('v13');
+    expectVerified(d);
+  });
+
   it('checkpoints and truncateLog on one handle: the other keeps reading, writing and time-travelling within what is left', () => {
     const [a, b] = two();
     for (let i = 1; i <= 10; i++) put(a, [[`k${i}`, `v${i}`]]);

@@ -410,6 +410,9 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       }
       if (cut > this.durable.logTail) cut = this.durable.logTail;
       if (cut > this.log.base) {
+        // The writer of record first: should this handle die once the file is replaced, the
+        // next writer reopens the log rather than append to the old file (concurrency §5).
+        this.publishShared();
         this.log.dropBefore(cut);
         // Other handles still have the replaced file open: they reopen it when they see this.
         this.logGeneration++;
@@ -667,6 +670,9 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
   private catchUp(p: PublishedState): void {
     if (p.txnId <= this.published.txnId && p.logGeneration === this.logGeneration) return;
     if (p.logGeneration !== this.logGeneration) this.reopenLog(p.logGeneration);
+    // Shorter than what was published: the file was replaced by a truncateLog whose handle died
+    // before it published the new generation; positions are the same in the new file.
+    else if (p.logEnd > this.log.fileEnd()) this.reopenLog(this.logGeneration);
     let from = this.published.logEnd;
     if (from < this.log.base || from > p.logEnd) {
       // The log no longer holds what we missed (truncated): start again from the durable meta.
