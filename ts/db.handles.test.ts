@@ -241,6 +241,56 @@ describe('handles on one database', () => {
     expectVerified(d);
   });
 
+  it('a handle that read the meta before another recovered, and adopts after: its history has the replayed roots, not the crashed run\'s', () => {
+    // The crashed run keeps no history and reuses freed pages at once; the replay keeps 20
+    // snapshots and takes new ones: the records' roots are not the replayed trees' roots.
+    const run = new FaultyFileSystem();
+    const x = open('/db', { fileSystem: run, sync: 'none', history: { txns: 0 }, checkpoint: { commits: 1000 } });
+    const value = (i: number, t: number): string => `${t}:${'v'.repeat(200 + ((i * 13 + t) % 100))}`;
+    const commit = (t: number): void => {
+      const w = x.beginWrite();
+      for (let i = 0; i < 40; i++) w.put(`k${String(i).padStart(2, '0')}`, value(i, t));
+      w.commit();
+    };
+    for (let t = 1; t <= 3; t++) commit(t);
+    x.checkpoint();
+    for (let t = 4; t <= 9; t++) commit(t);
+    // The files as SIGKILL leaves them; `a` opens and recovers while `b` is between reading
+    // the meta and looking for ready handles (inside its open of the log).
+    class Interleaved extends FaultyFileSystem {
+      during: (() => void) | null = null;
+      override open(path: string): ReturnType<FaultyFileSystem['open']> {
+        const f = super.open(path);
+        const d = this.during;
+        if (d !== null && path.endsWith('.log')) {
+          this.during = null;
+          d();
+        }
+        return f;
+      }
+    }
+    const crashed = run.crash(() => 'keep');
+    const files = new Interleaved();
+    for (const p of crashed.paths()) files.setBytes(p, crashed.bytes(p));
+    const opts = { fileSystem: files, sync: 'none' as const, history: { txns: 20 } };
+    let a: Database | null = null;
+    files.during = () => {
+      a = tmp.track(open('/db', opts));
+    };
+    const b = tmp.track(open('/db', opts));
+    expect(a).not.toBeNull();
+    expect(b.txnId).toBe(9);
+    for (let t = 4; t <= 9; t++) {
+      const r = b.beginRead({ txnId: t });
+      try {
+        for (let i = 0; i < 40; i += 7) expect(r.get(`k${String(i).padStart(2, '0')}`)?.toString(), `txn ${t}`).toBe(value(i, t));
+      } finally {
+        r.close();
+      }
+    }
+    x.close();
+  });
+
   it('checkpoints and truncateLog on one handle: the other keeps reading, writing and time-travelling within what is left', () => {
     const [a, b] = two();
     for (let i = 1; i <= 10; i++) put(a, [[`k${i}`, `v${i}`]]);

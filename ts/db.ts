@@ -717,6 +717,10 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
 
   /** At open, with another handle live: take the state it published (§3.1). */
   private adopt(): void {
+    // The meta read at open may be older than a recovery that ran since: the records it
+    // replayed carry the crashed run's roots, not those of the replayed trees, and only the
+    // meta the recovery wrote (its history chain) has the right ones.
+    this.reloadDurable();
     this.catchUp(this.coord.readPublished());
   }
 
