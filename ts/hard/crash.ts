@@ -16,15 +16,16 @@
 //
 // The child's own time-travel reads are checked against the model as well.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { open } from '../db.js';
 import { NorthstarError } from '../errors.js';
 import { FAILPOINTS, type FailpointName } from '../io/failpoint.js';
 import { replay, stateHashOf } from '../log/replay.js';
+import { compiledEngine } from './compiled.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
 import { Model, percentile, rngOf, WORKLOAD_JS } from './workload.js';
 
@@ -113,34 +114,6 @@ while (t <= limit) {
 db.close();
 out('done');
 `;
-}
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/**
- * The compiled engine the child imports, in `scratch`: a copy of this file's
- * own dist/ when it runs compiled (npm run hardening; a copy, so a rebuild of
- * dist/ during the run cannot hand a child half-old modules), else (vitest,
- * from ts/) the sources compiled by tsc (no type check needed: the suite
- * itself is typed).
- */
-function childDist(scratch: string): string {
-  const self = fileURLToPath(import.meta.url);
-  const dist = nodePath.join(scratch, 'dist');
-  if (self.endsWith('.js')) fs.cpSync(nodePath.dirname(nodePath.dirname(self)), dist, { recursive: true });
-  else {
-    const tsc = spawnSync(
-      process.execPath,
-      [nodePath.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', nodePath.join(ROOT, 'tsconfig.json'), '--outDir', dist, '--declaration', 'false', '--sourceMap', 'false'],
-      { encoding: 'utf8' },
-    );
-    if (!fs.existsSync(nodePath.join(dist, 'index.js'))) throw new Error(`tsc produced no index.js: ${tsc.stdout}${tsc.stderr}`);
-  }
-  // dist/native/loader.js finds the addon two levels up, as in the package.
-  fs.symlinkSync(nodePath.join(ROOT, 'crates'), nodePath.join(scratch, 'crates'));
-  fs.symlinkSync(nodePath.join(ROOT, 'node_modules'), nodePath.join(scratch, 'node_modules'));
-  fs.writeFileSync(nodePath.join(scratch, 'package.json'), '{ "type": "module" }\n');
-  return dist;
 }
 
 interface ChildRun {
@@ -256,7 +229,7 @@ export async function runCrash(opts: CrashOptions): Promise<Figures> {
   let smallest: { commits: number; text: string } | null = null;
 
   try {
-    const distDir = childDist(scratch);
+    const distDir = compiledEngine(scratch);
     const script = nodePath.join(scratch, 'child.mjs');
     fs.writeFileSync(script, childSource(distDir));
 
