@@ -7,6 +7,7 @@
 // Append a suite here; ts/hard/main.ts runs them and writes the JSON report.
 
 import { crashSuite } from './crash.js';
+import { crashMultiSuite } from './crashmulti.js';
 import { iofaultsSuite } from './iofaults.js';
 import { powerlossSuite } from './powerloss.js';
 import { corruptionSuite } from './corruption.js';
@@ -31,6 +32,6 @@ export interface HardeningSuite {
   run(opts: SuiteOptions): Promise<Figures>;
 }
 
-export const suites: HardeningSuite[] = [crashSuite, powerlossSuite, iofaultsSuite];
+export const suites: HardeningSuite[] = [crashSuite, crashMultiSuite, powerlossSuite, iofaultsSuite];
 // §4–§7: corruption, fuzzing (fast-check, then cargo-fuzz), golden files, concurrency.
 suites.push(corruptionSuite, fuzzSuite, cargoFuzzSuite, goldenSuite, concurrencySuite);
