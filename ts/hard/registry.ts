@@ -15,6 +15,7 @@ import { fuzzSuite } from './fuzz.js';
 import { cargoFuzzSuite } from './cargofuzz.js';
 import { goldenSuite } from './golden.js';
 import { concurrencySuite } from './concurrency.js';
+import { concurrencyMultiSuite } from './concurrencymulti.js';
 
 export interface SuiteOptions {
   /** The full run (`npm run hardening`); false for the bounded version `npm test` runs. */
@@ -33,5 +34,6 @@ export interface HardeningSuite {
 }
 
 export const suites: HardeningSuite[] = [crashSuite, crashMultiSuite, powerlossSuite, iofaultsSuite];
-// §4–§7: corruption, fuzzing (fast-check, then cargo-fuzz), golden files, concurrency.
-suites.push(corruptionSuite, fuzzSuite, cargoFuzzSuite, goldenSuite, concurrencySuite);
+// §4–§7: corruption, fuzzing (fast-check, then cargo-fuzz), golden files, concurrency (in one
+// thread, then across worker threads and processes).
+suites.push(corruptionSuite, fuzzSuite, cargoFuzzSuite, goldenSuite, concurrencySuite, concurrencyMultiSuite);
