@@ -9,6 +9,7 @@ import { NorthstarError } from './errors.js';
 import { setFailpointHook } from './io/failpoint.js';
 import { FaultyFileSystem } from './io/faulty.js';
 import { open, type Database, type OpenOptions } from './db.js';
+import { W_SEQ } from './shared/layout.js';
 import { openStore } from './shared/store.js';
 import { expectVerified, useTempDbs } from './testing/fixtures.js';
 
@@ -289,6 +290,32 @@ describe('handles on one database', () => {
       }
     }
     x.close();
+  });
+
+  // Before: every readPublished() spun for good (the next writer's takeOver holding the writer
+  // lock, so no one could publish again), and a publish by a new handle left W_SEQ odd as well.
+  it('a publisher killed between its two W_SEQ stores (the word left odd) stops no one: the next writer or reader rebuilds the block', () => {
+    const a = tmp.openDb();
+    const b = tmp.track(open(tmp.dbPath(), { sync: 'none' }));
+    const halfPublished = (): void => {
+      const words = openStore(tmp.dbPath(), null);
+      words.store(W_SEQ, words.load(W_SEQ) + 1);
+      words.close();
+    };
+    put(a, [['k', '1']]);
+    put(a, [['k', '2']]);
+    halfPublished();
+    expect(put(b, [['k', '3']])).toBe(3);
+    expect(get(a, 'k')).toBe('3');
+    expect(get(a, 'k', 2)).toBe('2');
+    // With no writer coming, a reader repairs it.
+    put(b, [['k', '4']]);
+    halfPublished();
+    expect(get(a, 'k')).toBe('4');
+    expect(get(b, 'k')).toBe('4');
+    const c = tmp.track(open(tmp.dbPath(), { sync: 'none' }));
+    expect(c.txnId).toBe(4);
+    expectVerified(c);
   });
 
   it('checkpoints and truncateLog on one handle: the other keeps reading, writing and time-travelling within what is left', () => {

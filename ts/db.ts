@@ -123,6 +123,13 @@ export const DEFAULT_CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024;
 /** How long open() waits for the writer lock when it must recover or reset the lock file. */
 export const OPEN_LOCK_TIMEOUT_MS = 30_000;
 
+/**
+ * How long a reader waits for W_SEQ to turn even before it tries to repair the
+ * block itself (§2.2). A live publisher holds the writer lock, so a reader that
+ * gives up early only fails to take it and waits again.
+ */
+const TORN_PUBLISH_PATIENCE_MS = 10;
+
 interface Options {
   pageSize: number;
   sync: SyncMode;
@@ -659,7 +666,59 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
   /** Follows commits published by other handles: the fast path is one load (§4.1). */
   private refresh(): void {
     if (this.coord.publishedTxn() === this.published.txnId) return;
-    this.catchUp(this.coord.readPublished());
+    this.catchUp(this.readPublished());
+  }
+
+  /**
+   * The published block (§2.2). One that a publisher left half-written when it
+   * died (W_SEQ odd for good) is rebuilt from the files under the writer lock
+   * and published again: by this handle if it holds the lock or gets it, else by
+   * the handle holding it, which meets the odd W_SEQ when it takes over.
+   */
+  private readPublished(): PublishedState {
+    for (;;) {
+      const p = this.coord.readPublished(TORN_PUBLISH_PATIENCE_MS);
+      if (p !== null) return p;
+      const had = this.coord.writerLocked;
+      if (had || this.coord.lockWriter(0)) {
+        try {
+          this.takeOver(this.publishedFromLog());
+          this.publishShared();
+        } finally {
+          if (!had) this.releaseWriterLock();
+        }
+      }
+    }
+  }
+
+  /**
+   * The latest commit as the files show it, for when the published block is
+   * unusable: the durable meta, then every complete commit record after it (a
+   * dead writer's unpublished ones too, as recovery would take them). Only
+   * under the writer lock. `writer` 0: no handle's free pages are current.
+   */
+  private publishedFromLog(): PublishedState {
+    this.reloadDurable();
+    let s = this.latest;
+    const it = this.log.scan(this.durable.logTail);
+    let step = it.next();
+    for (; !step.done; step = it.next()) {
+      const rec = step.value;
+      if ((rec.bytes[RECORD_TYPE_OFFSET]! | (rec.bytes[RECORD_TYPE_OFFSET + 1]! << 8)) !== RecordType.Commit) continue;
+      const pages = readPagesSection(rec.bytes);
+      if (pages === null) {
+        throw new NorthstarError('UnsupportedFormat', `${this.log.path}: record ${rec.txnId} after the last checkpoint has no pages section (written by an older version); close every handle and reopen to recover`, {
+          path: this.log.path,
+        });
+      }
+      const root = readU64(rec.bytes, RECORD_HEADER_SIZE + COMMIT_ROOT_OFFSET);
+      s = { txnId: rec.txnId, root, depth: pages.depth, entryCount: pages.entryCount, pageCount: Math.max(s.pageCount, pages.pageCount), recordPosition: rec.position, logEnd: rec.position + rec.length };
+    }
+    if (step.value.kind === 'damaged') {
+      throw new NorthstarError('Corrupt', `${this.log.path}: damaged commit record at position ${step.value.position} (${step.value.status}) followed by valid records`, { path: this.log.path });
+    }
+    // A new generation: every handle reopens the log, whatever the half-written block said.
+    return { ...s, logGeneration: this.logGeneration + 1, historyFloor: s.txnId, checkpointTxn: this.durable.txnId, writer: 0 };
   }
 
   /**
@@ -721,7 +780,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     // replayed carry the crashed run's roots, not those of the replayed trees, and only the
     // meta the recovery wrote (its history chain) has the right ones.
     this.reloadDurable();
-    this.catchUp(this.coord.readPublished());
+    this.catchUp(this.readPublished());
   }
 
   /**
@@ -730,8 +789,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
    * pages from the durable meta and the pages sections of the records after
    * it. Cuts off a tail a dead writer left past the published end.
    */
-  private takeOver(): void {
-    const p = this.coord.readPublished();
+  private takeOver(p: PublishedState = this.readPublished()): void {
     this.catchUp(p);
     if (p.writer !== this.coord.owner || p.txnId !== this.latest.txnId) {
       this.reloadDurable();

@@ -179,15 +179,24 @@ export class Coordinator {
     return this.store.load(W_TXN);
   }
 
-  /** The whole published block, consistent (seqlock, §2.2). */
-  readPublished(): PublishedState {
+  /**
+   * The whole published block, consistent (seqlock, §2.2), or null when W_SEQ
+   * stays odd: at once when this handle holds the writer lock (only the holder
+   * publishes, so the publisher died between its two W_SEQ stores and the block
+   * is half-written), else after `patienceMs`. The caller then rebuilds the
+   * state from the files under the writer lock and publishes it.
+   */
+  readPublished(patienceMs: number): PublishedState | null {
     const b = this.block;
+    let oddSince = 0;
     for (;;) {
       const s1 = this.store.load(W_SEQ);
       if (s1 % 2 === 0) {
         this.store.loadMany(PUBLISHED_FIRST, b);
         if (this.store.load(W_SEQ) === s1) break;
-      }
+      } else if (this.holdsWriter) return null;
+      else if (oddSince === 0) oddSince = Date.now();
+      else if (Date.now() - oddSince >= patienceMs) return null;
       sleepMs(0);
     }
     return {
@@ -208,11 +217,13 @@ export class Coordinator {
   /** Publishes a new latest commit; only the writer-lock holder calls this (§2.2). */
   publish(p: PublishedState): void {
     const seq = this.store.load(W_SEQ);
-    this.store.store(W_SEQ, seq + 1);
+    // Odd: the last publisher died between its two stores; this publish ends that.
+    const odd = seq % 2 === 0 ? seq + 1 : seq + 2;
+    this.store.store(W_SEQ, odd);
     const values = [p.txnId, p.root, p.depth, p.entryCount, p.pageCount, p.logEnd, p.recordPosition, p.logGeneration, p.historyFloor, p.checkpointTxn, p.writer];
     // The txn word last: a reader on the fast path that sees the new txn finds the rest in place.
     for (let i = values.length - 1; i >= 0; i--) this.store.store(PUBLISHED_FIRST + i, values[i]!);
-    this.store.store(W_SEQ, seq + 2);
+    this.store.store(W_SEQ, odd + 1);
   }
 
   /** The oldest txn the writer keeps pages for (its history window); readers re-check it (§4.2). */
