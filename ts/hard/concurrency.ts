@@ -22,8 +22,8 @@
 //   buffers are the caller's, whatever the writer does, and never fault after
 //   their transaction ends.
 //
-// Worker threads and processes come with the concurrency issue; this suite is
-// then extended to run the same readers there.
+// ts/hard/concurrencymulti.ts runs the same checks with readers in worker
+// threads and child processes and writers in other processes.
 
 import * as nodePath from 'node:path';
 import { open, type Database } from '../db.js';

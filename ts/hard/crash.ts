@@ -15,6 +15,8 @@
 // - the next child, recovering the original files, opens at T too.
 //
 // The child's own time-travel reads are checked against the model as well.
+// ts/hard/crashmulti.ts is the multi-process mode: several children on one
+// database at once, killed together or one while the others go on.
 
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
