@@ -15,9 +15,9 @@ import { combine, spread } from './concurrency.js';
 import type { LoopReport } from './concurrency_worker.js';
 
 const zero = { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, fsyncs: 0, fdatasyncs: 0, opens: 0, closes: 0 };
-const report = (ops: number, startNs: number, endNs: number, samples: number[], errors = 0): LoopReport => ({
+const report = (ops: number, startNs: number, endNs: number, samples: number[], errors = 0, cpuNs = 0, runqueueNs = 0): LoopReport => ({
   ops, startNs, endNs, samples: Float64Array.from(samples), errors, ...(errors ? { firstError: `e${startNs}` } : {}),
-  jsBytes: 10, externalBytes: 1, gcCount: 1, io: { ...zero, reads: ops },
+  jsBytes: 10, externalBytes: 1, gcCount: 1, io: { ...zero, reads: ops }, cpuNs, runqueueNs,
 });
 
 describe('concurrency helpers', () => {
@@ -34,6 +34,10 @@ describe('concurrency helpers', () => {
     expect([...m.samples]).toEqual([1, 2, 3, 4, 5]);
     expect(m).toMatchObject({ errors: 1, firstError: 'e150', jsBytes: 20, externalBytes: 2, gcCount: 2 });
     expect(m.io.reads).toBe(5);
+    // Shares of each thread's own span on a CPU and waiting for one, averaged; absent when a thread has no figure.
+    expect(m.extra).toEqual({});
+    const s = combine([report(1, 0, 100, [1], 0, 100, 0), report(1, 0, 200, [1], 0, 100, 100)]);
+    expect(s.extra).toEqual({ cpu_share: 0.75, runqueue_share: 0.25 });
   });
 });
 

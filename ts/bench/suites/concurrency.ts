@@ -64,6 +64,18 @@ function sumIo(xs: readonly IoCounters[]): IoCounters {
   return out;
 }
 
+/**
+ * Linux: the share of its loop's span each thread spent on a CPU, and waiting
+ * for one, averaged over the threads (`extra.cpu_share`, `extra.runqueue_share`;
+ * absent where the kernel does not say). A thread of a busy loop waits only
+ * when other threads or processes hold the cores.
+ */
+function schedShares(runs: readonly LoopReport[]): Record<string, number> {
+  if (runs.some((r) => r.cpuNs <= 0)) return {};
+  const share = (f: (r: LoopReport) => number): number => runs.reduce((s, r) => s + f(r) / Math.max(1, r.endNs - r.startNs), 0) / runs.length;
+  return { cpu_share: share((r) => r.cpuNs), runqueue_share: share((r) => r.runqueueNs) };
+}
+
 /** The loops of one phase as one measurement: ops summed over the span from the first start to the last end. */
 export function combine(runs: readonly LoopReport[]): SelfMeasured {
   let n = 0;
@@ -85,7 +97,27 @@ export function combine(runs: readonly LoopReport[]): SelfMeasured {
     externalBytes: runs.reduce((s, r) => s + r.externalBytes, 0),
     gcCount: runs.reduce((s, r) => s + r.gcCount, 0),
     io: sumIo(runs.map((r) => r.io)),
+    extra: schedShares(runs),
   };
+}
+
+/**
+ * Gets per CPU-second of the spread configuration ÷ those of one thread
+ * (`per_cpu_efficiency`; 1 = the threads cost each other nothing): the
+ * scaling left once other processes' share of the cores is taken out. On idle
+ * cores throughput_ratio would be about `threads` × this.
+ */
+function perCpu(spread: SelfMeasured, one: SelfMeasured, threads: number): Record<string, number> {
+  const cs = spread.extra?.cpu_share;
+  const co = one.extra?.cpu_share;
+  if (cs === undefined || co === undefined || cs <= 0 || co <= 0) return {};
+  return { per_cpu_efficiency: opsPerSec(spread) / (threads * cs) / (opsPerSec(one) / co) };
+}
+
+/** extra[key] of `m` as `name`, when present. */
+function shareOf(m: SelfMeasured, key: string, name: string): Record<string, number> {
+  const v = m.extra?.[key];
+  return v === undefined ? {} : { [name]: v };
 }
 
 const opsPerSec = (m: SelfMeasured): number => m.ops / (m.durationNs / 1e9);
@@ -201,6 +233,10 @@ function readersCase(ctx: BenchContext): BenchCase {
           single_reader_ops_per_sec: opsPerSec(m.oneReader),
           single_reader_p99_ns: p99(m.oneReader),
           p99_ratio: p99(s) / p99(m.oneReader),
+          ...shareOf(s, 'cpu_share', 'cpu_share'),
+          ...shareOf(s, 'runqueue_share', 'runqueue_share'),
+          ...shareOf(m.oneThread, 'cpu_share', 'single_thread_cpu_share'),
+          ...perCpu(s, m.oneThread, threadsN),
           timer_ns: opened[0]!.timerNs,
         },
       };
@@ -208,7 +244,7 @@ function readersCase(ctx: BenchContext): BenchCase {
     notes: [
       `${readers} readers = ${readers} live read transactions: ${counts.join(' + ')} readers in ${threadsN} worker threads, each thread with its own open() handle; a reader runs read transactions of ${READ_TXN_GETS} uniform random point gets, interleaved one get at a time`,
       `figures: the readers spread over ${threadsN} threads (ops/s = all gets ÷ the span from the first start to the last end; latency = one get, with the beginRead/close it starts or ends, in its thread); extra: the same ${readers} readers in 1 thread (throughput_ratio = spread ÷ 1 thread) and 1 reader in 1 thread (p99_ratio = spread p99 ÷ single-reader p99); ${T} ms per configuration, side by side in each repeat`,
-      `hot: every handle read every key before the first repeat (page cache default 256 MiB); the runner's thread sleeps while they run; timer_ns = one timer read, included in every sample`,
+      `hot: every handle read every key before the first repeat (page cache default 256 MiB); the runner's thread sleeps while they run; timer_ns = one timer read, included in every sample; cpu_share / runqueue_share (Linux): share of its span each reader thread spent on a CPU / waiting for one (other processes holding the cores), single_thread_cpu_share the same for the 1-thread configuration; per_cpu_efficiency = gets per CPU-second spread ÷ in 1 thread (on idle cores throughput_ratio ≈ threads × it)`,
     ],
     teardown: () => group.exitAll(),
   };
@@ -279,6 +315,9 @@ function writerCase(ctx: BenchContext): BenchCase {
           reader_p99_no_writes_ns: p99(alone),
           reader_p99_ratio: p99(r) / p99(alone),
           reader_page_reads_per_commit: r.io.reads / Math.max(1, w.ops),
+          ...shareOf(r, 'cpu_share', 'reader_cpu_share'),
+          ...shareOf(alone, 'cpu_share', 'reader_cpu_share_no_writes'),
+          ...shareOf(r, 'runqueue_share', 'reader_runqueue_share'),
           timer_ns: opened[0]!.timerNs,
         },
       };

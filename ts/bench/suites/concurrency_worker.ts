@@ -9,6 +9,7 @@
 // beginRead samples read the timer before and after (the catch-up case must
 // leave the other handle's commit out).
 
+import * as fs from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import { open, type Database, type OpenOptions, type ReadTxn } from '../../index.js';
 import { allocMeter, collectGarbage, type Allocated } from '../alloc.js';
@@ -30,6 +31,13 @@ export interface LoopReport extends Allocated {
   errors: number;
   firstError?: string;
   io: IoCounters;
+  /**
+   * Linux: this thread's time on a CPU and waiting for one (runnable, not
+   * running) over the loop, from /proc/thread-self/schedstat; 0 elsewhere.
+   * Waiting means other threads or processes held the cores.
+   */
+  cpuNs: number;
+  runqueueNs: number;
 }
 
 export interface OpenReply {
@@ -70,6 +78,16 @@ function nextKey(): Buffer {
   return k;
 }
 
+/** [ns on a CPU, ns runnable but waiting for one] of this thread so far; zeros where the kernel does not say. */
+function schedstat(): [number, number] {
+  try {
+    const [run, wait] = fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ');
+    return [Number(run) || 0, Number(wait) || 0];
+  } catch {
+    return [0, 0];
+  }
+}
+
 function timerCost(): number {
   const n = 10_001;
   const t = new Float64Array(n);
@@ -91,6 +109,7 @@ function timedLoop(phase: PhaseControl, max: number, step: (n: number) => void):
   const io0 = dbIo(handle());
   phase.start();
   const meter = allocMeter();
+  const sched0 = schedstat();
   const start = process.hrtime.bigint();
   let prev = performance.now();
   let n = 0;
@@ -108,9 +127,12 @@ function timedLoop(phase: PhaseControl, max: number, step: (n: number) => void):
     n++;
   }
   const end = process.hrtime.bigint();
+  const sched1 = schedstat();
   const allocated = meter.stop();
   const report: LoopReport = {
     ops: n,
+    cpuNs: sched1[0] - sched0[0],
+    runqueueNs: sched1[1] - sched0[1],
     startNs: Number(start),
     endNs: Number(end),
     samples: n < samples.length ? samples.slice(0, n) : samples,
@@ -227,6 +249,7 @@ serve(init, {
     const io0 = dbIo(d);
     phase.start();
     const meter = allocMeter();
+    const sched0 = schedstat();
     const start = process.hrtime.bigint();
     let errors = 0;
     let first: unknown = undefined;
@@ -245,8 +268,9 @@ serve(init, {
       samples[n] = (performance.now() - t0) * 1e6;
     }
     const end = process.hrtime.bigint();
+    const sched1 = schedstat();
     const allocated = meter.stop();
-    const report: LoopReport = { ops, startNs: Number(start), endNs: Number(end), samples, errors, io: ioDelta(io0, dbIo(d)), ...allocated };
+    const report: LoopReport = { ops, startNs: Number(start), endNs: Number(end), samples, errors, io: ioDelta(io0, dbIo(d)), cpuNs: sched1[0] - sched0[0], runqueueNs: sched1[1] - sched0[1], ...allocated };
     if (errors > 0) report.firstError = message(first);
     return report;
   },
