@@ -63,7 +63,7 @@ function openDb(a: PeerArgs): Database {
 }
 
 async function writer(a: PeerArgs): Promise<PeerResult> {
-  const f = { commits: 0, asyncCommits: 0, checkpoints: 0, writeBusy: 0, viewMismatches: 0, errors: 0, bytesWritten: 0, maxFileSizePages: 0, verifyProblems: 0 };
+  const f = { commits: 0, asyncCommits: 0, checkpoints: 0, beginWriteTimeouts: 0, checkpointsBusy: 0, viewMismatches: 0, errors: 0, bytesWritten: 0, maxFileSizePages: 0, verifyProblems: 0 };
   const problems: string[] = [];
   const problem = (s: string): void => {
     if (problems.length < 10) problems.push(`${a.name}: ${s}`);
@@ -78,7 +78,7 @@ async function writer(a: PeerArgs): Promise<PeerResult> {
         w = db.beginWrite({ timeoutMs: 10_000 });
       } catch (err) {
         if (codeOf(err) !== 'WriteBusy') throw err;
-        f.writeBusy++;
+        f.beginWriteTimeouts++;
         continue;
       }
       const t = w.txnId;
@@ -109,8 +109,9 @@ async function writer(a: PeerArgs): Promise<PeerResult> {
           db.checkpoint();
           f.checkpoints++;
         } catch (err) {
+          // The other writer holds the lock (checkpoint() does not wait for it).
           if (codeOf(err) !== 'WriteBusy') throw err;
-          f.writeBusy++;
+          f.checkpointsBusy++;
         }
       }
       if (f.commits % 8 === 0) f.maxFileSizePages = Math.max(f.maxFileSizePages, db.stats().fileSize / a.pageSize);

@@ -34,7 +34,7 @@ import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
 import { removeDir, tempDir } from './rng.js';
 
 export interface ConcurrencyMultiOptions extends SuiteOptions {
-  /** Transfer commits (default 150 short, 3,000 long), then churn commits (45, 150). */
+  /** Transfer commits (default 150 short, 8,000 long), then churn commits (45, 300). */
   transfers?: number;
   churn?: number;
   /** Reader worker threads (default 2 short, 4 long) and reader processes (1, 2). */
@@ -86,8 +86,8 @@ function runPeer(script: string, args: PeerArgs, kind: 'thread' | 'process', tim
 }
 
 export async function runConcurrencyMulti(opts: ConcurrencyMultiOptions): Promise<Figures> {
-  const transfers = opts.transfers ?? (opts.long ? 3000 : 150);
-  const churn = opts.churn ?? (opts.long ? 150 : 45);
+  const transfers = opts.transfers ?? (opts.long ? 8000 : 150);
+  const churn = opts.churn ?? (opts.long ? 300 : 45);
   const threads = opts.threads ?? (opts.long ? 4 : 2);
   const processes = opts.processes ?? (opts.long ? 2 : 1);
   const readersPerHandle = opts.readersPerHandle ?? (opts.long ? 8 : 4);
@@ -106,7 +106,8 @@ export async function runConcurrencyMulti(opts: ConcurrencyMultiOptions): Promis
     writersThatCommitted: 0,
     asyncCommits: 0,
     explicitCheckpoints: 0,
-    writeBusy: 0,
+    checkpointsBusy: 0,
+    beginWriteTimeouts: 0,
     writerViewMismatches: 0,
     writerErrors: 0,
     readerSnapshots: 0,
@@ -176,7 +177,8 @@ export async function runConcurrencyMulti(opts: ConcurrencyMultiOptions): Promis
         if (n('commits') > 0) f.writersThatCommitted++;
         f.asyncCommits += n('asyncCommits');
         f.explicitCheckpoints += n('checkpoints');
-        f.writeBusy += n('writeBusy');
+        f.checkpointsBusy += n('checkpointsBusy');
+        f.beginWriteTimeouts += n('beginWriteTimeouts');
         f.writerViewMismatches += n('viewMismatches');
         f.writerErrors += n('errors');
         f.verifyProblems += n('verifyProblems');
