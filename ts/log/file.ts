@@ -220,25 +220,29 @@ export class LogFile {
    */
   *scan(from: number): Generator<ScannedRecord, ScanEnd, void> {
     const k = this.kernels;
-    let chunk = new Uint8Array(SCAN_CHUNK);
+    let chunk = new Uint8Array(0);
     let chunkPos = from;
     let chunkLen = 0;
     let pos = from;
     let prev = -1;
     let gapStart = -1;
+    // Reads from `at`: up to SCAN_CHUNK bytes, no more than the log holds (a scan of one
+    // small record, as a catch-up on another handle's commit is, allocates a small buffer),
+    // and at least `need` (a record longer than a chunk).
     const fill = (at: number, need: number): void => {
-      if (chunk.length < need) chunk = new Uint8Array(need);
+      const size = Math.max(need, RECORD_OVERHEAD, Math.min(SCAN_CHUNK, this.end - at));
+      if (chunk.length < size) chunk = new Uint8Array(size);
       chunkPos = at;
-      chunkLen = this.file.read(chunk, this.offset(at));
+      chunkLen = this.file.read(chunk.subarray(0, size), this.offset(at));
     };
     if (pos < this.base || pos > this.end) {
       throw new NorthstarError('Corrupt', `${this.path}: position ${pos} is outside the log (${this.base}..${this.end})`, { path: this.path });
     }
-    fill(pos, SCAN_CHUNK);
+    fill(pos, 0);
     while (pos < this.end) {
       let at = pos - chunkPos;
       if (at + RECORD_OVERHEAD > chunkLen && chunkPos + chunkLen < this.end) {
-        fill(pos, SCAN_CHUNK);
+        fill(pos, 0);
         at = 0;
       }
       if (this.sectorSize > 0 && at < chunkLen && chunk[at] === 0) {
@@ -253,7 +257,7 @@ export class LogFile {
       if (r === RecordStatus.Incomplete && chunkPos + chunkLen < this.end && at + RECORD_HEADER_SIZE <= chunkLen) {
         // The record runs past this chunk: read it whole.
         const total = readU32(chunk, at + RECORD_PAYLOAD_LENGTH_OFFSET) + RECORD_OVERHEAD;
-        fill(pos, Math.max(SCAN_CHUNK, total));
+        fill(pos, total);
         at = 0;
         r = k.recordVerify(chunk.subarray(0, chunkLen), 0);
       }
