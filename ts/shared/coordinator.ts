@@ -221,8 +221,8 @@ export class Coordinator {
     const odd = seq % 2 === 0 ? seq + 1 : seq + 2;
     this.store.store(W_SEQ, odd);
     const values = [p.txnId, p.root, p.depth, p.entryCount, p.pageCount, p.logEnd, p.recordPosition, p.logGeneration, p.historyFloor, p.checkpointTxn, p.writer];
-    // The txn word last: a reader on the fast path that sees the new txn finds the rest in place.
-    for (let i = values.length - 1; i >= 0; i--) this.store.store(PUBLISHED_FIRST + i, values[i]!);
+    // A reader on the fast path that sees the new txn goes on to the seqlock read, which waits for the even W_SEQ.
+    this.store.storeMany(PUBLISHED_FIRST, values);
     this.store.store(W_SEQ, odd + 1);
   }
 

@@ -19,6 +19,8 @@ export interface WordStore {
   readonly kind: StoreKind;
   load(word: number): number;
   store(word: number, value: number): void;
+  /** values.length words from `word`, each stored whole (not the range as a whole): one pwrite in the file store. */
+  storeMany(word: number, values: readonly number[]): void;
   /** Atomic in 'native' and 'memory'; 'file' runs it under a claim lock (slot claims only). */
   compareExchange(word: number, expected: number, value: number): boolean;
   /** out.length words from `word`, each read whole (not the range as a whole). */
@@ -55,6 +57,10 @@ class NativeStore implements WordStore {
 
   store(word: number, value: number): void {
     this.file.store(word, value);
+  }
+
+  storeMany(word: number, values: readonly number[]): void {
+    for (let i = 0; i < values.length; i++) this.file.store(word + i, values[i]!);
   }
 
   compareExchange(word: number, expected: number, value: number): boolean {
@@ -105,9 +111,15 @@ class FileStore implements WordStore {
 
   store(word: number, value: number): void {
     this.check(word, 1);
-    this.word.writeUInt32LE(value % 2 ** 32, 0);
-    this.word.writeUInt32LE(Math.floor(value / 2 ** 32), 4);
+    writeWord(this.word, 0, value);
     fs.writeSync(this.fd, this.word, 0, 8, word * 8);
+  }
+
+  storeMany(word: number, values: readonly number[]): void {
+    this.check(word, values.length);
+    if (this.many.length < values.length * 8) this.many = Buffer.alloc(values.length * 8);
+    for (let i = 0; i < values.length; i++) writeWord(this.many, i * 8, values[i]!);
+    fs.writeSync(this.fd, this.many, 0, values.length * 8, word * 8);
   }
 
   compareExchange(word: number, expected: number, value: number): boolean {
@@ -151,6 +163,11 @@ function readWord(buf: Buffer, at: number): number {
   return buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 2 ** 32;
 }
 
+function writeWord(buf: Buffer, at: number, value: number): void {
+  buf.writeUInt32LE(value % 2 ** 32, at);
+  buf.writeUInt32LE(Math.floor(value / 2 ** 32), at + 4);
+}
+
 /** Tables of databases on custom file systems, by file system and path (this thread only). */
 const memoryTables = new WeakMap<object, Map<string, { words: Float64Array; locked: boolean; users: number }>>();
 
@@ -177,6 +194,10 @@ class MemoryStore implements WordStore {
 
   store(word: number, value: number): void {
     this.table.words[word] = value;
+  }
+
+  storeMany(word: number, values: readonly number[]): void {
+    this.table.words.set(values, word);
   }
 
   compareExchange(word: number, expected: number, value: number): boolean {
