@@ -12,7 +12,7 @@ import { FREELIST_ENTRIES_OFFSET, FREELIST_ENTRY_SIZE, HISTORY_ENTRIES_OFFSET, H
 import { initPageHeader, maxKeySize, pageTypeOf, writePageTxnId } from './format/page.js';
 import { nodeFileSystem, type DbFile, type FileSystem, type IoStats } from './io/file.js';
 import { failpoint } from './io/failpoint.js';
-import { LogFile, LOG_HEADER_SIZE, LOG_SECTOR_SIZES } from './log/file.js';
+import { LogFile, LOG_HEADER_SIZE, LOG_SECTOR_SIZES, type ScanEnd, type ScannedRecord } from './log/file.js';
 import { RecordBuilder } from './log/record.js';
 import { COMMIT_OP_COUNT_OFFSET, RECORD_HEADER_SIZE, RECORD_TYPE_OFFSET, RecordType, TRAILER_LENGTH_OFFSET, TRAILER_SIZE } from './log/constants.js';
 import { implementation, kernels, type Implementation, type Kernels } from './native/kernels.js';
@@ -25,7 +25,7 @@ import { verifyDatabase, type VerifyReport } from './btree/verify.js';
 import { ReadTxn, type ReadHost } from './txn/read.js';
 import { WriteTxn, type CommitResult, type TreeState, type WriteHost } from './txn/write.js';
 import { readLogRecords, type LogCommit } from './log/reader.js';
-import { readPagesSection } from './log/record.js';
+import { readPagesSection, type PagesSection } from './log/record.js';
 import { COMMIT_ROOT_OFFSET } from './log/constants.js';
 import { readU64 } from './format/bytes.js';
 import { Coordinator, type PublishedState, type ReaderSlot } from './shared/coordinator.js';
@@ -700,18 +700,10 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
   private publishedFromLog(): PublishedState {
     this.reloadDurable();
     let s = this.latest;
-    const it = this.log.scan(this.durable.logTail);
+    const it = commitsWithPages(this.log, this.durable.logTail);
     let step = it.next();
     for (; !step.done; step = it.next()) {
-      const rec = step.value;
-      if ((rec.bytes[RECORD_TYPE_OFFSET]! | (rec.bytes[RECORD_TYPE_OFFSET + 1]! << 8)) !== RecordType.Commit) continue;
-      const pages = readPagesSection(rec.bytes);
-      if (pages === null) {
-        throw new NorthstarError('UnsupportedFormat', `${this.log.path}: record ${rec.txnId} after the last checkpoint has no pages section (written by an older version); close every handle and reopen to recover`, {
-          path: this.log.path,
-        });
-      }
-      const root = readU64(rec.bytes, RECORD_HEADER_SIZE + COMMIT_ROOT_OFFSET);
+      const { rec, pages, root } = step.value;
       s = { txnId: rec.txnId, root, depth: pages.depth, entryCount: pages.entryCount, pageCount: Math.max(s.pageCount, pages.pageCount), recordPosition: rec.position, logEnd: rec.position + rec.length };
     }
     if (step.value.kind === 'damaged') {
@@ -744,7 +736,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     let step = it.next();
     for (; !step.done; step = it.next()) {
       const rec = step.value;
-      if ((rec.bytes[RECORD_TYPE_OFFSET]! | (rec.bytes[RECORD_TYPE_OFFSET + 1]! << 8)) !== RecordType.Commit) continue;
+      if (!isCommitRecord(rec.bytes)) continue;
       if (rec.txnId <= this.published.txnId) continue;
       const root = readU64(rec.bytes, RECORD_HEADER_SIZE + COMMIT_ROOT_OFFSET);
       const pages = readPagesSection(rec.bytes);
@@ -759,15 +751,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     if (step.value.kind !== 'end') {
       throw new NorthstarError('Corrupt', `${this.log.path}: published commit record at ${step.value.position} is damaged (${step.value.status})`, { path: this.log.path });
     }
-    const state: TreeState = {
-      txnId: p.txnId,
-      root: p.root,
-      depth: p.depth,
-      entryCount: p.entryCount,
-      pageCount: p.pageCount,
-      recordPosition: p.recordPosition,
-      logEnd: p.logEnd,
-    };
+    const state = treeStateOf(p);
     this.latest = state;
     this.published = state;
     this.syncedEnd = Math.max(this.syncedEnd, p.logEnd);
@@ -795,17 +779,10 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       this.reloadDurable();
       this.log.end = Math.min(this.log.end, p.logEnd);
       let pageCount = this.durable.pageCount;
-      const it = this.log.scan(this.durable.logTail);
+      const it = commitsWithPages(this.log, this.durable.logTail);
       let step = it.next();
       for (; !step.done; step = it.next()) {
-        const rec = step.value;
-        if ((rec.bytes[RECORD_TYPE_OFFSET]! | (rec.bytes[RECORD_TYPE_OFFSET + 1]! << 8)) !== RecordType.Commit) continue;
-        const pages = readPagesSection(rec.bytes);
-        if (pages === null) {
-          throw new NorthstarError('UnsupportedFormat', `${this.log.path}: record ${rec.txnId} after the last checkpoint has no pages section (written by an older version); close every handle and reopen to recover`, {
-            path: this.log.path,
-          });
-        }
+        const { rec, pages, root } = step.value;
         this.freeList.remove(pages.written);
         // Pages the commit took from the end of the file and freed again are free.
         if (pages.pageCount > pageCount) {
@@ -817,21 +794,13 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
         }
         this.freeList.addPending(rec.txnId, pages.freed, true);
         this.freeList.addPending(rec.txnId, pages.freedYoung, false);
-        this.history.add({ txnId: rec.txnId, root: readU64(rec.bytes, RECORD_HEADER_SIZE + COMMIT_ROOT_OFFSET), entryCount: pages.entryCount });
+        this.history.add({ txnId: rec.txnId, root, entryCount: pages.entryCount });
         this.commitsSinceCheckpoint++;
       }
       if (step.value.kind !== 'end') {
         throw new NorthstarError('Corrupt', `${this.log.path}: published commit record at ${step.value.position} is damaged (${step.value.status})`, { path: this.log.path });
       }
-      const state: TreeState = {
-        txnId: p.txnId,
-        root: p.root,
-        depth: p.depth,
-        entryCount: p.entryCount,
-        pageCount: Math.max(p.pageCount, pageCount),
-        recordPosition: p.recordPosition,
-        logEnd: p.logEnd,
-      };
+      const state = treeStateOf(p, Math.max(p.pageCount, pageCount));
       this.latest = state;
       this.published = state;
       this.history.add(snapshotOf(state));
@@ -1086,8 +1055,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     let step = it.next();
     while (!step.done) {
       const rec = step.value;
-      const type = rec.bytes[RECORD_TYPE_OFFSET]! | (rec.bytes[RECORD_TYPE_OFFSET + 1]! << 8);
-      if (type === RecordType.Commit) {
+      if (isCommitRecord(rec.bytes)) {
         if (rec.txnId !== this.latest.txnId + 1) {
           throw new NorthstarError('Corrupt', `${log.path}: record at ${rec.position} is txn ${rec.txnId}, expected ${this.latest.txnId + 1}`, {
             path: log.path,
@@ -1186,6 +1154,38 @@ function chainPages(
     pages.push(page);
   }
   return pages;
+}
+
+/** The tree state a published block describes (`pageCount`: the file high-water mark, if known better). */
+function treeStateOf(p: PublishedState, pageCount = p.pageCount): TreeState {
+  return { txnId: p.txnId, root: p.root, depth: p.depth, entryCount: p.entryCount, pageCount, recordPosition: p.recordPosition, logEnd: p.logEnd };
+}
+
+function isCommitRecord(record: Uint8Array): boolean {
+  return (record[RECORD_TYPE_OFFSET]! | (record[RECORD_TYPE_OFFSET + 1]! << 8)) === RecordType.Commit;
+}
+
+/**
+ * The commit records of the log from `from` with their pages sections
+ * (spec/concurrency_v0.md §5); returns how the scan ended. A commit without a
+ * section (written before sections existed) cannot be taken over from:
+ * UnsupportedFormat.
+ */
+function* commitsWithPages(log: LogFile, from: number): Generator<{ rec: ScannedRecord; pages: PagesSection; root: number }, ScanEnd, void> {
+  const it = log.scan(from);
+  let step = it.next();
+  for (; !step.done; step = it.next()) {
+    const rec = step.value;
+    if (!isCommitRecord(rec.bytes)) continue;
+    const pages = readPagesSection(rec.bytes);
+    if (pages === null) {
+      throw new NorthstarError('UnsupportedFormat', `${log.path}: record ${rec.txnId} after the last checkpoint has no pages section (written by an older version); close every handle and reopen to recover`, {
+        path: log.path,
+      });
+    }
+    yield { rec, pages, root: readU64(rec.bytes, RECORD_HEADER_SIZE + COMMIT_ROOT_OFFSET) };
+  }
+  return step.value;
 }
 
 function snapshotOf(s: TreeState): Snapshot {
