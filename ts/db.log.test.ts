@@ -1,4 +1,4 @@
-// The commit log as the database uses it (spec/file_format_v0.md §8,
+// The commit log as the database uses it (spec/file_format_v1.md §8,
 // spec/commit_record_v0.md), through the public API: the commit stream
 // (readLog, the 'commit' event), recovery after a crash between the log
 // fdatasync and the next checkpoint, torn and damaged logs, time travel over
@@ -749,7 +749,7 @@ describe('group commit and sync modes', () => {
   });
 });
 
-describe('a log aligned to sectors (sectorSize, spec/file_format_v0.md §8.4)', () => {
+describe('a log aligned to sectors (sectorSize, spec/file_format_v1.md §8.4)', () => {
   it('starts every append on a 4 KiB file offset; recovery, time travel, readLog, replay and truncateLog work across the gaps; a torn append after a gap is cut off', async () => {
     const { LogFile, LOG_HEADER_SIZE } = await import('./log/file.js');
     const { kernels } = await import('./native/kernels.js');

@@ -49,7 +49,7 @@ import {
   VALUE_OVERFLOW_BIT,
   VERSION_OFFSET,
 } from './format/constants.js';
-import { childAt, initNode, initPageHeader, leafKeyLength, leafVlenField, maxInlineFootprint, nodeCount, slotOffset } from './format/page.js';
+import { childAt, initNode, initPageHeader, leafKeyLength, leafVlenField, maxInlineFootprint, nodeCount, pageTxnId, slotOffset, writePageTxnId } from './format/page.js';
 import { ioError } from './errors.js';
 import { NodeFile, type DbFile } from './io/file.js';
 import { kernels } from './native/kernels.js';
@@ -494,7 +494,7 @@ describe('choosing the meta at open', () => {
     ['page header version of the older meta', 0, 'page'],
     ['meta format version of the newest meta', 1, 'meta'],
     ['meta format version of the older meta', 0, 'meta'],
-  ] as const)('open refuses a file whose %s is 1 (checksums valid) with UnsupportedFormat', (_what, slot, field) => {
+  ] as const)('open refuses a file whose %s is 2 (checksums valid) with UnsupportedFormat', (_what, slot, field) => {
     const pageSize = 4096;
     threeCommits(pageSize);
     // threeCommits leaves checkpoint 3 (the newest) in slot 1.
@@ -503,9 +503,9 @@ describe('choosing the meta at open', () => {
       pageSize,
       slot,
       (p) => {
-        if (field === 'page') writeU16(p, VERSION_OFFSET, 1);
+        if (field === 'page') writeU16(p, VERSION_OFFSET, 2);
         else {
-          writeU16(p, META_VERSION_OFFSET, 1);
+          writeU16(p, META_VERSION_OFFSET, 2);
           resealMetaCrc(p);
         }
       },
@@ -680,6 +680,55 @@ describe('verify', () => {
     const report = verifyReopened();
     expect(report.problems).toContainEqual(expect.objectContaining({ code: 'shared', pageId: child0 }));
     expect(report.problems).toContainEqual(expect.objectContaining({ code: 'leak', pageId: child1 }));
+  });
+
+  // Spec §4.5 rule 13: a stale but valid page at its own offset (a lost write:
+  // an older version, every checksum valid) is caught by the txn id its
+  // reference names. Forged here by resealing the current page with an older
+  // txn id; the iofaults suite uses real older versions.
+  it.each(['the root', 'a leaf', 'an overflow page'] as const)(
+    'a stale but valid page (%s, checksums valid, older txn id) makes every read through it Corrupt naming the page and both txn ids; verify reports it (13)',
+    (which) => {
+      const db = openDb({ pageSize: 4096 });
+      commitAll(db, Array.from({ length: 300 }, (_, i) => [keyOf(i), valueOf(50, i)] as [Buffer, Buffer]));
+      const big = valueOf(9000, 7);
+      commitAll(db, [[keyOf(5), big]]);
+      db.close();
+      const meta = durableMeta(dbPath());
+      expect([meta.txnId, meta.depth]).toEqual([2, 2]);
+      const leaf = leafFor(dbPath(), 4096, meta.root, keyOf(5)).id;
+      const leafPage = readPage(dbPath(), 4096, leaf);
+      const firstOverflow = readU64(leafPage, valueOffset(leafPage, keyOf(5)));
+      const stale = which === 'the root' ? meta.root : which === 'a leaf' ? leaf : readU64(readPage(dbPath(), 4096, firstOverflow), OVERFLOW_NEXT_OFFSET);
+      expect(pageTxnId(readPage(dbPath(), 4096, stale))).toBe(2);
+      editPage(dbPath(), 4096, stale, (p) => writePageTxnId(p, 1), true);
+      const again = openDb();
+      try {
+        const r = again.beginRead();
+        const err = expectError(() => r.get(keyOf(5)), 'Corrupt');
+        expect(err.pageId).toBe(stale);
+        expect(err.message).toContain(`page ${stale}: written by txn 1, but its reference expects txn 2`);
+        expect(expectError(() => [...r.scan()], 'Corrupt').pageId).toBe(stale);
+        // A read whose path avoids the stale page is unaffected.
+        if (which !== 'the root') expect(r.get(keyOf(299))).toEqual(valueOf(50, 299));
+        r.close();
+        const w = again.beginWrite();
+        expect(expectError(() => w.put(keyOf(5), 'x'), 'Corrupt').pageId).toBe(stale);
+        w.abort();
+        expect(again.verify().problems).toContainEqual(expect.objectContaining({ code: 'txn', pageId: stale }));
+      } finally {
+        again.close();
+      }
+    },
+  );
+
+  it('a stale freelist page (written by an older checkpoint) fails the open with Corrupt naming it', () => {
+    const meta = twoLevels();
+    expect(meta.freelist).toBeGreaterThan(0);
+    editPage(dbPath(), 4096, meta.freelist, (p) => writePageTxnId(p, 1), true);
+    const err = expectError(() => openDb(), 'Corrupt');
+    expect(err.pageId).toBe(meta.freelist);
+    expect(err.message).toContain('written by txn 1, but the meta expects txn 2');
   });
 });
 

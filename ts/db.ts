@@ -9,7 +9,7 @@ import { ErrorCode, NorthstarError } from './errors.js';
 import { readU32 } from './format/bytes.js';
 import { DEFAULT_PAGE_SIZE, FIRST_DATA_PAGE, HEADER_SIZE, META_PAGE_A, META_PAGE_B, PAGE_SIZES, PageType } from './format/constants.js';
 import { FREELIST_ENTRIES_OFFSET, FREELIST_ENTRY_SIZE, HISTORY_ENTRIES_OFFSET, HISTORY_ENTRY_SIZE } from './format/constants.js';
-import { initPageHeader, maxKeySize, pageTypeOf, writePageTxnId } from './format/page.js';
+import { initPageHeader, maxKeySize, pageTxnId, pageTypeOf, writePageTxnId } from './format/page.js';
 import { nodeFileSystem, type DbFile, type FileSystem, type IoStats } from './io/file.js';
 import { failpoint } from './io/failpoint.js';
 import { LogFile, LOG_HEADER_SIZE, LOG_SECTOR_SIZES, type ScanEnd, type ScannedRecord } from './log/file.js';
@@ -52,7 +52,7 @@ export interface OpenOptions {
    * a write (powersafe overwrite, SQLite's default). With 4096 an acknowledged
    * commit survives even a power cut that fills whole sectors of a later,
    * unsynced append with garbage, at the cost of up to 4 KiB of log per commit
-   * (spec/file_format_v0.md §8.4). An existing database keeps its own.
+   * (spec/file_format_v1.md §8.4). An existing database keeps its own.
    */
   sectorSize?: number;
   /** The file system to use; default the real one. The hardening suite passes a fault-injecting one (ts/io/faulty.ts). */
@@ -1105,7 +1105,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
 }
 
 /**
- * Creates the database files (spec/file_format_v0.md §8): the log first, so a
+ * Creates the database files (spec/file_format_v1.md §8): the log first, so a
  * database file never exists without its log. Processes that open a new path
  * at once take turns (a directory lock); the first creates, the rest open.
  */
@@ -1278,6 +1278,13 @@ function readChain(pager: Pager, meta: Meta, head: number, type: number, what: s
     seen.add(id);
     chain.push(id);
     const page = pager.readUncached(id);
+    // The checkpoint that wrote the meta wrote its whole chain (spec §4.5, rule 13).
+    if (pageTxnId(page) !== meta.txnId) {
+      throw new NorthstarError('Corrupt', `${pager.file.path}: page ${id}: ${what} page written by txn ${pageTxnId(page)}, but the meta expects txn ${meta.txnId} (a stale or misplaced page)`, {
+        pageId: id,
+        path: pager.file.path,
+      });
+    }
     const next = pageTypeOf(page) === type ? each(page, id) : null;
     if (next === null) throw new NorthstarError('Corrupt', `${pager.file.path}: page ${id} is not a valid ${what} page`, { pageId: id, path: pager.file.path });
     id = next;

@@ -3,7 +3,7 @@
 
 import { LEAF_CELL_HEADER, LEAF_CELL_VLEN, MAX_TREE_DEPTH, NODE_CELL_START_OFFSET, PageType, VALUE_OVERFLOW_BIT } from '../format/constants.js';
 import { compareBytes, readU32 } from '../format/bytes.js';
-import { nodeCount, pageTypeOf, slotOffset } from '../format/page.js';
+import { childTxnAt, nodeCount, pageTypeOf, slotOffset } from '../format/page.js';
 import { childOf, corrupt, leafValue, nodePage, type PageSource } from './read.js';
 
 /** Normalised scan bounds: keys k with lower <(=) k <(=) upper. */
@@ -23,6 +23,8 @@ export interface ScanHost {
   /** Page source and root as of now. */
   source(): PageSource;
   root(): number;
+  /** Txn id that wrote the root page (the snapshot's own txn: spec §4.5, rule 13). */
+  rootTxn(): number;
   /** Changes whenever the transaction's tree changes (write transactions); constant for readers. */
   version(): number;
 }
@@ -39,7 +41,7 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
 
 function keyCmp(page: Uint8Array, i: number, key: Uint8Array): number {
   const o = slotOffset(page, i);
-  return compareBytes(page, o + 6, page[o]! | (page[o + 1]! << 8), key);
+  return compareBytes(page, o + LEAF_CELL_HEADER, page[o]! | (page[o + 1]! << 8), key);
 }
 
 export class ScanIterator implements IterableIterator<[Buffer, Buffer]> {
@@ -172,13 +174,15 @@ export class ScanIterator implements IterableIterator<[Buffer, Buffer]> {
     const src = this.host.source();
     const k = src.kernels;
     let id = root;
+    let txn = this.host.rootTxn();
     for (;;) {
-      const p = nodePage(src, id);
+      const p = nodePage(src, id, txn);
       this.push(src, p, id);
       if (pageTypeOf(p) === PageType.Branch) {
         const c = key === undefined ? (r.reverse ? nodeCount(p) : 0) : k.branchSearch(p, key);
         this.idx.push(c);
         id = childOf(src, p, id, c);
+        txn = childTxnAt(p, c);
         continue;
       }
       let i: number;
@@ -214,12 +218,14 @@ export class ScanIterator implements IterableIterator<[Buffer, Buffer]> {
     this.ids.length = d + 1;
     this.idx.length = d + 1;
     let id = childOf(src, this.pages[d]!, this.ids[d]!, this.idx[d]!);
+    let txn = childTxnAt(this.pages[d]!, this.idx[d]!);
     for (;;) {
-      const p = nodePage(src, id);
+      const p = nodePage(src, id, txn);
       this.push(src, p, id);
       this.idx.push(0);
       if (pageTypeOf(p) !== PageType.Branch) break;
       id = childOf(src, p, id, 0);
+      txn = childTxnAt(p, 0);
     }
     return this.toNext(src);
   }
@@ -242,8 +248,9 @@ export class ScanIterator implements IterableIterator<[Buffer, Buffer]> {
     this.ids.length = d + 1;
     this.idx.length = d + 1;
     let id = childOf(src, this.pages[d]!, this.ids[d]!, this.idx[d]!);
+    let txn = childTxnAt(this.pages[d]!, this.idx[d]!);
     for (;;) {
-      const p = nodePage(src, id);
+      const p = nodePage(src, id, txn);
       this.push(src, p, id);
       if (pageTypeOf(p) !== PageType.Branch) {
         this.idx.push(nodeCount(p) - 1);
@@ -252,6 +259,7 @@ export class ScanIterator implements IterableIterator<[Buffer, Buffer]> {
       const c = nodeCount(p);
       this.idx.push(c);
       id = childOf(src, p, id, c);
+      txn = childTxnAt(p, c);
     }
     return this.toPrev(src);
   }

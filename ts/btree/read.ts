@@ -4,8 +4,18 @@
 
 import { NorthstarError } from '../errors.js';
 import { readU64 } from '../format/bytes.js';
-import { MAX_TREE_DEPTH, OVERFLOW_DATA_OFFSET, OVERFLOW_NEXT_OFFSET, PageType, VALUE_OVERFLOW_BIT } from '../format/constants.js';
-import { childAt, leafKeyLength, leafVlenField, pageTypeOf, slotOffset } from '../format/page.js';
+import {
+  LEAF_CELL_HEADER,
+  MAX_TREE_DEPTH,
+  OVERFLOW_DATA_OFFSET,
+  OVERFLOW_NEXT_OFFSET,
+  OVERFLOW_REF_PAGE,
+  OVERFLOW_REF_TXN,
+  PageType,
+  TXN_ID_OFFSET,
+  VALUE_OVERFLOW_BIT,
+} from '../format/constants.js';
+import { childAt, childTxnAt, leafKeyLength, leafVlenField, pageTypeOf, slotOffset } from '../format/page.js';
 import type { Kernels } from '../native/kernels.js';
 
 export interface PageSource {
@@ -23,9 +33,26 @@ export function corrupt(src: PageSource, pageId: number, what: string): Northsta
   return new NorthstarError('Corrupt', `${src.path}: page ${pageId}: ${what}`, { pageId, path: src.path });
 }
 
-/** Page `id`, checked to be a branch or leaf. */
-export function nodePage(src: PageSource, id: number): Uint8Array {
+/**
+ * Throws Corrupt unless page p (read as `id`) was written by txn `expected`,
+ * the txn id the reference to it names (spec §4.5, rule 13): a stale but valid
+ * page at its own offset (a lost write) passes every checksum and fails here.
+ * One u64 compare per page visit, on cached pages too.
+ */
+export function checkWrittenBy(src: PageSource, p: Uint8Array, id: number, expected: number): void {
+  const actual = readU64(p, TXN_ID_OFFSET);
+  if (actual !== expected) throw staleCorrupt(src, id, actual, expected);
+}
+
+function staleCorrupt(src: PageSource, id: number, actual: number, expected: number): NorthstarError {
+  return corrupt(src, id, `written by txn ${actual}, but its reference expects txn ${expected} (a stale or misplaced page)`);
+}
+
+/** Page `id`, checked to be a branch or leaf written by txn `txn`. */
+export function nodePage(src: PageSource, id: number, txn: number): Uint8Array {
   const p = src.page(id);
+  // The txn first: a stale page of another type is named as stale.
+  checkWrittenBy(src, p, id, txn);
   const t = pageTypeOf(p);
   if (t !== PageType.Branch && t !== PageType.Leaf) throw corrupt(src, id, `expected a tree node, found page type ${t}`);
   return p;
@@ -38,23 +65,28 @@ export function childOf(src: PageSource, p: Uint8Array, id: number, c: number): 
   return child;
 }
 
-/** The leaf page holding `key`'s position, descending from root. */
-export function findLeaf(src: PageSource, root: number, key: Uint8Array): Uint8Array {
+/**
+ * The leaf page holding `key`'s position, descending from root, which txn
+ * `rootTxn` wrote (a snapshot's root is always written by the snapshot's own
+ * commit: spec §4.5, rule 13).
+ */
+export function findLeaf(src: PageSource, root: number, rootTxn: number, key: Uint8Array): Uint8Array {
   let id = root;
-  let p = nodePage(src, id);
+  let p = nodePage(src, id, rootTxn);
   const k = src.kernels;
   for (let depth = 1; pageTypeOf(p) === PageType.Branch; depth++) {
     if (depth >= MAX_TREE_DEPTH) throw corrupt(src, id, `tree deeper than ${MAX_TREE_DEPTH} levels (a cycle)`);
-    id = childOf(src, p, id, k.branchSearch(p, key));
-    p = nodePage(src, id);
+    const c = k.branchSearch(p, key);
+    id = childOf(src, p, id, c);
+    p = nodePage(src, id, childTxnAt(p, c));
   }
   return p;
 }
 
 /** Point lookup: a caller-owned copy of the value, or undefined. */
-export function treeGet(src: PageSource, root: number, key: Uint8Array): Buffer | undefined {
+export function treeGet(src: PageSource, root: number, rootTxn: number, key: Uint8Array): Buffer | undefined {
   if (root === 0) return undefined;
-  const leaf = findLeaf(src, root, key);
+  const leaf = findLeaf(src, root, rootTxn, key);
   const r = src.kernels.leafSearch(leaf, key);
   if ((r & 1) === 0) return undefined;
   return leafValue(src, leaf, r >>> 1);
@@ -62,17 +94,17 @@ export function treeGet(src: PageSource, root: number, key: Uint8Array): Buffer 
 
 /** A caller-owned copy of the key of leaf cell i. */
 export function leafKey(leaf: Uint8Array, i: number): Buffer {
-  const o = slotOffset(leaf, i) + 6;
+  const o = slotOffset(leaf, i) + LEAF_CELL_HEADER;
   return copyOut(leaf, o, leafKeyLength(leaf, i));
 }
 
 /** A caller-owned copy of the value of leaf cell i, following an overflow chain. */
 export function leafValue(src: PageSource, leaf: Uint8Array, i: number): Buffer {
   const o = slotOffset(leaf, i);
-  const start = o + 6 + leafKeyLength(leaf, i);
+  const start = o + LEAF_CELL_HEADER + leafKeyLength(leaf, i);
   const vlen = leafVlenField(leaf, i);
   if (vlen < VALUE_OVERFLOW_BIT) return copyOut(leaf, start, vlen);
-  return readOverflow(src, readU64(leaf, start), vlen - VALUE_OVERFLOW_BIT);
+  return readOverflow(src, readU64(leaf, start + OVERFLOW_REF_PAGE), readU64(leaf, start + OVERFLOW_REF_TXN), vlen - VALUE_OVERFLOW_BIT);
 }
 
 // Small copies are carved from a shared slab, as Buffer.allocUnsafe does from
@@ -104,8 +136,11 @@ export function copyOut(page: Uint8Array, start: number, length: number): Buffer
   return Buffer.from(slab, at, length);
 }
 
-/** Reads a value of `length` bytes from the overflow chain starting at `first` (spec §5). */
-export function readOverflow(src: PageSource, first: number, length: number): Buffer {
+/**
+ * Reads a value of `length` bytes from the overflow chain starting at `first`,
+ * every page of which txn `txn` wrote (spec §5).
+ */
+export function readOverflow(src: PageSource, first: number, txn: number, length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
   const per = src.pageSize - OVERFLOW_DATA_OFFSET;
   let id = first;
@@ -113,6 +148,7 @@ export function readOverflow(src: PageSource, first: number, length: number): Bu
   while (done < length) {
     if (id < 2) throw corrupt(src, id, `overflow chain ends early (${done} of ${length} bytes)`);
     const p = src.overflowPage(id);
+    checkWrittenBy(src, p, id, txn);
     if (pageTypeOf(p) !== PageType.Overflow) throw corrupt(src, id, 'expected an overflow page');
     const n = Math.min(per, length - done);
     out.set(p.subarray(OVERFLOW_DATA_OFFSET, OVERFLOW_DATA_OFFSET + n), done);

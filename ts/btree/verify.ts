@@ -11,11 +11,13 @@ import {
   NODE_LINK_OFFSET,
   OVERFLOW_DATA_OFFSET,
   OVERFLOW_NEXT_OFFSET,
+  OVERFLOW_REF_PAGE,
+  OVERFLOW_REF_TXN,
   PageType,
   SLOT_SIZE,
   VALUE_OVERFLOW_BIT,
 } from '../format/constants.js';
-import { cellFootprint, nodeCount, pageTypeOf } from '../format/page.js';
+import { cellFootprint, childTxnAt, nodeCount, pageTxnId, pageTypeOf } from '../format/page.js';
 import { readFreelistPage } from '../pager/freelist.js';
 import { readHistoryPage } from '../pager/history.js';
 import type { Meta } from '../pager/meta.js';
@@ -24,7 +26,7 @@ import type { Pager } from '../pager/pager.js';
 export interface VerifyProblem {
   /** The page the problem is in, or null for file-level problems. */
   pageId: number | null;
-  code: 'unreadable' | 'type' | 'layout' | 'order' | 'range' | 'depth' | 'shared' | 'empty' | 'overflow' | 'freelist' | 'history' | 'leak' | 'count' | 'link';
+  code: 'unreadable' | 'type' | 'layout' | 'order' | 'range' | 'depth' | 'shared' | 'empty' | 'overflow' | 'freelist' | 'history' | 'leak' | 'count' | 'link' | 'txn';
   message: string;
 }
 
@@ -56,6 +58,14 @@ export function verifyDatabase(pager: Pager, meta: Meta): VerifyReport {
   let treePages = 0;
   let decoded = new Uint32Array(4096);
 
+  /** A page reached through a reference must carry the txn id the reference names (13). */
+  const writtenBy = (id: number, p: Uint8Array, expected: number, what: string): boolean => {
+    const actual = pageTxnId(p);
+    if (actual === expected) return true;
+    report(id, 'txn', `(13) ${what}: page ${id} was written by txn ${actual}, its reference expects txn ${expected} (a stale or misplaced page)`);
+    return false;
+  };
+
   const read = (id: number, what: string): Uint8Array | null => {
     if (!Number.isSafeInteger(id) || id < FIRST_DATA_PAGE || id >= meta.pageCount) {
       report(id, 'range', `${what}: page id ${id} outside ${FIRST_DATA_PAGE}..${meta.pageCount - 1}`);
@@ -74,7 +84,7 @@ export function verifyDatabase(pager: Pager, meta: Meta): VerifyReport {
     }
   };
 
-  const checkOverflow = (leafId: number, first: number, length: number): void => {
+  const checkOverflow = (leafId: number, first: number, txn: number, length: number): void => {
     const per = pager.pageSize - OVERFLOW_DATA_OFFSET;
     const n = Math.ceil(length / per);
     let id = first;
@@ -82,6 +92,7 @@ export function verifyDatabase(pager: Pager, meta: Meta): VerifyReport {
       const p = read(id, `overflow page ${j} of a value in leaf ${leafId}`);
       if (p === null) return;
       treePages++;
+      if (!writtenBy(id, p, txn, `overflow page ${j} of a value in leaf ${leafId}`)) return;
       if (pageTypeOf(p) !== PageType.Overflow) {
         report(id, 'type', `(7) expected an overflow page, found type ${pageTypeOf(p)}`);
         return;
@@ -92,11 +103,13 @@ export function verifyDatabase(pager: Pager, meta: Meta): VerifyReport {
     }
   };
 
-  /** Checks the subtree at id; keys must lie in [lower, upper). */
-  const walk = (id: number, level: number, lower: Uint8Array | null, upper: Uint8Array | null, isRoot: boolean): void => {
+  /** Checks the subtree at id, which txn `txn` wrote; keys must lie in [lower, upper). */
+  const walk = (id: number, txn: number, level: number, lower: Uint8Array | null, upper: Uint8Array | null, isRoot: boolean): void => {
     const p = read(id, `tree node at depth ${level}`);
     if (p === null) return;
     treePages++;
+    // A stale page's contents describe an older tree: checking them would only add noise.
+    if (!writtenBy(id, p, txn, `tree node at depth ${level}`)) return;
     const type = pageTypeOf(p);
     if (type !== PageType.Leaf && type !== PageType.Branch) {
       report(id, 'type', `(1) expected a tree node, found page type ${type}`);
@@ -141,7 +154,8 @@ export function verifyDatabase(pager: Pager, meta: Meta): VerifyReport {
       entries += count;
       for (let i = 0; i < count; i++) {
         const vlen = vlens[i]!;
-        if (vlen >= VALUE_OVERFLOW_BIT) checkOverflow(id, readU64(p, decoded[i * 4 + 2]!), vlen - VALUE_OVERFLOW_BIT);
+        const ref = decoded[i * 4 + 2]!;
+        if (vlen >= VALUE_OVERFLOW_BIT) checkOverflow(id, readU64(p, ref + OVERFLOW_REF_PAGE), readU64(p, ref + OVERFLOW_REF_TXN), vlen - VALUE_OVERFLOW_BIT);
       }
       return;
     }
@@ -150,14 +164,15 @@ export function verifyDatabase(pager: Pager, meta: Meta): VerifyReport {
     for (let c = 0; c < kids.length; c++) {
       const lo = c === 0 ? lower : keys[c - 1]!;
       const hi = c === count ? upper : keys[c]!;
-      walk(kids[c]!, level + 1, lo, hi, false);
+      walk(kids[c]!, childTxnAt(p, c), level + 1, lo, hi, false);
     }
   };
 
   if (fileSize < meta.pageCount * pager.pageSize) {
     report(null, 'range', `(11) file holds ${Math.floor(fileSize / pager.pageSize)} pages, meta needs ${meta.pageCount}`);
   }
-  if (meta.root !== 0) walk(meta.root, 0, null, null, true);
+  // The root of a commit is always rewritten by that commit (spec §4.5, rule 13).
+  if (meta.root !== 0) walk(meta.root, meta.txnId, 0, null, null, true);
   else if (meta.depth !== 0) report(null, 'depth', '(4) empty tree with non-zero depth');
   if (entries !== meta.entryCount) report(null, 'count', `(8) meta says ${meta.entryCount} entries, leaves hold ${entries}`);
 
@@ -169,6 +184,8 @@ export function verifyDatabase(pager: Pager, meta: Meta): VerifyReport {
     const p = read(id, 'freelist page');
     if (p === null) break;
     freelistPages++;
+    // The checkpoint that wrote the meta wrote its whole freelist and history chains.
+    if (!writtenBy(id, p, meta.txnId, 'freelist page')) break;
     const body = pageTypeOf(p) === PageType.Freelist ? readFreelistPage(p) : null;
     if (body === null) {
       report(id, 'freelist', 'not a valid freelist page');
@@ -190,6 +207,7 @@ export function verifyDatabase(pager: Pager, meta: Meta): VerifyReport {
     const p = read(id, 'history page');
     if (p === null) break;
     historyPages++;
+    if (!writtenBy(id, p, meta.txnId, 'history page')) break;
     const body = pageTypeOf(p) === PageType.History ? readHistoryPage(p) : null;
     if (body === null) {
       report(id, 'history', 'not a valid history page');

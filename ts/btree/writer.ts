@@ -6,15 +6,22 @@
 // writes them. Ids allocated here are never visible to any snapshot before
 // commit, so freeing one returns it to this transaction at once; a committed
 // page freed here becomes pending at commit (spec §6.1).
+//
+// Child txn ids (spec §4.2, §4.5 rule 13): every page this transaction writes
+// carries its txn id from the moment it is allocated (commit seals it with the
+// same id), and whenever a parent is pointed at such a page its reference
+// names that txn. Cells moved between nodes (split, merge, redistribution)
+// keep the txn ids they carry.
 
 import { readU64, writeU64 } from '../format/bytes.js';
 import {
   HEADER_SIZE,
-  NODE_LINK_OFFSET,
   NODE_SLOTS_OFFSET,
   OVERFLOW_DATA_OFFSET,
   OVERFLOW_NEXT_OFFSET,
+  OVERFLOW_REF_PAGE,
   OVERFLOW_REF_SIZE,
+  OVERFLOW_REF_TXN,
   PageType,
   SLOT_SIZE,
   VALUE_OVERFLOW_BIT,
@@ -27,6 +34,7 @@ import {
   branchKeyOffset,
   cellFootprint,
   childAt,
+  childTxnAt,
   initNode,
   initPageHeader,
   inlineFootprint,
@@ -40,10 +48,11 @@ import {
   setChildAt,
   slotOffset,
   writePageId,
+  writePageTxnId,
 } from '../format/page.js';
 import type { Kernels } from '../native/kernels.js';
 import type { Pager } from '../pager/pager.js';
-import { corrupt, findLeaf, leafKey, nodePage, type PageSource } from './read.js';
+import { checkWrittenBy, corrupt, findLeaf, leafKey, nodePage, type PageSource } from './read.js';
 
 /** Hands out page ids for new pages (free list first, then the end of the file). */
 export type AllocatePage = () => number;
@@ -53,6 +62,8 @@ export class TreeWriter implements PageSource {
   readonly pageSize: number;
   readonly path: string;
   root: number;
+  /** Txn id that wrote the root page: the base snapshot's until the root is copied, then this transaction's. */
+  rootTxn: number;
   depth: number;
   entryCount: number;
   /** Bumped by every change; open scans of this transaction re-seek when it moves. */
@@ -79,8 +90,11 @@ export class TreeWriter implements PageSource {
   constructor(
     private readonly pager: Pager,
     root: number,
+    rootTxn: number,
     depth: number,
     entryCount: number,
+    /** The txn id this transaction commits as: every page it writes carries it. */
+    readonly txnId: number,
     private readonly allocate: AllocatePage,
     /** Txn id of the durable checkpoint: pages written at or before it are protected (spec §6.1). */
     private readonly protectedUpTo: number,
@@ -89,6 +103,7 @@ export class TreeWriter implements PageSource {
     this.pageSize = pager.pageSize;
     this.path = pager.file.path;
     this.root = root;
+    this.rootTxn = rootTxn;
     this.depth = depth;
     this.entryCount = entryCount;
     this.usable = this.pageSize - NODE_SLOTS_OFFSET;
@@ -113,7 +128,8 @@ export class TreeWriter implements PageSource {
     let inline: Uint8Array = value;
     let vlenField = value.length;
     if (inlineFootprint(key.length, value.length) > this.inlineMax) {
-      writeU64(this.overflowRef, 0, this.writeOverflow(value));
+      writeU64(this.overflowRef, OVERFLOW_REF_PAGE, this.writeOverflow(value));
+      writeU64(this.overflowRef, OVERFLOW_REF_TXN, this.txnId);
       inline = this.overflowRef;
       vlenField = VALUE_OVERFLOW_BIT + value.length;
     }
@@ -122,6 +138,7 @@ export class TreeWriter implements PageSource {
       const leaf = this.newNode(PageType.Leaf);
       k.leafInsert(leaf, 0, key, inline, vlenField);
       this.root = this.lastAllocated;
+      this.rootTxn = this.txnId;
       this.depth = 1;
       this.entryCount = 1;
       return;
@@ -144,7 +161,7 @@ export class TreeWriter implements PageSource {
   del(key: Uint8Array): boolean {
     if (this.root === 0) return false;
     // Probe read-only first so a missing key copies no pages.
-    const probe = findLeaf(this, this.root, key);
+    const probe = findLeaf(this, this.root, this.rootTxn, key);
     if ((this.kernels.leafSearch(probe, key) & 1) === 0) return false;
     this.version++;
     this.descendForWrite(key);
@@ -167,13 +184,7 @@ export class TreeWriter implements PageSource {
     const pages = this.pathPages;
     const idx = this.pathIdx;
     let p = this.dirty.get(this.root);
-    if (p === undefined) {
-      const old = this.root;
-      const src = nodePage(this, old);
-      p = this.copyPage(src);
-      this.root = this.lastAllocated;
-      this.freePage(old, src);
-    }
+    if (p === undefined) p = this.copyRoot();
     let level = 0;
     ids[0] = this.root;
     pages[0] = p;
@@ -192,6 +203,29 @@ export class TreeWriter implements PageSource {
     }
   }
 
+  /** Copies the committed root (commit always rewrites the root: spec §4.5, rule 13). */
+  private copyRoot(): Buffer {
+    const old = this.root;
+    const src = nodePage(this, old, this.rootTxn);
+    const p = this.copyPage(src);
+    this.root = this.lastAllocated;
+    this.rootTxn = this.txnId;
+    this.freePage(old, src);
+    return p;
+  }
+
+  /**
+   * Makes sure the root is a page this transaction writes. Recovery calls it
+   * before committing a replayed record that changed nothing, so that the
+   * snapshot's root is still written by the snapshot's txn.
+   */
+  touchRoot(): void {
+    if (this.root !== 0 && !this.dirty.has(this.root)) {
+      this.version++;
+      this.copyRoot();
+    }
+  }
+
   /** Id of the page returned by the last writableChild/copyPage/newNode. */
   private lastAllocated = 0;
 
@@ -204,10 +238,10 @@ export class TreeWriter implements PageSource {
       this.lastAllocated = id;
       return d;
     }
-    const src = nodePage(this, id);
+    const src = nodePage(this, id, childTxnAt(parent, c));
     const copy = this.copyPage(src);
     this.freePage(id, src);
-    setChildAt(parent, c, this.lastAllocated);
+    setChildAt(parent, c, this.lastAllocated, this.txnId);
     return copy;
   }
 
@@ -216,6 +250,7 @@ export class TreeWriter implements PageSource {
     const copy = Buffer.allocUnsafeSlow(this.pageSize);
     copy.set(src);
     writePageId(copy, id);
+    writePageTxnId(copy, this.txnId);
     this.dirty.set(id, copy);
     this.lastAllocated = id;
     return copy;
@@ -225,6 +260,7 @@ export class TreeWriter implements PageSource {
     const id = this.allocPage();
     const page = Buffer.alloc(this.pageSize);
     initNode(page, type, id);
+    writePageTxnId(page, this.txnId);
     this.dirty.set(id, page);
     this.lastAllocated = id;
     return page;
@@ -256,6 +292,7 @@ export class TreeWriter implements PageSource {
       const chunk = value.subarray(j * per, Math.min(value.length, (j + 1) * per));
       const page = Buffer.alloc(this.pageSize);
       initPageHeader(page, PageType.Overflow, ids[j]!, 8 + chunk.length);
+      writePageTxnId(page, this.txnId);
       writeU64(page, OVERFLOW_NEXT_OFFSET, j + 1 < n ? ids[j + 1]! : 0);
       page.set(chunk, OVERFLOW_DATA_OFFSET);
       this.dirty.set(ids[j]!, page);
@@ -268,10 +305,13 @@ export class TreeWriter implements PageSource {
     const vlen = leafVlenField(leaf, i);
     if (vlen < VALUE_OVERFLOW_BIT) return;
     const per = this.pageSize - OVERFLOW_DATA_OFFSET;
-    let id = readU64(leaf, slotOffset(leaf, i) + LEAF_CELL_HEADER + leafKeyLength(leaf, i));
+    const ref = slotOffset(leaf, i) + LEAF_CELL_HEADER + leafKeyLength(leaf, i);
+    let id = readU64(leaf, ref + OVERFLOW_REF_PAGE);
+    const txn = readU64(leaf, ref + OVERFLOW_REF_TXN);
     for (let n = Math.ceil((vlen - VALUE_OVERFLOW_BIT) / per); n > 0; n--) {
       if (id < 2) throw corrupt(this, id, 'overflow chain ends early');
       const p = this.overflowPage(id);
+      checkWrittenBy(this, p, id, txn);
       if (pageTypeOf(p) !== PageType.Overflow) throw corrupt(this, id, 'expected an overflow page');
       const next = readU64(p, OVERFLOW_NEXT_OFFSET);
       this.freePage(id, p);
@@ -312,23 +352,29 @@ export class TreeWriter implements PageSource {
 
   /**
    * Adds (sep → child) to the branch at path depth `level`, right after the child
-   * the path went through; level -1 grows a new root.
+   * the path went through; level -1 grows a new root. `child` is a page this
+   * transaction wrote, so its reference carries this txn id.
    */
   private insertChild(level: number, sep: Uint8Array, child: number): void {
     if (level < 0) {
       const oldRoot = this.root;
+      const oldRootTxn = this.rootTxn;
       const root = this.newNode(PageType.Branch);
-      writeU64(root, NODE_LINK_OFFSET, oldRoot);
-      this.kernels.branchInsert(root, 0, sep, child);
+      setChildAt(root, 0, oldRoot, oldRootTxn);
+      this.kernels.branchInsert(root, 0, sep, child, this.txnId);
       this.root = this.lastAllocated;
+      this.rootTxn = this.txnId;
       this.depth++;
       return;
     }
     const idx = this.pathIdx[level]!;
-    if (!this.kernels.branchInsert(this.pathPages[level]!, idx, sep, child)) this.splitBranch(level, idx, sep, child);
+    if (!this.kernels.branchInsert(this.pathPages[level]!, idx, sep, child, this.txnId)) this.splitBranch(level, idx, sep, child);
   }
 
-  /** Branch at path depth `level` is full: split it around a middle separator and insert. */
+  /**
+   * Branch at path depth `level` is full: split it around a middle separator and
+   * insert (sep → child), child being a page this transaction wrote.
+   */
   private splitBranch(level: number, idx: number, key: Uint8Array, child: number): void {
     const k = this.kernels;
     const node = this.pathPages[level]!;
@@ -346,22 +392,22 @@ export class TreeWriter implements PageSource {
     let sep: Uint8Array;
     if (p === idx) {
       k.nodeSplit(node, right, idx);
-      writeU64(right, NODE_LINK_OFFSET, child);
+      setChildAt(right, 0, child, this.txnId);
       sep = key;
     } else {
       k.nodeSplit(node, right, p < idx ? p : p - 1);
       sep = this.popFirstSeparator(right);
-      const ok = p < idx ? k.branchInsert(right, idx - p - 1, key, child) : k.branchInsert(node, idx, key, child);
+      const ok = p < idx ? k.branchInsert(right, idx - p - 1, key, child, this.txnId) : k.branchInsert(node, idx, key, child, this.txnId);
       if (!ok) throw corrupt(this, this.pathIds[level]!, 'split left no room for the new separator');
     }
     this.insertChild(level - 1, sep, rightId);
   }
 
-  /** Removes cell 0 of a branch, making its child the leftmost; returns a copy of its key. */
+  /** Removes cell 0 of a branch, making its child (and that child's txn) the leftmost; returns a copy of its key. */
   private popFirstSeparator(branch: Buffer): Buffer {
     const o = branchKeyOffset(branch, 0);
     const sep = Buffer.copyBytesFrom(branch, o, branchKeyLength(branch, 0));
-    writeU64(branch, NODE_LINK_OFFSET, childAt(branch, 1));
+    setChildAt(branch, 0, childAt(branch, 1), childTxnAt(branch, 1));
     this.kernels.nodeRemove(branch, 0);
     return sep;
   }
@@ -435,7 +481,7 @@ export class TreeWriter implements PageSource {
       const sepKey = Buffer.copyBytesFrom(parent, branchKeyOffset(parent, leftIdx), branchKeyLength(parent, leftIdx));
       const need = nodeUsed(left) + nodeUsed(right) + (leaf ? 0 : branchFootprint(sepKey.length));
       if (need <= this.usable) {
-        if (!leaf) k.branchInsert(left, nodeCount(left), sepKey, childAt(right, 0));
+        if (!leaf) k.branchInsert(left, nodeCount(left), sepKey, childAt(right, 0), childTxnAt(right, 0));
         if (!k.nodeMerge(left, right)) throw corrupt(this, leftId, 'merge did not fit');
         k.nodeRemove(parent, leftIdx);
         this.freePage(rightId);
@@ -445,7 +491,7 @@ export class TreeWriter implements PageSource {
       }
       const newSep = this.redistribute(left, leftId, right, rightId, leaf, sepKey);
       k.nodeRemove(parent, leftIdx);
-      if (!k.branchInsert(parent, leftIdx, newSep, rightId)) {
+      if (!k.branchInsert(parent, leftIdx, newSep, rightId, this.txnId)) {
         this.pathIdx[level - 1] = leftIdx;
         this.splitBranch(level - 1, leftIdx, newSep, rightId);
       }
@@ -457,7 +503,7 @@ export class TreeWriter implements PageSource {
   private collapseRoot(): void {
     for (let level = 0; ; level++) {
       if (level >= MAX_TREE_DEPTH) throw corrupt(this, this.root, `tree deeper than ${MAX_TREE_DEPTH} levels (a cycle)`);
-      const root = this.dirty.get(this.root) ?? nodePage(this, this.root);
+      const root = this.dirty.get(this.root) ?? nodePage(this, this.root, this.rootTxn);
       if (nodeCount(root) > 0) return;
       const old = this.root;
       if (pageTypeOf(root) === PageType.Leaf) {
@@ -465,6 +511,7 @@ export class TreeWriter implements PageSource {
         this.depth = 0;
       } else {
         this.root = childAt(root, 0);
+        this.rootTxn = childTxnAt(root, 0);
         this.depth--;
       }
       this.freePage(old, root);
@@ -480,13 +527,16 @@ export class TreeWriter implements PageSource {
     t.fill(0);
     initNode(t, type, 0);
     k.nodeMerge(t, left);
-    if (!leaf) k.branchInsert(t, nodeCount(t), sepKey, childAt(right, 0));
+    if (!leaf) k.branchInsert(t, nodeCount(t), sepKey, childAt(right, 0), childTxnAt(right, 0));
     k.nodeMerge(t, right);
     const leftmost = leaf ? 0 : childAt(left, 0);
+    const leftmostTxn = leaf ? 0 : childTxnAt(left, 0);
     left.fill(0, HEADER_SIZE);
     right.fill(0, HEADER_SIZE);
     initNode(left, type, leftId);
     initNode(right, type, rightId);
+    writePageTxnId(left, this.txnId);
+    writePageTxnId(right, this.txnId);
     const sizes = this.sizes;
     sizes.length = 0;
     const n = nodeCount(t);
@@ -497,7 +547,7 @@ export class TreeWriter implements PageSource {
     if (leaf) sep = leafKey(right, 0);
     else sep = this.popFirstSeparator(right);
     k.nodeSplit(t, left, 0);
-    if (!leaf) writeU64(left, NODE_LINK_OFFSET, leftmost);
+    if (!leaf) setChildAt(left, 0, leftmost, leftmostTxn);
     return sep;
   }
 }

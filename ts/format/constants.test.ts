@@ -1,4 +1,4 @@
-// The byte tables of spec/file_format_v0.md against ts/format/constants.ts:
+// The byte tables of spec/file_format_v1.md against ts/format/constants.ts:
 // prose and code drift apart, so every offset the spec names is checked
 // against the constant the code uses, and every offset constant the code
 // exports must appear in a spec table.
@@ -10,7 +10,7 @@ import * as constants from './constants.js';
 import { maxKeySize } from './page.js';
 import * as logFile from '../log/file.js';
 
-const spec = readSpec('file_format_v0.md');
+const spec = readSpec('file_format_v1.md');
 // The log file's header (§8.4) is defined beside the log's code.
 const exported = { ...constants, ...logFile } as unknown as Record<string, unknown>;
 
@@ -36,12 +36,13 @@ const layoutRows: LayoutRow[] = layoutTables.flatMap((t) =>
   }),
 );
 
-describe('spec/file_format_v0.md layout tables', () => {
-  it('are found: page header, meta, node header, both cells, overflow, freelist, history and the log file header', () => {
+describe('spec/file_format_v1.md layout tables', () => {
+  it('are found: page header, meta, node header, both cells and the overflow reference, overflow, freelist, history and the log file header', () => {
     expect(layoutTables.map((t) => t.section)).toEqual([
       '2.1 Layout',
       '3. Meta pages (0 and 1)',
       '4.1 Node header and slots',
+      '4.2 Cells',
       '4.2 Cells',
       '4.2 Cells',
       '5. Overflow pages',
@@ -76,7 +77,7 @@ describe('spec/file_format_v0.md layout tables', () => {
   });
 });
 
-describe('spec/file_format_v0.md other numbers', () => {
+describe('spec/file_format_v1.md other numbers', () => {
   it('pageVerify status table (§2.3) matches PageStatus', () => {
     expect(statusTable).toBeDefined();
     const rows = statusTable!.rows.map((r) => ({ line: r.line, status: Number(r.cells[0]), name: /^`(\w+)`$/.exec(r.cells[1] ?? '')?.[1] }));
@@ -120,6 +121,15 @@ describe('spec/file_format_v0.md other numbers', () => {
     expect(Number(sizes![3])).toBe(constants.DEFAULT_PAGE_SIZE);
   });
 
+  it('format version (§2.1, §3, §10) matches FORMAT_VERSION', () => {
+    for (const name of ['VERSION_OFFSET', 'META_VERSION_OFFSET']) {
+      const row = layoutTables.flatMap((t) => t.rows).find((r) => r.cells[2] === `\`${name}\``)!;
+      expect(Number(/u16 = (\d+)/.exec(row.cells[3]!)?.[1]), `spec line ${row.line}`).toBe(constants.FORMAT_VERSION);
+    }
+    expect(spec).toContain(`# NorthstarDB file format, version ${constants.FORMAT_VERSION}`);
+    expect(spec).toContain(`- v${constants.FORMAT_VERSION}: this document.`);
+  });
+
   it('freelist and history entry sizes (§6, §6.2) match FREELIST_ENTRY_SIZE and HISTORY_ENTRY_SIZE', () => {
     for (const [offsetName, size, section] of [
       ['FREELIST_ENTRIES_OFFSET', constants.FREELIST_ENTRY_SIZE, '6. Freelist pages'],
@@ -152,12 +162,12 @@ describe('spec/file_format_v0.md other numbers', () => {
       for (const kib of m[2]!.matchAll(/(\d+) KiB/g)) stated.set(Number(kib[1]) * 1024, Number(m[1]));
     }
     expect([...stated.keys()].sort((a, b) => a - b)).toEqual([...constants.PAGE_SIZES]);
-    expect(Object.fromEntries(stated)).toEqual({ 4096: 1330, 8192: 2696, 16384: 4096, 32768: 4096 });
+    expect(Object.fromEntries(stated)).toEqual({ 4096: 1320, 8192: 2685, 16384: 4096, 32768: 4096 });
     for (const [pageSize, max] of stated) expect(maxKeySize(pageSize), `maxKeySize(${pageSize})`).toBe(max);
-    // The formula the spec gives, min(4096, floor(usable / 3) − 16) with usable = pageSize − 56.
-    expect(text).toContain('min(4096, floor(usable / 3) − 16)');
+    // The formula the spec gives, min(4096, floor(usable / 3) − 24) with usable = pageSize − 64.
+    expect(text).toContain('min(4096, floor(usable / 3) − 24)');
     for (const pageSize of constants.PAGE_SIZES) {
-      expect(maxKeySize(pageSize)).toBe(Math.min(4096, Math.floor((pageSize - 56) / 3) - 16));
+      expect(maxKeySize(pageSize)).toBe(Math.min(4096, Math.floor((pageSize - 64) / 3) - 24));
     }
   });
 });

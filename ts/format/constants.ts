@@ -1,5 +1,5 @@
-// Byte layout of a NorthstarDB v0 file. Every offset is derived from the one
-// before it; spec/file_format_v0.md has the same tables, and
+// Byte layout of a NorthstarDB v1 file. Every offset is derived from the one
+// before it; spec/file_format_v1.md has the same tables, and
 // ts/format/constants.test.ts checks the two against each other.
 // Little-endian everywhere.
 
@@ -13,7 +13,8 @@ export const DEFAULT_PAGE_SIZE = 16384;
  */
 export const MAX_NODE_BUFFER = 65536;
 
-export const FORMAT_VERSION = 0;
+/** Format version of every page and meta (spec §2.1, §10); files of another version are UnsupportedFormat. */
+export const FORMAT_VERSION = 1;
 
 // ---- Page header (spec §2), 40 bytes at the start of every page ----------
 export const PAGE_MAGIC = 0x4e534442; // "NSDB"
@@ -81,8 +82,9 @@ export const FIRST_DATA_PAGE = 2;
 export const NODE_COUNT_OFFSET = HEADER_SIZE; // u16 number of cells
 export const NODE_DEAD_OFFSET = NODE_COUNT_OFFSET + 2; // u16 bytes of unreferenced cells
 export const NODE_CELL_START_OFFSET = NODE_DEAD_OFFSET + 2; // u32 lowest cell offset
-export const NODE_LINK_OFFSET = NODE_CELL_START_OFFSET + 4; // u64 leaf: right sibling (0 in v0); branch: leftmost child
-export const NODE_SLOTS_OFFSET = NODE_LINK_OFFSET + 8; // u16[count] cell offsets in key order
+export const NODE_LINK_OFFSET = NODE_CELL_START_OFFSET + 4; // u64 leaf: right sibling (always 0); branch: leftmost child
+export const NODE_LINK_TXN_OFFSET = NODE_LINK_OFFSET + 8; // u64 leaf: 0; branch: txn id that wrote the leftmost child
+export const NODE_SLOTS_OFFSET = NODE_LINK_TXN_OFFSET + 8; // u16[count] cell offsets in key order
 export const SLOT_SIZE = 2;
 
 // Leaf cell: key length u16, value length u32, key, value (or overflow ref).
@@ -91,13 +93,18 @@ export const LEAF_CELL_VLEN = LEAF_CELL_KLEN + 2;
 export const LEAF_CELL_HEADER = LEAF_CELL_VLEN + 4; // 6
 /** Bit 31 of the value-length field: value lives in an overflow chain. */
 export const VALUE_OVERFLOW_BIT = 0x80000000;
-/** Inline bytes of an overflowed value: the first overflow page id (u64). */
-export const OVERFLOW_REF_SIZE = 8;
+// Inline bytes of an overflowed value (the overflow reference): the first
+// overflow page id, then the txn id that wrote the whole chain.
+export const OVERFLOW_REF_PAGE = 0; // u64
+export const OVERFLOW_REF_TXN = OVERFLOW_REF_PAGE + 8; // u64
+export const OVERFLOW_REF_SIZE = OVERFLOW_REF_TXN + 8; // 16
 
-// Branch cell: child page id u64, key length u16, key. The child holds keys >= key.
+// Branch cell: child page id u64, txn id that wrote the child u64, key length
+// u16, key. The child holds keys >= key.
 export const BRANCH_CELL_CHILD = 0;
-export const BRANCH_CELL_KLEN = BRANCH_CELL_CHILD + 8;
-export const BRANCH_CELL_HEADER = BRANCH_CELL_KLEN + 2; // 10
+export const BRANCH_CELL_CHILD_TXN = BRANCH_CELL_CHILD + 8;
+export const BRANCH_CELL_KLEN = BRANCH_CELL_CHILD_TXN + 8;
+export const BRANCH_CELL_HEADER = BRANCH_CELL_KLEN + 2; // 18
 
 // ---- Overflow pages (spec §5) ---------------------------------------------
 export const OVERFLOW_NEXT_OFFSET = HEADER_SIZE; // u64, 0 ends the chain

@@ -4,6 +4,7 @@
 import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from './bytes.js';
 import {
   BRANCH_CELL_CHILD,
+  BRANCH_CELL_CHILD_TXN,
   BRANCH_CELL_HEADER,
   BRANCH_CELL_KLEN,
   FORMAT_VERSION,
@@ -15,6 +16,7 @@ import {
   NODE_COUNT_OFFSET,
   NODE_DEAD_OFFSET,
   NODE_LINK_OFFSET,
+  NODE_LINK_TXN_OFFSET,
   NODE_SLOTS_OFFSET,
   OVERFLOW_REF_SIZE,
   PAGE_ID_OFFSET,
@@ -61,6 +63,7 @@ export function initNode(page: Uint8Array, type: typeof PageType.Leaf | typeof P
   writeU16(page, NODE_DEAD_OFFSET, 0);
   writeU32(page, NODE_CELL_START_OFFSET, page.length);
   writeU64(page, NODE_LINK_OFFSET, 0);
+  writeU64(page, NODE_LINK_TXN_OFFSET, 0);
 }
 
 export function nodeCount(page: Uint8Array): number {
@@ -94,9 +97,21 @@ export function childAt(page: Uint8Array, c: number): number {
   return c === 0 ? readU64(page, NODE_LINK_OFFSET) : readU64(page, slotOffset(page, c - 1) + BRANCH_CELL_CHILD);
 }
 
-export function setChildAt(page: Uint8Array, c: number, id: number): void {
-  if (c === 0) writeU64(page, NODE_LINK_OFFSET, id);
-  else writeU64(page, slotOffset(page, c - 1) + BRANCH_CELL_CHILD, id);
+/** Txn id that wrote child c (0 = leftmost) of a branch (spec §4.2); -1 if not a safe integer. */
+export function childTxnAt(page: Uint8Array, c: number): number {
+  return c === 0 ? readU64(page, NODE_LINK_TXN_OFFSET) : readU64(page, slotOffset(page, c - 1) + BRANCH_CELL_CHILD_TXN);
+}
+
+/** Points child c of a branch at page `id`, written by txn `txn`. */
+export function setChildAt(page: Uint8Array, c: number, id: number, txn: number): void {
+  if (c === 0) {
+    writeU64(page, NODE_LINK_OFFSET, id);
+    writeU64(page, NODE_LINK_TXN_OFFSET, txn);
+  } else {
+    const o = slotOffset(page, c - 1);
+    writeU64(page, o + BRANCH_CELL_CHILD, id);
+    writeU64(page, o + BRANCH_CELL_CHILD_TXN, txn);
+  }
 }
 
 export function branchKeyOffset(page: Uint8Array, i: number): number {

@@ -42,7 +42,7 @@ import { randInt, randomBytes, removeDir, rng, tempDir } from './rng.js';
 const PAGE_SIZE = 4096;
 
 /** What a walk of the pristine file knows: every key's value and the pages a read of it touches. */
-interface Layout {
+export interface Layout {
   meta: Meta;
   /** hex key → value and path (root … leaf, then the overflow chain in order). */
   entries: Map<string, { key: Buffer; value: Buffer; path: number[] }>;
@@ -71,8 +71,8 @@ function durableMeta(file: Buffer): Meta {
   return metas.reduce((a, b) => (b.txnId > a.txnId ? b : a));
 }
 
-/** Walks the pristine file from its durable meta (spec §4–§6). */
-function walk(file: Buffer): Layout {
+/** Walks the pristine file (4 KiB pages, cleanly closed) from its durable meta (spec §4–§6). */
+export function walk(file: Buffer): Layout {
   const meta = durableMeta(file);
   const entries: Layout['entries'] = new Map();
   const tree: number[] = [];

@@ -8,7 +8,7 @@ import { buildCorpus, runFuzz } from './fuzz.js';
 import { open } from '../db.js';
 import { NorthstarError } from '../errors.js';
 import { writeU16 } from '../format/bytes.js';
-import { NODE_COUNT_OFFSET, PageType, TYPE_OFFSET } from '../format/constants.js';
+import { NODE_COUNT_OFFSET, NODE_LINK_OFFSET, NODE_SLOTS_OFFSET, PageType, TYPE_OFFSET } from '../format/constants.js';
 import { FaultyFileSystem } from '../io/faulty.js';
 import { kernels } from '../native/kernels.js';
 
@@ -45,7 +45,7 @@ it('a resealed leaf whose cell count points past its slots makes get() throw Cor
     if (p[TYPE_OFFSET] === PageType.Leaf) break;
     const c = kernels.branchSearch(p, keys[0]!);
     const view = new DataView(p.buffer, p.byteOffset);
-    id = c === 0 ? view.getUint32(48, true) : view.getUint32(view.getUint16(56 + 2 * (c - 1), true), true);
+    id = c === 0 ? view.getUint32(NODE_LINK_OFFSET, true) : view.getUint32(view.getUint16(NODE_SLOTS_OFFSET + 2 * (c - 1), true), true);
   }
   const leaf = image.subarray(id * pageSize, (id + 1) * pageSize);
   writeU16(leaf, NODE_COUNT_OFFSET, 0xffff);

@@ -39,7 +39,13 @@ import { open } from '../db.js';
 import { NorthstarError } from '../errors.js';
 import { readU16, readU32, writeU16, writeU32 } from '../format/bytes.js';
 import {
+  BRANCH_CELL_CHILD,
+  BRANCH_CELL_CHILD_TXN,
+  BRANCH_CELL_HEADER,
+  BRANCH_CELL_KLEN,
   HEADER_SIZE,
+  LEAF_CELL_KLEN,
+  LEAF_CELL_VLEN,
   META_CRC_OFFSET,
   META_DEPTH_OFFSET,
   META_FREELIST_OFFSET,
@@ -54,6 +60,7 @@ import {
   NODE_COUNT_OFFSET,
   NODE_DEAD_OFFSET,
   NODE_LINK_OFFSET,
+  NODE_LINK_TXN_OFFSET,
   NODE_SLOTS_OFFSET,
   PAGE_ID_OFFSET,
   PAYLOAD_LENGTH_OFFSET,
@@ -274,16 +281,16 @@ function pageFields(p: Uint8Array): Field[] {
   ];
   const t = pageTypeOf(p);
   if (t === PageType.Leaf || t === PageType.Branch) {
-    out.push([NODE_COUNT_OFFSET, 2], [NODE_DEAD_OFFSET, 2], [NODE_CELL_START_OFFSET, 4], [NODE_LINK_OFFSET, 4]);
+    out.push([NODE_COUNT_OFFSET, 2], [NODE_DEAD_OFFSET, 2], [NODE_CELL_START_OFFSET, 4], [NODE_LINK_OFFSET, 4], [NODE_LINK_TXN_OFFSET, 4]);
     const count = Math.min(readU16(p, NODE_COUNT_OFFSET), 64);
     for (let i = 0; i < count; i++) {
       const s = NODE_SLOTS_OFFSET + 2 * i;
       if (s + 2 > p.length) break;
       out.push([s, 2]);
       const o = readU16(p, s);
-      if (o + 12 > p.length) continue;
-      if (t === PageType.Leaf) out.push([o, 2], [o + 2, 4]);
-      else out.push([o, 4], [o + 8, 2]);
+      if (o + BRANCH_CELL_HEADER > p.length) continue;
+      if (t === PageType.Leaf) out.push([o + LEAF_CELL_KLEN, 2], [o + LEAF_CELL_VLEN, 4]);
+      else out.push([o + BRANCH_CELL_CHILD, 4], [o + BRANCH_CELL_CHILD_TXN, 4], [o + BRANCH_CELL_KLEN, 2]);
     }
   } else if (t === PageType.Meta) {
     for (const o of [META_PAGE_SIZE_OFFSET, META_TXN_ID_OFFSET, META_ROOT_OFFSET, META_FREELIST_OFFSET, META_LOG_TAIL_OFFSET, META_PAGE_COUNT_OFFSET, META_DEPTH_OFFSET, META_HISTORY_OFFSET]) {
@@ -506,7 +513,7 @@ function nodeTarget(ctx: Ctx, c: NodeCase): void {
           return k.leafInsert(g.view, arg, key, inline, arg % 3 === 0 ? 0x80000000 | (arg * 997) : inline.length);
         }
         case 'branchInsert':
-          return k.branchInsert(g.view, arg, key, arg * 3 + 2);
+          return k.branchInsert(g.view, arg, key, arg * 3 + 2, arg);
         case 'remove':
           k.nodeRemove(g.view, arg);
           return null;

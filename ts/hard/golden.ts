@@ -10,6 +10,12 @@
 // in place: a new format version adds a directory beside the old ones (README
 // in hard/format/golden/ says when and how: `node scripts/golden.mjs`).
 //
+// A version the code no longer reads (format 0 since format 1) must instead be
+// refused whole with UnsupportedFormat, leaving the files untouched, and the
+// migration the message names must work: the commit log's format did not
+// change, so replaying it and putting the entries into a new database gives
+// the manifest's latest state hash.
+//
 // The databases: empty (default page size), small (one commit), overflow (values
 // of several overflow pages, replaced and deleted), history (30 commits with
 // checkpoints between them) and replay (a crash image: the last commits are only
@@ -19,6 +25,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { open, type Database } from '../db.js';
+import { NorthstarError } from '../errors.js';
 import { FORMAT_VERSION } from '../format/constants.js';
 import { RECORD_VERSION } from '../log/constants.js';
 import { FaultyFileSystem } from '../io/faulty.js';
@@ -269,7 +276,47 @@ export interface GoldenResult {
   name: string;
   ok: boolean;
   snapshots: number;
+  /** A retired format version: open refused it with UnsupportedFormat and the migration worked. */
+  refused: boolean;
   problem?: string;
+}
+
+/**
+ * A database of a retired format version: open must throw UnsupportedFormat
+ * naming the migration, change neither file, and the migration must work
+ * (replay the log, put its entries into a new database: the latest state hash).
+ */
+function checkRefused(dbPath: string, scratch: string, expected: GoldenDatabase): void {
+  const before = [fs.readFileSync(dbPath), fs.readFileSync(`${dbPath}.log`)];
+  let thrown: unknown;
+  try {
+    open(dbPath).close();
+  } catch (err) {
+    thrown = err;
+  }
+  if (!(thrown instanceof NorthstarError) || thrown.code !== 'UnsupportedFormat') {
+    throw new Error(`open of a retired format must throw UnsupportedFormat, got ${thrown === undefined ? 'no error' : String(thrown)}`);
+  }
+  if (!/replay/.test(thrown.message)) throw new Error(`the UnsupportedFormat message does not say how to migrate: ${thrown.message}`);
+  if (!before[0]!.equals(fs.readFileSync(dbPath)) || !before[1]!.equals(fs.readFileSync(`${dbPath}.log`))) throw new Error('the refused open changed the files');
+  const replayed = replay(`${dbPath}.log`);
+  if (replayed.txnId !== expected.txnId || replayed.stateHash !== expected.latestHash) {
+    throw new Error(`replay of the log: txn ${replayed.txnId} hash ${replayed.stateHash}, expected txn ${expected.txnId} hash ${expected.latestHash}`);
+  }
+  const migrated = open(nodePath.join(scratch, `migrated-${expected.db}`), { pageSize: expected.pageSize });
+  try {
+    const w = migrated.beginWrite();
+    for (const [k, v] of replayed.state.entries()) w.put(k, v);
+    w.commit();
+    const r = migrated.beginRead();
+    const hash = stateHashOf(r.scan());
+    r.close();
+    if (hash !== expected.latestHash) throw new Error(`migrated database: state hash ${hash}, expected ${expected.latestHash}`);
+    const report = migrated.verify();
+    if (!report.ok) throw new Error(`migrated database: verify: ${report.problems.map((p) => p.message).join('; ')}`);
+  } finally {
+    migrated.close();
+  }
 }
 
 /** Checks every golden database of every version on a copy; one result per database. */
@@ -287,10 +334,15 @@ export function checkGolden(root = GOLDEN_ROOT): GoldenResult[] {
         const path = nodePath.join(scratch, d.db);
         fs.writeFileSync(path, dbBytes);
         fs.writeFileSync(`${path}.log`, logBytes);
-        const { snapshots } = readBack(path, d);
-        results.push({ version, name: d.name, ok: true, snapshots });
+        if (manifest.formatVersion < FORMAT_VERSION) {
+          checkRefused(path, scratch, d);
+          results.push({ version, name: d.name, ok: true, snapshots: 0, refused: true });
+        } else {
+          const { snapshots } = readBack(path, d);
+          results.push({ version, name: d.name, ok: true, snapshots, refused: false });
+        }
       } catch (err) {
-        results.push({ version, name: d.name, ok: false, snapshots: 0, problem: err instanceof Error ? err.message : String(err) });
+        results.push({ version, name: d.name, ok: false, snapshots: 0, refused: false, problem: err instanceof Error ? err.message : String(err) });
       } finally {
         removeDir(scratch);
       }
@@ -305,6 +357,8 @@ export async function runGolden(opts: SuiteOptions): Promise<Figures> {
   return {
     goldenVersions: goldenVersions().length,
     goldenDatabases: results.length,
+    /** Databases of retired format versions, refused with UnsupportedFormat and migrated through replay. */
+    retiredRefused: results.filter((r) => r.refused).length,
     snapshotsChecked: results.reduce((n, r) => n + r.snapshots, 0),
     hashMismatches: results.filter((r) => !r.ok).length,
     failures: results.filter((r) => !r.ok).length + (results.length === 0 ? 1 : 0),

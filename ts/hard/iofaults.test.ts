@@ -1,7 +1,7 @@
 // The I/O fault suite (ts/hard/iofaults.ts) on every `npm test`: EIO and ENOSPC
 // at every I/O call of commit, commitAsync, checkpoint, recovery and file
 // growth (once and forever), torn writes, torn metas, pages at the wrong
-// offset, torn and damaged log records. Replay with NORTHSTAR_SEED=<seed>.
+// offset, stale pages at their own offset, torn and damaged log records. Replay with NORTHSTAR_SEED=<seed>.
 
 import { expect, it } from 'vitest';
 import { implementation } from '../native/kernels.js';
@@ -23,4 +23,10 @@ it('I/O errors and torn writes fail the operation with IoError/OutOfSpace, nothi
   expect(f.operationsFailed).toBeGreaterThan(100);
   expect(f.tornMetaCases).toBeGreaterThanOrEqual(520);
   expect(f.wrongOffsetPagesDetected).toBe(20);
+  // Stale but valid pages at their own offset: every read through one is Corrupt, none returns an old value.
+  expect(f.staleReadsOldValues).toBe(0);
+  expect(f.staleReadsMissed).toBe(0);
+  expect(f.stalePagesDetected).toBeGreaterThan(0);
+  expect(f.staleReadsDetected).toBeGreaterThan(0);
+  expect(f.stalePagesDetected! + f.stalePagesUnreached!).toBe(f.stalePages);
 }, 120_000);

@@ -21,8 +21,10 @@
 // Then single faults by hand: a torn meta write (every byte of its first
 // sector and every 512-byte boundary) loses to the other meta and the log
 // replays; a valid page written at the wrong offset is Corrupt naming it; a
-// torn or short last log record is cut off; a damaged record in the middle of
-// the log is Corrupt naming its position.
+// stale but valid page at its own offset (a lost write) makes every read that
+// touches it Corrupt naming it, and no read returns an old value; a torn or
+// short last log record is cut off; a damaged record in the middle of the log
+// is Corrupt naming its position.
 
 import { open, type Database } from '../db.js';
 import { NorthstarError } from '../errors.js';
@@ -30,6 +32,7 @@ import { FaultyFileSystem, type Errno, type FaultPlan } from '../io/faulty.js';
 import { stateHashOf } from '../log/replay.js';
 import { kernels } from '../native/kernels.js';
 import { chooseMeta } from '../pager/meta.js';
+import { walk } from './corruption.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
 import { applyOps, Model, opsFor, rngOf } from './workload.js';
 
@@ -69,9 +72,13 @@ export async function runIofaults(opts: SuiteOptions): Promise<Figures> {
     tornMetaWrongChoice: 0,
     wrongOffsetPagesDetected: 0,
     wrongOffsetPagesMissed: 0,
+    stalePages: 0,
     stalePagesDetected: 0,
     stalePagesUnreached: 0,
-    stalePagesSilentlyWrong: 0,
+    staleReadsDetected: 0,
+    staleReadsUntouched: 0,
+    staleReadsOldValues: 0,
+    staleReadsMissed: 0,
     tornLogTailCases: 0,
     damagedMiddleCases: 0,
     failures: 0,
@@ -399,11 +406,17 @@ function tornMeta(seed: number, model: Model, fig: Record<string, number>, fail:
 
 /**
  * A valid page copied over another page (wrong offset) is Corrupt naming it
- * (page id in the checksummed header), reached by the tree or not. A stale but
- * valid page at its own offset (an older version of the same page id) is caught
- * only where it breaks the tree's invariants (spec §2.3: v0 references carry no
- * txn id): counted as detected, unreached (the state is unchanged) or silently
- * wrong (reads return old data without an error), reported, not an invariant.
+ * (page id in the checksummed header), reached by the tree or not.
+ *
+ * A stale but valid page at its own offset (an older version of the same page
+ * id, as a lost write leaves it) is caught by the txn id its reference names
+ * (spec §4.5, rule 13). For every older version of every page, in the image of
+ * the final file: the open fails with Corrupt naming it (a freelist or history
+ * page), or every get whose path (branches, leaf, overflow chain) holds it
+ * throws Corrupt naming it and every other get returns the current value, a
+ * full scan throws Corrupt iff the tree holds it, and verify() names it.
+ * Figures: reads detected, untouched (correct value), old values returned and
+ * touched-but-missed (both must be 0: each is a failure).
  */
 function wrongOffsetAndStale(fig: Record<string, number>, fail: (t: string) => void, opts: SuiteOptions): void {
   const fs = new FaultyFileSystem();
@@ -479,16 +492,89 @@ function wrongOffsetAndStale(fig: Record<string, number>, fail: (t: string) => v
       fail(`page ${from} copied over page ${to}: ${seen === null ? 'not detected' : `error does not name page ${to}: ${seen}`}`);
     } else fig.wrongOffsetPagesDetected!++;
   }
+  const layout = walk(Buffer.from(final));
+  const onPath = new Map<number, Set<string>>();
+  for (const [hex, e] of layout.entries) for (const id of e.path) onPath.set(id, (onPath.get(id) ?? new Set()).add(hex));
+  const tree = new Set(layout.tree);
+  const chains = new Set(layout.chains);
+  const isStale = (err: unknown, id: number): boolean => err instanceof NorthstarError && err.code === 'Corrupt' && err.pageId === id && /written by txn/.test(err.message);
   for (const [id, list] of versions) {
     for (const old of list.slice(0, -1)) {
       const cur = final.slice(id * PAGE_SIZE, (id + 1) * PAGE_SIZE);
       if (old.every((b, i) => b === cur[i])) continue;
+      fig.stalePages!++;
       const bytes = final.slice();
       bytes.set(old, id * PAGE_SIZE);
-      const seen = readAll(imageOf(bytes), null);
-      if (seen.error !== null) fig.stalePagesDetected!++;
-      else if (seen.hash === goodHash) fig.stalePagesUnreached!++;
-      else fig.stalePagesSilentlyWrong!++;
+      const what = `stale page ${id}`;
+      let d: Database;
+      try {
+        d = open(DB, { ...OPEN_OPTS, fileSystem: imageOf(bytes) });
+      } catch (err) {
+        if (chains.has(id) && isStale(err, id)) fig.stalePagesDetected!++;
+        else fail(`${what}: open failed: ${(err as Error).message}`);
+        continue;
+      }
+      let missed = false;
+      try {
+        if (chains.has(id)) {
+          missed = true;
+          fail(`${what}: a ${'freelist or history'} page, but open succeeded`);
+        }
+        const touched = onPath.get(id) ?? new Set<string>();
+        const rd = d.beginRead();
+        for (const [hex, e] of layout.entries) {
+          let got: Buffer | undefined;
+          try {
+            got = rd.get(e.key);
+          } catch (err) {
+            if (touched.has(hex) && isStale(err, id)) fig.staleReadsDetected!++;
+            else {
+              missed = true;
+              fail(`${what}: get ${hex} threw ${(err as Error).message}`);
+            }
+            continue;
+          }
+          if (got === undefined || !got.equals(e.value)) {
+            fig.staleReadsOldValues!++;
+            missed = true;
+            fail(`${what}: get ${hex} returned an old value (${got === undefined ? 'absent' : `${got.length} bytes`}) without an error`);
+          } else if (touched.has(hex)) {
+            fig.staleReadsMissed!++;
+            missed = true;
+            fail(`${what}: get ${hex} reads through it but returned without an error`);
+          } else fig.staleReadsUntouched!++;
+        }
+        let scanned: string | null = null;
+        try {
+          scanned = stateHashOf(rd.scan());
+        } catch (err) {
+          if (!tree.has(id) || !isStale(err, id)) {
+            missed = true;
+            fail(`${what}: scan threw ${(err as Error).message}`);
+          }
+        }
+        rd.close();
+        if (scanned !== null && (tree.has(id) || scanned !== goodHash)) {
+          if (scanned !== goodHash) fig.staleReadsOldValues!++;
+          missed = true;
+          fail(`${what}: a full scan completed (${scanned === goodHash ? 'current' : 'old'} state) without an error`);
+        }
+        const v = d.verify();
+        const named = v.problems.some((p) => p.pageId === id && (p.code === 'txn' || p.code === 'unreadable'));
+        if (tree.has(id) && !named) {
+          missed = true;
+          fail(`${what}: verify does not name it: ${JSON.stringify(v.problems.slice(0, 3))}`);
+        }
+        if (!tree.has(id) && !v.ok) {
+          missed = true;
+          fail(`${what}: a free page, but verify reports ${JSON.stringify(v.problems[0])}`);
+        }
+      } finally {
+        d.close();
+      }
+      if (missed) continue;
+      if (tree.has(id)) fig.stalePagesDetected!++;
+      else fig.stalePagesUnreached!++;
     }
   }
 }

@@ -3,7 +3,7 @@
 // can stop or kill the process exactly there. In normal runs the hook is null
 // and a failpoint costs one load and one compare.
 
-/** The windows, in the order a commit and a checkpoint pass them (spec/file_format_v0.md §8). */
+/** The windows, in the order a commit and a checkpoint pass them (spec/file_format_v1.md §8). */
 export const FAILPOINTS = [
   // commit (spec §8.1)
   'beforePageWrite',

@@ -94,9 +94,9 @@ export const PAGES_TAIL_SIZE = PAGES_MAGIC_OFFSET + 4; // 40
 
 // ---- Limits (spec §6) ---------------------------------------------------------
 export const MIN_RECORD_KEY_SIZE = 1;
-/** Same as the tree's largest key (spec/file_format_v0.md §7). */
+/** Same as the tree's largest key (spec/file_format_v1.md §7). */
 export const MAX_RECORD_KEY_SIZE = 4096;
-/** Same as the tree's largest value (spec/file_format_v0.md §7). */
+/** Same as the tree's largest value (spec/file_format_v1.md §7). */
 export const MAX_RECORD_VALUE_SIZE = 16 * 1024 * 1024;
 /**
  * Largest payload any v0 reader accepts (recordVerify: BadHeader above it).
@@ -106,7 +106,7 @@ export const MAX_RECORD_VALUE_SIZE = 16 * 1024 * 1024;
 export const MAX_PAYLOAD_CEILING = 1024 * 1024 * 1024;
 /** Default `maxPayload` of a RecordBuilder: the largest transaction a commit may write. */
 export const DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024;
-/** Largest u64 field value a reader accepts (2^53 − 1, spec/file_format_v0.md §0). */
+/** Largest u64 field value a reader accepts (2^53 − 1, spec/file_format_v1.md §0). */
 export const MAX_SAFE_U64 = Number.MAX_SAFE_INTEGER;
 
 /**

@@ -19,7 +19,7 @@ export const LOG_VERSION_OFFSET = LOG_MAGIC_OFFSET + 4; // u16
 export const LOG_HEADER_LENGTH_OFFSET = LOG_VERSION_OFFSET + 2; // u16
 export const LOG_DB_ID_OFFSET = LOG_HEADER_LENGTH_OFFSET + 2; // u64
 export const LOG_BASE_OFFSET = LOG_DB_ID_OFFSET + 8; // u64 logical position of the first record byte
-/** u32: 0, or the sector size appends are aligned to (spec/file_format_v0.md §8.4). */
+/** u32: 0, or the sector size appends are aligned to (spec/file_format_v1.md §8.4). */
 export const LOG_SECTOR_SIZE_OFFSET = LOG_BASE_OFFSET + 8;
 export const LOG_HEADER_CRC_OFFSET = LOG_SECTOR_SIZE_OFFSET + 4; // u32 CRC32C of bytes [0, 28)
 export const LOG_HEADER_SIZE = LOG_HEADER_CRC_OFFSET + 4; // 32

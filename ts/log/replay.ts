@@ -147,7 +147,7 @@ function* run(path: string, toTxnId: number | undefined, perOp: boolean, perComm
         at = 0;
       }
       if (log.sectorSize > 0 && chunk[at] === 0) {
-        // An alignment gap (spec/file_format_v0.md §8.4); anything else that starts with zeros
+        // An alignment gap (spec/file_format_v1.md §8.4); anything else that starts with zeros
         // goes to the log's own scan below.
         if (at + log.sectorSize > chunk.length && pos + log.sectorSize <= log.end) {
           load(pos, log.sectorSize);

@@ -1,12 +1,14 @@
 // Known-answer tests of the pure-TypeScript kernels (ts/native/fallback.ts)
-// against spec/file_format_v0.md §2 and §4. The Rust twin has the same
+// against spec/file_format_v1.md §2 and §4. The Rust twin has the same
 // vectors in crates/northstar-native/src/{page,node}.rs; parity.test.ts
 // checks the two against each other on random inputs.
 
 import { describe, expect, it } from 'vitest';
 
-import { readU16, readU32, writeU16, writeU32, writeU64 } from '../format/bytes.js';
+import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../format/bytes.js';
 import {
+  BRANCH_CELL_CHILD_TXN,
+  FORMAT_VERSION,
   HEADER_CRC_OFFSET,
   HEADER_SIZE,
   NODE_CELL_START_OFFSET,
@@ -14,6 +16,9 @@ import {
   NODE_DEAD_OFFSET,
   NODE_LINK_OFFSET,
   NODE_SLOTS_OFFSET,
+  OVERFLOW_REF_PAGE,
+  OVERFLOW_REF_SIZE,
+  OVERFLOW_REF_TXN,
   PAGE_CRC_OFFSET,
   PAGE_ID_OFFSET,
   PAGE_MAGIC,
@@ -60,6 +65,7 @@ function put(p: Uint8Array, key: string, value: string | Uint8Array): boolean {
 function sealedLeaf(size: number, id: number): Uint8Array {
   const p = emptyNode(PageType.Leaf, size);
   writeU32(p, 0, PAGE_MAGIC);
+  writeU16(p, VERSION_OFFSET, FORMAT_VERSION);
   writeU64(p, PAGE_ID_OFFSET, id);
   writeU32(p, PAYLOAD_LENGTH_OFFSET, size - HEADER_SIZE);
   p[100] = 0xab;
@@ -95,7 +101,7 @@ describe('pageSeal / pageVerify (spec §2)', () => {
       k.pageSeal(q);
       return q;
     };
-    expect(k.pageVerify(resealed((q) => writeU16(q, VERSION_OFFSET, 1)), 9)).toBe(PageStatus.UnsupportedVersion);
+    expect(k.pageVerify(resealed((q) => writeU16(q, VERSION_OFFSET, 0)), 9)).toBe(PageStatus.UnsupportedVersion);
     expect(k.pageVerify(resealed((q) => (q[TYPE_OFFSET] = 7)), 9)).toBe(PageStatus.BadPageType);
     expect(k.pageVerify(resealed((q) => (q[TYPE_OFFSET] = 0)), 9)).toBe(PageStatus.BadPageType);
     expect(k.pageVerify(resealed((q) => (q[TYPE_OFFSET] = 6)), 9)).toBe(PageStatus.Ok); // history (spec §6.2)
@@ -182,7 +188,7 @@ describe('leaf kernels (spec §4)', () => {
 
   it('compacts to make room when gap + dead suffices, else returns false unchanged', () => {
     const p = emptyNode(PageType.Leaf);
-    const v = new Uint8Array(1000).fill(7);
+    const v = new Uint8Array(990).fill(7);
     for (const key of ['a', 'b', 'c', 'd']) expect(put(p, key, v)).toBe(true);
     const before = p.slice();
     expect(put(p, 'e', v)).toBe(false);
@@ -193,16 +199,18 @@ describe('leaf kernels (spec §4)', () => {
     expect(keys(p)).toEqual(['a', 'c', 'd', 'e']);
   });
 
-  it('stores overflow references as 8 inline bytes with bit 31 set', () => {
+  it('stores overflow references (first page id, chain txn id) as 16 inline bytes with bit 31 set', () => {
     const p = emptyNode(PageType.Leaf);
-    const ref = new Uint8Array(8);
-    writeU64(ref, 0, 42);
+    const ref = new Uint8Array(OVERFLOW_REF_SIZE);
+    writeU64(ref, OVERFLOW_REF_PAGE, 42);
+    writeU64(ref, OVERFLOW_REF_TXN, 9);
     expect(k.leafInsert(p, 0, b('k'), ref, (VALUE_OVERFLOW_BIT | 5000) >>> 0)).toBe(true);
-    expect(cellStart(p)).toBe(4096 - 15);
+    expect(cellStart(p)).toBe(4096 - 23);
     const out = new Uint32Array(4);
     expect(k.nodeDecode(p, out)).toBe(1);
-    expect([...out]).toEqual([4087, 1, 4088, (VALUE_OVERFLOW_BIT | 5000) >>> 0]);
-    expect(() => k.leafInsert(p, 0, b('j'), new Uint8Array(7), VALUE_OVERFLOW_BIT)).toThrow(RangeError);
+    expect([...out]).toEqual([4079, 1, 4080, (VALUE_OVERFLOW_BIT | 5000) >>> 0]);
+    expect(readU64(p, 4080 + OVERFLOW_REF_TXN)).toBe(9);
+    expect(() => k.leafInsert(p, 0, b('j'), new Uint8Array(8), VALUE_OVERFLOW_BIT)).toThrow(RangeError);
   });
 });
 
@@ -210,14 +218,17 @@ describe('branch kernels', () => {
   it('routes to the number of separators <= key and decodes children', () => {
     const p = emptyNode(PageType.Branch);
     writeU64(p, NODE_LINK_OFFSET, 100);
-    ['b', 'd', 'f'].forEach((key, i) => expect(k.branchInsert(p, i, b(key), 101 + i)).toBe(true));
+    ['b', 'd', 'f'].forEach((key, i) => expect(k.branchInsert(p, i, b(key), 101 + i, 7 + i)).toBe(true));
     const route = (key: string): number => k.branchSearch(p, b(key));
     expect(['a', 'b', 'c', 'd', 'e', 'f', 'g'].map(route)).toEqual([0, 1, 1, 2, 2, 3, 3]);
-    expect(k.branchInsert(p, 3, b('h'), 2 ** 53 - 1)).toBe(true);
+    expect(k.branchInsert(p, 3, b('h'), 2 ** 53 - 1, 2 ** 53 - 1)).toBe(true);
     const out = new Uint32Array(16);
     expect(k.nodeDecode(p, out)).toBe(4);
+    // Cell 0 at 4096 - 19: child u64, child txn u64, key length u16, key.
     expect([...out.subarray(0, 4)]).toEqual([4095, 1, 101, 0]);
-    expect([...out.subarray(12)]).toEqual([4096 - 4 * 11 + 10, 1, 0xffffffff, 0x1fffff]);
+    expect(readU64(p, 4096 - 19 + BRANCH_CELL_CHILD_TXN)).toBe(7);
+    expect([...out.subarray(12)]).toEqual([4096 - 4 * 19 + 18, 1, 0xffffffff, 0x1fffff]);
+    expect(readU64(p, 4096 - 4 * 19 + BRANCH_CELL_CHILD_TXN)).toBe(2 ** 53 - 1);
   });
 });
 

@@ -1,10 +1,12 @@
 // Pure-TypeScript twins of the native kernels (crates/northstar-native).
-// Contract, shared byte for byte with the Rust side: spec/file_format_v0.md §2
+// Contract, shared byte for byte with the Rust side: spec/file_format_v1.md §2
 // (page seal/verify) and §4 (node kernels). Bad arguments throw TypeError
 // (wrong type) or RangeError (bad length, index, or a node whose own offsets
 // point outside the buffer); a kernel that returns false has changed nothing.
 
 import {
+  BRANCH_CELL_CHILD,
+  BRANCH_CELL_CHILD_TXN,
   BRANCH_CELL_HEADER,
   BRANCH_CELL_KLEN,
   FORMAT_VERSION,
@@ -246,7 +248,7 @@ function placeCell(page: Uint8Array, count: number, index: number, size: number)
 
 /**
  * Inserts a leaf cell at slot `index`. `vlenField` is the stored value-length
- * field: the value's length, or VALUE_OVERFLOW_BIT | length with an 8-byte
+ * field: the value's length, or VALUE_OVERFLOW_BIT | length with the 16-byte
  * overflow reference as `inline`. Returns false (node unchanged) when it does
  * not fit.
  */
@@ -271,18 +273,23 @@ export function leafInsert(page: Uint8Array, index: number, key: Uint8Array, inl
   return true;
 }
 
-/** Inserts a branch cell (child holds keys >= key) at slot `index`; false when it does not fit. */
-export function branchInsert(page: Uint8Array, index: number, key: Uint8Array, child: number): boolean {
+/**
+ * Inserts a branch cell (child holds keys >= key; childTxn is the txn that
+ * wrote the child) at slot `index`; false when it does not fit.
+ */
+export function branchInsert(page: Uint8Array, index: number, key: Uint8Array, child: number, childTxn: number): boolean {
   const count = checkNode(page, BRANCH);
   checkIndex(index, count, 'index');
   checkBytes(key, 'key');
   checkId(child, 'child');
+  checkId(childTxn, 'childTxn');
   checkDisjoint(page, key, 'key');
   if (key.length > 0xffff) throw new RangeError('key longer than 65535 bytes');
   const size = BRANCH_CELL_HEADER + key.length;
   if (!reserve(page, count, size + SLOT_SIZE)) return false;
   const at = placeCell(page, count, index, size);
-  writeU64(page, at, child);
+  writeU64(page, at + BRANCH_CELL_CHILD, child);
+  writeU64(page, at + BRANCH_CELL_CHILD_TXN, childTxn);
   writeU16(page, at + BRANCH_CELL_KLEN, key.length);
   page.set(key, at + BRANCH_CELL_HEADER);
   return true;
@@ -401,8 +408,8 @@ export function nodeDecode(page: Uint8Array, out: Uint32Array): number {
       out[j + 2] = k + klen;
       out[j + 3] = readU32(page, o + LEAF_CELL_VLEN);
     } else {
-      out[j + 2] = readU32(page, o);
-      out[j + 3] = readU32(page, o + 4);
+      out[j + 2] = readU32(page, o + BRANCH_CELL_CHILD);
+      out[j + 3] = readU32(page, o + BRANCH_CELL_CHILD + 4);
     }
   }
   return count;

@@ -1,6 +1,6 @@
 // The kernel set the storage engine calls on every page access and every
 // commit-log record, bound once at load to the native addon or to the
-// pure-TypeScript fallback (spec/file_format_v0.md §2 and §4 and
+// pure-TypeScript fallback (spec/file_format_v1.md §2 and §4 and
 // spec/commit_record_v0.md §4–§5 define each kernel). Both implementations are
 // byte-identical; ts/native/parity.test.ts and parity_log.test.ts check it.
 
@@ -16,7 +16,7 @@ export interface Kernels {
   leafSearch(page: Uint8Array, key: Uint8Array): number;
   branchSearch(page: Uint8Array, key: Uint8Array): number;
   leafInsert(page: Uint8Array, index: number, key: Uint8Array, inline: Uint8Array, vlenField: number): boolean;
-  branchInsert(page: Uint8Array, index: number, key: Uint8Array, child: number): boolean;
+  branchInsert(page: Uint8Array, index: number, key: Uint8Array, child: number, childTxn: number): boolean;
   nodeRemove(page: Uint8Array, index: number): void;
   nodeCompact(page: Uint8Array): void;
   nodeSplit(src: Uint8Array, dst: Uint8Array, at: number): boolean;

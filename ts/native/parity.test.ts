@@ -1,5 +1,5 @@
 // Differential test of the native kernels (crates/northstar-native) against
-// their pure-TypeScript twins (ts/native/fallback.ts), spec/file_format_v0.md
+// their pure-TypeScript twins (ts/native/fallback.ts), spec/file_format_v1.md
 // §2 and §4: the same random sequence of kernel calls is applied to a page
 // pair of each implementation, and after every call the return values, the
 // thrown error class (TypeError vs RangeError) and every byte of both pages
@@ -19,6 +19,7 @@ import {
   NODE_COUNT_OFFSET,
   NODE_DEAD_OFFSET,
   NODE_SLOTS_OFFSET,
+  OVERFLOW_REF_SIZE,
   PAGE_ID_OFFSET,
   PAGE_MAGIC,
   PAGE_SIZES,
@@ -76,7 +77,7 @@ function valueBytes(n: number, fill: number): Uint8Array {
 // ---- the random call sequence ---------------------------------------------------
 
 type Op =
-  | { t: 'insert'; key: Uint8Array; vlen: number; fill: number; overflow: boolean; at: number | null; child: number }
+  | { t: 'insert'; key: Uint8Array; vlen: number; fill: number; overflow: boolean; at: number | null; child: number; childTxn: number }
   | { t: 'remove'; pick: number; raw: number | null }
   | { t: 'compact' }
   | { t: 'split'; pick: number; fresh: boolean }
@@ -108,6 +109,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       overflow: fc.boolean(),
       at: rarely(fc.integer({ min: -1, max: 200 })), // null: the key's sorted position
       child: fc.oneof(fc.nat(), fc.maxSafeNat()),
+      childTxn: fc.oneof(fc.nat(), fc.maxSafeNat()),
     }),
   },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('remove' as const), pick: fc.nat(), raw: rarely(fc.integer({ min: -2, max: 400 })) }) },
@@ -149,10 +151,14 @@ const BAD_CALLS: ReadonlyArray<(s: Side, pick: number) => unknown> = [
   (s) => s.k.leafInsert(s.a, 0, new Uint8Array(1), s.a.subarray(s.a.length - 2), 2),
   (s) => s.k.leafInsert(s.a, 0n as unknown as number, new Uint8Array(1), new Uint8Array(0), 0),
   (s) => s.k.leafInsert(s.a, 0, new Uint8Array(1), null as unknown as Uint8Array, 0),
-  (s) => s.k.branchInsert(s.a, 0, new Uint8Array(1), -1),
-  (s) => s.k.branchInsert(s.a, 0, new Uint8Array(1), 2 ** 53),
-  (s) => s.k.branchInsert(s.a, 0, new Uint8Array(1), 1n as unknown as number),
-  (s) => s.k.branchInsert(s.a, 0, s.a.subarray(60, 61), 1),
+  (s) => s.k.branchInsert(s.a, 0, new Uint8Array(1), -1, 1),
+  (s) => s.k.branchInsert(s.a, 0, new Uint8Array(1), 2 ** 53, 1),
+  (s) => s.k.branchInsert(s.a, 0, new Uint8Array(1), 1n as unknown as number, 1),
+  (s) => s.k.branchInsert(s.a, 0, new Uint8Array(1), 1, -1),
+  (s) => s.k.branchInsert(s.a, 0, new Uint8Array(1), 1, 2 ** 53),
+  (s) => s.k.branchInsert(s.a, 0, new Uint8Array(1), 1, 0.5),
+  (s) => s.k.branchInsert(s.a, 0, new Uint8Array(1), 1, undefined as unknown as number),
+  (s) => s.k.branchInsert(s.a, 0, s.a.subarray(60, 61), 1, 1),
   (s) => s.k.nodeSplit(s.a, s.a, 0),
   (s, pick) => s.k.nodeSplit(s.a, new Uint8Array(s.a.buffer, s.a.byteOffset + (pick % 2) * 4, 4096), 0),
   (s) => s.k.nodeSplit(s.a, s.b, -1),
@@ -182,8 +188,8 @@ function concretize(op: Op, f: Side): (s: Side) => unknown {
       const key = op.key.slice();
       const search = leaf ? fallbackKernels.leafSearch(f.a, key) >>> 1 : fallbackKernels.branchSearch(f.a, key);
       const index = op.at ?? search;
-      if (!leaf) return (s) => s.k.branchInsert(s.a, index, key, op.child);
-      const value = op.overflow ? valueBytes(8, op.fill) : valueBytes(op.vlen, op.fill);
+      if (!leaf) return (s) => s.k.branchInsert(s.a, index, key, op.child, op.childTxn);
+      const value = op.overflow ? valueBytes(OVERFLOW_REF_SIZE, op.fill) : valueBytes(op.vlen, op.fill);
       const vlenField = op.overflow ? (VALUE_OVERFLOW_BIT | (op.vlen * 1000 + op.fill)) >>> 0 : op.vlen;
       return (s) => s.k.leafInsert(s.a, index, key, value, vlenField);
     }
@@ -269,7 +275,7 @@ describe.skipIf(skip)('native and fallback kernels are byte-identical', () => {
         fc.integer({ min: 0, max: 7 }),
         fc.nat(0x7fffffff),
         fc.record({
-          version: fc.constantFrom(0, 0, 0, 1, 0xffff),
+          version: fc.constantFrom(1, 1, 1, 0, 2, 0xffff),
           type: fc.integer({ min: 0, max: 7 }),
           id: fc.oneof(fc.nat(1000), fc.maxSafeNat()),
           payload: fc.oneof(fc.nat(0x10000), fc.constant(-1)),
@@ -329,7 +335,7 @@ describe.skipIf(skip)('native and fallback kernels are byte-identical', () => {
           // Keys as long as the node: too big to fit (false), or too long for the u16 length (RangeError).
           for (const klen of [size - 64, size - 56, 0xffff, 0x10000]) {
             both((k, p) => k.leafInsert(p, 0, new Uint8Array(klen).fill(1), new Uint8Array(0), 0));
-            both((k, p) => k.branchInsert(p, 0, new Uint8Array(klen).fill(1), 7));
+            both((k, p) => k.branchInsert(p, 0, new Uint8Array(klen).fill(1), 7, 8));
           }
           // Fill with 1-byte keys until full (the last fit leaves a gap of exactly
           // zero for leaves: 10 bytes per cell and slot), then drain from the front.
@@ -337,7 +343,7 @@ describe.skipIf(skip)('native and fallback kernels are byte-identical', () => {
           for (let i = 0, full = 0; full < 3; i++) {
             const key = new Uint8Array([i & 0xff]);
             const call = (k: Kernels, p: Uint8Array): unknown =>
-              type === PageType.Leaf ? k.leafInsert(p, i % 7 === 0 ? 0 : readU16(p, NODE_COUNT_OFFSET), key, key, 1) : k.branchInsert(p, 0, key, i);
+              type === PageType.Leaf ? k.leafInsert(p, i % 7 === 0 ? 0 : readU16(p, NODE_COUNT_OFFSET), key, key, 1) : k.branchInsert(p, 0, key, i, i + 1);
             const o = outcome(() => call(fallbackKernels, f));
             expect(outcome(() => call(native, n))).toEqual(o);
             if (o.ok && o.value === false) full++;
@@ -371,7 +377,7 @@ describe.skipIf(skip)('native and fallback kernels are byte-identical', () => {
         (size, type, ks, field, pick, garbage, which) => {
           const f = emptyNode(type, size);
           ks.forEach((key, i) =>
-            type === PageType.Leaf ? fallbackKernels.leafInsert(f, i, key, key, key.length) : fallbackKernels.branchInsert(f, i, key, i),
+            type === PageType.Leaf ? fallbackKernels.leafInsert(f, i, key, key, key.length) : fallbackKernels.branchInsert(f, i, key, i, i * 3),
           );
           const count = readU16(f, NODE_COUNT_OFFSET);
           const slotAt = NODE_SLOTS_OFFSET + 2 * (pick % Math.max(count, 1));
@@ -396,7 +402,7 @@ describe.skipIf(skip)('native and fallback kernels are byte-identical', () => {
             (s) => s.k.nodeDecode(s.a, new Uint32Array(4 * 0x8000)),
             (s) => s.k.leafInsert(s.a, 0, new Uint8Array(3), new Uint8Array(size / 2), size / 2),
             (s) => s.k.leafInsert(s.a, 0, new Uint8Array(3), new Uint8Array(4), 4),
-            (s) => s.k.branchInsert(s.a, 0, new Uint8Array(size / 2), 5),
+            (s) => s.k.branchInsert(s.a, 0, new Uint8Array(size / 2), 5, 6),
             (s) => s.k.nodeSplit(s.a, s.b, 0),
             (s) => s.k.nodeSplit(s.a, s.b, pick % 4),
             (s) => s.k.nodeMerge(s.b, s.a),
@@ -446,7 +452,7 @@ describe.skipIf(skip)('native and fallback kernels are byte-identical', () => {
             (k, p) => k.nodeRemove(p, fill % 5),
             (k, p) => k.nodeDecode(p, new Uint32Array(4 * 400)),
             (k, p) => k.leafInsert(p, 0, key, key, key.length),
-            (k, p) => k.branchInsert(p, 0, key, 3),
+            (k, p) => k.branchInsert(p, 0, key, 3, 4),
             (k, p, q) => k.nodeSplit(p, q, fill % 3),
             (k, p, q) => k.nodeMerge(q, p),
             (k, p, q) => k.nodeMerge(p, q),

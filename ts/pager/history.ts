@@ -1,4 +1,4 @@
-// Retained snapshots for time travel (spec/file_format_v0.md §6.2): the root of
+// Retained snapshots for time travel (spec/file_format_v1.md §6.2): the root of
 // each of the last `history.txns` commits. A retained snapshot counts as live
 // for page reuse (§6.1), so opening one is a lookup, never a replay. Persisted
 // as a chain of history pages at every checkpoint.

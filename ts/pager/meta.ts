@@ -22,6 +22,7 @@ import {
   META_ROOT_OFFSET,
   META_TXN_ID_OFFSET,
   META_VERSION_OFFSET,
+  VERSION_OFFSET,
   PAGE_SIZES,
   PageStatus,
   PageType,
@@ -84,7 +85,7 @@ export function encodeMeta(meta: Meta, slot: number, kernels: Kernels): Uint8Arr
 }
 
 /** Why a meta page was rejected, or the meta itself. */
-export type MetaResult = { ok: true; meta: Meta } | { ok: false; reason: string; unsupported: boolean };
+export type MetaResult = { ok: true; meta: Meta } | { ok: false; reason: string; unsupported: boolean; version?: number };
 
 /**
  * Validates a meta page read as page `slot` of a file of `fileSize` bytes
@@ -93,7 +94,7 @@ export type MetaResult = { ok: true; meta: Meta } | { ok: false; reason: string;
 export function decodeMeta(page: Uint8Array, slot: number, fileSize: number, kernels: Kernels): MetaResult {
   const status = kernels.pageVerify(page, slot);
   if (status === PageStatus.UnsupportedVersion) {
-    return { ok: false, reason: `meta ${slot}: page format version is newer than 0`, unsupported: true };
+    return { ok: false, reason: `meta ${slot}: page format version ${readU16(page, VERSION_OFFSET)}`, unsupported: true, version: readU16(page, VERSION_OFFSET) };
   }
   if (status !== PageStatus.Ok) return { ok: false, reason: `meta ${slot}: page check failed (status ${status})`, unsupported: false };
   if (page[TYPE_OFFSET] !== PageType.Meta) return { ok: false, reason: `meta ${slot}: not a meta page`, unsupported: false };
@@ -102,7 +103,7 @@ export function decodeMeta(page: Uint8Array, slot: number, fileSize: number, ker
     return { ok: false, reason: `meta ${slot}: meta checksum mismatch`, unsupported: false };
   }
   if (readU16(page, META_VERSION_OFFSET) !== FORMAT_VERSION) {
-    return { ok: false, reason: `meta ${slot}: meta format version ${readU16(page, META_VERSION_OFFSET)} is newer than 0`, unsupported: true };
+    return { ok: false, reason: `meta ${slot}: meta format version ${readU16(page, META_VERSION_OFFSET)}`, unsupported: true, version: readU16(page, META_VERSION_OFFSET) };
   }
   const meta: Meta = {
     pageSize: readU32(page, META_PAGE_SIZE_OFFSET),
@@ -155,12 +156,18 @@ export function chooseMeta(file: DbFile, kernels: Kernels): ChosenMeta {
     results.push(readMetaAnySize(file, slot, fileSize, kernels));
   }
   const [a, b] = results as [MetaResult, MetaResult];
-  // A checksummed meta of a newer version means a newer writer touched the
-  // file: refuse it whole rather than silently use the older meta.
+  // A checksummed meta of another version means another writer touched the
+  // file: refuse it whole rather than silently use the other meta.
   if ((!a.ok && a.unsupported) || (!b.ok && b.unsupported)) {
-    throw new NorthstarError('UnsupportedFormat', `${file.path}: written by a newer format version (${a.ok ? '' : a.reason}; ${b.ok ? '' : b.reason})`, {
-      path: file.path,
-    });
+    const reasons = `${a.ok ? '' : a.reason}; ${b.ok ? '' : b.reason}`;
+    const older = [a, b].some((r) => !r.ok && r.version !== undefined && r.version < FORMAT_VERSION);
+    const message = older
+      ? `${file.path}: written in an older file format (${reasons}); this version reads format ${FORMAT_VERSION} only. ` +
+        'To migrate, rebuild it from its commit log into a new file: replay(path) (or `northstar replay`) reads the log, ' +
+        'which is unchanged, and every entry of replay(path).state.entries() put into open(newPath) makes a format ' +
+        `${FORMAT_VERSION} database (needs the log from txn 1, i.e. no truncateLog); otherwise copy its entries out with a northstardb release that reads format 0`
+      : `${file.path}: written by a newer format version (${reasons}); this version reads format ${FORMAT_VERSION}`;
+    throw new NorthstarError('UnsupportedFormat', message, { path: file.path });
   }
   let pick: ChosenMeta | null = null;
   if (a.ok && (!b.ok || newerOrSame(a.meta, b.meta))) pick = { meta: a.meta, slot: META_PAGE_A, otherProblem: b.ok ? null : b.reason };

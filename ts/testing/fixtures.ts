@@ -38,7 +38,7 @@ export function useTempDir(prefix: string): TempDir {
 
 export interface TempDbs extends TempDir {
   dbPath(name?: string): string;
-  /** The commit log beside the database (spec/file_format_v0.md §8). */
+  /** The commit log beside the database (spec/file_format_v1.md §8). */
   logPath(name?: string): string;
   /** Opens (creating) a database in the test's directory, sync 'none' unless given; closed after the test. */
   openDb(options?: OpenOptions, name?: string): Database;

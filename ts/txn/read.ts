@@ -29,7 +29,8 @@ export class ReadTxn implements Disposable {
   /** A caller-owned copy of the value, or undefined. */
   get(key: Bytes): Buffer | undefined {
     this.checkOpen();
-    return treeGet(this.host.source, this.root, toKey(key, this.host.maxKeySize));
+    // The root of a snapshot is always written by the snapshot's own commit (spec §4.5, rule 13).
+    return treeGet(this.host.source, this.root, this.txnId, toKey(key, this.host.maxKeySize));
   }
 
   /** Entries in key order (or reverse) within the bounds; see ScanOptions. */
@@ -39,6 +40,7 @@ export class ReadTxn implements Disposable {
       checkOpen: () => this.checkOpen(),
       source: () => this.host.source,
       root: () => this.root,
+      rootTxn: () => this.txnId,
       version: () => 0,
     };
     return new ScanIterator(scanHost, toRange(options));

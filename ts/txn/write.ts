@@ -1,6 +1,6 @@
 // The single write transaction. Changes live in dirty pages (ts/btree/writer.ts)
 // and, op by op, in the commit record (ts/log/record.ts) until commit() makes
-// them durable in the order of spec/file_format_v0.md §8: pages to the data
+// them durable in the order of spec/file_format_v1.md §8: pages to the data
 // file without a sync, then the record to the log and one fdatasync of the log.
 
 import { NorthstarError } from '../errors.js';
@@ -92,7 +92,7 @@ export class WriteTxn implements Disposable {
   ) {
     const s = host.latest;
     this.pageCount = s.pageCount;
-    this.tree = new TreeWriter(host.pager, s.root, s.depth, s.entryCount, () => this.allocate(), host.checkpointTxnId);
+    this.tree = new TreeWriter(host.pager, s.root, s.txnId, s.depth, s.entryCount, s.txnId + 1, () => this.allocate(), host.checkpointTxnId);
     this.record = host.recordBuilder;
     if (replaying === null) this.record.reset(s.txnId + 1);
   }
@@ -131,7 +131,7 @@ export class WriteTxn implements Disposable {
   /** Reads through this transaction's own changes. */
   get(key: Bytes): Buffer | undefined {
     this.checkOpen();
-    return treeGet(this.tree, this.tree.root, toKey(key, this.host.maxKeySize));
+    return treeGet(this.tree, this.tree.root, this.tree.rootTxn, toKey(key, this.host.maxKeySize));
   }
 
   /**
@@ -144,6 +144,7 @@ export class WriteTxn implements Disposable {
       checkOpen: () => this.checkOpen(),
       source: () => this.tree,
       root: () => this.tree.root,
+      rootTxn: () => this.tree.rootTxn,
       version: () => this.tree.version,
     };
     return new ScanIterator(host, toRange(options));
@@ -205,9 +206,13 @@ export class WriteTxn implements Disposable {
     }
     const host = this.host;
     const tree = this.tree;
-    if (!tree.changed && this.replaying === null) {
-      this.finish('committed');
-      return -1;
+    if (!tree.changed) {
+      if (this.replaying === null) {
+        this.finish('committed');
+        return -1;
+      }
+      // A snapshot's root is always written by its own commit (spec §4.5, rule 13).
+      tree.touchRoot();
     }
     const pager = host.pager;
     const base = host.latest;

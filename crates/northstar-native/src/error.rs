@@ -1,7 +1,7 @@
 //! The error every kernel returns instead of panicking. The N-API layer turns
 //! `Type` into a JavaScript `TypeError` and `Range` into a `RangeError`, the
 //! classes the TypeScript twin (`ts/native/fallback.ts`) throws for the same
-//! input (spec/file_format_v0.md §4.4, "Bad arguments").
+//! input (spec/file_format_v1.md §4.4, "Bad arguments").
 
 use std::fmt;
 

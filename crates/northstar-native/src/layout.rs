@@ -1,5 +1,5 @@
-//! Byte layout of a NorthstarDB v0 page, mirroring `ts/format/constants.ts`.
-//! The normative tables are in `spec/file_format_v0.md` (§2 page header, §4
+//! Byte layout of a NorthstarDB v1 page, mirroring `ts/format/constants.ts`.
+//! The normative tables are in `spec/file_format_v1.md` (§2 page header, §4
 //! B+tree nodes); every offset is derived from the one before it, as in the
 //! TypeScript file, and the unit test at the bottom pins the spec's numbers.
 //! Little-endian everywhere: fields are read and written through `bytes`
@@ -12,7 +12,7 @@ pub const MIN_NODE_BUFFER: usize = 4096;
 /// Largest node buffer: a double-size scratch node; slot offsets are u16 (spec §4.4).
 pub const MAX_NODE_BUFFER: usize = 65536;
 
-pub const FORMAT_VERSION: u16 = 0;
+pub const FORMAT_VERSION: u16 = 1;
 
 // ---- Page header (spec §2.1), 40 bytes at the start of every page ----------
 pub const PAGE_MAGIC: u32 = 0x4E53_4442; // "NSDB"
@@ -53,7 +53,8 @@ pub const NODE_COUNT_OFFSET: usize = HEADER_SIZE; // u16 number of cells
 pub const NODE_DEAD_OFFSET: usize = NODE_COUNT_OFFSET + 2; // u16 bytes of unreferenced cells
 pub const NODE_CELL_START_OFFSET: usize = NODE_DEAD_OFFSET + 2; // u32 lowest cell offset
 pub const NODE_LINK_OFFSET: usize = NODE_CELL_START_OFFSET + 4; // u64 leaf: 0; branch: leftmost child
-pub const NODE_SLOTS_OFFSET: usize = NODE_LINK_OFFSET + 8; // u16[count] cell offsets in key order
+pub const NODE_LINK_TXN_OFFSET: usize = NODE_LINK_OFFSET + 8; // u64 leaf: 0; branch: txn that wrote the leftmost child
+pub const NODE_SLOTS_OFFSET: usize = NODE_LINK_TXN_OFFSET + 8; // u16[count] cell offsets in key order
 pub const SLOT_SIZE: usize = 2;
 
 // Leaf cell (spec §4.2): key length u16, value length u32, key, value (or overflow ref).
@@ -62,13 +63,16 @@ pub const LEAF_CELL_VLEN: usize = LEAF_CELL_KLEN + 2;
 pub const LEAF_CELL_HEADER: usize = LEAF_CELL_VLEN + 4; // 6
 /// Bit 31 of the value-length field: the value lives in an overflow chain.
 pub const VALUE_OVERFLOW_BIT: u32 = 0x8000_0000;
-/// Inline bytes of an overflowed value: the first overflow page id (u64).
-pub const OVERFLOW_REF_SIZE: usize = 8;
+/// Inline bytes of an overflowed value: the first overflow page id (u64), then
+/// the txn id that wrote the chain (u64).
+pub const OVERFLOW_REF_SIZE: usize = 16;
 
-// Branch cell (spec §4.2): child page id u64, key length u16, key.
+// Branch cell (spec §4.2): child page id u64, txn id that wrote the child u64,
+// key length u16, key.
 pub const BRANCH_CELL_CHILD: usize = 0;
-pub const BRANCH_CELL_KLEN: usize = BRANCH_CELL_CHILD + 8;
-pub const BRANCH_CELL_HEADER: usize = BRANCH_CELL_KLEN + 2; // 10
+pub const BRANCH_CELL_CHILD_TXN: usize = BRANCH_CELL_CHILD + 8;
+pub const BRANCH_CELL_KLEN: usize = BRANCH_CELL_CHILD_TXN + 8;
+pub const BRANCH_CELL_HEADER: usize = BRANCH_CELL_KLEN + 2; // 18
 
 /// Little-endian field access that cannot read out of bounds: a field that
 /// would leave the slice reads as `None`. Writers are only called at offsets
@@ -113,7 +117,7 @@ pub mod bytes {
 mod tests {
     use super::*;
 
-    /// The numbers of the tables in spec/file_format_v0.md §2.1, §4.1, §4.2.
+    /// The numbers of the tables in spec/file_format_v1.md §2.1, §4.1, §4.2.
     #[test]
     fn offsets_match_the_spec_tables() {
         assert_eq!(
@@ -143,18 +147,26 @@ mod tests {
                 NODE_DEAD_OFFSET,
                 NODE_CELL_START_OFFSET,
                 NODE_LINK_OFFSET,
+                NODE_LINK_TXN_OFFSET,
                 NODE_SLOTS_OFFSET
             ],
-            [40, 42, 44, 48, 56]
+            [40, 42, 44, 48, 56, 64]
         );
         assert_eq!(
             [LEAF_CELL_KLEN, LEAF_CELL_VLEN, LEAF_CELL_HEADER],
             [0, 2, 6]
         );
         assert_eq!(
-            [BRANCH_CELL_CHILD, BRANCH_CELL_KLEN, BRANCH_CELL_HEADER],
-            [0, 8, 10]
+            [
+                BRANCH_CELL_CHILD,
+                BRANCH_CELL_CHILD_TXN,
+                BRANCH_CELL_KLEN,
+                BRANCH_CELL_HEADER
+            ],
+            [0, 8, 16, 18]
         );
+        assert_eq!(OVERFLOW_REF_SIZE, 16);
+        assert_eq!(FORMAT_VERSION, 1);
         assert_eq!(PAGE_MAGIC.to_le_bytes(), *b"BDSN");
     }
 }

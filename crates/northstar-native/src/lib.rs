@@ -5,7 +5,7 @@
 pub mod crc32c;
 mod napi;
 
-// Page and node kernels (spec/file_format_v0.md §2, §4), twins of
+// Page and node kernels (spec/file_format_v1.md §2, §4), twins of
 // ts/native/fallback.ts, and their N-API exports.
 pub mod error;
 pub mod layout;

@@ -1,4 +1,4 @@
-//! N-API exports of the page and node kernels (spec/file_format_v0.md §2, §4):
+//! N-API exports of the page and node kernels (spec/file_format_v1.md §2, §4):
 //! `pageSeal`, `pageVerify`, `leafSearch`, `branchSearch`, `leafInsert`,
 //! `branchInsert`, `nodeRemove`, `nodeCompact`, `nodeSplit`, `nodeMerge`,
 //! `nodeDecode`, with the signatures of `Kernels` in `ts/native/kernels.ts`.
@@ -347,12 +347,13 @@ fn leaf_insert(cx: Cx, [page, at, key, inline, vlen_field]: [napi_value; 5]) -> 
     boolean(cx, ok)
 }
 
-/// branchInsert(page, index, key, child): false, node unchanged, when it does not fit.
-fn branch_insert(cx: Cx, [page, at, key, child]: [napi_value; 4]) -> Call<napi_value> {
+/// branchInsert(page, index, key, child, childTxn): false, node unchanged, when it does not fit.
+fn branch_insert(cx: Cx, [page, at, key, child, txn]: [napi_value; 5]) -> Call<napi_value> {
     let (p, count) = node_arg(cx, page, Kind::Branch, "page")?;
     let i = index(cx, at, count as f64, "index")?;
     let k = u8_array(cx, key, "key")?;
     let c = page_id(cx, child, "child")?;
+    let t = page_id(cx, txn, "childTxn")?;
     disjoint(cx, p, k, "key overlaps the page")?;
     // Safety: the key does not overlap the page (checked just above).
     let ok = cx.check(node::branch_insert(
@@ -360,6 +361,7 @@ fn branch_insert(cx: Cx, [page, at, key, child]: [napi_value; 4]) -> Call<napi_v
         i,
         unsafe { k.bytes() },
         c,
+        t,
     ))?;
     boolean(cx, ok)
 }
@@ -519,7 +521,7 @@ callbacks! {
     c"leafSearch" => leaf_search_cb(leaf_search, 2);
     c"branchSearch" => branch_search_cb(branch_search, 2);
     c"leafInsert" => leaf_insert_cb(leaf_insert, 5);
-    c"branchInsert" => branch_insert_cb(branch_insert, 4);
+    c"branchInsert" => branch_insert_cb(branch_insert, 5);
     c"nodeRemove" => node_remove_cb(node_remove, 2);
     c"nodeCompact" => node_compact_cb(node_compact, 1);
     c"nodeSplit" => node_split_cb(node_split, 3);

@@ -1,4 +1,4 @@
-//! Slotted B+tree node kernels (spec/file_format_v0.md §4.1, §4.2, §4.4): the
+//! Slotted B+tree node kernels (spec/file_format_v1.md §4.1, §4.2, §4.4): the
 //! node header check, cell sizes, insert, remove, compact, split, merge and
 //! decode. TypeScript twin: the functions of the same names (camelCase) in
 //! `ts/native/fallback.ts`; both give byte-identical pages, the same return
@@ -271,7 +271,7 @@ fn check_index(index: usize, max_exclusive: usize, what: &str) -> KernelResult<(
 
 /// Inserts a leaf cell at slot `index` (0 … count). `vlen_field` is the stored
 /// value-length field: the value's length, or `VALUE_OVERFLOW_BIT | length`
-/// with the 8-byte overflow reference as `inline`. Ok(false), node unchanged,
+/// with the 16-byte overflow reference as `inline`. Ok(false), node unchanged,
 /// when it does not fit.
 pub fn leaf_insert(
     page: &mut [u8],
@@ -310,7 +310,13 @@ pub fn leaf_insert(
 
 /// Inserts a branch cell (the child holds keys >= key) at slot `index`;
 /// Ok(false), node unchanged, when it does not fit.
-pub fn branch_insert(page: &mut [u8], index: usize, key: &[u8], child: u64) -> KernelResult<bool> {
+pub fn branch_insert(
+    page: &mut [u8],
+    index: usize,
+    key: &[u8],
+    child: u64,
+    child_txn: u64,
+) -> KernelResult<bool> {
     let count = check_node(page, Kind::Branch, "page")?;
     check_index(index, count + 1, "index")?;
     if key.len() > 0xffff {
@@ -322,6 +328,7 @@ pub fn branch_insert(page: &mut [u8], index: usize, key: &[u8], child: u64) -> K
     }
     let at = place_cell(page, count, index, size)?;
     put_u64(page, at + BRANCH_CELL_CHILD, child);
+    put_u64(page, at + BRANCH_CELL_CHILD_TXN, child_txn);
     put_u16(page, at + BRANCH_CELL_KLEN, key.len() as u16);
     put_bytes(page, at + BRANCH_CELL_HEADER, key)?;
     Ok(true)
@@ -452,8 +459,8 @@ pub fn node_decode(page: &[u8], out: &mut [u32]) -> KernelResult<u32> {
             entry[2] = (k + klen) as u32;
             entry[3] = u32_at(page, o + LEAF_CELL_VLEN).unwrap_or(0);
         } else {
-            entry[2] = u32_at(page, o).unwrap_or(0);
-            entry[3] = u32_at(page, o + 4).unwrap_or(0);
+            entry[2] = u32_at(page, o + BRANCH_CELL_CHILD).unwrap_or(0);
+            entry[3] = u32_at(page, o + BRANCH_CELL_CHILD + 4).unwrap_or(0);
         }
     }
     Ok(count as u32)
@@ -561,7 +568,7 @@ mod tests {
             .iter()
             .enumerate()
         {
-            assert!(branch_insert(&mut p, i, k, *child).unwrap());
+            assert!(branch_insert(&mut p, i, k, *child, 7).unwrap());
         }
         let route = |k: &[u8]| branch_search(&p, k).unwrap();
         assert_eq!(
@@ -578,9 +585,10 @@ mod tests {
         );
         let mut out = [0u32; 12];
         assert_eq!(node_decode(&p, &mut out), Ok(3));
-        // First cell (b, 101) at 4096 - 11: key at 4095, length 1, child 101.
+        // First cell (b, 101) at 4096 - 19: child 101, child txn 7, key at 4095, length 1.
         assert_eq!(&out[..4], &[4095, 1, 101, 0]);
-        assert!(branch_insert(&mut p, 3, b"h", (1 << 53) - 1).unwrap());
+        assert_eq!(crate::layout::bytes::u32_at(&p, 4096 - 19 + BRANCH_CELL_CHILD_TXN), Some(7));
+        assert!(branch_insert(&mut p, 3, b"h", (1 << 53) - 1, (1 << 53) - 1).unwrap());
         let mut out = [0u32; 16];
         node_decode(&p, &mut out).unwrap();
         assert_eq!(&out[14..], &[0xffff_ffff, 0x1f_ffff]);
@@ -623,14 +631,14 @@ mod tests {
     #[test]
     fn insert_compacts_when_gap_plus_dead_suffices_and_fails_cleanly_otherwise() {
         let mut p = empty(PAGE_TYPE_LEAF, 4096);
-        let v = vec![7u8; 1000];
+        let v = vec![7u8; 990];
         for k in [b"a", b"b", b"c", b"d"] {
-            assert!(put(&mut p, k, &v)); // 1007 + 2 each
+            assert!(put(&mut p, k, &v)); // 997 + 2 each
         }
         let before = p.clone();
-        assert!(!put(&mut p, b"e", &v), "4 × 1009 + 56 leaves 4 bytes");
+        assert!(!put(&mut p, b"e", &v), "4 × 999 + 64 leaves 36 bytes");
         assert_eq!(p, before);
-        node_remove(&mut p, 1).unwrap(); // "b" dead, 1007 bytes
+        node_remove(&mut p, 1).unwrap(); // "b" dead, 997 bytes
         assert!(put(&mut p, b"e", &v));
         assert_eq!(dead(&p), 0);
         assert_eq!(
@@ -642,14 +650,16 @@ mod tests {
     #[test]
     fn overflow_reference_cells() {
         let mut p = empty(PAGE_TYPE_LEAF, 4096);
-        let r = 42u64.to_le_bytes();
+        let mut r = [0u8; 16];
+        r[..8].copy_from_slice(&42u64.to_le_bytes());
+        r[8..].copy_from_slice(&9u64.to_le_bytes());
         assert!(leaf_insert(&mut p, 0, b"k", &r, VALUE_OVERFLOW_BIT | 5000).unwrap());
-        assert_eq!(cell_start(&p), 4096 - 15);
+        assert_eq!(cell_start(&p), 4096 - 23);
         let mut out = [0u32; 4];
         node_decode(&p, &mut out).unwrap();
-        assert_eq!(out, [4087, 1, 4088, VALUE_OVERFLOW_BIT | 5000]);
+        assert_eq!(out, [4079, 1, 4080, VALUE_OVERFLOW_BIT | 5000]);
         assert!(matches!(
-            leaf_insert(&mut p, 0, b"j", &[0; 7], VALUE_OVERFLOW_BIT),
+            leaf_insert(&mut p, 0, b"j", &[0; 8], VALUE_OVERFLOW_BIT),
             Err(KernelError::Range(_))
         ));
         assert!(matches!(
@@ -776,7 +786,7 @@ mod tests {
             let _ = node_compact(&mut g.clone());
             let _ = node_remove(&mut g.clone(), 0);
             let _ = leaf_insert(&mut g.clone(), 0, b"k", b"v", 1);
-            let _ = branch_insert(&mut g.clone(), 0, b"k", 1);
+            let _ = branch_insert(&mut g.clone(), 0, b"k", 1, 1);
             let _ = node_split(&mut g.clone(), &mut empty(g[TYPE_OFFSET], 4096), 0);
             let _ = node_merge(&mut empty(g[TYPE_OFFSET], 4096), &g);
         }

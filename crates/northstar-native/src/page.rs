@@ -1,4 +1,4 @@
-//! Page checksums: `page_seal` and `page_verify` (spec/file_format_v0.md §2.2,
+//! Page checksums: `page_seal` and `page_verify` (spec/file_format_v1.md §2.2,
 //! §2.3). TypeScript twin: `pageSeal`/`pageVerify` in `ts/native/fallback.ts`.
 
 use crate::crc32c::crc32c;
@@ -82,6 +82,7 @@ mod tests {
     fn sealed_leaf(size: usize, id: u64) -> Vec<u8> {
         let mut p = vec![0u8; size];
         put_u32(&mut p, MAGIC_OFFSET, PAGE_MAGIC);
+        put_u16(&mut p, VERSION_OFFSET, FORMAT_VERSION);
         p[TYPE_OFFSET] = PAGE_TYPE_LEAF;
         put_u64(&mut p, PAGE_ID_OFFSET, id);
         put_u64(&mut p, TXN_ID_OFFSET, 7);
@@ -135,7 +136,7 @@ mod tests {
             assert_eq!(page_verify(&q, 9), Ok(status::BAD_HEADER_CHECKSUM));
 
             let mut q = p.clone();
-            put_u16(&mut q, VERSION_OFFSET, 1);
+            put_u16(&mut q, VERSION_OFFSET, FORMAT_VERSION - 1); // a v0 page
             page_seal(&mut q).unwrap();
             assert_eq!(page_verify(&q, 9), Ok(status::UNSUPPORTED_VERSION));
 

@@ -1,4 +1,4 @@
-//! Search kernels (spec/file_format_v0.md §4.3): binary search over a node's
+//! Search kernels (spec/file_format_v1.md §4.3): binary search over a node's
 //! slots, comparing keys as unsigned bytes (`<[u8]>::cmp`: memcmp over the
 //! shorter length, then the shorter is less). TypeScript twin: `leafSearch`
 //! and `branchSearch` in `ts/native/fallback.ts`.

@@ -9,6 +9,7 @@
 // Factories must be self-contained (no references to module scope): they are
 // recompiled from their source text.
 
+import { FORMAT_VERSION } from '../../format/constants.js';
 import { RecordBuilder } from '../../log/record.js';
 import { fallbackKernels, type Kernels } from '../../native/kernels.js';
 import type { Benchmark, BenchCase } from '../registry.js';
@@ -96,13 +97,13 @@ export function kernelFixtures(): KernelFixtures {
   const fullBranch = emptyNode(BRANCH);
   let inBranch = 0;
   for (const k of branchKeys) {
-    if (!fb.branchInsert(fullBranch, inBranch, k, 1000 + inBranch)) break;
+    if (!fb.branchInsert(fullBranch, inBranch, k, 1000 + inBranch, 7)) break;
     inBranch++;
   }
   const roomyLeaf = emptyNode(LEAF);
   for (let i = 0; i < inLeaf.length - 1; i++) fb.leafInsert(roomyLeaf, i, inLeaf[i]!, value, value.length);
   const roomyBranch = emptyNode(BRANCH);
-  for (let i = 0; i < inBranch - 1; i++) fb.branchInsert(roomyBranch, i, branchKeys[i]!, 1000 + i);
+  for (let i = 0; i < inBranch - 1; i++) fb.branchInsert(roomyBranch, i, branchKeys[i]!, 1000 + i, 7);
   const extraKey = new Uint8Array(16).fill(0x80);
   const extraAt = fb.leafSearch(roomyLeaf, extraKey) >>> 1;
   const extraBranchAt = Math.max(0, fb.branchSearch(roomyBranch, extraKey));
@@ -116,6 +117,7 @@ export function kernelFixtures(): KernelFixtures {
   const sealed = fullLeaf.slice();
   const dv = new DataView(sealed.buffer);
   dv.setUint32(0, 0x4e534442, true);
+  dv.setUint16(4, FORMAT_VERSION, true);
   dv.setUint32(8, 77, true);
   dv.setUint32(24, PAGE - 40, true);
   fb.pageSeal(sealed);
@@ -166,7 +168,7 @@ export const KERNEL_BENCHES: KernelBench[] = [
       return () => { if (!k.leafInsert(p, at, key, v, v.length)) throw new Error('no room'); k.nodeRemove(p, at); }; } },
   { name: 'branch_insert_remove', kernels: ['branchInsert', 'nodeRemove'], params: { op: 'branchInsert + nodeRemove, nearly full branch' },
     factory: (k, f) => { const p = f.roomyBranch.slice(); const key = f.extraKey; const at = f.extraBranchAt;
-      return () => { if (!k.branchInsert(p, at, key, 4242)) throw new Error('no room'); k.nodeRemove(p, at); }; } },
+      return () => { if (!k.branchInsert(p, at, key, 4242, 7)) throw new Error('no room'); k.nodeRemove(p, at); }; } },
   { name: 'node_split', kernels: ['nodeSplit'], params: { op: 'split a full leaf in half', includes: 'restoring 2 x 16 KiB inputs' },
     factory: (k, f) => { const src = new Uint8Array(f.fullLeaf.length); const dst = new Uint8Array(src.length); const full = f.fullLeaf; const empty = f.emptyLeaf; const at = f.inLeaf >>> 1;
       return () => { src.set(full); dst.set(empty); if (!k.nodeSplit(src, dst, at)) throw new Error('split failed'); }; } },

@@ -1,4 +1,4 @@
-//! The node kernels on arbitrary node bytes (spec/file_format_v0.md §4.3–§4.4):
+//! The node kernels on arbitrary node bytes (spec/file_format_v1.md §4.3–§4.4):
 //! decode, search, insert, remove, compact, split and merge must return a
 //! result or a KernelError for any bytes, never panic and never index outside
 //! the buffers (a slice index out of bounds is a panic, which libFuzzer reports).
@@ -69,10 +69,10 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(true) = leaf_insert(&mut page, index, key, &inline, inline.len() as u32) {
                 let _ = leaf_search(&page, key);
             }
-            let _ = leaf_insert(&mut page, arg, key, &[1, 2, 3, 4, 5, 6, 7, 8], VALUE_OVERFLOW_BIT | 5000);
+            let _ = leaf_insert(&mut page, arg, key, &[7u8; OVERFLOW_REF_SIZE], VALUE_OVERFLOW_BIT | 5000);
         }
         2 => {
-            let _ = branch_insert(&mut page, index, key, (arg as u64) << 20 | 2);
+            let _ = branch_insert(&mut page, index, key, (arg as u64) << 20 | 2, arg as u64);
         }
         3 => {
             let _ = node_remove(&mut page, if count == 0 { arg } else { arg % count });

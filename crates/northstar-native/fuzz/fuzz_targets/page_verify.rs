@@ -1,4 +1,4 @@
-//! page_verify and page_seal on arbitrary bytes (spec/file_format_v0.md §2).
+//! page_verify and page_seal on arbitrary bytes (spec/file_format_v1.md §2).
 //!
 //! Input: byte 0 is a control byte, the rest fills a page (zero-padded or cut):
 //! bits 0–1 choose the page size (4096 << n), bit 2 reseals the page before it
