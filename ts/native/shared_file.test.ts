@@ -474,11 +474,14 @@ describe.skipIf(skip)('SharedFile', () => {
           globalThis.views.push(f.view());
           f.close();
         }
-        parentPort.postMessage('held');`;
+        parentPort.postMessage('held');
+        // Stay alive (the listener keeps the worker's loop going) until the parent has counted.
+        parentPort.once('message', () => parentPort.close());`;
       const w = new Worker(code, { eval: true, workerData: { binding: BINDING, path: lockPath() } });
       const exited = new Promise((resolve) => w.once('exit', resolve));
       expect(await new Promise((resolve) => w.once('message', resolve))).toBe('held');
       expect(mappingsOf(lockPath())).toBe(100);
+      w.postMessage('exit');
       await exited;
       for (let i = 0; i < 100 && mappingsOf(lockPath()) > 0; i++) await new Promise((r) => setTimeout(r, 10));
       expect(mappingsOf(lockPath())).toBe(0);

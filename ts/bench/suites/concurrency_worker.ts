@@ -99,7 +99,8 @@ function timerCost(): number {
 }
 
 /**
- * Runs `step` until STOP (phased calls) or `max` ops, one sample per op.
+ * Runs `step` until STOP (phased calls) or `max` ops, one sample per op, and
+ * at least once.
  * Errors are counted, the first kept; the loop goes on.
  */
 function timedLoop(phase: PhaseControl, max: number, step: (n: number) => void): LoopReport {
@@ -115,7 +116,8 @@ function timedLoop(phase: PhaseControl, max: number, step: (n: number) => void):
   let n = 0;
   let errors = 0;
   let first: unknown = undefined;
-  while (n < limit && !phase.stopped()) {
+  // At least one op: a thread the scheduler starts after STOP (a loaded machine) still measures something.
+  while (n < limit && (n === 0 || !phase.stopped())) {
     try {
       step(n);
     } catch (err) {
