@@ -293,7 +293,10 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     try {
       if (coord.othersReady()) this.adopt();
       else {
-        // Alone: whatever the lock file says is from handles that are gone. Start from the files.
+        // Alone: whatever the lock file says is from handles that are gone. Start from the files,
+        // as a new generation: a handle that adopted the gone handles' state meanwhile sees it
+        // and reloads instead of keeping their roots and cached pages (concurrency §3.1).
+        this.logGeneration = coord.publishedGeneration() + 1;
         this.reloadDurable();
         this.recovering = true;
         try {
@@ -720,7 +723,12 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
    */
   private catchUp(p: PublishedState): void {
     if (p.txnId <= this.published.txnId && p.logGeneration === this.logGeneration) return;
-    if (p.logGeneration !== this.logGeneration) this.reopenLog(p.logGeneration);
+    if (p.logGeneration !== this.logGeneration) {
+      // The log was replaced (truncateLog) or a recovery rebuilt the trees (a new run, its
+      // own roots and page reuse): start again from the durable meta, cache and history too.
+      this.reloadDurable();
+      this.logGeneration = p.logGeneration;
+    }
     // Shorter than what was published: the file was replaced by a truncateLog whose handle died
     // before it published the new generation; positions are the same in the new file.
     else if (p.logEnd > this.log.fileEnd()) this.reopenLog(this.logGeneration);

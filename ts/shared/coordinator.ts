@@ -27,6 +27,7 @@ import {
   W_BOOT,
   W_DB_ID,
   W_HISTORY_FLOOR,
+  W_LOG_GENERATION,
   W_MAGIC,
   W_SEQ,
   W_TXN,
@@ -224,6 +225,11 @@ export class Coordinator {
     // A reader on the fast path that sees the new txn goes on to the seqlock read, which waits for the even W_SEQ.
     this.store.storeMany(PUBLISHED_FIRST, values);
     this.store.store(W_SEQ, odd + 1);
+  }
+
+  /** The log generation word alone (no seqlock): for a recovery to publish a later one. */
+  publishedGeneration(): number {
+    return this.store.load(W_LOG_GENERATION);
   }
 
   /** The oldest txn the writer keeps pages for (its history window); readers re-check it (§4.2). */
