@@ -522,19 +522,15 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       // Raising the slot only lets the writer reuse pages sooner, so it can wait until the
       // current task is done: a loop of beginRead/close then writes the slot once, not twice
       // per read (concurrency §4.2).
-      if (!this.raiseQueued) {
-        this.raiseQueued = true;
-        queueMicrotask(this.raiseSlot);
-      }
+      queueRaise(this);
     } else this.readers.set(txnId, n - 1);
     this.liveReaders--;
   }
 
-  private raiseQueued = false;
-  private readonly raiseSlot = (): void => {
-    this.raiseQueued = false;
+  /** Brings the slot up to this handle's oldest snapshot (queueRaise's microtask). */
+  raiseSlot(): void {
     if (!this.closed) this.showReaders();
-  };
+  }
 
   committed(result: CommitResult, durable: boolean): void {
     const s = result.state;
@@ -1099,6 +1095,9 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
 
   private closeFiles(): void {
     this.closed = true;
+    // A closed handle is nobody's to raise; dropping it here also lets it be collected
+    // before the current task ends.
+    raisesDue.delete(this);
     this.pager.cache.clear();
     try {
       this.coord.close();
@@ -1110,6 +1109,28 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       }
     }
   }
+}
+
+/**
+ * Handles whose slot is due to be raised at the end of the current task
+ * (spec/concurrency_v0.md §4.2). One microtask serves them all, and a handle
+ * that closes leaves the set at once: a queued closure per handle would keep
+ * every closed handle (its cache, its files) alive until the task ends, which
+ * a long synchronous task opening many databases cannot afford.
+ */
+const raisesDue = new Set<Database>();
+let raiseScheduled = false;
+
+function queueRaise(db: Database): void {
+  raisesDue.add(db);
+  if (raiseScheduled) return;
+  raiseScheduled = true;
+  queueMicrotask(() => {
+    raiseScheduled = false;
+    const due = [...raisesDue];
+    raisesDue.clear();
+    for (const d of due) d.raiseSlot();
+  });
 }
 
 /**
