@@ -185,7 +185,7 @@ export async function runPowerloss(opts: PowerlossOptions): Promise<Figures> {
 
   /** One workload run exploring crash states at each sync; `samples` per sync when not exhaustive. */
   const explore = async (name: string, seed: number, commits: number, checkpointEvery: number, samples: number, exhaustive: boolean, sectorSize = 0): Promise<void> => {
-    log(`powerloss: ${name} workload, seed ${seed}, ${commits} commits${sectorSize > 0 ? `, log aligned to ${sectorSize}` : ''}`);
+    log(`${name} workload, seed ${seed}, ${commits} commits${sectorSize > 0 ? `, log aligned to ${sectorSize}` : ''}`);
     const model = new Model(seed);
     const fs = new FaultyFileSystem();
     const p: Progress = { acked: 0, attempted: 0 };
