@@ -734,6 +734,9 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       this.reloadDurable();
       from = this.published.logEnd;
     }
+    // The durable meta is past the published block (its publisher died between a checkpoint and
+    // its publish): keep the durable state; the next writer republishes from the files (takeOver).
+    if (from > p.logEnd) return;
     this.log.end = p.logEnd;
     const cache = this.pager.cache;
     const it = this.log.scan(from);
@@ -778,6 +781,10 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
    * it. Cuts off a tail a dead writer left past the published end.
    */
   private takeOver(p: PublishedState = this.readPublished()): void {
+    // A durable meta past the published block: its publisher died after a checkpoint (its
+    // own, or a recovery's) and before it published. The files are the truth.
+    const stale = chooseMeta(this.file, this.pager.kernels).meta.logTail > p.logEnd;
+    if (stale) p = this.publishedFromLog();
     this.catchUp(p);
     if (p.writer !== this.coord.owner || p.txnId !== this.latest.txnId) {
       this.reloadDurable();
@@ -812,6 +819,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     this.syncedEnd = p.logEnd;
     if (this.log.fileEnd() > p.logEnd) this.log.truncateTail(p.logEnd);
     this.log.end = p.logEnd;
+    if (stale) this.publishShared();
   }
 
   /**
