@@ -110,7 +110,7 @@ export interface DatabaseStats {
   writer: boolean;
   /** How this handle coordinates with others: 'native' (shared memory, flock), 'file' (fallback) or 'memory' (custom file system). */
   coordination: 'native' | 'file' | 'memory';
-  cache: { limitBytes: number; capacityPages: number; pages: number; hits: number; misses: number; evictions: number };
+  cache: { limitBytes: number; capacityPages: number; pages: number; hits: number; misses: number; evictions: number; hintBytes: number };
   io: IoStats;
   logIo: IoStats;
 }
@@ -204,6 +204,10 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       pageSize: meta.pageSize,
       path,
       page: (id) => pager.read(id),
+      searchLeaf: (leaf, key) => pager.searchLeaf(leaf, key),
+      searchBranch: (branch, key) => pager.searchBranch(branch, key),
+      node: (id, txn) => pager.readNode(id, txn),
+      nodeType: () => pager.nodeType,
       overflowPage: (id) => pager.readUncached(id),
     };
     this.durable = meta;
@@ -462,7 +466,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       readers: { live: this.liveReaders, oldestTxnId: oldestReader, others },
       writer: this.writer !== null,
       coordination: this.coord.kind,
-      cache: { limitBytes: this.opts.cacheSize, capacityPages: c.capacity, pages: c.size, hits: c.hits, misses: c.misses, evictions: c.evictions },
+      cache: { limitBytes: this.opts.cacheSize, capacityPages: c.capacity, pages: c.size, hits: c.hits, misses: c.misses, evictions: c.evictions, hintBytes: c.hintBytes },
       io: { ...this.file.stats },
       logIo: { ...this.log.stats },
     };

@@ -23,6 +23,20 @@ export interface PageSource {
   readonly pageSize: number;
   /** Verified bytes of a tree page; callers must not modify them. */
   page(id: number): Uint8Array;
+  /**
+   * Optional: leafSearch(leaf, key) for the leaf page(id) returned last,
+   * possibly faster than the kernel (the pager's search hints, spec §9.2).
+   */
+  searchLeaf?(leaf: Uint8Array, key: Uint8Array): number;
+  /** Optional: branchSearch(branch, key), likewise for the branch node() returned last. */
+  searchBranch?(branch: Uint8Array, key: Uint8Array): number;
+  /**
+   * Optional fast path of nodePage(): page(id) when txn `txn` wrote it and it
+   * is a branch or leaf, else null; nodeType() is then the type of the page it
+   * returned last.
+   */
+  node?(id: number, txn: number): Uint8Array | null;
+  nodeType?(): number;
   /** Verified bytes of an overflow page (not cached). */
   overflowPage(id: number): Uint8Array;
   /** Where to name the file in errors. */
@@ -71,6 +85,7 @@ export function childOf(src: PageSource, p: Uint8Array, id: number, c: number): 
  * commit: spec §4.5, rule 13).
  */
 export function findLeaf(src: PageSource, root: number, rootTxn: number, key: Uint8Array): Uint8Array {
+  if (src.node !== undefined) return findLeafChecked(src, root, rootTxn, key);
   let id = root;
   let p = nodePage(src, id, rootTxn);
   const k = src.kernels;
@@ -83,11 +98,31 @@ export function findLeaf(src: PageSource, root: number, rootTxn: number, key: Ui
   return p;
 }
 
+/** findLeaf through src.node() and src.nodeType(): the header checks without reading the page headers. */
+function findLeafChecked(src: PageSource, root: number, rootTxn: number, key: Uint8Array): Uint8Array {
+  let id = root;
+  let p = src.node!(id, rootTxn) ?? nodeError(src, id, rootTxn);
+  for (let depth = 1; src.nodeType!() === PageType.Branch; depth++) {
+    if (depth >= MAX_TREE_DEPTH) throw corrupt(src, id, `tree deeper than ${MAX_TREE_DEPTH} levels (a cycle)`);
+    const c = src.searchBranch !== undefined ? src.searchBranch(p, key) : src.kernels.branchSearch(p, key);
+    id = childOf(src, p, id, c);
+    const txn = childTxnAt(p, c);
+    p = src.node!(id, txn) ?? nodeError(src, id, txn);
+  }
+  return p;
+}
+
+/** The Corrupt error nodePage() names for a page src.node() refused. */
+function nodeError(src: PageSource, id: number, txn: number): never {
+  nodePage(src, id, txn);
+  throw corrupt(src, id, 'refused as a tree node');
+}
+
 /** Point lookup: a caller-owned copy of the value, or undefined. */
 export function treeGet(src: PageSource, root: number, rootTxn: number, key: Uint8Array): Buffer | undefined {
   if (root === 0) return undefined;
   const leaf = findLeaf(src, root, rootTxn, key);
-  const r = src.kernels.leafSearch(leaf, key);
+  const r = src.searchLeaf !== undefined ? src.searchLeaf(leaf, key) : src.kernels.leafSearch(leaf, key);
   if ((r & 1) === 0) return undefined;
   return leafValue(src, leaf, r >>> 1);
 }

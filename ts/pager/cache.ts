@@ -2,11 +2,23 @@
 // verified, immutable page buffers keyed by page id. Lookups cost one Map get
 // and one byte store; nothing is allocated on a hit.
 
+import { readU64 } from '../format/bytes.js';
+import { TXN_ID_OFFSET, TYPE_OFFSET } from '../format/constants.js';
+
 export class PageCache {
   private readonly slotOf = new Map<number, number>();
   private readonly ids: number[];
   private readonly pages: (Uint8Array | undefined)[];
   private readonly referenced: Uint8Array;
+  /** Search hints of the page in each slot, built on first use (ts/btree/hints.ts); dropped with it. */
+  private readonly hints: (Uint32Array | undefined)[];
+  /** Bytes of all hint arrays held (at most a quarter of the pages': spec §9.2). */
+  hintBytes = 0;
+  /** Txn id and page type of the page in each slot (its header, read once at put). */
+  readonly txns: Float64Array;
+  readonly types: Uint8Array;
+  /** The slot of the page the last get or put returned, -1 after a miss. */
+  last = -1;
   private hand = 0;
   hits = 0;
   misses = 0;
@@ -17,6 +29,9 @@ export class PageCache {
     this.ids = new Array<number>(capacity).fill(-1);
     this.pages = new Array<Uint8Array | undefined>(capacity).fill(undefined);
     this.referenced = new Uint8Array(capacity);
+    this.hints = new Array<Uint32Array | undefined>(capacity).fill(undefined);
+    this.txns = new Float64Array(capacity);
+    this.types = new Uint8Array(capacity);
   }
 
   get size(): number {
@@ -27,10 +42,12 @@ export class PageCache {
     const s = this.slotOf.get(id);
     if (s === undefined) {
       this.misses++;
+      this.last = -1;
       return undefined;
     }
     this.hits++;
     this.referenced[s] = 1;
+    this.last = s;
     return this.pages[s];
   }
 
@@ -39,7 +56,10 @@ export class PageCache {
     const existing = this.slotOf.get(id);
     if (existing !== undefined) {
       this.pages[existing] = page;
+      this.dropHints(existing);
+      this.noteHeader(existing, page);
       this.referenced[existing] = 1;
+      this.last = existing;
       return;
     }
     const s = this.victim();
@@ -50,8 +70,39 @@ export class PageCache {
     }
     this.ids[s] = id;
     this.pages[s] = page;
+    this.dropHints(s);
+    this.noteHeader(s, page);
     this.referenced[s] = 0;
     this.slotOf.set(id, s);
+    this.last = s;
+  }
+
+  private noteHeader(s: number, page: Uint8Array): void {
+    this.txns[s] = readU64(page, TXN_ID_OFFSET);
+    this.types[s] = page[TYPE_OFFSET]!;
+  }
+
+  hintsAt(s: number): Uint32Array | undefined {
+    return this.hints[s];
+  }
+
+  setHints(s: number, h: Uint32Array): void {
+    this.dropHints(s);
+    this.hints[s] = h;
+    this.hintBytes += h.byteLength;
+  }
+
+  private dropHints(s: number): void {
+    const h = this.hints[s];
+    if (h === undefined) return;
+    this.hintBytes -= h.byteLength;
+    this.hints[s] = undefined;
+  }
+
+  /** The slot holding `page` if the last get or put returned it, else -1. */
+  lastSlotOf(page: Uint8Array): number {
+    const s = this.last;
+    return s >= 0 && this.pages[s] === page ? s : -1;
   }
 
   delete(id: number): void {
@@ -60,14 +111,19 @@ export class PageCache {
     this.slotOf.delete(id);
     this.ids[s] = -1;
     this.pages[s] = undefined;
+    this.dropHints(s);
     this.referenced[s] = 0;
+    if (this.last === s) this.last = -1;
   }
 
   clear(): void {
     this.slotOf.clear();
     this.ids.fill(-1);
     this.pages.fill(undefined);
+    this.hints.fill(undefined);
+    this.hintBytes = 0;
     this.referenced.fill(0);
+    this.last = -1;
   }
 
   /** Next slot to fill: an empty one, or the first unreferenced one the hand passes. */

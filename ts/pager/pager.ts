@@ -3,11 +3,12 @@
 // cached. Callers check the page type they expected.
 
 import { NorthstarError } from '../errors.js';
-import { BRANCH_CELL_HEADER, LEAF_CELL_HEADER, NODE_CELL_START_OFFSET, PageStatus, PageType, TYPE_OFFSET } from '../format/constants.js';
-import { readU32 } from '../format/bytes.js';
+import { BRANCH_CELL_HEADER, LEAF_CELL_HEADER, NODE_CELL_START_OFFSET, NODE_COUNT_OFFSET, PageStatus, PageType, TYPE_OFFSET } from '../format/constants.js';
+import { readU16, readU32 } from '../format/bytes.js';
 import type { DbFile } from '../io/file.js';
 import type { Kernels } from '../native/kernels.js';
 import { PageCache } from './cache.js';
+import { buildHints, hintedBranchSearch, hintedLeafSearch } from '../btree/hints.js';
 
 const STATUS_NAMES: Record<number, string> = {
   [PageStatus.BadMagic]: 'bad magic',
@@ -22,6 +23,9 @@ const STATUS_NAMES: Record<number, string> = {
 export function pageStatusName(status: number): string {
   return STATUS_NAMES[status] ?? `status ${status}`;
 }
+
+/** Marks a cached node that keeps no hints. */
+const NO_HINTS = new Uint32Array(0);
 
 export class Pager {
   readonly cache: PageCache;
@@ -48,6 +52,55 @@ export class Pager {
     const page = this.readUncached(id);
     this.cache.put(id, page);
     return page;
+  }
+
+  /** The page type of the page readNode() returned last. */
+  nodeType = 0;
+
+  /**
+   * read(id) when txn `txn` wrote it and it is a branch or leaf, else null
+   * (the caller names the problem from the bytes: ts/btree/read.ts nodePage).
+   * Checks the header fields the cache noted at put, so the page's own header
+   * line is not touched on a hit (spec §9.2).
+   */
+  readNode(id: number, txn: number): Uint8Array | null {
+    const p = this.read(id);
+    const cache = this.cache;
+    const s = cache.last; // read() leaves the slot of p there, on a hit and after a put
+    const t = cache.types[s]!;
+    if (cache.txns[s] !== txn || (t !== PageType.Leaf && t !== PageType.Branch)) return null;
+    this.nodeType = t;
+    return p;
+  }
+
+  /**
+   * leafSearch(page, key) for a verified leaf page: through the page's search
+   * hints when `page` is the one the last read() returned (spec §9.2), else
+   * the kernel.
+   */
+  searchLeaf(page: Uint8Array, key: Uint8Array): number {
+    const h = this.hintsOf(page, true);
+    return h === undefined ? this.kernels.leafSearch(page, key) : hintedLeafSearch(page, h, key);
+  }
+
+  /** branchSearch(page, key), as searchLeaf for a verified branch page. */
+  searchBranch(page: Uint8Array, key: Uint8Array): number {
+    const h = this.hintsOf(page, false);
+    return h === undefined ? this.kernels.branchSearch(page, key) : hintedBranchSearch(page, h, key);
+  }
+
+  /** The hints of `page` if the last read() returned it and it is a node of that kind, built on first use. */
+  private hintsOf(page: Uint8Array, leaf: boolean): Uint32Array | undefined {
+    const cache = this.cache;
+    const s = cache.lastSlotOf(page);
+    if (s < 0 || cache.types[s] !== (leaf ? PageType.Leaf : PageType.Branch)) return undefined;
+    let h = cache.hintsAt(s);
+    if (h === undefined) {
+      // Nodes of more cells than a quarter of the page in 4-byte hints keep none (spec §9.2).
+      h = readU16(page, NODE_COUNT_OFFSET) <= this.pageSize / 16 ? buildHints(page, leaf) : NO_HINTS;
+      cache.setHints(s, h);
+    }
+    return h === NO_HINTS ? undefined : h;
   }
 
   /** Reads and verifies page `id` without caching it (overflow chains, verify). */
