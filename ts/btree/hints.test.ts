@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { writeU32 } from '../format/bytes.js';
 import { NODE_CELL_START_OFFSET, PageType, TYPE_OFFSET } from '../format/constants.js';
 import * as reference from '../native/fallback.js';
+import { useTempDbs } from '../testing/fixtures.js';
 import { HINT_PREFIX_MAX, buildHints, hintedBranchSearch, hintedLeafSearch } from './hints.js';
 
 const seed = process.env.NORTHSTAR_SEED !== undefined ? Number(process.env.NORTHSTAR_SEED) : Date.now() % 0x7fffffff;
@@ -110,5 +111,45 @@ describe('search hints', () => {
     const { page } = fill(PageType.Branch, 4096, [Uint8Array.of(5, 5)]);
     const h = buildHints(page, false);
     expect([Uint8Array.of(5), Uint8Array.of(5, 5), Uint8Array.of(6)].map((q) => hintedBranchSearch(page, h, q))).toEqual([0, 1, 1]);
+  });
+});
+
+describe('search hints in the page cache', () => {
+  const t = useTempDbs('northstar-hints-');
+
+  it('a node gets hints on its 4th search, gets through them return every value, and stats count their bytes', () => {
+    const db = t.openDb({ pageSize: 4096 });
+    const key = (i: number): string => `key:${String(i).padStart(8, '0')}`;
+    const w = db.beginWrite();
+    for (let i = 0; i < 3000; i++) w.put(key(i), `v${i}`);
+    w.commit();
+    db.close();
+    const r = t.openDb({ pageSize: 4096 });
+    const tx = r.beginRead();
+    expect(tx.get(key(17))?.toString()).toBe('v17');
+    expect(r.stats().cache.hintBytes, 'nothing after one search').toBe(0);
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 3000; i += 7) expect(tx.get(key(i))?.toString()).toBe(`v${i}`);
+    }
+    expect(r.stats().cache.hintBytes).toBeGreaterThan(0);
+    // Absent keys between, below and above the stored ones, through the same hints.
+    expect(tx.get('key:0000001') ?? null).toBeNull();
+    expect(tx.get(key(42) + '\0') ?? null).toBeNull();
+    expect(tx.get('a') ?? null).toBeNull();
+    expect(tx.get('z') ?? null).toBeNull();
+    tx.close();
+  });
+
+  it('a node of more cells than pageSize / 16 keeps no hints', () => {
+    const db = t.openDb({ pageSize: 4096 });
+    const w = db.beginWrite();
+    // 300 two-byte keys of empty values: 10 bytes a cell, all in one 4 KiB leaf, and 300 > 4096 / 16.
+    for (let i = 0; i < 300; i++) w.put(Uint8Array.of(1 + (i >> 8), i & 0xff), new Uint8Array(0));
+    w.commit();
+    const tx = db.beginRead();
+    for (let round = 0; round < 6; round++) for (let i = 0; i < 300; i++) expect(tx.get(Uint8Array.of(1 + (i >> 8), i & 0xff))?.length).toBe(0);
+    expect(db.stats().depth).toBe(1);
+    expect(db.stats().cache.hintBytes).toBe(0);
+    tx.close();
   });
 });

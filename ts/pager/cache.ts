@@ -12,6 +12,8 @@ export class PageCache {
   private readonly referenced: Uint8Array;
   /** Search hints of the page in each slot, built on first use (ts/btree/hints.ts); dropped with it. */
   private readonly hints: (Uint32Array | undefined)[];
+  /** Searches of the page in each slot while it has no hints (saturating). */
+  private readonly searches: Uint8Array;
   /** Bytes of all hint arrays held (at most a quarter of the pages': spec §9.2). */
   hintBytes = 0;
   /** Txn id and page type of the page in each slot (its header, read once at put). */
@@ -30,6 +32,7 @@ export class PageCache {
     this.pages = new Array<Uint8Array | undefined>(capacity).fill(undefined);
     this.referenced = new Uint8Array(capacity);
     this.hints = new Array<Uint32Array | undefined>(capacity).fill(undefined);
+    this.searches = new Uint8Array(capacity);
     this.txns = new Float64Array(capacity);
     this.types = new Uint8Array(capacity);
   }
@@ -86,6 +89,13 @@ export class PageCache {
     return this.hints[s];
   }
 
+  /** Counts one search of the page in slot s; returns the count so far. */
+  countSearch(s: number): number {
+    const n = this.searches[s]!;
+    if (n < 255) this.searches[s] = n + 1;
+    return n + 1;
+  }
+
   setHints(s: number, h: Uint32Array): void {
     this.dropHints(s);
     this.hints[s] = h;
@@ -93,6 +103,7 @@ export class PageCache {
   }
 
   private dropHints(s: number): void {
+    this.searches[s] = 0;
     const h = this.hints[s];
     if (h === undefined) return;
     this.hintBytes -= h.byteLength;
@@ -121,6 +132,7 @@ export class PageCache {
     this.ids.fill(-1);
     this.pages.fill(undefined);
     this.hints.fill(undefined);
+    this.searches.fill(0);
     this.hintBytes = 0;
     this.referenced.fill(0);
     this.last = -1;

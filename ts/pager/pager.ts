@@ -26,6 +26,8 @@ export function pageStatusName(status: number): string {
 
 /** Marks a cached node that keeps no hints. */
 const NO_HINTS = new Uint32Array(0);
+/** Searches of a cached node before it gets hints (spec §9.2). */
+const HINT_AFTER_SEARCHES = 4;
 
 export class Pager {
   readonly cache: PageCache;
@@ -94,13 +96,15 @@ export class Pager {
     const cache = this.cache;
     const s = cache.lastSlotOf(page);
     if (s < 0 || cache.types[s] !== (leaf ? PageType.Leaf : PageType.Branch)) return undefined;
-    let h = cache.hintsAt(s);
-    if (h === undefined) {
-      // Nodes of more cells than a quarter of the page in 4-byte hints keep none (spec §9.2).
-      h = readU16(page, NODE_COUNT_OFFSET) <= this.pageSize / 16 ? buildHints(page, leaf) : NO_HINTS;
-      cache.setHints(s, h);
-    }
-    return h === NO_HINTS ? undefined : h;
+    const h = cache.hintsAt(s);
+    if (h !== undefined) return h === NO_HINTS ? undefined : h;
+    // Built on a node's HINT_AFTER_SEARCHES-th search: a page read for a few
+    // searches (cold reads) is searched faster by the kernel than hints are built.
+    if (cache.countSearch(s) < HINT_AFTER_SEARCHES) return undefined;
+    // Nodes of more cells than a quarter of the page in 4-byte hints keep none.
+    const built = readU16(page, NODE_COUNT_OFFSET) <= this.pageSize / 16 ? buildHints(page, leaf) : NO_HINTS;
+    cache.setHints(s, built);
+    return built === NO_HINTS ? undefined : built;
   }
 
   /** Reads and verifies page `id` without caching it (overflow chains, verify). */
