@@ -364,4 +364,64 @@ describe('handles on one database', () => {
     a.beginWrite();
     expectCode(() => b.beginWrite(), 'WriteBusy');
   });
+
+  it('a catch-up reads ahead the pages a commit wrote in place of cached ones, and only those', () => {
+    const [a, b] = two({ pageSize: 4096 });
+    const entries: Array<[string, string]> = [];
+    for (let i = 0; i < 2000; i++) entries.push([`key${String(i).padStart(5, '0')}`, `v${i}`.repeat(8)]);
+    put(a, entries);
+    // b has cached nothing yet: a commit replaces none of its pages, nothing is read ahead.
+    put(a, [['key00007', 'new7']]);
+    expect(get(b, 'key00007')).toBe('new7');
+    expect(b.stats().cache.prefetched).toBe(0);
+    const r = b.beginRead();
+    for (const [k] of entries) r.get(k);
+    r.close();
+    // The path to key01234 (root, branch, leaf) is cached on b; a's commit replaces it.
+    const before = b.stats().cache;
+    put(a, [['key01234', 'new1234']]);
+    const t = b.beginRead();
+    const after = b.stats().cache;
+    expect(after.prefetched - before.prefetched).toBeGreaterThanOrEqual(2);
+    expect(t.get('key01234')?.toString()).toBe('new1234');
+    expect(t.get('key00007')?.toString()).toBe('new7');
+    expect(b.stats().cache.misses, 'the gets found the new path in the cache').toBe(after.misses);
+    t.close();
+    expectVerified(b);
+  });
+
+  it('a page that fails to read while read ahead is skipped: beginRead succeeds, the get that needs it throws Corrupt', () => {
+    const [a, b] = two({ pageSize: 4096 });
+    const entries: Array<[string, string]> = [];
+    for (let i = 0; i < 2000; i++) entries.push([`key${String(i).padStart(5, '0')}`, `v${i}`.repeat(8)]);
+    put(a, entries);
+    a.checkpoint();
+    const r = b.beginRead();
+    for (const [k] of entries) r.get(k);
+    r.close();
+    const path = tmp.dbPath();
+    const old = fs.readFileSync(path);
+    const prefetched = b.stats().cache.prefetched;
+    put(a, [['key01234', 'new1234']]);
+    // Damage every page the commit wrote (sync 'none', no checkpoint: the only pages that changed).
+    const now = fs.readFileSync(path);
+    const fd = fs.openSync(path, 'r+');
+    let damaged = 0;
+    try {
+      for (let at = 0; at < now.length; at += 4096) {
+        if (at < old.length && now.subarray(at, at + 4096).equals(old.subarray(at, at + 4096))) continue;
+        fs.writeSync(fd, Buffer.from([now[at + 100]! ^ 0xff]), 0, 1, at + 100);
+        damaged++;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(damaged).toBeGreaterThanOrEqual(2);
+    const t = b.beginRead();
+    expect(b.stats().cache.prefetched - prefetched).toBeGreaterThanOrEqual(2);
+    // Every get goes through the new root, which is damaged too.
+    expectCode(() => t.get('key01234'), 'Corrupt');
+    expectCode(() => t.get('key00007'), 'Corrupt');
+    t.close();
+  });
 });

@@ -7,7 +7,7 @@ import { randomInt } from 'node:crypto';
 import * as nodePath from 'node:path';
 import { ErrorCode, NorthstarError } from './errors.js';
 import { readU32 } from './format/bytes.js';
-import { DEFAULT_PAGE_SIZE, FIRST_DATA_PAGE, HEADER_SIZE, META_PAGE_A, META_PAGE_B, PAGE_SIZES, PageType } from './format/constants.js';
+import { DEFAULT_PAGE_SIZE, FIRST_DATA_PAGE, HEADER_SIZE, META_PAGE_A, META_PAGE_B, PAGE_SIZES, PageType, TYPE_OFFSET } from './format/constants.js';
 import { FREELIST_ENTRIES_OFFSET, FREELIST_ENTRY_SIZE, HISTORY_ENTRIES_OFFSET, HISTORY_ENTRY_SIZE } from './format/constants.js';
 import { initPageHeader, maxKeySize, pageTxnId, pageTypeOf, writePageTxnId } from './format/page.js';
 import { nodeFileSystem, type DbFile, type FileSystem, type IoStats } from './io/file.js';
@@ -110,7 +110,18 @@ export interface DatabaseStats {
   writer: boolean;
   /** How this handle coordinates with others: 'native' (shared memory, flock), 'file' (fallback) or 'memory' (custom file system). */
   coordination: 'native' | 'file' | 'memory';
-  cache: { limitBytes: number; capacityPages: number; pages: number; hits: number; misses: number; evictions: number; hintBytes: number };
+  cache: {
+    limitBytes: number;
+    capacityPages: number;
+    pages: number;
+    hits: number;
+    misses: number;
+    evictions: number;
+    /** Bytes of the search hints kept beside cached nodes (spec/file_format_v1.md §9.2). */
+    hintBytes: number;
+    /** Pages read ahead when catching up with other handles' commits (spec/concurrency_v0.md §4.1). */
+    prefetched: number;
+  };
   io: IoStats;
   logIo: IoStats;
 }
@@ -129,6 +140,8 @@ export const OPEN_LOCK_TIMEOUT_MS = 30_000;
  * gives up early only fails to take it and waits again.
  */
 const TORN_PUBLISH_PATIENCE_MS = 10;
+/** The most pages one catch-up reads ahead (§4.1). */
+const PREFETCH_MAX_PAGES = 256;
 
 interface Options {
   pageSize: number;
@@ -183,6 +196,8 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
   private readonly coord: Coordinator;
   /** The log file generation this handle has open (bumped when truncateLog replaces the file). */
   private logGeneration = 0;
+  /** Pages read ahead by catch-ups (stats().cache.prefetched). */
+  private prefetched = 0;
   /** recover() is replaying: its commits keep the writer lock (concurrency §3.1), else another opener would recover too. */
   private recovering = false;
 
@@ -466,7 +481,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       readers: { live: this.liveReaders, oldestTxnId: oldestReader, others },
       writer: this.writer !== null,
       coordination: this.coord.kind,
-      cache: { limitBytes: this.opts.cacheSize, capacityPages: c.capacity, pages: c.size, hits: c.hits, misses: c.misses, evictions: c.evictions, hintBytes: c.hintBytes },
+      cache: { limitBytes: this.opts.cacheSize, capacityPages: c.capacity, pages: c.size, hits: c.hits, misses: c.misses, evictions: c.evictions, hintBytes: c.hintBytes, prefetched: this.prefetched },
       io: { ...this.file.stats },
       logIo: { ...this.log.stats },
     };
@@ -743,6 +758,9 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     if (from > p.logEnd) return;
     this.log.end = p.logEnd;
     const cache = this.pager.cache;
+    // Pages the commits wrote that are still live after them, and how many cached pages they made unreachable.
+    const fresh = new Set<number>();
+    let replaced = 0;
     const it = this.log.scan(from);
     let step = it.next();
     for (; !step.done; step = it.next()) {
@@ -751,8 +769,20 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       if (rec.txnId <= this.published.txnId) continue;
       const root = readU64(rec.bytes, RECORD_HEADER_SIZE + COMMIT_ROOT_OFFSET);
       const pages = readPagesSection(rec.bytes);
-      if (pages === null) cache.clear();
-      else for (const id of pages.written) cache.delete(id);
+      if (pages === null) {
+        cache.clear();
+        fresh.clear();
+      } else {
+        for (const id of pages.written) {
+          cache.delete(id);
+          fresh.add(id);
+        }
+        for (const list of [pages.freed, pages.freedYoung]) {
+          for (const id of list) {
+            if (!fresh.delete(id) && cache.has(id)) replaced++;
+          }
+        }
+      }
       this.history.add({ txnId: rec.txnId, root, entryCount: pages?.entryCount ?? 0 });
       if (this.listenerCount('commit') > 0) {
         const opCount = readU32(rec.bytes, RECORD_HEADER_SIZE + COMMIT_OP_COUNT_OFFSET);
@@ -767,6 +797,32 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     this.published = state;
     this.syncedEnd = Math.max(this.syncedEnd, p.logEnd);
     this.history.add(snapshotOf(state));
+    if (replaced > 0) this.prefetch(fresh, Math.min(replaced, PREFETCH_MAX_PAGES));
+  }
+
+  /**
+   * Reads up to `limit` of the tree pages `ids` into the cache (§4.1): the new
+   * versions of pages this handle had cached, read here, once per catch-up,
+   * instead of by the gets that would meet them one by one. Speculative: a
+   * page that fails to read is skipped (a get that needs it reads it and
+   * throws), an overflow page is not kept.
+   */
+  private prefetch(ids: Set<number>, limit: number): void {
+    const cache = this.pager.cache;
+    let n = 0;
+    for (const id of ids) {
+      if (n === limit) break;
+      if (cache.has(id)) continue;
+      n++;
+      try {
+        const page = this.pager.readUncached(id);
+        const t = page[TYPE_OFFSET];
+        if (t === PageType.Branch || t === PageType.Leaf) cache.put(id, page);
+      } catch {
+        // Left for the read that needs it, which names the problem.
+      }
+    }
+    this.prefetched += n;
   }
 
   /** At open, with another handle live: take the state it published (§3.1). */

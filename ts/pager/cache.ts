@@ -41,6 +41,11 @@ export class PageCache {
     return this.slotOf.size;
   }
 
+  /** Whether page id is held; counts neither a hit nor a miss. */
+  has(id: number): boolean {
+    return this.slotOf.has(id);
+  }
+
   get(id: number): Uint8Array | undefined {
     const s = this.slotOf.get(id);
     if (s === undefined) {
