@@ -7,7 +7,7 @@ import { randomInt } from 'node:crypto';
 import * as nodePath from 'node:path';
 import { ErrorCode, NorthstarError } from './errors.js';
 import { readU32 } from './format/bytes.js';
-import { DEFAULT_PAGE_SIZE, FIRST_DATA_PAGE, HEADER_SIZE, META_PAGE_A, META_PAGE_B, PAGE_SIZES, PageType, TYPE_OFFSET } from './format/constants.js';
+import { DEFAULT_PAGE_SIZE, FIRST_DATA_PAGE, HEADER_SIZE, META_PAGE_A, META_PAGE_B, PAGE_SIZES, PageType } from './format/constants.js';
 import { FREELIST_ENTRIES_OFFSET, FREELIST_ENTRY_SIZE, HISTORY_ENTRIES_OFFSET, HISTORY_ENTRY_SIZE } from './format/constants.js';
 import { initPageHeader, maxKeySize, pageTxnId, pageTypeOf, writePageTxnId } from './format/page.js';
 import { nodeFileSystem, type DbFile, type FileSystem, type IoStats } from './io/file.js';
@@ -815,9 +815,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       if (cache.has(id)) continue;
       n++;
       try {
-        const page = this.pager.readUncached(id);
-        const t = page[TYPE_OFFSET];
-        if (t === PageType.Branch || t === PageType.Leaf) cache.put(id, page);
+        this.pager.readAhead(id);
       } catch {
         // Left for the read that needs it, which names the problem.
       }

@@ -91,6 +91,20 @@ export class Pager {
     return h === undefined ? this.kernels.branchSearch(page, key) : hintedBranchSearch(page, h, key);
   }
 
+  /**
+   * Reads page `id` into the cache ahead of need when it is a branch or leaf,
+   * with its search hints built now (a page read ahead replaces one that was
+   * in use: spec/concurrency_v0.md §4.1). Throws as readUncached does.
+   */
+  readAhead(id: number): void {
+    const page = this.readUncached(id);
+    const t = page[TYPE_OFFSET];
+    if (t !== PageType.Branch && t !== PageType.Leaf) return;
+    const cache = this.cache;
+    cache.put(id, page);
+    this.buildHintsAt(cache.last, page, t === PageType.Leaf);
+  }
+
   /** The hints of `page` if the last read() returned it and it is a node of that kind, built on first use. */
   private hintsOf(page: Uint8Array, leaf: boolean): Uint32Array | undefined {
     const cache = this.cache;
@@ -101,9 +115,13 @@ export class Pager {
     // Built on a node's HINT_AFTER_SEARCHES-th search: a page read for a few
     // searches (cold reads) is searched faster by the kernel than hints are built.
     if (cache.countSearch(s) < HINT_AFTER_SEARCHES) return undefined;
+    return this.buildHintsAt(s, page, leaf);
+  }
+
+  private buildHintsAt(s: number, page: Uint8Array, leaf: boolean): Uint32Array | undefined {
     // Nodes of more cells than a quarter of the page in 4-byte hints keep none.
     const built = readU16(page, NODE_COUNT_OFFSET) <= this.pageSize / 16 ? buildHints(page, leaf) : NO_HINTS;
-    cache.setHints(s, built);
+    this.cache.setHints(s, built);
     return built === NO_HINTS ? undefined : built;
   }
 

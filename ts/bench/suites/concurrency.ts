@@ -36,7 +36,9 @@ export const READ_TXN_GETS = 16;
 export const PUTS_PER_COMMIT = 4;
 /** Length of each timed phase at ops scale 1 (ci; dev_nvme is 4x): readers only, and with the writer (its commits take ms each). */
 const READ_PHASE_MS = 200;
-const WRITE_PHASE_MS = 300;
+// 1.5 s: at about 400-1,500 commits/s a phase holds 600 or more commits, so a
+// p99 is not the 2nd slowest of 150 (it was at 300 ms: ratios swung 1.6-3x).
+const WRITE_PHASE_MS = 1500;
 const phaseMs = (p: Profile, ms: number): number => Math.max(20, Math.round(ms * p.opsScale));
 /** Keys between two reads of a cache refill: fewer than a leaf holds at any page size, so every leaf is read. */
 const REFILL_STRIDE = 8;
@@ -44,8 +46,18 @@ const REFILL_STRIDE = 8;
 const BEGIN_READS = 50_000;
 const CATCH_UPS = 500;
 
-/** Worker threads the readers are spread over: one per core, 2 at least, 4 at most. */
+/**
+ * Worker threads the readers are spread over: one per core, 2 at least, 4 at
+ * most; NORTHSTAR_BENCH_READER_THREADS (1 to 64) sets it instead, e.g. to 1
+ * on 2 cores to leave the writer a core of its own.
+ */
 export function readerThreads(): number {
+  const set = process.env.NORTHSTAR_BENCH_READER_THREADS;
+  if (set !== undefined && set !== '') {
+    const n = Number(set);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`NORTHSTAR_BENCH_READER_THREADS must be an integer from 1 to 64, got ${set}`);
+    return n;
+  }
   return Math.min(4, Math.max(2, os.availableParallelism()));
 }
 
