@@ -196,6 +196,8 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
   private readonly coord: Coordinator;
   /** The log file generation this handle has open (bumped when truncateLog replaces the file). */
   private logGeneration = 0;
+  /** W_META_WRITES when this handle last read the metas or wrote one (concurrency §2.4); -1: never. */
+  private metaWritesSeen = -1;
   /** Pages read ahead by catch-ups (stats().cache.prefetched). */
   private prefetched = 0;
   /** recover() is replaying: its commits keep the writer lock (concurrency §3.1), else another opener would recover too. */
@@ -840,8 +842,12 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
    */
   private takeOver(p: PublishedState = this.readPublished()): void {
     // A durable meta past the published block: its publisher died after a checkpoint (its
-    // own, or a recovery's) and before it published. The files are the truth.
-    const stale = chooseMeta(this.file, this.pager.kernels).meta.logTail > p.logEnd;
+    // own, or a recovery's) and before it published. The files are the truth. Only a meta
+    // write can make it so: with none since this handle last looked (W_META_WRITES, §2.4),
+    // the metas are not read (about 35 µs of a 4-put commit's 240).
+    const writes = this.coord.metaWrites();
+    const stale = writes !== this.metaWritesSeen && chooseMeta(this.file, this.pager.kernels).meta.logTail > p.logEnd;
+    this.metaWritesSeen = writes;
     if (stale) p = this.publishedFromLog();
     this.catchUp(p);
     if (p.writer !== this.coord.owner || p.txnId !== this.latest.txnId) {
@@ -1089,6 +1095,8 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     };
     const slot = this.durableSlot === META_PAGE_A ? META_PAGE_B : META_PAGE_A;
     try {
+      // Counted before it happens (concurrency §2.4): a checkpoint that dies here still makes the next writer look.
+      this.metaWritesSeen = this.coord.noteMetaWrite();
       failpoint('beforeMetaWrite');
       this.file.write(encodeMeta(meta, slot, pager.kernels), slot * pager.pageSize);
       failpoint('beforeMetaSync');

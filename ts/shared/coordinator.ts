@@ -27,6 +27,7 @@ import {
   W_BOOT,
   W_DB_ID,
   W_HISTORY_FLOOR,
+  W_META_WRITES,
   W_LOG_GENERATION,
   W_MAGIC,
   W_SEQ,
@@ -235,6 +236,18 @@ export class Coordinator {
   /** The oldest txn the writer keeps pages for (its history window); readers re-check it (§4.2). */
   historyFloor(): number {
     return this.store.load(W_HISTORY_FLOOR);
+  }
+
+  /** Meta writes so far (§2.4): unchanged since a writer last checked, the metas are as it saw them. */
+  metaWrites(): number {
+    return this.store.load(W_META_WRITES);
+  }
+
+  /** Counts a meta write about to happen (§2.4), under the writer lock; returns the new count. */
+  noteMetaWrite(): number {
+    const n = this.store.load(W_META_WRITES) + 1;
+    this.store.store(W_META_WRITES, n);
+    return n;
   }
 
   /** Sets the floor before the writer scans the slots (§4.3). */

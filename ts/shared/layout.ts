@@ -38,6 +38,10 @@ export const W_WRITER = W_CHECKPOINT_TXN + 1;
 export const PUBLISHED_FIRST = W_TXN;
 export const PUBLISHED_WORDS = W_WRITER - W_TXN + 1;
 
+// §2.4 Meta writes: outside the seqlock block, written only by the writer-lock holder.
+/** Bumped before every write of a meta page (a checkpoint): a writer that saw no bump since it last checked skips re-reading the metas (§5). */
+export const W_META_WRITES = 20;
+
 // §2.3 Reader slots.
 export const SLOTS_FIRST_WORD = 512;
 export const SLOT_WORDS = 4;
