@@ -23,11 +23,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { open } from '../db.js';
-import { NorthstarError } from '../errors.js';
 import { FAILPOINTS, type FailpointName } from '../io/failpoint.js';
-import { replay, stateHashOf } from '../log/replay.js';
 import { compiledEngine } from './compiled.js';
+import { checkRecoveredCopy } from './recovered.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
 import { Model, percentile, rngOf, WORKLOAD_JS } from './workload.js';
 
@@ -316,83 +314,20 @@ export async function runCrash(opts: CrashOptions): Promise<Figures> {
       const lastAttempted = Math.max(base, run.tried);
 
       // Recover a copy; the original is left for the next child to recover.
-      let recovered = -1;
-      if (!fs.existsSync(dbPath)) {
-        // Killed while creating the database: the data file appears last (spec §8.3), nothing was committed.
-        fig.killedBeforeCreated++;
-        if (lastAcked > 0) problems.push(`the database file is missing, ${lastAcked} was acknowledged`);
-        else recovered = 0;
-      } else if (!fs.existsSync(`${dbPath}.log`)) {
-        problems.push('the data file exists without its log');
-      } else try {
-        fs.copyFileSync(dbPath, copyPath);
-        fs.copyFileSync(`${dbPath}.log`, `${copyPath}.log`);
-        const t0 = performance.now();
-        const db = open(copyPath, { pageSize: PAGE_SIZE, history: { txns: HISTORY_TXNS } });
-        recoveryMs.push(performance.now() - t0);
-        try {
-          recovered = db.txnId;
-          if (recovered < lastAcked) {
-            fig.lostCommits += lastAcked - recovered;
-            problems.push(`recovered txn ${recovered}, but ${lastAcked} was acknowledged`);
-          }
-          if (recovered > lastAttempted) {
-            fig.phantomCommits += recovered - lastAttempted;
-            problems.push(`recovered txn ${recovered}, but only up to ${lastAttempted} was tried`);
-          }
-          const rd = db.beginRead();
-          const snapHash = stateHashOf(rd.scan());
-          rd.close();
-          if (snapHash !== model.hash(recovered)) {
-            fig.stateMismatches++;
-            problems.push(`state at txn ${recovered} is ${snapHash}, the model's ${model.hash(recovered)}`);
-          }
-          // Time travel over the retained history: its ends and two txns between.
-          const oldest = db.stats().history.oldestTxnId;
-          if (oldest !== null && oldest < recovered) {
-            const picks = new Set([oldest, recovered - 1, oldest + rand(recovered - oldest), oldest + rand(recovered - oldest)]);
-            for (const t of picks) {
-              fig.timeTravelChecks++;
-              let h: string;
-              try {
-                const r = db.beginRead({ txnId: t });
-                h = stateHashOf(r.scan());
-                r.close();
-              } catch (err) {
-                h = `error ${(err as Error).message}`;
-              }
-              if (h !== model.hash(t)) {
-                fig.timeTravelMismatches++;
-                problems.push(`time travel to txn ${t} (retained ${oldest}..${recovered}) gives ${h}, the model ${model.hash(t)}`);
-              }
-            }
-          }
-          // §8: replaying the log alone reaches the same state.
-          try {
-            const rp = replay(copyPath);
-            fig.replayChecks++;
-            if (rp.txnId !== recovered || rp.stateHash !== snapHash) {
-              fig.replayMismatches++;
-              problems.push(`replay reaches txn ${rp.txnId} with state ${rp.stateHash}; the database is at ${recovered} with ${snapHash}`);
-            }
-          } catch (err) {
-            if (truncated && err instanceof NorthstarError && err.code === 'SnapshotNotFound') fig.replaySkippedAfterTruncateLog++;
-            else {
-              fig.replayMismatches++;
-              problems.push(`replay failed: ${(err as Error).message}`);
-            }
-          }
-          const report = db.verify();
-          if (!report.ok) {
-            fig.verifyProblems += report.problems.length;
-            problems.push(`verify: ${report.problems.length} problems, first ${JSON.stringify(report.problems[0])}`);
-          }
-        } finally {
-          db.close();
-        }
-      } catch (err) {
-        problems.push(`recovery failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
+      const recovered = checkRecoveredCopy({
+        dbPath,
+        copyPath,
+        pageSize: PAGE_SIZE,
+        historyTxns: HISTORY_TXNS,
+        lastAcked,
+        lastAttempted,
+        truncated,
+        hash: (t) => model.hash(t),
+        rand,
+        counts: fig,
+        problems,
+        recoveryMs,
+      });
       if (problems.length > 0) {
         fig.failures++;
         const text = `${context}: ${problems.join('; ')}`;

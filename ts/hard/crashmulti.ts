@@ -38,12 +38,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
-import { open } from '../db.js';
-import { NorthstarError } from '../errors.js';
 import { FAILPOINTS, type FailpointName } from '../io/failpoint.js';
-import { replay, StateHash, stateHashOf } from '../log/replay.js';
+import { StateHash } from '../log/replay.js';
 import type { ChildArgs } from './crashmulti.child.js';
 import { compiledEngine } from './compiled.js';
+import { checkRecoveredCopy } from './recovered.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
 import { digestOf, opsFor, percentile, rngOf } from './workload.js';
 
@@ -545,81 +544,20 @@ export async function runCrashMulti(opts: CrashMultiOptions): Promise<Figures> {
       }
 
       // Recover a copy; the originals are left for the next cycle's children.
-      let recovered = -1;
-      if (!fs.existsSync(dbPath)) {
-        fig.killedBeforeCreated++;
-        if (lastAcked > 0) problems.push(`the database file is missing, ${lastAcked} was acknowledged`);
-        else recovered = 0;
-      } else if (!fs.existsSync(`${dbPath}.log`)) {
-        problems.push('the data file exists without its log');
-      } else
-        try {
-          fs.copyFileSync(dbPath, copyPath);
-          fs.copyFileSync(`${dbPath}.log`, `${copyPath}.log`);
-          const t0 = performance.now();
-          const db = open(copyPath, { pageSize: PAGE_SIZE, history: { txns: HISTORY_TXNS } });
-          recoveryMs.push(performance.now() - t0);
-          try {
-            recovered = db.txnId;
-            if (recovered < lastAcked) {
-              fig.lostCommits += lastAcked - recovered;
-              problems.push(`recovered txn ${recovered}, but ${lastAcked} was acknowledged`);
-            }
-            if (recovered > lastAttempted) {
-              fig.phantomCommits += recovered - lastAttempted;
-              problems.push(`recovered txn ${recovered}, but only up to ${lastAttempted} was tried`);
-            }
-            const rd = db.beginRead();
-            const snapHash = stateHashOf(rd.scan());
-            rd.close();
-            if (snapHash !== model.hash(recovered)) {
-              fig.stateMismatches++;
-              problems.push(`state at txn ${recovered} is ${snapHash}, the model's ${model.hash(recovered)}`);
-            }
-            const oldest = db.stats().history.oldestTxnId;
-            if (oldest !== null && oldest < recovered) {
-              const picks = new Set([oldest, recovered - 1, oldest + rand(recovered - oldest), oldest + rand(recovered - oldest)]);
-              for (const t of picks) {
-                fig.timeTravelChecks++;
-                let h: string;
-                try {
-                  const r = db.beginRead({ txnId: t });
-                  h = stateHashOf(r.scan());
-                  r.close();
-                } catch (err) {
-                  h = `error ${(err as Error).message}`;
-                }
-                if (h !== model.hash(t)) {
-                  fig.timeTravelMismatches++;
-                  problems.push(`time travel to txn ${t} (retained ${oldest}..${recovered}) gives ${h}, the model's ${model.hash(t)}`);
-                }
-              }
-            }
-            try {
-              const rp = replay(copyPath);
-              fig.replayChecks++;
-              if (rp.txnId !== recovered || rp.stateHash !== snapHash) {
-                fig.replayMismatches++;
-                problems.push(`replay reaches txn ${rp.txnId} with state ${rp.stateHash}; the database is at ${recovered} with ${snapHash}`);
-              }
-            } catch (err) {
-              if (truncated && err instanceof NorthstarError && err.code === 'SnapshotNotFound') fig.replaySkippedAfterTruncateLog++;
-              else {
-                fig.replayMismatches++;
-                problems.push(`replay failed: ${(err as Error).message}`);
-              }
-            }
-            const report = db.verify();
-            if (!report.ok) {
-              fig.verifyProblems += report.problems.length;
-              problems.push(`verify: ${report.problems.length} problems, first ${JSON.stringify(report.problems[0])}`);
-            }
-          } finally {
-            db.close();
-          }
-        } catch (err) {
-          problems.push(`recovery failed: ${err instanceof Error ? err.message : String(err)}`);
-        }
+      const recovered = checkRecoveredCopy({
+        dbPath,
+        copyPath,
+        pageSize: PAGE_SIZE,
+        historyTxns: HISTORY_TXNS,
+        lastAcked,
+        lastAttempted,
+        truncated,
+        hash: (t) => model.hash(t),
+        rand,
+        counts: fig,
+        problems,
+        recoveryMs,
+      });
       if (problems.length > 0) {
         fig.failures++;
         const text = `${context}: ${problems.join('; ')}`;
