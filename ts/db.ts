@@ -223,6 +223,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       page: (id) => pager.read(id),
       searchLeaf: (leaf, key) => pager.searchLeaf(leaf, key),
       searchBranch: (branch, key) => pager.searchBranch(branch, key),
+      wordsOf: (leaf) => pager.wordsOf(leaf),
       node: (id, txn) => pager.readNode(id, txn),
       nodeType: () => pager.nodeType,
       overflowPage: (id) => pager.readUncached(id),

@@ -28,6 +28,11 @@ export interface PageSource {
    * possibly faster than the kernel (the pager's search hints, spec §9.2).
    */
   searchLeaf?(leaf: Uint8Array, key: Uint8Array): number;
+  /**
+   * Optional: an Int32Array over the bytes of `leaf` when it is the page
+   * page() or node() returned last, for copying values out by words.
+   */
+  wordsOf?(leaf: Uint8Array): Int32Array | undefined;
   /** Optional: branchSearch(branch, key), likewise for the branch node() returned last. */
   searchBranch?(branch: Uint8Array, key: Uint8Array): number;
   /**
@@ -138,7 +143,13 @@ export function leafValue(src: PageSource, leaf: Uint8Array, i: number): Buffer 
   const o = slotOffset(leaf, i);
   const start = o + LEAF_CELL_HEADER + leafKeyLength(leaf, i);
   const vlen = leafVlenField(leaf, i);
-  if (vlen < VALUE_OVERFLOW_BIT) return copyOut(leaf, start, vlen);
+  if (vlen < VALUE_OVERFLOW_BIT) {
+    if (vlen <= WORD_COPY_MAX && src.wordsOf !== undefined) {
+      const words = src.wordsOf(leaf);
+      if (words !== undefined) return copyOutWords(leaf, words, start, vlen);
+    }
+    return copyOut(leaf, start, vlen);
+  }
   return readOverflow(src, readU64(leaf, start + OVERFLOW_REF_PAGE), readU64(leaf, start + OVERFLOW_REF_TXN), vlen - VALUE_OVERFLOW_BIT);
 }
 
@@ -151,7 +162,23 @@ const SLAB_SIZE = 64 * 1024;
 const SLAB_MAX_COPY = 4096;
 let slab = new ArrayBuffer(SLAB_SIZE);
 let slabBytes = new Uint8Array(slab);
+let slabWords = new Int32Array(slab);
 let slabUsed = 0;
+
+function newSlab(): void {
+  slab = new ArrayBuffer(SLAB_SIZE);
+  slabBytes = new Uint8Array(slab);
+  slabWords = new Int32Array(slab);
+  slabUsed = 0;
+}
+
+/**
+ * Values up to this many bytes are copied 4 bytes at a time through Int32Array
+ * views (copyOutWords): no view of the source is made, so nothing is allocated
+ * but the returned Buffer. Measured against set(subarray()): 11 ns against 69
+ * for 16 bytes, 37 against 56 for 128; slower from about 300 bytes on.
+ */
+const WORD_COPY_MAX = 256;
 
 /** A caller-owned copy of page[start, start + length). */
 export function copyOut(page: Uint8Array, start: number, length: number): Buffer {
@@ -160,13 +187,35 @@ export function copyOut(page: Uint8Array, start: number, length: number): Buffer
     out.set(page.subarray(start, start + length));
     return out;
   }
-  if (slabUsed + length > SLAB_SIZE) {
-    slab = new ArrayBuffer(SLAB_SIZE);
-    slabBytes = new Uint8Array(slab);
-    slabUsed = 0;
-  }
+  if (slabUsed + length > SLAB_SIZE) newSlab();
   const at = slabUsed;
   slabBytes.set(page.subarray(start, start + length), at);
+  slabUsed = (at + length + 7) & ~7;
+  return Buffer.from(slab, at, length);
+}
+
+/**
+ * copyOut for length ≤ WORD_COPY_MAX, given `words`, an Int32Array over all of
+ * `page`'s bytes: the copy starts at the same offset mod 4 in the slab, so its
+ * middle moves word by word.
+ */
+export function copyOutWords(page: Uint8Array, words: Int32Array, start: number, length: number): Buffer {
+  if (slabUsed + length + 3 > SLAB_SIZE) newSlab();
+  const at = slabUsed + (start & 3);
+  const end = start + length;
+  let s = start;
+  let d = at;
+  while ((s & 3) !== 0 && s < end) slabBytes[d++] = page[s++]!;
+  const wordsEnd = end >> 2;
+  let ws = s >> 2;
+  let wd = d >> 2;
+  if (ws < wordsEnd) {
+    const dst = slabWords;
+    while (ws < wordsEnd) dst[wd++] = words[ws++]!;
+    s = ws << 2;
+    d = wd << 2;
+  }
+  while (s < end) slabBytes[d++] = page[s++]!;
   slabUsed = (at + length + 7) & ~7;
   return Buffer.from(slab, at, length);
 }

@@ -12,6 +12,8 @@ export class PageCache {
   private readonly referenced: Uint8Array;
   /** Search hints of the page in each slot, built on first use (ts/btree/hints.ts); dropped with it. */
   private readonly hints: (Uint32Array | undefined)[];
+  /** An Int32Array over the page in each slot, made on first use (value copies); dropped with it. */
+  private readonly words: (Int32Array | undefined)[];
   /** Searches of the page in each slot while it has no hints (saturating). */
   private readonly searches: Uint8Array;
   /** Bytes of all hint arrays held (at most a quarter of the pages': spec §9.2). */
@@ -33,6 +35,7 @@ export class PageCache {
     this.referenced = new Uint8Array(capacity);
     this.hints = new Array<Uint32Array | undefined>(capacity).fill(undefined);
     this.searches = new Uint8Array(capacity);
+    this.words = new Array<Int32Array | undefined>(capacity).fill(undefined);
     this.txns = new Float64Array(capacity);
     this.types = new Uint8Array(capacity);
   }
@@ -94,6 +97,14 @@ export class PageCache {
     return this.hints[s];
   }
 
+  wordsAt(s: number): Int32Array | undefined {
+    return this.words[s];
+  }
+
+  setWords(s: number, w: Int32Array): void {
+    this.words[s] = w;
+  }
+
   /** Counts one search of the page in slot s; returns the count so far. */
   countSearch(s: number): number {
     const n = this.searches[s]!;
@@ -107,8 +118,10 @@ export class PageCache {
     this.hintBytes += h.byteLength;
   }
 
+  /** Drops what the cache keeps beside the page in slot s: hints, search count, word view. */
   private dropHints(s: number): void {
     this.searches[s] = 0;
+    this.words[s] = undefined;
     const h = this.hints[s];
     if (h === undefined) return;
     this.hintBytes -= h.byteLength;
@@ -138,6 +151,7 @@ export class PageCache {
     this.pages.fill(undefined);
     this.hints.fill(undefined);
     this.searches.fill(0);
+    this.words.fill(undefined);
     this.hintBytes = 0;
     this.referenced.fill(0);
     this.last = -1;

@@ -91,6 +91,20 @@ export class Pager {
     return h === undefined ? this.kernels.branchSearch(page, key) : hintedBranchSearch(page, h, key);
   }
 
+  /** An Int32Array over `page` if the last read() returned it (copyOutWords in ts/btree/read.ts); made once per cached page. */
+  wordsOf(page: Uint8Array): Int32Array | undefined {
+    const cache = this.cache;
+    const s = cache.lastSlotOf(page);
+    if (s < 0) return undefined;
+    let w = cache.wordsAt(s);
+    if (w === undefined) {
+      if ((page.byteOffset & 3) !== 0 || (page.length & 3) !== 0) return undefined;
+      w = new Int32Array(page.buffer, page.byteOffset, page.length >> 2);
+      cache.setWords(s, w);
+    }
+    return w;
+  }
+
   /**
    * Reads page `id` into the cache ahead of need when it is a branch or leaf,
    * with its search hints built now (a page read ahead replaces one that was
