@@ -63,7 +63,7 @@ export class Pager {
    * read(id) when txn `txn` wrote it and it is a branch or leaf, else null
    * (the caller names the problem from the bytes: ts/btree/read.ts nodePage).
    * Checks the header fields the cache noted at put, so the page's own header
-   * line is not touched on a hit (spec §9.2).
+   * line is not touched on a hit (spec §9.1).
    */
   readNode(id: number, txn: number): Uint8Array | null {
     const p = this.read(id);
@@ -119,7 +119,7 @@ export class Pager {
     this.buildHintsAt(cache.last, page, t === PageType.Leaf);
   }
 
-  /** The hints of `page` if the last read() returned it and it is a node of that kind, built on first use. */
+  /** The hints of `page` if the last read() returned it and it is a node of that kind, built on its HINT_AFTER_SEARCHES-th search. */
   private hintsOf(page: Uint8Array, leaf: boolean): Uint32Array | undefined {
     const cache = this.cache;
     const s = cache.lastSlotOf(page);
