@@ -25,7 +25,7 @@ import * as nodePath from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FAILPOINTS, type FailpointName } from '../io/failpoint.js';
 import { compiledEngine } from './compiled.js';
-import { checkRecoveredCopy } from './recovered.js';
+import { checkRecoveredCopy, crashFigures } from './recovered.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
 import { Model, percentile, rngOf, WORKLOAD_JS } from './workload.js';
 
@@ -342,14 +342,7 @@ export async function runCrash(opts: CrashOptions): Promise<Figures> {
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
-  const out: Figures = { ...fig, recoveryMsP50: round(percentile(recoveryMs, 50)), recoveryMsP99: round(percentile(recoveryMs, 99)), recoveryMsMax: round(percentile(recoveryMs, 100)) };
-  for (const [n, c] of Object.entries(byFailpoint)) out[`killsAt.${n}`] = c;
-  out.smallestMismatch = smallest === null ? 'none' : smallest.text;
-  return out;
-}
-
-function round(x: number): number {
-  return Math.round(x * 100) / 100;
+  return crashFigures(fig, recoveryMs, byFailpoint, smallest);
 }
 
 export const crashSuite: HardeningSuite = { name: 'crash', run: runCrash };

@@ -42,7 +42,7 @@ import { FAILPOINTS, type FailpointName } from '../io/failpoint.js';
 import { StateHash } from '../log/replay.js';
 import type { ChildArgs } from './crashmulti.child.js';
 import { compiledEngine } from './compiled.js';
-import { checkRecoveredCopy } from './recovered.js';
+import { checkRecoveredCopy, crashFigures } from './recovered.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
 import { digestOf, opsFor, percentile, rngOf } from './workload.js';
 
@@ -572,14 +572,7 @@ export async function runCrashMulti(opts: CrashMultiOptions): Promise<Figures> {
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
-  const out: Figures = { ...fig, recoveryMsP50: round(percentile(recoveryMs, 50)), recoveryMsP99: round(percentile(recoveryMs, 99)), recoveryMsMax: round(percentile(recoveryMs, 100)) };
-  for (const [n, c] of Object.entries(byFailpoint)) out[`killsAt.${n}`] = c;
-  out.smallestMismatch = smallest === null ? 'none' : smallest.text;
-  return out;
-}
-
-function round(x: number): number {
-  return Math.round(x * 100) / 100;
+  return crashFigures(fig, recoveryMs, byFailpoint, smallest);
 }
 
 export const crashMultiSuite: HardeningSuite = { name: 'crashmulti', run: runCrashMulti };

@@ -7,6 +7,8 @@ import * as fs from 'node:fs';
 import { open } from '../db.js';
 import { NorthstarError } from '../errors.js';
 import { replay, stateHashOf } from '../log/replay.js';
+import type { Figures } from './registry.js';
+import { percentile } from './workload.js';
 
 /** The figures the check counts into. */
 export interface RecoveryCounts {
@@ -132,4 +134,24 @@ export function checkRecoveredCopy(c: RecoveryCheck): number {
     problems.push(`recovery failed: ${err instanceof Error ? err.message : String(err)}`);
   }
   return recovered;
+}
+
+/**
+ * A crash suite's figures at the end: its counts, recovery time percentiles
+ * (ms, two decimals), kills per failpoint and the smallest failing case.
+ */
+export function crashFigures(
+  counts: Readonly<Record<string, number>>,
+  recoveryMs: number[],
+  byFailpoint: Record<string, number>,
+  smallest: { text: string } | null,
+): Figures {
+  const out: Figures = { ...counts, recoveryMsP50: round(percentile(recoveryMs, 50)), recoveryMsP99: round(percentile(recoveryMs, 99)), recoveryMsMax: round(percentile(recoveryMs, 100)) };
+  for (const [n, c] of Object.entries(byFailpoint)) out[`killsAt.${n}`] = c;
+  out.smallestMismatch = smallest === null ? 'none' : smallest.text;
+  return out;
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
 }
