@@ -5,13 +5,12 @@
 
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { NorthstarError } from './errors.js';
 import { setFailpointHook } from './io/failpoint.js';
 import { FaultyFileSystem } from './io/faulty.js';
 import { open, type Database, type OpenOptions } from './db.js';
 import { W_SEQ } from './shared/layout.js';
 import { openStore } from './shared/store.js';
-import { expectVerified, useTempDbs } from './testing/fixtures.js';
+import { expectCode, expectVerified, useTempDbs } from './testing/fixtures.js';
 
 const tmp = useTempDbs('northstar-handles-');
 
@@ -30,17 +29,6 @@ function get(db: Database, key: string, txnId?: number): string | undefined {
   }
 }
 
-function expectCode(fn: () => unknown, code: string): NorthstarError {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(NorthstarError);
-  expect((thrown as NorthstarError).code, (thrown as Error).message).toBe(code);
-  return thrown as NorthstarError;
-}
 
 function two(options: OpenOptions = {}): [Database, Database] {
   const a = tmp.openDb(options);

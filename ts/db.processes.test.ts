@@ -13,11 +13,10 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { open, type Database } from './db.js';
-import { NorthstarError } from './errors.js';
 import { implementation } from './native/kernels.js';
 import { nativeRequired } from './testing/parity.js';
 import { acct, logKey } from './testing/peer.js';
-import { expectVerified, useTempDbs } from './testing/fixtures.js';
+import { expectCode, expectVerified, useTempDbs } from './testing/fixtures.js';
 import { type Peer, usePeers } from './testing/peers.js';
 
 const tmp = useTempDbs('northstar-processes-');
@@ -68,16 +67,6 @@ function scan(db: Database, txnId?: number): Array<[string, string]> {
   }
 }
 
-function expectCode(fn: () => unknown, code: string): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(NorthstarError);
-  expect((thrown as NorthstarError).code, String(thrown)).toBe(code);
-}
 
 const keyOf = (i: number): string => `k${String(i).padStart(4, '0')}`;
 

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { open, type Database, type OpenOptions } from '../db.js';
+import { NorthstarError } from '../errors.js';
 
 export interface TempDir {
   /** This test's directory. */
@@ -65,4 +66,17 @@ export function expectVerified(db: Database): void {
   expect(report.ok).toBe(true);
   const s = db.stats();
   expect(s.fileSize, 'file size against the meta page count').toBeGreaterThanOrEqual(s.pageCount * s.pageSize);
+}
+
+/** Runs fn, which must throw a NorthstarError with `code`; returns the error. */
+export function expectCode(fn: () => unknown, code: string): NorthstarError {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown).toBeInstanceOf(NorthstarError);
+  expect((thrown as NorthstarError).code, String(thrown)).toBe(code);
+  return thrown as NorthstarError;
 }
