@@ -67,7 +67,7 @@ export class PageCache {
     const existing = this.slotOf.get(id);
     if (existing !== undefined) {
       this.pages[existing] = page;
-      this.dropHints(existing);
+      this.dropDerived(existing);
       this.noteHeader(existing, page);
       this.referenced[existing] = 1;
       this.last = existing;
@@ -81,7 +81,7 @@ export class PageCache {
     }
     this.ids[s] = id;
     this.pages[s] = page;
-    this.dropHints(s);
+    this.dropDerived(s);
     this.noteHeader(s, page);
     this.referenced[s] = 0;
     this.slotOf.set(id, s);
@@ -112,14 +112,14 @@ export class PageCache {
     return n + 1;
   }
 
+  /** Gives the page in slot s its hints (it had none: hintsAt(s) was undefined). */
   setHints(s: number, h: Uint32Array): void {
-    this.dropHints(s);
     this.hints[s] = h;
     this.hintBytes += h.byteLength;
   }
 
-  /** Drops what the cache keeps beside the page in slot s: hints, search count, word view. */
-  private dropHints(s: number): void {
+  /** Drops what the cache derived from the page in slot s: hints, search count, word view. */
+  private dropDerived(s: number): void {
     this.searches[s] = 0;
     this.words[s] = undefined;
     const h = this.hints[s];
@@ -140,7 +140,7 @@ export class PageCache {
     this.slotOf.delete(id);
     this.ids[s] = -1;
     this.pages[s] = undefined;
-    this.dropHints(s);
+    this.dropDerived(s);
     this.referenced[s] = 0;
     if (this.last === s) this.last = -1;
   }
