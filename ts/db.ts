@@ -10,7 +10,7 @@ import { readU32 } from './format/bytes.js';
 import { DEFAULT_PAGE_SIZE, FIRST_DATA_PAGE, HEADER_SIZE, META_PAGE_A, META_PAGE_B, PAGE_SIZES, PageType } from './format/constants.js';
 import { FREELIST_ENTRIES_OFFSET, FREELIST_ENTRY_SIZE, HISTORY_ENTRIES_OFFSET, HISTORY_ENTRY_SIZE } from './format/constants.js';
 import { initPageHeader, maxKeySize, pageTxnId, pageTypeOf, writePageTxnId } from './format/page.js';
-import { nodeFileSystem, type DbFile, type FileSystem, type IoStats } from './io/file.js';
+import { NodeFile, nodeFileSystem, type DbFile, type FileSystem, type IoStats } from './io/file.js';
 import { failpoint } from './io/failpoint.js';
 import { LogFile, LOG_HEADER_SIZE, LOG_SECTOR_SIZES, type ScanEnd, type ScannedRecord } from './log/file.js';
 import { RecordBuilder } from './log/record.js';
@@ -20,6 +20,7 @@ import { FreeList, freelistCapacity, readFreelistPage, writeFreelistPage } from 
 import { History, historyCapacity, readHistoryPage, writeHistoryPage, type Snapshot } from './pager/history.js';
 import { chooseMeta, emptyMeta, encodeMeta, type Meta } from './pager/meta.js';
 import { Pager } from './pager/pager.js';
+import { pageMapper } from './pager/map.js';
 import type { PageSource } from './btree/read.js';
 import { verifyDatabase, type VerifyReport } from './btree/verify.js';
 import { ReadTxn, type ReadHost } from './txn/read.js';
@@ -57,6 +58,15 @@ export interface OpenOptions {
   sectorSize?: number;
   /** The file system to use; default the real one. The hardening suite passes a fault-injecting one (ts/io/faulty.ts). */
   fileSystem?: FileSystem;
+  /**
+   * Read pages through a read-only shared mapping of the data file instead of
+   * copying each with pread (default true; spec/file_format_v1.md §9.3). Used
+   * only with the native addon, on Linux and macOS, with the real file
+   * system; NORTHSTAR_MMAP=0 turns it off for every handle. While the file is
+   * mapped, nothing may truncate it: NorthstarDB never does, but another
+   * program shrinking the file under an open handle kills the process (SIGBUS).
+   */
+  mmap?: boolean;
 }
 
 export interface BeginReadOptions {
@@ -121,6 +131,13 @@ export interface DatabaseStats {
     hintBytes: number;
     /** Pages read ahead when catching up with other handles' commits (spec/concurrency_v0.md §4.1). */
     prefetched: number;
+    /**
+     * Whether pages are viewed in a read-only mapping of the file (open's
+     * `mmap`, spec/file_format_v1.md §9.3), and how many page reads it
+     * served; those are not counted in `io.reads`.
+     */
+    mapped: boolean;
+    mappedReads: number;
   };
   io: IoStats;
   logIo: IoStats;
@@ -153,6 +170,7 @@ interface Options {
   maxTxnBytes: number | undefined;
   sectorSize: number;
   fs: FileSystem;
+  mmap: boolean;
 }
 
 /** A commit in the log whose sync has not completed yet (commitAsync). */
@@ -212,7 +230,8 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     this.coord = coord;
     this.opts = opts;
     this.sync = opts.sync;
-    this.pager = new Pager(file, meta.pageSize, k, opts.cacheSize);
+    const Mapping = opts.mmap && file instanceof NodeFile ? pageMapper() : null;
+    this.pager = new Pager(file, meta.pageSize, k, opts.cacheSize, Mapping === null ? null : { fd: (file as NodeFile).descriptor, Mapping });
     this.maxKeySize = maxKeySize(meta.pageSize);
     this.recordBuilder = new RecordBuilder(opts.maxTxnBytes === undefined ? {} : { maxPayload: opts.maxTxnBytes });
     const pager = this.pager;
@@ -484,7 +503,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       readers: { live: this.liveReaders, oldestTxnId: oldestReader, others },
       writer: this.writer !== null,
       coordination: this.coord.kind,
-      cache: { limitBytes: this.opts.cacheSize, capacityPages: c.capacity, pages: c.size, hits: c.hits, misses: c.misses, evictions: c.evictions, hintBytes: c.hintBytes, prefetched: this.prefetched },
+      cache: { limitBytes: this.opts.cacheSize, capacityPages: c.capacity, pages: c.size, hits: c.hits, misses: c.misses, evictions: c.evictions, hintBytes: c.hintBytes, prefetched: this.prefetched, mapped: this.pager.map !== null, mappedReads: this.pager.map?.pages ?? 0 },
       io: { ...this.file.stats },
       logIo: { ...this.log.stats },
     };
@@ -1174,6 +1193,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     // before the current task ends.
     raisesDue.delete(this);
     this.pager.cache.clear();
+    this.pager.map?.close();
     try {
       this.coord.close();
     } finally {
@@ -1337,7 +1357,9 @@ function checkOptions(options: OpenOptions): Options {
     throw new NorthstarError('InvalidArgument', `sectorSize must be one of ${LOG_SECTOR_SIZES.join(', ')}`);
   }
   const fs = options.fileSystem ?? nodeFileSystem;
-  return { pageSize, sync, cacheSize, historyTxns, checkpointCommits, checkpointLogBytes, maxTxnBytes, sectorSize, fs };
+  const mmap = options.mmap ?? true;
+  if (typeof mmap !== 'boolean') throw new NorthstarError('InvalidArgument', 'mmap must be a boolean');
+  return { pageSize, sync, cacheSize, historyTxns, checkpointCommits, checkpointLogBytes, maxTxnBytes, sectorSize, fs, mmap };
 }
 
 /** Reads the freelist chain of the chosen meta (spec §6.1). */

@@ -835,5 +835,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.FileMapping = nativeBinding.FileMapping
 module.exports.SharedFile = nativeBinding.SharedFile
 module.exports.nativeInfo = nativeBinding.nativeInfo

@@ -10,6 +10,56 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * A read-only shared window of `length` bytes onto an open file from
+ * `offset`, mapped as far as the file reaches (see the module notes).
+ *
+ * Arguments of the wrong type throw `TypeError`, unusable values
+ * `RangeError`; after `close()` every method but `close()` throws
+ * `Error('closed')`.
+ */
+export declare class FileMapping {
+  /**
+   * Reserves a window of `length` bytes and maps the file open as `fd`
+   * over it from `offset`, as far as the file reaches now.
+   *
+   * Throws `TypeError` for a non-number argument; `RangeError` for an `fd`
+   * outside 0..2^31−1, an `offset` that is not a multiple of 65,536 up to
+   * 2^53−1, or a `length` not a multiple of 65,536 from 65,536 to 2^30;
+   * `Error` with the errno name as `code` when the descriptor cannot be
+   * duplicated, stat'ed or mapped ("EBADF", "ENOMEM"), with code "EINVAL"
+   * when it is not a regular file, and with code "ENOTSUP" on Windows.
+   */
+  constructor(fd: number, offset: number, length: number)
+  /**
+   * Bytes of the window the file is mapped over (from its start), as of
+   * the last `refresh()` or the constructor.
+   */
+  get mapped(): number
+  /**
+   * Maps whatever the file grew by since the last call into the window,
+   * in place; returns the bytes mapped now (never fewer than before).
+   * Throws `Error` with the errno name as `code` when the file cannot be
+   * stat'ed or mapped (the bytes mapped before stay mapped).
+   */
+  refresh(): number
+  /**
+   * The whole window as an ArrayBuffer of `length` bytes: the file's bytes
+   * where mapped (see `mapped`), zeros past that. It keeps the window
+   * reserved until it is collected, even after `close()`. Throws
+   * `Error('closed')` after `close()`, and an `Error` with code
+   * "ERR_NO_EXTERNAL_BUFFERS" in a runtime that forbids ArrayBuffers over
+   * outside memory (V8 sandbox, as in Electron): callers then use `pread`.
+   */
+  buffer(): ArrayBuffer
+  /**
+   * Closes the duplicated descriptor and unreserves the window unless a
+   * `buffer()` of it is still reachable (then the last one's collection
+   * does). Idempotent.
+   */
+  close(): void
+}
+
+/**
  * A file mapped shared read-write as a table of 64-bit words, with an
  * exclusive OS lock: NorthstarDB's cross-process primitive for `<db>.lock`.
  *

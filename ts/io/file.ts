@@ -50,6 +50,11 @@ export class NodeFile implements DbFile {
     this.fd = fd;
   }
 
+  /** The OS file descriptor (-1 once closed), for mapping the file (ts/pager/map.ts). */
+  get descriptor(): number {
+    return this.fd;
+  }
+
   /** Opens an existing file for reading and writing. */
   static open(path: string): NodeFile {
     try {

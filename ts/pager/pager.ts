@@ -9,6 +9,7 @@ import type { DbFile } from '../io/file.js';
 import type { Kernels } from '../native/kernels.js';
 import { PageCache } from './cache.js';
 import { buildHints, hintedBranchSearch, hintedLeafSearch } from '../btree/hints.js';
+import { PageMap, type FileMappingClass } from './map.js';
 
 const STATUS_NAMES: Record<number, string> = {
   [PageStatus.BadMagic]: 'bad magic',
@@ -31,6 +32,8 @@ const HINT_AFTER_SEARCHES = 4;
 
 export class Pager {
   readonly cache: PageCache;
+  /** Read-only mapping of the file the pages are viewed in, or null: pread into a new buffer per page. */
+  readonly map: PageMap | null;
   /** nodeDecode output for layout checks: four u32 per cell, enough for any node of this page size. */
   private readonly decodeScratch: Uint32Array;
 
@@ -39,8 +42,11 @@ export class Pager {
     readonly pageSize: number,
     readonly kernels: Kernels,
     cacheBytes: number,
+    /** Where page bytes come from without a pread (spec §9.3): the file's descriptor and the addon's FileMapping, when mapping. */
+    mapping: { fd: number; Mapping: FileMappingClass } | null = null,
   ) {
     this.cache = new PageCache(Math.max(16, Math.floor(cacheBytes / pageSize)));
+    this.map = mapping === null ? null : new PageMap(mapping.fd, pageSize, mapping.Mapping);
     this.decodeScratch = new Uint32Array(4 * Math.ceil(pageSize / 2));
   }
 
@@ -144,10 +150,14 @@ export class Pager {
     if (!Number.isSafeInteger(id) || id < 0) {
       throw new NorthstarError('Corrupt', `${this.file.path}: reference to invalid page id ${id}`, { pageId: id, path: this.file.path });
     }
-    const page = Buffer.allocUnsafeSlow(this.pageSize);
-    const n = this.file.read(page, id * this.pageSize);
-    if (n !== this.pageSize) {
-      throw new NorthstarError('Corrupt', `${this.file.path}: page ${id} lies beyond the end of the file`, { pageId: id, path: this.file.path });
+    // A view of the mapped file, or (no mapping, or past its end) a copy by pread.
+    let page = this.map === null ? null : this.map.page(id);
+    if (page === null) {
+      page = Buffer.allocUnsafeSlow(this.pageSize);
+      const n = this.file.read(page, id * this.pageSize);
+      if (n !== this.pageSize) {
+        throw new NorthstarError('Corrupt', `${this.file.path}: page ${id} lies beyond the end of the file`, { pageId: id, path: this.file.path });
+      }
     }
     const status = this.kernels.pageVerify(page, id);
     if (status !== PageStatus.Ok) {

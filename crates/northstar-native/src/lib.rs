@@ -23,3 +23,7 @@ mod napi_log;
 // and its N-API class `SharedFile`.
 mod napi_shared;
 pub mod shared;
+
+// Read-only shared mappings of the data file, for page reads without a copy
+// (spec/file_format_v1.md §9.3).
+mod napi_map;

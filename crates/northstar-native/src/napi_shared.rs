@@ -274,47 +274,8 @@ impl SharedFile {
     pub fn view(&self, env: Env) -> Result<Unknown<'_>> {
         let mapping = self.file(&env)?.mapping();
         let (data, len) = (mapping.as_ptr(), mapping.size());
-        let hint = Box::into_raw(Box::new(mapping));
-        let mut buffer = ptr::null_mut();
-        // Safety: `data` is valid for `len` bytes for as long as `hint` (a
-        // `Mapping`) lives, and N-API calls `release_mapping` with it exactly
-        // once, when the ArrayBuffer's backing store is freed.
-        let status = unsafe {
-            sys::napi_create_external_arraybuffer(
-                env.raw(),
-                data.cast(),
-                len,
-                Some(release_mapping),
-                hint.cast(),
-                &mut buffer,
-            )
-        };
-        match status {
-            sys::Status::napi_ok => {
-                // Safety: a value N-API just created in this call's scope.
-                Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), buffer) })
-            }
-            sys::Status::napi_no_external_buffers_allowed => {
-                // Refused before any finalizer was registered: `hint` is still ours.
-                // Safety: from `Box::into_raw` above, not yet freed.
-                drop(unsafe { Box::from_raw(hint) });
-                Err(throw_error(
-                    &env,
-                    "this runtime does not allow an ArrayBuffer over outside memory \
-                     (V8 sandbox); read words with load()"
-                        .to_owned(),
-                    Some("ERR_NO_EXTERNAL_BUFFERS"),
-                ))
-            }
-            // On other failures Node may already have registered the
-            // finalizer, so `hint` is leaked rather than risk freeing it
-            // twice: a mapping left mapped, never a dangling one.
-            status => Err(throw_error(
-                &env,
-                format!("napi_create_external_arraybuffer failed with status {status}"),
-                None,
-            )),
-        }
+        // Safety: `data` is valid for `len` bytes for as long as `mapping` lives.
+        unsafe { external_arraybuffer(&env, data, len, mapping, "read words with load()") }
     }
 
     /// Releases the lock, closes the file, and unmaps the table unless a
@@ -340,14 +301,6 @@ impl SharedFile {
     }
 }
 
-/// The finalizer of a `view()` ArrayBuffer: drops its `Mapping`, which
-/// unmaps the table if the `SharedFile` and every other view are gone.
-unsafe extern "C" fn release_mapping(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
-    // Safety: `hint` is the `Box<Mapping>` that `view` leaked for this
-    // buffer, and N-API calls the finalizer once. Unmapping cannot panic.
-    drop(unsafe { Box::from_raw(hint.cast::<shared::Mapping>()) });
-}
-
 #[cold]
 fn closed(env: &Env) -> Error {
     throw_error(env, "closed".to_owned(), None)
@@ -356,7 +309,7 @@ fn closed(env: &Env) -> Error {
 /// A `Call` of the `napi_kernels` helpers as a napi-rs result: their error
 /// means a JavaScript exception is already pending.
 #[inline(always)]
-fn js<T>(r: Call<T>) -> Result<T> {
+pub(crate) fn js<T>(r: Call<T>) -> Result<T> {
     r.map_err(|_| Error::new(Status::PendingException, String::new()))
 }
 
@@ -364,7 +317,7 @@ fn js<T>(r: Call<T>) -> Result<T> {
 /// `this` is then `undefined` in strict code, where napi-rs's wrap would fail
 /// after the file was opened, or the global object in sloppy code, which it
 /// would wrap, leaking the mapping and file for the life of the process.
-fn constructing(env: &Env, this: &This<Unknown>) -> Result<bool> {
+pub(crate) fn constructing(env: &Env, this: &This<Unknown>) -> Result<bool> {
     if this.get_type()? != ValueType::Object {
         return Ok(false);
     }
@@ -418,7 +371,7 @@ fn string_arg(env: &Env, value: Unknown, name: &str) -> Result<String> {
 }
 
 #[cold]
-fn throw_shared_error(env: &Env, path: &str, e: SharedError) -> Error {
+pub(crate) fn throw_shared_error(env: &Env, path: &str, e: SharedError) -> Error {
     match e {
         SharedError::Range(message) => throw_range_error(env, message),
         SharedError::Os { op, error } => {
@@ -435,13 +388,15 @@ fn throw_shared_error(env: &Env, path: &str, e: SharedError) -> Error {
 /// The errno name Node gives an OS error ("EACCES"), from its portable kind
 /// (errno numbers differ between platforms), or `None` for a kind without
 /// one; the message keeps the OS's own text and number either way.
-fn errno_name(error: &io::Error) -> Option<&'static str> {
+pub(crate) fn errno_name(error: &io::Error) -> Option<&'static str> {
     use io::ErrorKind::*;
     Some(match error.kind() {
         NotFound => "ENOENT",
         // EPERM is 1 on every Unix.
         PermissionDenied if cfg!(unix) && error.raw_os_error() == Some(1) => "EPERM",
         PermissionDenied => "EACCES",
+        // EBADF is 9 on every Unix; it has no portable kind.
+        _ if cfg!(unix) && error.raw_os_error() == Some(9) => "EBADF",
         AlreadyExists => "EEXIST",
         WouldBlock => "EAGAIN",
         InvalidInput => "EINVAL",
@@ -459,6 +414,68 @@ fn errno_name(error: &io::Error) -> Option<&'static str> {
         TooManyLinks => "EMLINK",
         InvalidFilename => "ENAMETOOLONG",
         StaleNetworkFileHandle => "ESTALE",
+        Unsupported => "ENOTSUP",
         _ => return None,
     })
+}
+
+/// An ArrayBuffer over `len` bytes at `data` that keeps `owner` alive until
+/// the buffer is collected (then drops it, e.g. to unmap). In a runtime that
+/// forbids ArrayBuffers over outside memory (V8 sandbox, as in Electron) it
+/// throws an `Error` with code "ERR_NO_EXTERNAL_BUFFERS" whose message ends
+/// with `otherwise` (what the caller should do instead).
+///
+/// # Safety
+/// `data` must be valid for reads of `len` bytes for as long as `owner` lives.
+pub(crate) unsafe fn external_arraybuffer<'out, T: 'static>(
+    env: &Env,
+    data: *mut u8,
+    len: usize,
+    owner: T,
+    otherwise: &str,
+) -> Result<Unknown<'out>> {
+    let hint = Box::into_raw(Box::new(owner));
+    let mut buffer = ptr::null_mut();
+    // Safety: as the caller promises; N-API calls `release::<T>` with `hint`
+    // exactly once, when the ArrayBuffer's backing store is freed.
+    let status = unsafe {
+        sys::napi_create_external_arraybuffer(
+            env.raw(),
+            data.cast(),
+            len,
+            Some(release::<T>),
+            hint.cast(),
+            &mut buffer,
+        )
+    };
+    match status {
+        // Safety: a value N-API just created in this call's scope.
+        sys::Status::napi_ok => Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), buffer) }),
+        sys::Status::napi_no_external_buffers_allowed => {
+            // Refused before any finalizer was registered: `hint` is still ours.
+            // Safety: from `Box::into_raw` above, not yet freed.
+            drop(unsafe { Box::from_raw(hint) });
+            Err(throw_error(
+                env,
+                format!("this runtime does not allow an ArrayBuffer over outside memory (V8 sandbox); {otherwise}"),
+                Some("ERR_NO_EXTERNAL_BUFFERS"),
+            ))
+        }
+        // On other failures Node may already have registered the finalizer,
+        // so `hint` is leaked rather than risk freeing it twice: memory left
+        // mapped, never a dangling view.
+        status => Err(throw_error(
+            env,
+            format!("napi_create_external_arraybuffer failed with status {status}"),
+            None,
+        )),
+    }
+}
+
+/// The finalizer of an `external_arraybuffer`: drops its owner.
+unsafe extern "C" fn release<T>(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+    // Safety: `hint` is the `Box<T>` that `external_arraybuffer` leaked for
+    // this buffer, and N-API calls the finalizer once. Dropping a mapping
+    // (unmapping) cannot panic.
+    drop(unsafe { Box::from_raw(hint.cast::<T>()) });
 }

@@ -1,0 +1,345 @@
+//! N-API class `FileMapping`: a window of an open file mapped read-only and
+//! shared, seen from JavaScript as one ArrayBuffer, so a reader takes page
+//! bytes straight from the operating system's page cache instead of copying
+//! each page with `pread` (spec/file_format_v1.md §9.3 says what the pager
+//! relies on).
+//!
+//! The window is an address range reserved once at its full length (an
+//! anonymous read-only mapping: zeros, no memory). The file's bytes are
+//! mapped over the start of it as far as the file reaches, and `refresh()`
+//! maps more in place (MAP_FIXED) as the file grows. So:
+//! - the ArrayBuffer never changes, however the file grows (a new
+//!   ArrayBuffer per growth made V8 count tens of MiB of external memory
+//!   each time, and collect garbage for it: 25× the CPU per read);
+//! - no byte of it is ever a file page past the end of the file as it was
+//!   when mapped, so reading any byte of the buffer is safe: past what is
+//!   mapped it reads zeros;
+//! - the one thing that breaks it is another program truncating the file
+//!   below what is mapped while the mapping lives: touching such a page is
+//!   SIGBUS, which kills the process. NorthstarDB's data file only ever
+//!   grows (spec/file_format_v1.md §9.3).
+//!
+//! The mapping is read-only: a write through the ArrayBuffer is SIGSEGV, so
+//! callers treat its bytes as immutable (the pager's cached pages already
+//! are). It holds a duplicate of the descriptor, so the caller may close its
+//! own: `refresh()` always maps the file it was made on. The address range
+//! lives until `close()` and the collection of every `buffer()` made.
+//!
+//! Unix only: on Windows a mapped file cannot be replaced or deleted until
+//! every view is collected, so there the constructor throws `Error` with
+//! code "ENOTSUP" and callers read with `pread`.
+
+use napi::bindgen_prelude::{This, Unknown};
+use napi::{Env, JsValue, Result};
+use napi_derive::napi;
+
+use crate::napi::{throw_error, throw_range_error, throw_type_error};
+use crate::napi_kernels::{index, number, Cx};
+use crate::napi_shared::js;
+
+/// `offset` must be a multiple of this (64 KiB: a multiple of every Unix
+/// page size we run on, and Windows's allocation granularity).
+pub const MAP_ALIGN: u64 = 1 << 16;
+/// Largest window (1 GiB, within every runtime's ArrayBuffer limit).
+pub const MAX_MAP_LENGTH: u64 = 1 << 30;
+
+/// A read-only shared window of `length` bytes onto an open file from
+/// `offset`, mapped as far as the file reaches (see the module notes).
+///
+/// Arguments of the wrong type throw `TypeError`, unusable values
+/// `RangeError`; after `close()` every method but `close()` throws
+/// `Error('closed')`.
+#[napi]
+pub struct FileMapping {
+    /// `None` once closed.
+    window: Option<std::sync::Arc<sys::Window>>,
+}
+
+#[napi]
+impl FileMapping {
+    /// Reserves a window of `length` bytes and maps the file open as `fd`
+    /// over it from `offset`, as far as the file reaches now.
+    ///
+    /// Throws `TypeError` for a non-number argument; `RangeError` for an `fd`
+    /// outside 0..2^31−1, an `offset` that is not a multiple of 65,536 up to
+    /// 2^53−1, or a `length` not a multiple of 65,536 from 65,536 to 2^30;
+    /// `Error` with the errno name as `code` when the descriptor cannot be
+    /// duplicated, stat'ed or mapped ("EBADF", "ENOMEM"), with code "EINVAL"
+    /// when it is not a regular file, and with code "ENOTSUP" on Windows.
+    #[napi(
+        constructor,
+        catch_unwind,
+        ts_args_type = "fd: number, offset: number, length: number"
+    )]
+    pub fn new(
+        env: Env,
+        this: This<Unknown>,
+        fd: Unknown,
+        offset: Unknown,
+        length: Unknown,
+    ) -> Result<Self> {
+        if !crate::napi_shared::constructing(&env, &this)? {
+            return Err(throw_type_error(
+                &env,
+                "Class constructor FileMapping cannot be invoked without 'new'".to_owned(),
+            ));
+        }
+        let cx = Cx(env.raw());
+        let fd = js(index(cx, fd.raw(), i32::MAX as f64, "fd"))?;
+        let offset = aligned(
+            &env,
+            offset,
+            "offset",
+            crate::shared::MAX_SAFE_INTEGER as f64,
+        )?;
+        let length = aligned(&env, length, "length", MAX_MAP_LENGTH as f64)?;
+        if length == 0 {
+            return Err(throw_range_error(
+                &env,
+                format!("length must be at least {MAP_ALIGN}"),
+            ));
+        }
+        match sys::Window::new(fd as i32, offset, length as usize) {
+            Ok(window) => Ok(FileMapping {
+                window: Some(std::sync::Arc::new(window)),
+            }),
+            Err(e) => Err(throw_os_error(&env, e, fd)),
+        }
+    }
+
+    /// Bytes of the window the file is mapped over (from its start), as of
+    /// the last `refresh()` or the constructor.
+    #[napi(getter, catch_unwind)]
+    pub fn mapped(&self, env: Env) -> Result<f64> {
+        Ok(self.window(&env)?.mapped() as f64)
+    }
+
+    /// Maps whatever the file grew by since the last call into the window,
+    /// in place; returns the bytes mapped now (never fewer than before).
+    /// Throws `Error` with the errno name as `code` when the file cannot be
+    /// stat'ed or mapped (the bytes mapped before stay mapped).
+    #[napi(catch_unwind)]
+    pub fn refresh(&self, env: Env) -> Result<f64> {
+        let w = self.window(&env)?;
+        w.refresh()
+            .map(|n| n as f64)
+            .map_err(|e| throw_os_error(&env, e, w.fd()))
+    }
+
+    /// The whole window as an ArrayBuffer of `length` bytes: the file's bytes
+    /// where mapped (see `mapped`), zeros past that. It keeps the window
+    /// reserved until it is collected, even after `close()`. Throws
+    /// `Error('closed')` after `close()`, and an `Error` with code
+    /// "ERR_NO_EXTERNAL_BUFFERS" in a runtime that forbids ArrayBuffers over
+    /// outside memory (V8 sandbox, as in Electron): callers then use `pread`.
+    #[napi(catch_unwind, ts_return_type = "ArrayBuffer")]
+    pub fn buffer(&self, env: Env) -> Result<Unknown<'_>> {
+        let w = self.window(&env)?.clone();
+        let (data, len) = (w.ptr(), w.len());
+        // Safety: the window is reserved for `len` bytes at `data` for as long
+        // as the Arc lives, and the buffer owns a clone of it.
+        unsafe { crate::napi_shared::external_arraybuffer(&env, data, len, w, "read with pread") }
+    }
+
+    /// Closes the duplicated descriptor and unreserves the window unless a
+    /// `buffer()` of it is still reachable (then the last one's collection
+    /// does). Idempotent.
+    #[napi(catch_unwind)]
+    pub fn close(&mut self) {
+        self.window = None;
+    }
+}
+
+impl FileMapping {
+    fn window(&self, env: &Env) -> Result<&std::sync::Arc<sys::Window>> {
+        self.window
+            .as_ref()
+            .ok_or_else(|| throw_error(env, "closed".to_owned(), None))
+    }
+}
+
+/// A multiple of MAP_ALIGN from 0 to `max`.
+fn aligned(env: &Env, value: Unknown, name: &str, max: f64) -> Result<u64> {
+    let n = js(number(Cx(env.raw()), value.raw(), name))?;
+    if n.fract() == 0.0 && n >= 0.0 && n <= max && (n as u64).is_multiple_of(MAP_ALIGN) {
+        Ok(n as u64)
+    } else {
+        Err(throw_range_error(
+            env,
+            format!("{name} {n} must be a multiple of {MAP_ALIGN} from 0 to {max}"),
+        ))
+    }
+}
+
+#[cold]
+fn throw_os_error(
+    env: &Env,
+    (op, error): (&'static str, std::io::Error),
+    fd: impl std::fmt::Display,
+) -> napi::Error {
+    let code = crate::napi_shared::errno_name(&error);
+    let message = match code {
+        Some(code) => format!("{code}: {error}, {op} fd {fd}"),
+        None => format!("{error}, {op} fd {fd}"),
+    };
+    throw_error(env, message, code)
+}
+
+#[cfg(unix)]
+mod sys {
+    use std::io;
+    use std::sync::Mutex;
+
+    type OsResult<T> = std::result::Result<T, (&'static str, io::Error)>;
+
+    /// The reserved range, the duplicated descriptor, and how much of the file
+    /// is mapped over the range (guarded: refresh may race with itself from
+    /// two JavaScript objects sharing nothing but this, never in practice).
+    pub struct Window {
+        ptr: *mut u8,
+        len: usize,
+        fd: i32,
+        offset: u64,
+        mapped: Mutex<usize>,
+    }
+
+    // Safety: the range is only ever read through raw pointers handed to
+    // JavaScript, and changed (mmap MAP_FIXED, munmap) under `mapped`'s lock
+    // or in Drop, when no other reference exists.
+    unsafe impl Send for Window {}
+    unsafe impl Sync for Window {}
+
+    impl Window {
+        pub fn new(fd: i32, offset: u64, len: usize) -> OsResult<Window> {
+            // Safety: dup of a caller's descriptor; a bad one gives EBADF.
+            let own = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+            if own < 0 {
+                return Err(("dup", io::Error::last_os_error()));
+            }
+            // Safety: a fresh anonymous read-only reservation; checked below.
+            let ptr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            if ptr == libc::MAP_FAILED {
+                let e = io::Error::last_os_error();
+                // Safety: our own descriptor, closed once.
+                unsafe { libc::close(own) };
+                return Err(("reserve", e));
+            }
+            // From here Drop unmaps the range and closes the descriptor.
+            let w = Window {
+                ptr: ptr.cast(),
+                len,
+                fd: own,
+                offset,
+                mapped: Mutex::new(0),
+            };
+            w.refresh()?;
+            Ok(w)
+        }
+
+        pub fn ptr(&self) -> *mut u8 {
+            self.ptr
+        }
+
+        pub fn len(&self) -> usize {
+            self.len
+        }
+
+        pub fn fd(&self) -> i32 {
+            self.fd
+        }
+
+        pub fn mapped(&self) -> usize {
+            *self.mapped.lock().unwrap_or_else(|p| p.into_inner())
+        }
+
+        /// Maps the file from `offset + mapped` to its current end (whole OS
+        /// pages, at most the window) over the range; returns `mapped`.
+        pub fn refresh(&self) -> OsResult<usize> {
+            let mut mapped = self.mapped.lock().unwrap_or_else(|p| p.into_inner());
+            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+            // Safety: fstat of our own descriptor into a local.
+            if unsafe { libc::fstat(self.fd, st.as_mut_ptr()) } != 0 {
+                return Err(("stat", io::Error::last_os_error()));
+            }
+            // Safety: fstat succeeded, so it filled `st`.
+            let st = unsafe { st.assume_init() };
+            if (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+                return Err(("stat", io::Error::from_raw_os_error(libc::EINVAL)));
+            }
+            // Safety: sysconf has no preconditions.
+            let os_page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+            let size = (st.st_size.max(0) as u64).saturating_sub(self.offset);
+            let want = (size.min(self.len as u64) / os_page * os_page) as usize;
+            if want > *mapped {
+                // Safety: [ptr + mapped, ptr + want) lies inside our reserved
+                // range (want ≤ len), MAP_FIXED replaces only our own pages
+                // there, and the file reaches past `offset + want` now.
+                let at = unsafe {
+                    libc::mmap(
+                        self.ptr.add(*mapped).cast(),
+                        want - *mapped,
+                        libc::PROT_READ,
+                        libc::MAP_SHARED | libc::MAP_FIXED,
+                        self.fd,
+                        (self.offset + *mapped as u64) as libc::off_t,
+                    )
+                };
+                if at == libc::MAP_FAILED {
+                    return Err(("map", io::Error::last_os_error()));
+                }
+                *mapped = want;
+            }
+            Ok(*mapped)
+        }
+    }
+
+    impl Drop for Window {
+        fn drop(&mut self) {
+            // Safety: our own range and descriptor; nothing references them
+            // once the last Arc (FileMapping or ArrayBuffer) is dropped.
+            unsafe {
+                libc::munmap(self.ptr.cast(), self.len);
+                libc::close(self.fd);
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod sys {
+    use std::io;
+
+    type OsResult<T> = std::result::Result<T, (&'static str, io::Error)>;
+
+    pub struct Window;
+
+    impl Window {
+        pub fn new(_fd: i32, _offset: u64, _len: usize) -> OsResult<Window> {
+            Err(("map", io::Error::from(io::ErrorKind::Unsupported)))
+        }
+        pub fn ptr(&self) -> *mut u8 {
+            std::ptr::null_mut()
+        }
+        pub fn len(&self) -> usize {
+            0
+        }
+        pub fn fd(&self) -> i32 {
+            -1
+        }
+        pub fn mapped(&self) -> usize {
+            0
+        }
+        pub fn refresh(&self) -> OsResult<usize> {
+            Err(("map", io::Error::from(io::ErrorKind::Unsupported)))
+        }
+    }
+}

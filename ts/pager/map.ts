@@ -1,0 +1,98 @@
+// Page bytes straight from a read-only shared mapping of the data file
+// (spec/file_format_v1.md §9.3), in place of a pread into a new buffer per
+// page. The file is seen through windows of SEGMENT_BYTES (the addon's
+// FileMapping), each reserved once at full length and mapped as far as the
+// file reaches; a page past what a window has mapped maps the file's growth
+// into it in place, so no view ever covers a file page past the end of the
+// file, and the window's ArrayBuffer never changes.
+
+import type { FileMapping } from '../../crates/northstar-native/index.cjs';
+import { loadNativeBinding } from '../native/loader.js';
+import { implementation } from '../native/kernels.js';
+
+/** The addon's FileMapping class. */
+export type FileMappingClass = typeof FileMapping;
+
+/**
+ * Bytes per window: 64 MiB, a multiple of every page size and of the addon's
+ * 64 KiB alignment, so no page straddles two windows.
+ */
+export const SEGMENT_BYTES = 1 << 26;
+
+/**
+ * The addon's FileMapping when the native kernels are in use, mapping is not
+ * turned off (NORTHSTAR_MMAP=0) and the platform maps (not Windows, where a
+ * mapped file cannot be replaced or removed until every view is collected);
+ * else null, and the pager reads with pread.
+ */
+export function pageMapper(): FileMappingClass | null {
+  if (implementation !== 'native' || process.platform === 'win32' || process.env.NORTHSTAR_MMAP === '0') return null;
+  return loadNativeBinding()?.FileMapping ?? null;
+}
+
+interface Window {
+  readonly mapping: FileMapping;
+  readonly buffer: ArrayBuffer;
+  /** Bytes of the window the file is mapped over, from its start. */
+  mapped: number;
+}
+
+export class PageMap {
+  /** Windows by index; null: mapping window k failed, read its pages with pread. */
+  private readonly windows: (Window | null | undefined)[] = [];
+  private closed = false;
+  /** Pages served from the mapping. */
+  pages = 0;
+
+  constructor(
+    private readonly fd: number,
+    private readonly pageSize: number,
+    private readonly Mapping: FileMappingClass,
+  ) {}
+
+  /**
+   * A read-only view of page `id`'s bytes in the file, or null when the page
+   * lies past the end of the file or the mapping failed (the caller then
+   * reads with pread, which reports either). Never modify it.
+   */
+  page(id: number): Uint8Array | null {
+    if (this.closed) return null; // the descriptor may name another file by now
+    const pos = id * this.pageSize;
+    const k = Math.floor(pos / SEGMENT_BYTES);
+    const off = pos - k * SEGMENT_BYTES;
+    const end = off + this.pageSize;
+    let w = this.windows[k];
+    if (w === undefined) w = this.open(k);
+    if (w === null) return null;
+    if (w.mapped < end) {
+      // The file may have grown since: map the growth into the window.
+      try {
+        w.mapped = w.mapping.refresh();
+      } catch {
+        return null;
+      }
+      if (w.mapped < end) return null;
+    }
+    this.pages++;
+    return Buffer.from(w.buffer, off, this.pageSize);
+  }
+
+  private open(k: number): Window | null {
+    let w: Window | null = null;
+    try {
+      const mapping = new this.Mapping(this.fd, k * SEGMENT_BYTES, SEGMENT_BYTES);
+      w = { mapping, buffer: mapping.buffer(), mapped: mapping.mapped };
+    } catch {
+      // Address space, a runtime without external buffers: pread instead.
+    }
+    this.windows[k] = w;
+    return w;
+  }
+
+  /** Maps nothing more and releases the windows; views handed out keep theirs mapped until collected. */
+  close(): void {
+    this.closed = true;
+    for (const w of this.windows) w?.mapping.close();
+    this.windows.length = 0;
+  }
+}
