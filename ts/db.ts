@@ -576,12 +576,9 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
   committed(result: CommitResult, durable: boolean): void {
     const s = result.state;
     this.latest = s;
-    const cache = this.pager.cache;
-    for (const [id, page] of result.dirty) {
-      const t = pageTypeOf(page);
-      if (t === PageType.Leaf || t === PageType.Branch) cache.put(id, page);
-      else cache.delete(id);
-    }
+    // The written pages replace their ids' cache entries; their buffers are nobody's now
+    // (the transaction is over), so with a mapping they are recycled (spec §9.3).
+    for (const [id, page] of result.dirty) this.pager.cacheWritten(id, page);
     this.freeList.giveBack(result.reusable);
     this.freeList.addPending(s.txnId, result.freed, true);
     this.freeList.addPending(s.txnId, result.freedYoung, false);

@@ -247,7 +247,7 @@ export class TreeWriter implements PageSource {
 
   private copyPage(src: Uint8Array): Buffer {
     const id = this.allocate();
-    const copy = Buffer.allocUnsafeSlow(this.pageSize);
+    const copy = this.pager.takePage();
     copy.set(src);
     writePageId(copy, id);
     writePageTxnId(copy, this.txnId);
@@ -258,7 +258,7 @@ export class TreeWriter implements PageSource {
 
   private newNode(type: typeof PageType.Leaf | typeof PageType.Branch): Buffer {
     const id = this.allocPage();
-    const page = Buffer.alloc(this.pageSize);
+    const page = this.pager.takePage().fill(0);
     initNode(page, type, id);
     writePageTxnId(page, this.txnId);
     this.dirty.set(id, page);

@@ -25,6 +25,9 @@ export function pageStatusName(status: number): string {
   return STATUS_NAMES[status] ?? `status ${status}`;
 }
 
+/** Most spare page buffers kept for the writer's copies (4 MiB at 16 KiB pages). */
+const POOL_PAGES = 256;
+
 /** Marks a cached node that keeps no hints. */
 const NO_HINTS = new Uint32Array(0);
 /** Searches of a cached node before it gets hints (spec §9.2). */
@@ -60,6 +63,35 @@ export class Pager {
     const page = this.readUncached(id);
     this.cache.put(id, page);
     return page;
+  }
+
+  /** Spare page buffers: written pages whose cache entry is now a view of the mapped file (§9.3). */
+  private readonly pool: Buffer[] = [];
+
+  /** A page buffer for the writer to fill, recycled when one is spare (its bytes are garbage). */
+  takePage(): Buffer {
+    return this.pool.pop() ?? Buffer.allocUnsafeSlow(this.pageSize);
+  }
+
+  /**
+   * After a commit wrote page `id` from `page` (a buffer no one else holds):
+   * caches a view of the mapped file in its place and keeps `page` for
+   * takePage(); without a mapping, or when the mapping cannot show the page,
+   * caches `page` itself. Branches and leaves only; others are dropped.
+   */
+  cacheWritten(id: number, page: Buffer): void {
+    const t = page[TYPE_OFFSET];
+    if (t !== PageType.Leaf && t !== PageType.Branch) {
+      this.cache.delete(id);
+      return;
+    }
+    const view = this.map === null ? null : this.map.page(id);
+    if (view === null) {
+      this.cache.put(id, page);
+      return;
+    }
+    this.cache.put(id, view);
+    if (this.pool.length < POOL_PAGES) this.pool.push(page);
   }
 
   /** The page type of the page readNode() returned last. */
