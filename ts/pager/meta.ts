@@ -150,11 +150,14 @@ export interface ChosenMeta {
  * UnsupportedFormat (spec §3).
  */
 export function chooseMeta(file: DbFile, kernels: Kernels): ChosenMeta {
+  // The meta pages before the file's size: a checkpoint extends the file before it writes
+  // its meta (spec §8.2), so a size read after a meta covers what that meta needs, even
+  // while another process checkpoints. Read the other way round, a checkpoint landing in
+  // between made a sound file look truncated.
+  const slots = [META_PAGE_A, META_PAGE_B];
+  const read = slots.map((slot) => readMetaAnySize(file, slot));
   const fileSize = file.size();
-  const results: MetaResult[] = [];
-  for (const slot of [META_PAGE_A, META_PAGE_B]) {
-    results.push(readMetaAnySize(file, slot, fileSize, kernels));
-  }
+  const results = read.map((pages, i) => decodeMetaAnySize(pages, slots[i]!, fileSize, kernels));
   const [a, b] = results as [MetaResult, MetaResult];
   // A checksummed meta of another version means another writer touched the
   // file: refuse it whole rather than silently use the other meta.
@@ -189,13 +192,22 @@ function newerOrSame(a: Meta, b: Meta): boolean {
   return ((a.checkpointSeq - b.checkpointSeq) | 0) >= 0;
 }
 
-/** Tries meta `slot` at every page size; a valid meta records its own size. */
-function readMetaAnySize(file: DbFile, slot: number, fileSize: number, kernels: Kernels): MetaResult {
-  let first: MetaResult | null = null;
+/** Meta page `slot` read at every page size, smallest first, as far as the file holds it. */
+function readMetaAnySize(file: DbFile, slot: number): Uint8Array[] {
+  const pages: Uint8Array[] = [];
   for (const size of PAGE_SIZES) {
-    if ((slot + 1) * size > fileSize) break;
     const page = new Uint8Array(size);
     if (file.read(page, slot * size) !== size) break;
+    pages.push(page);
+  }
+  return pages;
+}
+
+/** The first of `pages` (meta `slot` at each page size) that is a valid meta; a valid meta records its own size. */
+function decodeMetaAnySize(pages: Uint8Array[], slot: number, fileSize: number, kernels: Kernels): MetaResult {
+  let first: MetaResult | null = null;
+  for (const page of pages) {
+    if ((slot + 1) * page.length > fileSize) break;
     const r = decodeMeta(page, slot, fileSize, kernels);
     if (r.ok) return r;
     // Keep the most telling failure: an unsupported version beats a bad checksum.
