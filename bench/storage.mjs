@@ -21,12 +21,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { engineEnv, enginesToCompare, key, median, option, rng } from './peer.mjs';
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = (name, dflt) => option(args, name, dflt);
 const KEYS = Number(opt('keys', 1_000_000));
 const ROUNDS = Number(opt('rounds', 5));
 const here = fileURLToPath(import.meta.url);
@@ -48,18 +46,10 @@ function runChild(env) {
 }
 
 async function parent() {
-  const engines = ['native', 'fallback'];
-  if (!args.includes('--no-peer')) {
-    try {
-      await import('lmdb');
-      engines.push('lmdb');
-    } catch {
-      console.log('lmdb-js not installed: peer column skipped');
-    }
-  }
+  const engines = await enginesToCompare(args);
   const results = {};
   for (const e of engines) {
-    results[e] = runChild({ NORTHSTAR_BENCH_PHASE: 'main', NORTHSTAR_BENCH_ENGINE: e, NORTHSTAR_NATIVE: e === 'fallback' ? '0' : '1' });
+    results[e] = runChild({ NORTHSTAR_BENCH_PHASE: 'main', NORTHSTAR_BENCH_ENGINE: e, ...engineEnv(e) });
     if (e !== 'lmdb' && results[e].implementation !== e) console.error(`warning: asked for ${e}, ran ${results[e].implementation}`);
   }
   const rows = [
@@ -101,28 +91,6 @@ function mib(x) {
 
 function fmt(x) {
   return Math.round(x).toLocaleString('en-US');
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-/** xorshift32: a seeded, reproducible sequence. */
-function rng(seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
-
-function key(i) {
-  return Buffer.from(String(i).padStart(16, "0"));
 }
 
 /**

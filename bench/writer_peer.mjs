@@ -22,12 +22,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
+import { engineEnv, enginesToCompare, key, median, option, rng } from './peer.mjs';
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = (name, dflt) => option(args, name, dflt);
 const KEYS = Number(opt('keys', 100_000));
 const ROUNDS = Number(opt('rounds', 5));
 const PHASE_MS = Number(opt('phase-ms', 1500));
@@ -38,8 +36,6 @@ const PUTS = 4;
 const VALUE = Buffer.alloc(128, 0x61);
 const here = fileURLToPath(import.meta.url);
 const dist = new URL('../dist/index.js', import.meta.url).href;
-
-const key = (i) => Buffer.from(String(i).padStart(16, '0'));
 
 /** A database handle with the three operations the workload needs. */
 async function openEngine(engine, file) {
@@ -86,23 +82,6 @@ async function openEngine(engine, file) {
 function p99(samples) {
   const s = Float64Array.from(samples).sort();
   return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(s.length * 0.99))];
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-/** xorshift32 */
-function rng(seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>>= 0);
-  };
 }
 
 // ---- reader thread -----------------------------------------------------------
@@ -208,19 +187,11 @@ async function engineMain(engine) {
 }
 
 async function parent() {
-  const engines = ['native', 'fallback'];
-  if (!args.includes('--no-peer')) {
-    try {
-      await import('lmdb');
-      engines.push('lmdb');
-    } catch {
-      console.log('lmdb-js not installed: peer column skipped');
-    }
-  }
+  const engines = await enginesToCompare(args);
   const results = {};
   for (const e of engines) {
     const r = spawnSync(process.execPath, [here, ...args], {
-      env: { ...process.env, NORTHSTAR_PEER_ENGINE: e, NORTHSTAR_NATIVE: e === 'fallback' ? '0' : '1' },
+      env: { ...process.env, NORTHSTAR_PEER_ENGINE: e, ...engineEnv(e) },
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
     });
