@@ -1,6 +1,10 @@
 // What the peer scripts (bench/storage.mjs, bench/writer_peer.mjs) share:
 // their command line, the engines they compare (lmdb-js when installed), and
-// the keys and random sequences of their workloads.
+// the keys and random sequences of their workloads. Like the scripts, needs
+// `npm run build` first.
+
+/** xorshift32 (ts/bench/suites/fixtures.ts): a seeded, reproducible sequence of unsigned 32-bit integers. */
+export { rng } from '../dist/bench/suites/fixtures.js';
 
 /** The value of `--name` in `args`, or `dflt`. */
 export function option(args, name, dflt) {
@@ -30,19 +34,6 @@ export function engineEnv(engine) {
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
-}
-
-/** xorshift32: a seeded, reproducible sequence of unsigned 32-bit integers. */
-export function rng(seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
 }
 
 /** Key `i` of the workloads: 16 bytes, decimal, zero-padded. */

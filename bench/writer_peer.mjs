@@ -86,11 +86,12 @@ function p99(samples) {
 
 // ---- reader thread -----------------------------------------------------------
 if (!isMainThread) {
-  const { engine, file, readers, seed, stop } = workerData;
+  // A worker's process.argv does not hold the parent's options: the key count comes with workerData.
+  const { engine, file, readers, seed, stop, keys: keyCount } = workerData;
   const flag = new Int32Array(stop);
   const db = await openEngine(engine, file);
   const r = rng(seed);
-  const keys = Array.from({ length: 1 << 16 }, () => key(r() % KEYS));
+  const keys = Array.from({ length: 1 << 16 }, () => key(r() % keyCount));
   parentPort.postMessage('ready');
   parentPort.on('message', () => {
     const txns = new Array(readers).fill(null);
@@ -145,7 +146,7 @@ async function engineMain(engine) {
     const stop = new SharedArrayBuffer(4);
     const flag = new Int32Array(stop);
     const per = Math.floor(READERS / THREADS);
-    const workers = Array.from({ length: THREADS }, (_, i) => new Worker(here, { workerData: { engine, file, readers: per + (i < READERS % THREADS ? 1 : 0), seed: 1000 + i, stop } }));
+    const workers = Array.from({ length: THREADS }, (_, i) => new Worker(here, { workerData: { engine, file, readers: per + (i < READERS % THREADS ? 1 : 0), seed: 1000 + i, stop, keys: KEYS } }));
     await Promise.all(workers.map((w) => new Promise((res) => w.once('message', res))));
     const rounds = [];
     const readPhase = async (withWriter) => {
