@@ -273,7 +273,17 @@ export function btreeBenchmarks(): Benchmark[] {
   return out;
 }
 
-/** Batching monotonicity: more puts per commit never lowers update throughput. */
+/**
+ * How far below the smaller batch's throughput the larger one may land and
+ * still pass batching monotonicity: measurement noise, not a slowdown. Above
+ * 10 puts per commit these updates are bound by writing whole page images
+ * (16-24 KiB per put) behind the kernel's dirty-page writeback, so txn10 and
+ * txn100 run close (CV 10-55% per run), and a strict comparison of their
+ * medians failed CI at 17,489 against 17,468 ops/s (0.1%).
+ */
+export const BATCHING_TOLERANCE = 0.1;
+
+/** Batching monotonicity: more puts per commit never lowers update throughput (beyond BATCHING_TOLERANCE). */
 export const btreeRules: Rule[] = [
   {
     name: 'batching monotonicity: point_put_update_10pct_hot ops/s txn1 <= txn10 <= txn100',
@@ -284,11 +294,14 @@ export const btreeRules: Rule[] = [
         const e = ids.map((id) => entries.get(id));
         if (e.some((x) => x === undefined)) continue;
         const [a, b, c] = e.map((x) => x!.ops_per_sec) as [number, number, number];
-        const ok = a <= b && b <= c;
+        // x is "not above" y when it exceeds y by at most the tolerance.
+        const notAbove = (x: number, y: number): boolean => x <= y * (1 + BATCHING_TOLERANCE);
+        const ok = notAbove(a, b) && notAbove(b, c);
+        const rel = (x: number, y: number): string => (x <= y ? '<=' : notAbove(x, y) ? '~' : '>');
         out.push({
           rule: `batching monotonicity (${impl})`,
           ok,
-          detail: `ops/s txn1 ${Math.round(a)} ${a <= b ? '<=' : '>'} txn10 ${Math.round(b)} ${b <= c ? '<=' : '>'} txn100 ${Math.round(c)}`,
+          detail: `ops/s txn1 ${Math.round(a)} ${rel(a, b)} txn10 ${Math.round(b)} ${rel(b, c)} txn100 ${Math.round(c)} (~: within ${BATCHING_TOLERANCE * 100}%)`,
         });
       }
       return out;

@@ -1,0 +1,38 @@
+// The batching-monotonicity rule of the B-tree suite: more puts per commit
+// never lowers update throughput, beyond BATCHING_TOLERANCE of noise.
+
+import { describe, expect, it } from 'vitest';
+
+import type { SummaryEntry } from '../schema.js';
+import { BATCHING_TOLERANCE, btreeRules } from './btree.js';
+
+function outcome(txn1: number, txn10: number, txn100: number) {
+  const entries = new Map<string, SummaryEntry>();
+  const rates = [txn1, txn10, txn100];
+  [1, 10, 100].forEach((t, i) => {
+    entries.set(`micro/btree/point_put_update_10pct_hot_txn${t}.native`, { ops_per_sec: rates[i]! } as SummaryEntry);
+  });
+  const out = btreeRules[0]!.check(entries);
+  expect(out).toHaveLength(1); // fallback entries absent: not judged
+  return out[0]!;
+}
+
+describe('batching monotonicity', () => {
+  it('holds when throughput rises with the batch', () => {
+    expect(outcome(3000, 15000, 21000).ok).toBe(true);
+  });
+
+  it('holds when a larger batch falls short by less than the tolerance (noise), and says so', () => {
+    const o = outcome(3296, 17489, 17468);
+    expect(o.ok).toBe(true);
+    expect(o.detail).toContain('txn10 17489 ~ txn100 17468');
+    expect(outcome(3000, 10000, 10000 / (1 + BATCHING_TOLERANCE) + 1).ok).toBe(true);
+  });
+
+  it('fails when a larger batch is slower beyond the tolerance', () => {
+    const o = outcome(3000, 15000, 12000);
+    expect(o.ok).toBe(false);
+    expect(o.detail).toContain('txn10 15000 > txn100 12000');
+    expect(outcome(12000, 10000, 20000).ok).toBe(false);
+  });
+});
