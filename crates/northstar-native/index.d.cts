@@ -44,17 +44,18 @@ export declare class FileMapping {
   refresh(): number
   /**
    * The whole window as an ArrayBuffer of `length` bytes: the file's bytes
-   * where mapped (see `mapped`), zeros past that. It keeps the window
-   * reserved until it is collected, even after `close()`. Throws
+   * where mapped (see `mapped`), zeros past that. `close()` detaches it
+   * (length 0 from then on); a FileMapping collected without `close()`
+   * leaves the window reserved until the buffer is collected too. Throws
    * `Error('closed')` after `close()`, and an `Error` with code
    * "ERR_NO_EXTERNAL_BUFFERS" in a runtime that forbids ArrayBuffers over
    * outside memory (V8 sandbox, as in Electron): callers then use `pread`.
    */
   buffer(): ArrayBuffer
   /**
-   * Closes the duplicated descriptor and unreserves the window unless a
-   * `buffer()` of it is still reachable (then the last one's collection
-   * does). Idempotent.
+   * Detaches every `buffer()` made (their views become empty), unmaps the
+   * window and closes the duplicated descriptor. Idempotent. Call it only
+   * when no code will read the buffers again: they read as empty after.
    */
   close(): void
 }
