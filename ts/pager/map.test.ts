@@ -12,6 +12,7 @@
 
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../index.js';
@@ -20,6 +21,8 @@ import { expectCode, useTempDir } from '../testing/fixtures.js';
 import { implementation } from '../native/kernels.js';
 import { PageMap, pageMapper, SEGMENT_BYTES } from './map.js';
 
+const seed = process.env.NORTHSTAR_SEED !== undefined ? Number(process.env.NORTHSTAR_SEED) : Date.now() % 0x7fffffff;
+console.log(`map.test.ts: NORTHSTAR_SEED=${seed}`);
 const Mapping = pageMapper();
 const skip = Mapping === null && !nativeRequired;
 const KiB64 = 1 << 16;
@@ -143,6 +146,40 @@ describe.skipIf(skip)('FileMapping', () => {
         fs.closeSync(dir);
       }
       expect(thrown(() => (C as unknown as (...a: unknown[]) => unknown)(fd, 0, KiB64))).toEqual({ kind: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('any arguments give a window or TypeError/RangeError/Error, never a crash (property, seed printed)', () => {
+    const { fd } = file(pattern(3 * KiB64, 1));
+    const C = M();
+    const arg = (real: number) =>
+      fc.oneof(
+        fc.constant(real),
+        fc.anything(),
+        fc.integer({ min: -2, max: 1 << 20 }).map((n) => n * KiB64),
+        fc.double(),
+        fc.constantFrom(0, -0, 1, KiB64, 2 ** 30, 2 ** 31, 2 ** 53, Number.NaN, Infinity, -KiB64),
+      );
+    try {
+      fc.assert(
+        fc.property(arg(fd), arg(0), arg(KiB64), (a, b, c) => {
+          let m: InstanceType<typeof C> | null = null;
+          try {
+            m = new C(a as number, b as number, c as number);
+          } catch (e) {
+            expect(e).toBeInstanceOf(Error);
+            return;
+          }
+          const view = new Uint8Array(m.buffer());
+          let sum = 0;
+          for (let i = 0; i < view.length; i += 4096) sum += view[i]!; // every page readable: mapped or zeros
+          expect(sum).toBeGreaterThanOrEqual(0);
+          m.close();
+        }),
+        { seed, numRuns: 400 },
+      );
     } finally {
       fs.closeSync(fd);
     }
