@@ -9,6 +9,7 @@ import { HEADER_SIZE, PageType } from '../../format/constants.js';
 import { initPageHeader } from '../../format/page.js';
 import { NodeFile } from '../../io/file.js';
 import { Pager } from '../../pager/pager.js';
+import { pageMapper } from '../../pager/map.js';
 import type { Kernels } from '../../native/kernels.js';
 import { zeroIo, type Benchmark, type BenchCase, type BenchContext, type IoCounters, type Profile } from '../registry.js';
 import { addIo, dbConfig, dbIo, key16, randomIndexes, removeDatabase, valueOf } from './fixtures.js';
@@ -41,14 +42,17 @@ function fileIo(f: NodeFile, opens: number, closes: number): IoCounters {
   return { ...f.stats, opens, closes };
 }
 
-function readPageCase(ctx: BenchContext, hot: boolean): BenchCase {
+function readPageCase(ctx: BenchContext, hot: boolean, mapped = false): BenchCase {
   const n = filePages(ctx.profile);
   const file = path.join(ctx.dir, 'pages.bin');
   pageFile(file, n, ctx.kernels);
   const f = new NodeFile(file, fs.openSync(file, 'r+'));
   // Hot: the cache holds every page (and the warm-up loads them). Cold: the
   // cache's 16-page floor, so nearly every read is a pread + verify.
-  const pager = new Pager(f, PAGE, ctx.kernels, hot ? (n + 16) * PAGE : 0);
+  // Mapped: pages are views of a read-only mapping of the file where a database handle
+  // would map (native on Linux and macOS: spec/file_format_v1.md §9.3), else pread.
+  const Mapping = mapped ? pageMapper() : null;
+  const pager = new Pager(f, PAGE, ctx.kernels, hot ? (n + 16) * PAGE : 0, Mapping === null ? null : { fd: f.descriptor, Mapping });
   const ids = randomIndexes(1 << 16, n, ctx.seed);
   let sink = 0;
   return {
@@ -65,11 +69,19 @@ function readPageCase(ctx: BenchContext, hot: boolean): BenchCase {
     io: () => fileIo(f, 0, 0),
     notes: hot
       ? [`${n} pages, all cached; reads hit the page cache`]
-      : [
+      : mapped
+        ? [
+            `${n} pages; cold = the database's page cache at its 16-page floor; ${Mapping === null ? 'no mapping for this implementation or platform, so reads are pread + pageVerify (as read_page_random_16k_cold)' : 'reads are pageVerify of a view of the mapped file, no pread'}.`,
+            'The OS page cache is not dropped (that needs root and hits the whole machine): reads come from OS memory, not the device.',
+          ]
+        : [
           `${n} pages; cold = the database's page cache at its 16-page floor, so reads are pread + pageVerify.`,
           'The OS page cache is not dropped (that needs root and hits the whole machine): reads come from OS memory, not the device.',
         ],
-    teardown: () => f.close(),
+    teardown: () => {
+      pager.map?.close();
+      f.close();
+    },
   };
 }
 
@@ -155,6 +167,14 @@ export function pagerBenchmarks(): Benchmark[] {
       kind: 'db',
       params: (p) => ({ page_size: PAGE, pages: filePages(p), cache: '16 pages', os_cache: 'not dropped' }),
       setup: (ctx) => readPageCase(ctx, false),
+    },
+    {
+      ...g,
+      name: 'read_page_random_16k_cold_mapped',
+      critical: false,
+      kind: 'db',
+      params: (p) => ({ page_size: PAGE, pages: filePages(p), cache: '16 pages', os_cache: 'not dropped', read: 'mapped view where the handle maps (native, Unix), else pread' }),
+      setup: (ctx) => readPageCase(ctx, false, true),
     },
     {
       ...g,
