@@ -176,11 +176,14 @@ impl FileMapping {
             let mut value = std::ptr::null_mut();
             // Safety: `r` is a live reference this object made in this env.
             unsafe {
-                if napi::sys::napi_get_reference_value(env.raw(), r, &mut value)
-                    == napi::sys::Status::napi_ok
-                    && !value.is_null()
-                    && napi::sys::napi_detach_arraybuffer(env.raw(), value)
-                        != napi::sys::Status::napi_ok
+                // A buffer collected already reads as null; one we cannot
+                // look up or detach keeps the range mapped (never seen).
+                let found = napi::sys::napi_get_reference_value(env.raw(), r, &mut value)
+                    == napi::sys::Status::napi_ok;
+                if !found
+                    || (!value.is_null()
+                        && napi::sys::napi_detach_arraybuffer(env.raw(), value)
+                            != napi::sys::Status::napi_ok)
                 {
                     detached = false;
                 }
