@@ -431,3 +431,92 @@ mod sys {
         pub fn release(&self, _unmap: bool) {}
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::sys::Window;
+    use std::fs::{File, OpenOptions};
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    use std::os::unix::io::AsRawFd;
+
+    const W: usize = 1 << 16;
+
+    fn temp_file(bytes: &[u8]) -> (std::path::PathBuf, File) {
+        let path = std::env::temp_dir().join(format!(
+            "northstar-map-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(bytes).unwrap();
+        (path, f)
+    }
+
+    fn byte(w: &Window, at: usize) -> u8 {
+        assert!(at < w.len());
+        // Safety: inside the reserved range, which stays mapped while `w` lives.
+        unsafe { *w.ptr().add(at) }
+    }
+
+    #[test]
+    fn maps_what_the_file_holds_reads_zeros_past_it_and_maps_growth_in_place() {
+        let (path, f) = temp_file(&vec![7u8; W + 10]);
+        let w = Window::new(f.as_raw_fd(), 0, 4 * W).unwrap();
+        // Whole OS pages only: the tail of the file's last partial page waits for more.
+        assert_eq!(w.mapped(), W);
+        assert_eq!(byte(&w, 0), 7);
+        assert_eq!(byte(&w, 3 * W), 0);
+        let ptr = w.ptr();
+        f.write_at(&vec![9u8; 2 * W], W as u64).unwrap();
+        assert_eq!(w.refresh().unwrap(), 3 * W);
+        assert_eq!(w.ptr(), ptr);
+        assert_eq!(byte(&w, W + 5), 9);
+        // Never past the window, however far the file reaches.
+        f.write_at(&[1u8; 16], 10 * W as u64).unwrap();
+        assert_eq!(w.refresh().unwrap(), 4 * W);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn an_offset_window_starts_at_its_offset() {
+        let mut bytes = vec![1u8; W];
+        bytes.extend(vec![2u8; W]);
+        let (path, f) = temp_file(&bytes);
+        let w = Window::new(f.as_raw_fd(), W as u64, W).unwrap();
+        assert_eq!(w.mapped(), W);
+        assert_eq!(byte(&w, 0), 2);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn release_closes_the_descriptor_once_and_refresh_then_fails() {
+        let (path, f) = temp_file(&vec![3u8; W]);
+        let w = Window::new(f.as_raw_fd(), 0, W).unwrap();
+        let own = w.fd();
+        assert!(own >= 0 && own != f.as_raw_fd());
+        w.release(false);
+        w.release(false);
+        assert_eq!(w.fd(), -1);
+        assert!(w.refresh().is_err());
+        // Still mapped (release(false) keeps the range): readable.
+        assert_eq!(byte(&w, 1), 3);
+        drop(f);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn bad_descriptors_are_errors_not_panics() {
+        assert!(Window::new(-1, 0, W).is_err());
+        assert!(Window::new(1 << 30, 0, W).is_err());
+        let dir = File::open(std::env::temp_dir()).unwrap();
+        let e = Window::new(dir.as_raw_fd(), 0, W).err().unwrap();
+        assert_eq!(e.1.raw_os_error(), Some(libc::EINVAL));
+    }
+}
