@@ -47,6 +47,23 @@ describe('handles on one database', () => {
     expect(a.stats().checkpoint.txnId).toBe(0);
   });
 
+  it('stats().catchUps counts the beginReads that learned other handles\' commits, once however many there were', () => {
+    const [a, b] = two();
+    get(b, 'k');
+    const base = b.stats().catchUps;
+    get(b, 'k');
+    expect(b.stats().catchUps).toBe(base); // nothing new
+    const aBase = a.stats().catchUps;
+    put(a, [['k', '1']]);
+    put(a, [['k', '2']]);
+    expect(get(b, 'k')).toBe('2');
+    expect(b.stats().catchUps).toBe(base + 1); // two commits, one catch-up
+    expect(get(b, 'k')).toBe('2');
+    expect(b.stats().catchUps).toBe(base + 1);
+    expect(get(a, 'k')).toBe('2');
+    expect(a.stats().catchUps).toBe(aBase); // a's own commits are not caught up on
+  });
+
   it('one writer at a time: WriteBusy on the other handle, timeoutMs waits that long, then the writer is free after commit or abort', () => {
     const [a, b] = two();
     const w = a.beginWrite();

@@ -118,6 +118,8 @@ export interface DatabaseStats {
   readers: { live: number; oldestTxnId: number | null; others: ReaderSlot[] };
   /** This handle has a live write transaction. */
   writer: boolean;
+  /** Times this handle caught up with commits other handles published (spec/concurrency_v0.md §4.1): one per beginRead or write that found something new. */
+  catchUps: number;
   /** How this handle coordinates with others: 'native' (shared memory, flock), 'file' (fallback) or 'memory' (custom file system). */
   coordination: 'native' | 'file' | 'memory';
   cache: {
@@ -218,6 +220,8 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
   private metaWritesSeen = -1;
   /** Pages read ahead by catch-ups (stats().cache.prefetched). */
   private prefetched = 0;
+  /** Catch-ups done (stats().catchUps). */
+  private catchUps = 0;
   /** recover() is replaying: its commits keep the writer lock (concurrency §3.1), else another opener would recover too. */
   private recovering = false;
 
@@ -502,6 +506,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       history: { retained: this.history.size, oldestTxnId: this.history.oldest, limit: this.opts.historyTxns },
       readers: { live: this.liveReaders, oldestTxnId: oldestReader, others },
       writer: this.writer !== null,
+      catchUps: this.catchUps,
       coordination: this.coord.kind,
       cache: { limitBytes: this.opts.cacheSize, capacityPages: c.capacity, pages: c.size, hits: c.hits, misses: c.misses, evictions: c.evictions, hintBytes: c.hintBytes, prefetched: this.prefetched, mapped: this.pager.map !== null, mappedReads: this.pager.map?.pages ?? 0 },
       io: { ...this.file.stats },
@@ -757,6 +762,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
    */
   private catchUp(p: PublishedState): void {
     if (p.txnId <= this.published.txnId && p.logGeneration === this.logGeneration) return;
+    this.catchUps++;
     if (p.logGeneration !== this.logGeneration) {
       // The log was replaced (truncateLog) or a recovery rebuilt the trees (a new run, its
       // own roots and page reuse): start again from the durable meta, cache and history too.

@@ -17,7 +17,7 @@ import type { LoopReport } from './concurrency_worker.js';
 const zero = { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, fsyncs: 0, fdatasyncs: 0, opens: 0, closes: 0 };
 const report = (ops: number, startNs: number, endNs: number, samples: number[], errors = 0, cpuNs = 0, runqueueNs = 0): LoopReport => ({
   ops, startNs, endNs, samples: Float64Array.from(samples), errors, ...(errors ? { firstError: `e${startNs}` } : {}),
-  jsBytes: 10, externalBytes: 1, gcCount: 1, io: { ...zero, reads: ops }, cpuNs, runqueueNs,
+  jsBytes: 10, externalBytes: 1, gcCount: 1, io: { ...zero, reads: ops }, cpuNs, runqueueNs, catchUps: 1,
 });
 
 describe('concurrency helpers', () => {
@@ -34,10 +34,11 @@ describe('concurrency helpers', () => {
     expect([...m.samples]).toEqual([1, 2, 3, 4, 5]);
     expect(m).toMatchObject({ errors: 1, firstError: 'e150', jsBytes: 20, externalBytes: 2, gcCount: 2 });
     expect(m.io.reads).toBe(5);
-    // Shares of each thread's own span on a CPU and waiting for one, averaged; absent when a thread has no figure.
-    expect(m.extra).toEqual({});
+    // Shares of each thread's own span on a CPU and waiting for one, averaged; absent when a
+    // thread has no figure. Catch-ups summed.
+    expect(m.extra).toEqual({ catch_ups: 2 });
     const s = combine([report(1, 0, 100, [1], 0, 100, 0), report(1, 0, 200, [1], 0, 100, 100)]);
-    expect(s.extra).toEqual({ cpu_share: 0.75, runqueue_share: 0.25 });
+    expect(s.extra).toEqual({ cpu_share: 0.75, runqueue_share: 0.25, catch_ups: 2 });
   });
 });
 
@@ -66,7 +67,12 @@ describe('the concurrency suite at a tiny size', () => {
       expect(f.config.threads).toBeGreaterThanOrEqual(2);
     }
     for (const f of of('writer_commits_with_readers_128')) {
-      expect(Object.keys(f.results.extra!)).toEqual(expect.arrayContaining(['writer_p99_ratio', 'reader_p99_ratio', 'writer_unloaded_p99_ns', 'reader_p99_no_writes_ns']));
+      expect(Object.keys(f.results.extra!)).toEqual(
+        expect.arrayContaining(['writer_p99_ratio', 'reader_p99_ratio', 'writer_unloaded_p99_ns', 'reader_p99_no_writes_ns', 'reader_slow_op_share', 'reader_catch_up_op_share']),
+      );
+      // The readers learn the writer's commits: at least one catch-up, at most one per commit per reader thread.
+      expect(f.results.extra!.reader_catch_ups_per_commit).toBeGreaterThan(0);
+      expect(f.results.extra!.reader_catch_ups_per_commit).toBeLessThanOrEqual(f.config.threads! - 1);
       // The writer's figures: one fdatasync per commit (sync 'full'), its checkpoints outside the timing.
       expect(f.results.io.fdatasync + f.results.io.fsync).toBe(f.results.ops_total);
       expect(f.config.db!.sync_mode).toBe('full');

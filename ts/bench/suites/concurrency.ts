@@ -109,8 +109,15 @@ export function combine(runs: readonly LoopReport[]): SelfMeasured {
     externalBytes: runs.reduce((s, r) => s + r.externalBytes, 0),
     gcCount: runs.reduce((s, r) => s + r.gcCount, 0),
     io: sumIo(runs.map((r) => r.io)),
-    extra: schedShares(runs),
+    extra: { ...schedShares(runs), catch_ups: runs.reduce((s, r) => s + r.catchUps, 0) },
   };
+}
+
+/** The share of `m`'s ops slower than `ns`. */
+function shareSlowerThan(m: SelfMeasured, ns: number): number {
+  let n = 0;
+  for (const x of m.samples) if (x > ns) n++;
+  return n / Math.max(1, m.samples.length);
 }
 
 /**
@@ -327,6 +334,12 @@ function writerCase(ctx: BenchContext): BenchCase {
           reader_p99_no_writes_ns: p99(alone),
           reader_p99_ratio: p99(r) / p99(alone),
           reader_page_reads_per_commit: r.io.reads / Math.max(1, w.ops),
+          // What sets reader_p99_ratio: the share of reader ops slower than twice the
+          // no-writes p99 (the ratio is under 2 when this share is under 1%), and the share
+          // of ops that caught up with a commit, each of which is one such slow op at most.
+          reader_slow_op_share: shareSlowerThan(r, 2 * p99(alone)),
+          reader_catch_up_op_share: (r.extra?.catch_ups ?? 0) / Math.max(1, r.ops),
+          reader_catch_ups_per_commit: (r.extra?.catch_ups ?? 0) / Math.max(1, w.ops),
           ...shareOf(r, 'cpu_share', 'reader_cpu_share'),
           ...shareOf(alone, 'cpu_share', 'reader_cpu_share_no_writes'),
           ...shareOf(r, 'runqueue_share', 'reader_runqueue_share'),

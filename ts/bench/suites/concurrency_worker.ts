@@ -38,6 +38,8 @@ export interface LoopReport extends Allocated {
    */
   cpuNs: number;
   runqueueNs: number;
+  /** Catch-ups of this thread's handle during the loop (stats().catchUps), each inside one op. */
+  catchUps: number;
 }
 
 export interface OpenReply {
@@ -108,6 +110,7 @@ function timedLoop(phase: PhaseControl, max: number, step: (n: number) => void):
   const limit = max > 0 ? max : Infinity;
   collectGarbage();
   const io0 = dbIo(handle());
+  const catchUps0 = handle().stats().catchUps;
   phase.start();
   const meter = allocMeter();
   const sched0 = schedstat();
@@ -140,6 +143,7 @@ function timedLoop(phase: PhaseControl, max: number, step: (n: number) => void):
     samples: n < samples.length ? samples.slice(0, n) : samples,
     errors,
     io: ioDelta(io0, dbIo(handle())),
+    catchUps: handle().stats().catchUps - catchUps0,
     ...allocated,
   };
   if (errors > 0) report.firstError = message(first);
@@ -249,6 +253,7 @@ serve(init, {
     const samples = new Float64Array(ops);
     collectGarbage();
     const io0 = dbIo(d);
+    const catchUps0 = d.stats().catchUps;
     phase.start();
     const meter = allocMeter();
     const sched0 = schedstat();
@@ -272,7 +277,7 @@ serve(init, {
     const end = process.hrtime.bigint();
     const sched1 = schedstat();
     const allocated = meter.stop();
-    const report: LoopReport = { ops, startNs: Number(start), endNs: Number(end), samples, errors, io: ioDelta(io0, dbIo(d)), cpuNs: sched1[0] - sched0[0], runqueueNs: sched1[1] - sched0[1], ...allocated };
+    const report: LoopReport = { ops, startNs: Number(start), endNs: Number(end), samples, errors, io: ioDelta(io0, dbIo(d)), cpuNs: sched1[0] - sched0[0], runqueueNs: sched1[1] - sched0[1], catchUps: d.stats().catchUps - catchUps0, ...allocated };
     if (errors > 0) report.firstError = message(first);
     return report;
   },
