@@ -212,6 +212,16 @@ describe('a database read through the mapping', () => {
   const t = useTempDir('northstar-map-db-');
   const key = (i: number): Buffer => Buffer.from(`k${String(i).padStart(8, '0')}`);
   const value = (i: number, round: number): Buffer => Buffer.alloc(40 + (i % 300), `${round}:${i}|`);
+  /** A closed database `name` holding keys 0..n-1; its path. */
+  const filled = (name: string, n: number): string => {
+    const path = nodePath.join(t.dir, name);
+    const db = open(path, { sync: 'none' });
+    const tx = db.beginWrite();
+    for (let i = 0; i < n; i++) tx.put(key(i), value(i, 0));
+    tx.commit();
+    db.close();
+    return path;
+  };
 
   it(`maps when the native addon is in use (${implementation}), and mmap: false or NORTHSTAR_MMAP=0 reads with pread, with the same results`, () => {
     const path = nodePath.join(t.dir, 'db');
@@ -249,12 +259,7 @@ describe('a database read through the mapping', () => {
   });
 
   it.skipIf(process.platform !== 'linux')('a handle that is closed leaves no descriptor behind (400 open/close cycles)', () => {
-    const path = nodePath.join(t.dir, 'cycles');
-    const db = open(path, { sync: 'none' });
-    const tx = db.beginWrite();
-    for (let i = 0; i < 500; i++) tx.put(key(i), value(i, 0));
-    tx.commit();
-    db.close();
+    const path = filled('cycles', 500);
     const fds = (): number => fs.readdirSync('/proc/self/fd').length;
     const before = fds();
     for (let c = 0; c < 400; c++) {
@@ -268,12 +273,7 @@ describe('a database read through the mapping', () => {
   });
 
   it('refuses a damaged page read through the mapping with Corrupt, as with pread', () => {
-    const path = nodePath.join(t.dir, 'damaged');
-    const db = open(path, { sync: 'none' });
-    const tx = db.beginWrite();
-    for (let i = 0; i < 2000; i++) tx.put(key(i), value(i, 0));
-    tx.commit();
-    db.close();
+    const path = filled('damaged', 2000);
     const bytes = fs.readFileSync(path);
     // Flip a byte in the middle of every data page past the metas: any get reaches one.
     const pageSize = 16384;
