@@ -11,9 +11,8 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { NorthstarError } from '../errors.js';
 import { rng } from '../hard/rng.js';
-import { useTempDir } from '../testing/fixtures.js';
+import { expectCode, useTempDir } from '../testing/fixtures.js';
 import { DirLock, type OwnerRecord } from './dirlock.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -173,18 +172,6 @@ function deadPid(): number {
   return r.pid!;
 }
 
-function expectCode(fn: () => unknown, code: string, message?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(NorthstarError);
-  expect((caught as NorthstarError).code).toBe(code);
-  if (message) expect((caught as NorthstarError).message).toMatch(message);
-}
-
 /** /proc/<pid>/stat field 22. */
 function startTimeOf(pid: number): number {
   const text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
@@ -254,7 +241,7 @@ describe('DirLock in one process', () => {
     const a = new DirLock(lockPath());
     expectCode(() => a.release(), 'InvalidArgument');
     a.tryAcquire();
-    expectCode(() => a.tryAcquire(), 'InvalidArgument', /reentrant/);
+    expect(expectCode(() => a.tryAcquire(), 'InvalidArgument').message).toMatch(/reentrant/);
     const b = new DirLock(lockPath());
     expectCode(() => b.release(), 'InvalidArgument');
     expect(a.isHeld()).toBe(true);
@@ -269,7 +256,7 @@ describe('DirLock in one process', () => {
     const b = new DirLock(lockPath());
     expect(b.tryAcquire()).toBe(true);
     expect(a.isHeld()).toBe(false);
-    expectCode(() => a.release(), 'WriteBusy', /lost/);
+    expect(expectCode(() => a.release(), 'WriteBusy').message).toMatch(/lost/);
     expect(b.isHeld()).toBe(true);
     expectCode(() => a.release(), 'InvalidArgument');
     b.release();
