@@ -25,13 +25,11 @@ import * as nodePath from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FAILPOINTS, type FailpointName } from '../io/failpoint.js';
 import { compiledEngine } from './compiled.js';
-import { checkRecoveredCopy, crashFigures } from './recovered.js';
+import { CRASH_HISTORY_TXNS as HISTORY_TXNS, CRASH_PAGE_SIZE as PAGE_SIZE, CrashLedger } from './recovered.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
-import { Model, percentile, rngOf, WORKLOAD_JS } from './workload.js';
+import { Model, rngOf, WORKLOAD_JS } from './workload.js';
 
 /** Options of the child's database; the parent opens copies the same way. */
-const PAGE_SIZE = 4096;
-const HISTORY_TXNS = 30;
 
 /** How a cycle ends the child. */
 type Kill = { kind: 'acks'; after: number } | { kind: 'timer'; ms: number } | { kind: 'failpoint'; name: FailpointName; hit: number };
@@ -201,7 +199,6 @@ export async function runCrash(opts: CrashOptions): Promise<Figures> {
   const log = opts.log;
   const top = rngOf(opts.seed);
   const rand = (n: number): number => Math.floor(top() * n);
-  const recoveryMs: number[] = [];
   const fig = {
     cycles: 0,
     epochs: 0,
@@ -224,9 +221,8 @@ export async function runCrash(opts: CrashOptions): Promise<Figures> {
     killedBeforeCreated: 0,
     failures: 0,
   };
-  const byFailpoint: Record<string, number> = {};
-  for (const n of FAILPOINTS) byFailpoint[n] = 0;
-  let smallest: { commits: number; text: string } | null = null;
+  const ledger = new CrashLedger(fig, log);
+  const byFailpoint = ledger.byFailpoint;
 
   try {
     const distDir = compiledEngine(scratch);
@@ -314,35 +310,18 @@ export async function runCrash(opts: CrashOptions): Promise<Figures> {
       const lastAttempted = Math.max(base, run.tried);
 
       // Recover a copy; the original is left for the next child to recover.
-      const recovered = checkRecoveredCopy({
-        dbPath,
-        copyPath,
-        pageSize: PAGE_SIZE,
-        historyTxns: HISTORY_TXNS,
-        lastAcked,
-        lastAttempted,
-        truncated,
-        hash: (t) => model.hash(t),
-        rand,
-        counts: fig,
-        problems,
-        recoveryMs,
-      });
-      if (problems.length > 0) {
-        fig.failures++;
-        const text = `${context}: ${problems.join('; ')}`;
-        log(`FAIL ${text}`);
-        if (smallest === null || lastAttempted < smallest.commits) smallest = { commits: lastAttempted, text };
+      const recovered = ledger.check({ dbPath, copyPath, lastAcked, lastAttempted, truncated, hash: (t) => model.hash(t), rand, problems });
+      if (ledger.failed(context, problems, lastAttempted)) {
         newEpoch();
         continue;
       }
       base = recovered;
-      if (opts.long && cycle % 50 === 49) log(`${cycle + 1} cycles, p50 recovery ${percentile(recoveryMs, 50).toFixed(1)} ms`);
+      if (opts.long && cycle % 50 === 49) log(`${cycle + 1} cycles, p50 recovery ${ledger.recoveryP50().toFixed(1)} ms`);
     }
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
-  return crashFigures(fig, recoveryMs, byFailpoint, smallest);
+  return ledger.figures();
 }
 
 export const crashSuite: HardeningSuite = { name: 'crash', run: runCrash };

@@ -42,13 +42,11 @@ import { FAILPOINTS, type FailpointName } from '../io/failpoint.js';
 import { StateHash } from '../log/replay.js';
 import type { ChildArgs } from './crashmulti.child.js';
 import { compiledEngine } from './compiled.js';
-import { checkRecoveredCopy, crashFigures } from './recovered.js';
+import { CRASH_HISTORY_TXNS as HISTORY_TXNS, CRASH_PAGE_SIZE as PAGE_SIZE, CrashLedger } from './recovered.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
-import { digestOf, opsFor, percentile, rngOf } from './workload.js';
+import { digestOf, opsFor, rngOf } from './workload.js';
 
 /** Options of the children's database; the parent opens copies the same way. */
-const PAGE_SIZE = 4096;
-const HISTORY_TXNS = 30;
 /** Cycles on one database before a fresh one. */
 const EPOCH_CYCLES = 20;
 
@@ -318,7 +316,6 @@ export async function runCrashMulti(opts: CrashMultiOptions): Promise<Figures> {
   const log = opts.log;
   const top = rngOf(opts.seed ^ 0x3c6ef372);
   const rand = (n: number): number => Math.floor(top() * n);
-  const recoveryMs: number[] = [];
   const fig = {
     cycles: 0,
     epochs: 0,
@@ -355,9 +352,8 @@ export async function runCrashMulti(opts: CrashMultiOptions): Promise<Figures> {
     timeouts: 0,
     failures: 0,
   };
-  const byFailpoint: Record<string, number> = {};
-  for (const n of FAILPOINTS) byFailpoint[n] = 0;
-  let smallest: { commits: number; text: string } | null = null;
+  const ledger = new CrashLedger(fig, log);
+  const byFailpoint = ledger.byFailpoint;
 
   try {
     const script = nodePath.join(compiledEngine(scratch), 'hard', 'crashmulti.child.js');
@@ -544,35 +540,18 @@ export async function runCrashMulti(opts: CrashMultiOptions): Promise<Figures> {
       }
 
       // Recover a copy; the originals are left for the next cycle's children.
-      const recovered = checkRecoveredCopy({
-        dbPath,
-        copyPath,
-        pageSize: PAGE_SIZE,
-        historyTxns: HISTORY_TXNS,
-        lastAcked,
-        lastAttempted,
-        truncated,
-        hash: (t) => model.hash(t),
-        rand,
-        counts: fig,
-        problems,
-        recoveryMs,
-      });
-      if (problems.length > 0) {
-        fig.failures++;
-        const text = `${context}: ${problems.join('; ')}`;
-        log(`FAIL ${text}`);
-        if (smallest === null || lastAttempted < smallest.commits) smallest = { commits: lastAttempted, text };
+      const recovered = ledger.check({ dbPath, copyPath, lastAcked, lastAttempted, truncated, hash: (t) => model.hash(t), rand, problems });
+      if (ledger.failed(context, problems, lastAttempted)) {
         newEpoch();
         continue;
       }
       model.settle(recovered);
-      if (opts.long && cycle % 25 === 24) log(`${cycle + 1} cycles, ${fig.acknowledgedCommits} acknowledged, p50 recovery ${percentile(recoveryMs, 50).toFixed(1)} ms`);
+      if (opts.long && cycle % 25 === 24) log(`${cycle + 1} cycles, ${fig.acknowledgedCommits} acknowledged, p50 recovery ${ledger.recoveryP50().toFixed(1)} ms`);
     }
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
-  return crashFigures(fig, recoveryMs, byFailpoint, smallest);
+  return ledger.figures();
 }
 
 export const crashMultiSuite: HardeningSuite = { name: 'crashmulti', run: runCrashMulti };

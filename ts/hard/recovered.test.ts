@@ -7,7 +7,7 @@ import { expect, it } from 'vitest';
 import { open } from '../db.js';
 import { stateHashOf } from '../log/replay.js';
 import { useTempDbs } from '../testing/fixtures.js';
-import { checkRecoveredCopy, type RecoveryCheck, type RecoveryCounts } from './recovered.js';
+import { checkRecoveredCopy, CrashLedger, type RecoveryCheck, type RecoveryCounts } from './recovered.js';
 
 const tmp = useTempDbs('northstar-recovered-');
 
@@ -86,4 +86,21 @@ it('a missing data file or log is named; a missing data file with nothing acknow
   const { path } = sixCommits();
   fs.rmSync(`${path}.log`);
   expect(check(path, {}).problems).toEqual(['the data file exists without its log']);
+});
+
+it('CrashLedger books failed cycles: counts, logs, and keeps the one with the fewest commits attempted', () => {
+  const fig = { ...counts(), failures: 0 };
+  const lines: string[] = [];
+  const ledger = new CrashLedger(fig, (l) => lines.push(l));
+  expect(ledger.failed('cycle 1', [], 5)).toBe(false);
+  expect(ledger.failed('cycle 2', ['lost txn 9'], 9)).toBe(true);
+  expect(ledger.failed('cycle 3', ['a', 'b'], 4)).toBe(true);
+  expect(ledger.failed('cycle 4', ['c'], 7)).toBe(true);
+  expect(fig.failures).toBe(3);
+  expect(lines).toEqual(['FAIL cycle 2: lost txn 9', 'FAIL cycle 3: a; b', 'FAIL cycle 4: c']);
+  ledger.byFailpoint.beforeLogSync! += 2;
+  ledger.recoveryMs.push(1, 3, 2);
+  const f = ledger.figures();
+  expect(f).toMatchObject({ failures: 3, smallestMismatch: 'cycle 3: a; b', 'killsAt.beforeLogSync': 2, 'killsAt.afterLogSync': 0 });
+  expect(ledger.recoveryP50()).toBe(2);
 });

@@ -6,9 +6,14 @@
 import * as fs from 'node:fs';
 import { open } from '../db.js';
 import { NorthstarError } from '../errors.js';
+import { FAILPOINTS } from '../io/failpoint.js';
 import { replay, stateHashOf } from '../log/replay.js';
 import type { Figures } from './registry.js';
 import { percentile } from './workload.js';
+
+/** The geometry both crash suites open their databases with (children and recovered copies alike). */
+export const CRASH_PAGE_SIZE = 4096;
+export const CRASH_HISTORY_TXNS = 30;
 
 /** The figures the check counts into. */
 export interface RecoveryCounts {
@@ -154,4 +159,49 @@ export function crashFigures(
 
 function round(x: number): number {
   return Math.round(x * 100) / 100;
+}
+
+/**
+ * What a crash suite keeps over its cycles besides its own counts: recovery
+ * times, kills per failpoint, the smallest failing case. `check` runs
+ * checkRecoveredCopy with the suites' geometry; `failed` books a failed
+ * cycle; `figures` gives crashFigures at the end.
+ */
+export class CrashLedger<C extends RecoveryCounts & { failures: number } & Record<string, number>> {
+  readonly recoveryMs: number[] = [];
+  readonly byFailpoint: Record<string, number> = Object.fromEntries(FAILPOINTS.map((n) => [n, 0]));
+  private smallest: { commits: number; text: string } | null = null;
+
+  constructor(
+    private readonly counts: C,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** checkRecoveredCopy of this cycle's files, counted into this ledger. */
+  check(c: Omit<RecoveryCheck, 'pageSize' | 'historyTxns' | 'counts' | 'recoveryMs'>): number {
+    return checkRecoveredCopy({ ...c, pageSize: CRASH_PAGE_SIZE, historyTxns: CRASH_HISTORY_TXNS, counts: this.counts, recoveryMs: this.recoveryMs });
+  }
+
+  /**
+   * When `problems` is not empty: counts and logs the cycle as failed, keeps
+   * it if it is the smallest failure so far (fewest commits attempted), and
+   * returns true.
+   */
+  failed(context: string, problems: readonly string[], lastAttempted: number): boolean {
+    if (problems.length === 0) return false;
+    this.counts.failures++;
+    const text = `${context}: ${problems.join('; ')}`;
+    this.log(`FAIL ${text}`);
+    if (this.smallest === null || lastAttempted < this.smallest.commits) this.smallest = { commits: lastAttempted, text };
+    return true;
+  }
+
+  /** Median recovery time so far (ms), for progress lines. */
+  recoveryP50(): number {
+    return percentile(this.recoveryMs, 50);
+  }
+
+  figures(): Figures {
+    return crashFigures(this.counts, this.recoveryMs, this.byFailpoint, this.smallest);
+  }
 }
