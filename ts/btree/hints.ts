@@ -22,7 +22,9 @@
 // key that ends reading as 0 only where the other key's byte is > 0 or also
 // ends). Equal hints decide nothing; those cells are compared in full.
 
-import { BRANCH_CELL_HEADER, BRANCH_CELL_KLEN, LEAF_CELL_HEADER, NODE_COUNT_OFFSET, NODE_SLOTS_OFFSET, SLOT_SIZE } from '../format/constants.js';
+import { readU16 } from '../format/bytes.js';
+import { BRANCH_CELL_HEADER, BRANCH_CELL_KLEN, LEAF_CELL_HEADER, NODE_COUNT_OFFSET } from '../format/constants.js';
+import { slotOffset } from '../format/page.js';
 
 /** The most prefix bytes a hint array keeps; a longer common prefix is cut (still a common prefix). */
 export const HINT_PREFIX_MAX = 32;
@@ -36,15 +38,6 @@ const H_SKIP = 1;
 const H_KEY = 2;
 const H_KLEN = 3;
 const H_PREFIX = 4;
-
-function slot(page: Uint8Array, i: number): number {
-  const o = NODE_SLOTS_OFFSET + i * SLOT_SIZE;
-  return page[o]! | (page[o + 1]! << 8);
-}
-
-function u16(page: Uint8Array, o: number): number {
-  return page[o]! | (page[o + 1]! << 8);
-}
 
 /** The 4 bytes of `bytes[from, from + len)` at `at` (relative to from) as a big-endian u32, zero past the end. */
 function window4(bytes: Uint8Array, from: number, len: number, at: number): number {
@@ -65,12 +58,12 @@ function window4(bytes: Uint8Array, from: number, len: number, at: number): numb
 export function buildHints(page: Uint8Array, leaf: boolean): Uint32Array {
   const keyAt = leaf ? LEAF_CELL_HEADER : BRANCH_CELL_HEADER;
   const klenAt = leaf ? 0 : BRANCH_CELL_KLEN;
-  const count = u16(page, NODE_COUNT_OFFSET);
+  const count = readU16(page, NODE_COUNT_OFFSET);
   let skip = 0;
   if (count > 1) {
-    const a = slot(page, 0);
-    const b = slot(page, count - 1);
-    const max = Math.min(u16(page, a + klenAt), u16(page, b + klenAt), HINT_PREFIX_MAX);
+    const a = slotOffset(page, 0);
+    const b = slotOffset(page, count - 1);
+    const max = Math.min(readU16(page, a + klenAt), readU16(page, b + klenAt), HINT_PREFIX_MAX);
     while (skip < max && page[a + keyAt + skip] === page[b + keyAt + skip]) skip++;
   }
   const words = (skip + 3) >>> 2;
@@ -80,20 +73,20 @@ export function buildHints(page: Uint8Array, leaf: boolean): Uint32Array {
   h[H_KEY] = keyAt;
   h[H_KLEN] = klenAt;
   if (skip > 0) {
-    const k0 = slot(page, 0) + keyAt;
+    const k0 = slotOffset(page, 0) + keyAt;
     for (let w = 0; w < words; w++) h[H_PREFIX + w] = window4(page, k0, skip, w * 4);
   }
   const base = H_PREFIX + words;
   for (let i = 0; i < count; i++) {
-    const c = slot(page, i);
-    h[base + i] = window4(page, c + keyAt, u16(page, c + klenAt), skip);
+    const c = slotOffset(page, i);
+    h[base + i] = window4(page, c + keyAt, readU16(page, c + klenAt), skip);
   }
   return h;
 }
 
 /** Unsigned byte order of the key of the cell at `cell` against `key`: < 0, 0 or > 0. */
 function compareCell(page: Uint8Array, hints: Uint32Array, cell: number, key: Uint8Array): number {
-  const len = u16(page, cell + hints[H_KLEN]!);
+  const len = readU16(page, cell + hints[H_KLEN]!);
   const o = cell + hints[H_KEY]!;
   const n = len < key.length ? len : key.length;
   for (let i = 0; i < n; i++) {
@@ -158,7 +151,7 @@ export function hintedLeafSearch(page: Uint8Array, hints: Uint32Array, key: Uint
   let hi = range[1]!;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const c = compareCell(page, hints, slot(page, mid), key);
+    const c = compareCell(page, hints, slotOffset(page, mid), key);
     if (c < 0) lo = mid + 1;
     else if (c > 0) hi = mid;
     else return mid * 2 + 1;
@@ -178,7 +171,7 @@ export function hintedBranchSearch(page: Uint8Array, hints: Uint32Array, key: Ui
   let hi = range[1]!;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareCell(page, hints, slot(page, mid), key) <= 0) lo = mid + 1;
+    if (compareCell(page, hints, slotOffset(page, mid), key) <= 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
