@@ -10,7 +10,7 @@ import { readU32 } from './format/bytes.js';
 import { DEFAULT_PAGE_SIZE, FIRST_DATA_PAGE, HEADER_SIZE, META_PAGE_A, META_PAGE_B, PAGE_SIZES, PageType } from './format/constants.js';
 import { FREELIST_ENTRIES_OFFSET, FREELIST_ENTRY_SIZE, HISTORY_ENTRIES_OFFSET, HISTORY_ENTRY_SIZE } from './format/constants.js';
 import { initPageHeader, maxKeySize, pageTxnId, pageTypeOf, writePageTxnId } from './format/page.js';
-import { NodeFile, nodeFileSystem, type DbFile, type FileSystem, type IoStats } from './io/file.js';
+import { nodeFileSystem, type DbFile, type FileSystem, type IoStats } from './io/file.js';
 import { failpoint } from './io/failpoint.js';
 import { LogFile, LOG_HEADER_SIZE, LOG_SECTOR_SIZES, type ScanEnd, type ScannedRecord } from './log/file.js';
 import { RecordBuilder } from './log/record.js';
@@ -20,7 +20,7 @@ import { FreeList, freelistCapacity, readFreelistPage, writeFreelistPage } from 
 import { History, historyCapacity, readHistoryPage, writeHistoryPage, type Snapshot } from './pager/history.js';
 import { chooseMeta, emptyMeta, encodeMeta, type Meta } from './pager/meta.js';
 import { Pager } from './pager/pager.js';
-import { pageMapper } from './pager/map.js';
+import { mappingFor } from './pager/map.js';
 import type { PageSource } from './btree/read.js';
 import { verifyDatabase, type VerifyReport } from './btree/verify.js';
 import { ReadTxn, type ReadHost } from './txn/read.js';
@@ -234,8 +234,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     this.coord = coord;
     this.opts = opts;
     this.sync = opts.sync;
-    const Mapping = opts.mmap && file instanceof NodeFile ? pageMapper() : null;
-    this.pager = new Pager(file, meta.pageSize, k, opts.cacheSize, Mapping === null ? null : { fd: (file as NodeFile).descriptor, Mapping });
+    this.pager = new Pager(file, meta.pageSize, k, opts.cacheSize, opts.mmap ? mappingFor(file) : null);
     this.maxKeySize = maxKeySize(meta.pageSize);
     this.recordBuilder = new RecordBuilder(opts.maxTxnBytes === undefined ? {} : { maxPayload: opts.maxTxnBytes });
     const pager = this.pager;

@@ -7,6 +7,7 @@
 // file, and the window's ArrayBuffer never changes.
 
 import type { FileMapping } from '../../crates/northstar-native/index.cjs';
+import { NodeFile, type DbFile } from '../io/file.js';
 import { loadNativeBinding } from '../native/loader.js';
 import { implementation } from '../native/kernels.js';
 
@@ -28,6 +29,19 @@ export const SEGMENT_BYTES = 1 << 26;
 export function pageMapper(): FileMappingClass | null {
   if (implementation !== 'native' || process.platform === 'win32' || process.env.NORTHSTAR_MMAP === '0') return null;
   return loadNativeBinding()?.FileMapping ?? null;
+}
+
+/** What a Pager maps with: the file's descriptor and the addon's FileMapping class. */
+export interface PageMapping {
+  fd: number;
+  Mapping: FileMappingClass;
+}
+
+/** The mapping for `file` when pageMapper() maps and `file` is a real file (not the fault-injecting one), else null. */
+export function mappingFor(file: DbFile): PageMapping | null {
+  if (!(file instanceof NodeFile)) return null;
+  const Mapping = pageMapper();
+  return Mapping === null ? null : { fd: file.descriptor, Mapping };
 }
 
 interface Window {

@@ -9,7 +9,7 @@ import type { DbFile } from '../io/file.js';
 import type { Kernels } from '../native/kernels.js';
 import { PageCache } from './cache.js';
 import { buildHints, hintedBranchSearch, hintedLeafSearch } from '../btree/hints.js';
-import { PageMap, type FileMappingClass } from './map.js';
+import { PageMap, type PageMapping } from './map.js';
 
 const STATUS_NAMES: Record<number, string> = {
   [PageStatus.BadMagic]: 'bad magic',
@@ -46,7 +46,7 @@ export class Pager {
     readonly kernels: Kernels,
     cacheBytes: number,
     /** Where page bytes come from without a pread (spec §9.3): the file's descriptor and the addon's FileMapping, when mapping. */
-    mapping: { fd: number; Mapping: FileMappingClass } | null = null,
+    mapping: PageMapping | null = null,
   ) {
     this.cache = new PageCache(Math.max(16, Math.floor(cacheBytes / pageSize)));
     this.map = mapping === null ? null : new PageMap(mapping.fd, pageSize, mapping.Mapping);

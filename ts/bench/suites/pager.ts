@@ -9,7 +9,7 @@ import { HEADER_SIZE, PageType } from '../../format/constants.js';
 import { initPageHeader } from '../../format/page.js';
 import { NodeFile } from '../../io/file.js';
 import { Pager } from '../../pager/pager.js';
-import { pageMapper } from '../../pager/map.js';
+import { mappingFor } from '../../pager/map.js';
 import type { Kernels } from '../../native/kernels.js';
 import { zeroIo, type Benchmark, type BenchCase, type BenchContext, type IoCounters, type Profile } from '../registry.js';
 import { addIo, dbConfig, dbIo, key16, randomIndexes, removeDatabase, valueOf } from './fixtures.js';
@@ -51,8 +51,8 @@ function readPageCase(ctx: BenchContext, hot: boolean, mapped = false): BenchCas
   // cache's 16-page floor, so nearly every read is a pread + verify.
   // Mapped: pages are views of a read-only mapping of the file where a database handle
   // would map (native on Linux and macOS: spec/file_format_v1.md §9.3), else pread.
-  const Mapping = mapped ? pageMapper() : null;
-  const pager = new Pager(f, PAGE, ctx.kernels, hot ? (n + 16) * PAGE : 0, Mapping === null ? null : { fd: f.descriptor, Mapping });
+  const mapping = mapped ? mappingFor(f) : null;
+  const pager = new Pager(f, PAGE, ctx.kernels, hot ? (n + 16) * PAGE : 0, mapping);
   const ids = randomIndexes(1 << 16, n, ctx.seed);
   let sink = 0;
   return {
@@ -71,7 +71,7 @@ function readPageCase(ctx: BenchContext, hot: boolean, mapped = false): BenchCas
       ? [`${n} pages, all cached; reads hit the page cache`]
       : mapped
         ? [
-            `${n} pages; cold = the database's page cache at its 16-page floor; ${Mapping === null ? 'no mapping for this implementation or platform, so reads are pread + pageVerify (as read_page_random_16k_cold)' : 'reads are pageVerify of a view of the mapped file, no pread'}.`,
+            `${n} pages; cold = the database's page cache at its 16-page floor; ${mapping === null ? 'no mapping for this implementation or platform, so reads are pread + pageVerify (as read_page_random_16k_cold)' : 'reads are pageVerify of a view of the mapped file, no pread'}.`,
             'The OS page cache is not dropped (that needs root and hits the whole machine): reads come from OS memory, not the device.',
           ]
         : [
