@@ -801,11 +801,10 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
           cache.delete(id);
           fresh.add(id);
         }
-        for (const list of [pages.freed, pages.freedYoung]) {
-          for (const id of list) {
-            if (!fresh.delete(id) && cache.has(id)) replaced++;
-          }
-        }
+        // A page freed here was either written by an earlier commit of this catch-up (no
+        // longer worth reading ahead) or was cached (its replacement is worth it).
+        for (const id of pages.freed) if (!fresh.delete(id) && cache.has(id)) replaced++;
+        for (const id of pages.freedYoung) if (!fresh.delete(id) && cache.has(id)) replaced++;
       }
       this.history.add({ txnId: rec.txnId, root, entryCount: pages?.entryCount ?? 0 });
       if (this.listenerCount('commit') > 0) {
