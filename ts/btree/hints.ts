@@ -45,17 +45,31 @@ function window4(bytes: Uint8Array, from: number, len: number, at: number): numb
     const o = from + at;
     return ((bytes[o]! << 24) | (bytes[o + 1]! << 16) | (bytes[o + 2]! << 8) | bytes[o + 3]!) >>> 0;
   }
+  // The key ends inside the window (a key's last bytes, the common case past a
+  // long prefix): its 0-3 bytes left, high first, zeros after.
+  const o = from + at;
+  const n = len - at;
   let h = 0;
-  for (let b = 0; b < 4; b++) h = h * 256 + (at + b < len ? bytes[from + at + b]! : 0);
-  return h;
+  if (n > 0) h = bytes[o]! << 24;
+  if (n > 1) h |= bytes[o + 1]! << 16;
+  if (n > 2) h |= bytes[o + 2]! << 8;
+  return h >>> 0;
+}
+
+/** A new hint array of at least `words` words (the default allocator of buildHints). */
+export function newHintArray(words: number): Uint32Array {
+  return new Uint32Array(words);
 }
 
 /**
  * The hints of a verified node page (one whose cells lie inside it: the
  * pager's layout check), a leaf when `leaf`, else a branch. One pass over its
- * slots and keys.
+ * slots and keys. `take(words)` gives the array to fill, at least that long
+ * (words past the hints are left as they are: the count is word 0); the
+ * pager's cache hands back the array of a page it dropped (PageCache.takeHints),
+ * since a new typed array costs as much as filling one.
  */
-export function buildHints(page: Uint8Array, leaf: boolean): Uint32Array {
+export function buildHints(page: Uint8Array, leaf: boolean, take: (words: number) => Uint32Array = newHintArray): Uint32Array {
   const keyAt = leaf ? LEAF_CELL_HEADER : BRANCH_CELL_HEADER;
   const klenAt = leaf ? 0 : BRANCH_CELL_KLEN;
   const count = readU16(page, NODE_COUNT_OFFSET);
@@ -67,7 +81,7 @@ export function buildHints(page: Uint8Array, leaf: boolean): Uint32Array {
     while (skip < max && page[a + keyAt + skip] === page[b + keyAt + skip]) skip++;
   }
   const words = (skip + 3) >>> 2;
-  const h = new Uint32Array(H_PREFIX + words + count);
+  const h = take(H_PREFIX + words + count);
   h[H_COUNT] = count;
   h[H_SKIP] = skip;
   h[H_KEY] = keyAt;

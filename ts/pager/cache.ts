@@ -5,6 +5,11 @@
 import { readU64 } from '../format/bytes.js';
 import { TXN_ID_OFFSET, TYPE_OFFSET } from '../format/constants.js';
 
+/** Spare hint arrays a cache keeps (PageCache.takeHints): more than a catch-up reads ahead at once is rare. */
+const SPARE_HINTS = 64;
+/** Hint arrays are allocated in multiples of this many words (64 bytes). */
+const HINT_ROUND = 16;
+
 export class PageCache {
   private readonly slotOf = new Map<number, number>();
   private readonly ids: number[];
@@ -16,7 +21,14 @@ export class PageCache {
   private readonly words: (Int32Array | undefined)[];
   /** Searches of the page in each slot while it has no hints (saturating). */
   private readonly searches: Uint8Array;
-  /** Bytes of all hint arrays held (at most a quarter of the pages': spec §9.2). */
+  /**
+   * Hint arrays of pages dropped from the cache, at most SPARE_HINTS, for the
+   * next pages' hints (takeHints): a catch-up that reads pages ahead replaces
+   * pages that had hints, and a new typed array costs as much as building
+   * the hints in it (spec §9.2).
+   */
+  private readonly spareHints: Uint32Array[] = [];
+  /** Bytes of all hint arrays held, spares included (at most about a quarter of the pages': spec §9.2). */
   hintBytes = 0;
   /** Txn id and page type of the page in each slot (its header, read once at put). */
   readonly txns: Float64Array;
@@ -118,14 +130,34 @@ export class PageCache {
     this.hintBytes += h.byteLength;
   }
 
-  /** Drops what the cache derived from the page in slot s: hints, search count, word view. */
+  /**
+   * An array of at least `words` words for new hints: a spare that fits (not
+   * more than HINT_ROUND words too long), else a new one of `words` rounded up
+   * to HINT_ROUND, so a page whose cell count moves a little reuses it.
+   */
+  takeHints(words: number): Uint32Array {
+    const spares = this.spareHints;
+    for (let i = spares.length - 1; i >= 0; i--) {
+      const h = spares[i]!;
+      if (h.length >= words && h.length - words <= HINT_ROUND) {
+        spares[i] = spares[spares.length - 1]!;
+        spares.pop();
+        this.hintBytes -= h.byteLength; // counted again by setHints
+        return h;
+      }
+    }
+    return new Uint32Array(Math.ceil(words / HINT_ROUND) * HINT_ROUND);
+  }
+
+  /** Drops what the cache derived from the page in slot s: hints (kept as a spare), search count, word view. */
   private dropDerived(s: number): void {
     this.searches[s] = 0;
     this.words[s] = undefined;
     const h = this.hints[s];
     if (h === undefined) return;
-    this.hintBytes -= h.byteLength;
     this.hints[s] = undefined;
+    if (h.length > 0 && this.spareHints.length < SPARE_HINTS) this.spareHints.push(h);
+    else this.hintBytes -= h.byteLength;
   }
 
   /** The slot holding `page` if the last get or put returned it, else -1. */
@@ -150,6 +182,7 @@ export class PageCache {
     this.ids.fill(-1);
     this.pages.fill(undefined);
     this.hints.fill(undefined);
+    this.spareHints.length = 0;
     this.searches.fill(0);
     this.words.fill(undefined);
     this.hintBytes = 0;

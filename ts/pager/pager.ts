@@ -35,6 +35,8 @@ const HINT_AFTER_SEARCHES = 4;
 
 export class Pager {
   readonly cache: PageCache;
+  /** buildHints' allocator: the cache's spare hint arrays first. */
+  private readonly takeHints = (words: number): Uint32Array => this.cache.takeHints(words);
   /** Read-only mapping of the file the pages are viewed in, or null: pread into a new buffer per page. */
   readonly map: PageMap | null;
   /** nodeDecode output for layout checks: four u32 per cell, enough for any node of this page size. */
@@ -172,7 +174,7 @@ export class Pager {
 
   private buildHintsAt(s: number, page: Uint8Array, leaf: boolean): Uint32Array | undefined {
     // Nodes of more cells than a quarter of the page in 4-byte hints keep none.
-    const built = readU16(page, NODE_COUNT_OFFSET) <= this.pageSize / 16 ? buildHints(page, leaf) : NO_HINTS;
+    const built = readU16(page, NODE_COUNT_OFFSET) <= this.pageSize / 16 ? buildHints(page, leaf, this.takeHints) : NO_HINTS;
     this.cache.setHints(s, built);
     return built === NO_HINTS ? undefined : built;
   }
