@@ -101,12 +101,25 @@ function timerCost(): number {
 }
 
 /**
+ * A sample array whose memory is already touched. A new typed array's pages
+ * are mapped by the kernel on first write, one page fault per 512 samples; in
+ * the loop those faults landed in the samples they were taken for (with a
+ * writer running, they added about 1 µs to the readers' p99: measured
+ * 4.1–4.9 against 3.1–3.5 µs in a side script).
+ */
+function prefaulted(n: number): Float64Array {
+  const a = new Float64Array(n);
+  a.fill(1);
+  return a;
+}
+
+/**
  * Runs `step` until STOP (phased calls) or `max` ops, one sample per op, and
  * at least once.
  * Errors are counted, the first kept; the loop goes on.
  */
 function timedLoop(phase: PhaseControl, max: number, step: (n: number) => void): LoopReport {
-  const samples = new Float64Array(Math.min(SAMPLE_CAP, max > 0 ? max : SAMPLE_CAP));
+  const samples = prefaulted(Math.min(SAMPLE_CAP, max > 0 ? max : SAMPLE_CAP));
   const limit = max > 0 ? max : Infinity;
   collectGarbage();
   const io0 = dbIo(handle());
@@ -250,7 +263,7 @@ serve(init, {
     const ops = Number(msg.ops);
     const catchUp = msg.catchUp === true;
     if (catchUp && peer === null) throw new Error('catchUp needs the worker opened with peer');
-    const samples = new Float64Array(ops);
+    const samples = prefaulted(ops);
     collectGarbage();
     const io0 = dbIo(d);
     const catchUps0 = d.stats().catchUps;
