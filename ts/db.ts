@@ -1092,7 +1092,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
         order.map((i) => ids[i]!),
         order.map((i) => pages[i]!),
       );
-      if (pager.file.size() < pageCount * pager.pageSize) pager.file.truncate(pageCount * pager.pageSize);
+      pager.extendTo(pageCount * pager.pageSize);
       // 3. Every page the meta can reach is durable before the meta.
       failpoint('beforeCheckpointSync');
       if (this.sync === 'full') this.file.datasync();

@@ -35,6 +35,8 @@ const HINT_AFTER_SEARCHES = 4;
 
 export class Pager {
   readonly cache: PageCache;
+  /** Bytes the data file is known to reach (this pager wrote or found them; the file never shrinks: §9.3). */
+  private reach = 0;
   /** buildHints' allocator: the cache's spare hint arrays first. */
   private readonly takeHints = (words: number): Uint32Array => this.cache.takeHints(words);
   /** Read-only mapping of the file the pages are viewed in, or null: pread into a new buffer per page. */
@@ -233,7 +235,24 @@ export class Pager {
       const pos = ids[i]! * this.pageSize;
       if (j - i === 1) this.file.write(pages[i]!, pos);
       else this.file.writev(pages.slice(i, j), pos);
+      // A write past the end extends the file.
+      const end = pos + (j - i) * this.pageSize;
+      if (end > this.reach) this.reach = end;
       i = j;
     }
+  }
+
+  /**
+   * Makes the file at least `bytes` long, never shorter. Asks the file its
+   * size only when `bytes` lies past what this pager wrote or found: the size
+   * is asked with fstat, which also reads the change time, and on Linux 6.13+
+   * a read change time makes the next write dirty the inode, so the commit's
+   * fdatasync of the log writes one more block (spec/file_format_v1.md §8.5).
+   */
+  extendTo(bytes: number): void {
+    if (bytes <= this.reach) return;
+    const size = this.file.size();
+    if (size < bytes) this.file.truncate(bytes);
+    this.reach = Math.max(size, bytes);
   }
 }

@@ -234,7 +234,7 @@ export class WriteTxn implements Disposable {
       pager.writePages(ids, pages);
       failpoint('afterPageWrite');
       const end = this.pageCount * pager.pageSize;
-      if (pager.file.size() < end) pager.file.truncate(end);
+      pager.extendTo(end);
       // 3. Append the commit record; 4. one fdatasync of the log: the commit point.
       let recordPosition: number;
       let recordEnd: number;

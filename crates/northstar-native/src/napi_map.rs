@@ -128,8 +128,10 @@ impl FileMapping {
 
     /// Maps whatever the file grew by since the last call into the window,
     /// in place; returns the bytes mapped now (never fewer than before).
-    /// Throws `Error` with the errno name as `code` when the file cannot be
-    /// stat'ed or mapped (the bytes mapped before stay mapped).
+    /// Learns the file's length with `lseek`, never `fstat` (which would read
+    /// the change time: spec/file_format_v1.md §8.5). Throws `Error` with the
+    /// errno name as `code` when the length cannot be had or the file cannot
+    /// be mapped (the bytes mapped before stay mapped).
     #[napi(catch_unwind)]
     pub fn refresh(&self, env: Env) -> Result<f64> {
         let w = self.window(&env)?;
@@ -307,6 +309,17 @@ mod sys {
                     unmapped: false,
                 }),
             };
+            // A regular file only (mmap of anything else fails or means nothing).
+            // Checked once here: refresh() asks only for the size (see there).
+            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+            // Safety: fstat of our own descriptor into a local.
+            if unsafe { libc::fstat(own, st.as_mut_ptr()) } != 0 {
+                return Err(("stat", io::Error::last_os_error()));
+            }
+            // Safety: fstat succeeded, so it filled `st`.
+            if (unsafe { st.assume_init() }.st_mode & libc::S_IFMT) != libc::S_IFREG {
+                return Err(("stat", io::Error::from_raw_os_error(libc::EINVAL)));
+            }
             w.refresh()?;
             Ok(w)
         }
@@ -338,19 +351,20 @@ mod sys {
             if s.fd < 0 {
                 return Err(("map", io::Error::from_raw_os_error(libc::EBADF)));
             }
-            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-            // Safety: fstat of our own descriptor into a local.
-            if unsafe { libc::fstat(s.fd, st.as_mut_ptr()) } != 0 {
+            // The size by lseek, not fstat: fstat also reads the file's change
+            // time, and on Linux 6.13+ (multigrain timestamps) a change time that
+            // was read makes the next write to the file dirty its inode, which an
+            // fdatasync of the log then writes too: one more device request per
+            // commit (spec/file_format_v1.md §8.5). Our own descriptor's offset
+            // is not used by anything (all I/O is positional).
+            // Safety: lseek on our own descriptor.
+            let end = unsafe { libc::lseek(s.fd, 0, libc::SEEK_END) };
+            if end < 0 {
                 return Err(("stat", io::Error::last_os_error()));
-            }
-            // Safety: fstat succeeded, so it filled `st`.
-            let st = unsafe { st.assume_init() };
-            if (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
-                return Err(("stat", io::Error::from_raw_os_error(libc::EINVAL)));
             }
             // Safety: sysconf has no preconditions.
             let os_page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
-            let size = (st.st_size.max(0) as u64).saturating_sub(self.offset);
+            let size = (end as u64).saturating_sub(self.offset);
             let want = (size.min(self.len as u64) / os_page * os_page) as usize;
             if want > s.mapped {
                 // Safety: [ptr + mapped, ptr + want) lies inside our reserved
