@@ -1021,6 +1021,42 @@ describe('write transactions', () => {
   const injected = Object.assign(new Error('EIO: injected I/O error'), { code: 'EIO' });
   const logFileOf = (db: Database): DbFile => (db.log as unknown as { file: DbFile }).file;
 
+  it('a commit asks neither file its size, and its appends leave the log size alone (spec/file_format_v1.md §8.5)', () => {
+    const db = openDb({ pageSize: 4096, sync: 'full', checkpoint: { commits: 1000 } });
+    const grow = (n: number, from: number): void => {
+      for (let t = 0; t < n; t++) {
+        const w = db.beginWrite();
+        // New keys: the tree grows, so commits take pages from the end of the file too.
+        for (let i = 0; i < 20; i++) w.put(`k${String(from + t * 20 + i).padStart(8, '0')}`, 'v'.repeat(100));
+        w.commit();
+      }
+    };
+    grow(3, 0);
+    const sizes: string[] = [];
+    const files = [db.pager.file, logFileOf(db)];
+    const objs = files.map((f) => f as unknown as Record<string, unknown>);
+    for (const [i, obj] of objs.entries()) {
+      const original = obj.size as () => number;
+      obj.size = function (this: unknown) {
+        sizes.push(files[i]!.path);
+        return original.call(this);
+      };
+    }
+    const logBefore = fs.statSync(logPath()).size;
+    const dataBefore = fs.statSync(dbPath()).size;
+    try {
+      grow(30, 1000);
+    } finally {
+      for (const obj of objs) delete obj.size;
+    }
+    expect(sizes, 'fstat per commit reads the change time (§8.5)').toEqual([]);
+    expect(fs.statSync(dbPath()).size, 'the data file grew').toBeGreaterThan(dataBefore);
+    expect(fs.statSync(logPath()).size, 'appends into the preallocated zeros').toBe(logBefore);
+    expect(db.stats().logSize).toBeLessThan(logBefore);
+    db.close();
+    expect(fs.statSync(logPath()).size, 'close cuts the zeros').toBe(openDb().stats().logSize);
+  });
+
   // Spec §8.1: steps 2 (page write, file extension) and 3 (log append) fail the commit and leave the
   // handle usable; a failed step 4 (log fdatasync) truncates the record and syncs again, and only if
   // that fails too is the handle poisoned.
@@ -1035,7 +1071,7 @@ describe('write transactions', () => {
     const pageSize = 4096;
     const db = openDb({ pageSize, sync: 'full' });
     const { model, next, w } = twoCommitModels(db);
-    const logSize = fs.statSync(logPath()).size;
+    const logSize = db.stats().logSize;
     const commits: number[] = [];
     db.on('commit', (e: { txnId: number }) => commits.push(e.txnId));
     let fired = 0;
@@ -1075,8 +1111,9 @@ describe('write transactions', () => {
     r.close();
     expect(db.stats().writer).toBe(false);
     if (!poisons) {
-      // Whatever reached the log was cut off again.
-      expect(fs.statSync(logPath()).size).toBe(logSize);
+      // Whatever reached the log was cut off again (past the records: nothing, or preallocated zeros).
+      expect(db.stats().logSize).toBe(logSize);
+      expect(fs.readFileSync(logPath()).subarray(logSize).every((x) => x === 0)).toBe(true);
       expectVerified(db);
       const w2 = db.beginWrite();
       w2.put('after', 'failure');

@@ -540,6 +540,8 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
         if (had || this.coord.lockWriter(0)) {
           if (!had) this.takeOver();
           this.writeCheckpoint();
+          // A closed database's log ends at its last record (tools read it whole).
+          this.log.trimPreallocated();
         }
       } catch (e) {
         err = e;
@@ -768,9 +770,6 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       this.reloadDurable();
       this.logGeneration = p.logGeneration;
     }
-    // Shorter than what was published: the file was replaced by a truncateLog whose handle died
-    // before it published the new generation; positions are the same in the new file.
-    else if (p.logEnd > this.log.fileEnd()) this.reopenLog(this.logGeneration);
     let from = this.published.logEnd;
     if (from < this.log.base || from > p.logEnd) {
       // The log no longer holds what we missed (truncated): start again from the durable meta.
@@ -785,12 +784,36 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     // Pages the commits wrote that are still live after them, and how many cached pages they made unreachable.
     const fresh = new Set<number>();
     let replaced = 0;
-    const it = this.log.scan(from);
-    let step = it.next();
-    for (; !step.done; step = it.next()) {
+    // Highest txn applied by this catch-up (a second pass over a reopened log skips those).
+    let applied = this.published.txnId;
+    let it = this.log.scan(from);
+    let ended: ScanEnd;
+    for (let reopened = false; ; ) {
+      const step = it.next();
+      if (step.done) {
+        ended = step.value;
+        if (ended.kind === 'end' || reopened) break;
+        // The log ends before what was published: the file was replaced by a truncateLog whose
+        // handle died before it published the new generation (positions are the same in the new
+        // file), so read the one the path names now. Found here, not by asking the file's size
+        // first: that would read the log's change time on every catch-up, which makes the
+        // writer's next fdatasync write the log's inode too (spec/file_format_v1.md §8.5).
+        reopened = true;
+        this.reopenLog(this.logGeneration);
+        if (from < this.log.base) {
+          this.reloadDurable();
+          from = this.published.logEnd;
+          applied = this.published.txnId;
+          if (from > p.logEnd) return; // as above: the durable meta is past the published block
+        }
+        this.log.end = p.logEnd;
+        it = this.log.scan(from);
+        continue;
+      }
       const rec = step.value;
       if (!isCommitRecord(rec.bytes)) continue;
-      if (rec.txnId <= this.published.txnId) continue;
+      if (rec.txnId <= applied) continue;
+      applied = rec.txnId;
       const root = readU64(rec.bytes, RECORD_HEADER_SIZE + COMMIT_ROOT_OFFSET);
       const pages = readPagesSection(rec.bytes);
       if (pages === null) {
@@ -812,8 +835,8 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
         this.emit('commit', { txnId: rec.txnId, opCount, position: rec.position } satisfies CommitEvent);
       }
     }
-    if (step.value.kind !== 'end') {
-      throw new NorthstarError('Corrupt', `${this.log.path}: published commit record at ${step.value.position} is damaged (${step.value.status})`, { path: this.log.path });
+    if (ended.kind !== 'end') {
+      throw new NorthstarError('Corrupt', `${this.log.path}: published commit record at ${ended.position} is damaged (${ended.status})`, { path: this.log.path });
     }
     const state = treeStateOf(p);
     this.latest = state;
@@ -902,8 +925,7 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       this.history.add(snapshotOf(state));
     }
     this.syncedEnd = p.logEnd;
-    if (this.log.fileEnd() > p.logEnd) this.log.truncateTail(p.logEnd);
-    this.log.end = p.logEnd;
+    this.log.cutUnpublished(p.logEnd);
     if (stale) this.publishShared();
   }
 

@@ -38,8 +38,10 @@ export declare class FileMapping {
   /**
    * Maps whatever the file grew by since the last call into the window,
    * in place; returns the bytes mapped now (never fewer than before).
-   * Throws `Error` with the errno name as `code` when the file cannot be
-   * stat'ed or mapped (the bytes mapped before stay mapped).
+   * Learns the file's length with `lseek`, never `fstat` (which would read
+   * the change time: spec/file_format_v1.md §8.5). Throws `Error` with the
+   * errno name as `code` when the length cannot be had or the file cannot
+   * be mapped (the bytes mapped before stay mapped).
    */
   refresh(): number
   /**

@@ -11,7 +11,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { open, stateHashOf } from '../index.js';
 import { PageType, TYPE_OFFSET } from '../format/constants.js';
-import { LogFile } from '../log/file.js';
+import { LOG_PREALLOC_BYTES, LogFile } from '../log/file.js';
 import { RecordBuilder } from '../log/record.js';
 import { kernels } from '../native/kernels.js';
 import { runCli } from './program.js';
@@ -151,6 +151,26 @@ describe('logdump', () => {
     const v = cli('logdump', dbPath, '--verify');
     expect(v.code).toBe(1);
     expect(v.out.at(-1)).toContain(`torn tail at position ${positions[2]}`);
+  });
+
+  it('zeros from the last record to the end of the file (space a live writer preallocated) are a clean end, also for --verify', () => {
+    const logPath = `${dbPath}.log`;
+    const log = LogFile.create(logPath, 7, kernels);
+    const b = new RecordBuilder();
+    b.reset(1);
+    b.put(Buffer.from('k'), Buffer.from('v'));
+    log.append(b.seal(log.end, 3, kernels));
+    const end = log.end;
+    log.close(); // no trim: as a writer that is still open, or was killed, leaves it
+    const zeros = fs.statSync(logPath).size - end;
+    expect(zeros).toBe(LOG_PREALLOC_BYTES);
+    const v = cli('logdump', logPath, '--verify');
+    expect(v.code).toBe(0);
+    expect(v.out.at(-1)).toBe(`1 record, clean end at position ${end}, then ${zeros} bytes of preallocated zeros`);
+    expect(JSON.parse(cli('logdump', logPath, '--json').out.at(-1)!)).toEqual({ end: 'end', position: end, records: 1, preallocated: zeros, problems: [] });
+    // A byte that is not zero in that tail makes it a torn tail again.
+    flipByte(logPath, end + 1000);
+    expect(cli('logdump', logPath, '--verify').out.at(-1)).toContain(`torn tail at position ${end}`);
   });
 
   it('shows a commit’s pages section: counts in the table and JSON, ids with --ids', () => {

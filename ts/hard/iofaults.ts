@@ -594,9 +594,10 @@ function logTails(seed: number, fig: Record<string, number>, fail: (t: string) =
     w.commit();
   }
   const positions = [...db.readLog()].map((c) => c.position);
+  const logEnd = db.stats().logSize; // file offset past the last record; preallocated zeros follow (file_format_v1 §8.5)
   const image = fs.crash(() => 'keep');
   db.close();
-  const log = image.bytes(LOG);
+  const log = image.bytes(LOG).slice(0, logEnd);
   const lastStart = positions[5]! - positions[0]! + 32; // file offset: the header is 32 bytes, base = first position
   const offsetOf = (pos: number): number => pos - positions[0]! + 32;
   for (const cut of [1, 8, 31, 32, 33, 64, Math.floor((log.length - lastStart) / 2), log.length - lastStart - 1]) {

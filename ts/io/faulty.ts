@@ -75,6 +75,22 @@ class MemNode {
   }
 }
 
+/**
+ * Fills `out` with garbage drawn from `random`: one draw seeds an xorshift32
+ * for the whole range, so a crash image that garbles a large write (a 1 MiB
+ * preallocation of the log) costs one draw, not one per byte. Deterministic
+ * for a seeded `random`.
+ */
+function fillGarbage(out: Uint8Array, random: () => number): void {
+  let x = (Math.floor(random() * 0xffffffff) | 1) >>> 0;
+  for (let i = 0; i < out.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+}
+
 export class FaultyFileSystem implements FileSystem {
   private readonly files = new Map<string, MemNode>();
   /** I/O calls seen, by kind and in total; faults injected, by kind. */
@@ -211,7 +227,7 @@ export class FaultyFileSystem implements FileSystem {
         if (garbage === 'sectors') {
           // Every sector the write touches holds random bytes.
           const junk = new Uint8Array(end - start);
-          for (let i = 0; i < junk.length; i++) junk[i] = Math.floor(random() * 256);
+          fillGarbage(junk, random);
           img.writeAt(junk, start);
           return;
         }
@@ -221,7 +237,7 @@ export class FaultyFileSystem implements FileSystem {
           const fate = s === start ? 0 : Math.floor(random() * 3);
           if (fate === 2) continue; // old bytes
           const part = Uint8Array.prototype.slice.call(op.bytes, from - op.offset, to - op.offset);
-          if (fate === 0) for (let i = 0; i < part.length; i++) part[i] = Math.floor(random() * 256);
+          if (fate === 0) fillGarbage(part, random);
           img.writeAt(part, from);
         }
       });

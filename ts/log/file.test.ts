@@ -21,6 +21,7 @@ import {
   LOG_HEADER_LENGTH_OFFSET,
   LOG_HEADER_SIZE,
   LOG_MAGIC_OFFSET,
+  LOG_PREALLOC_BYTES,
   LOG_SECTOR_SIZE_OFFSET,
   LOG_VERSION_OFFSET,
   LogFile,
@@ -28,6 +29,7 @@ import {
   type ScannedRecord,
 } from './file.js';
 import { RecordBuilder } from './record.js';
+import { FaultyFileSystem } from '../io/faulty.js';
 
 const seed = Number(process.env.NORTHSTAR_SEED ?? Date.now() % 2 ** 31);
 console.log(`ts/log/file.test.ts: NORTHSTAR_SEED=${seed} (${implementation} kernels)`);
@@ -174,7 +176,8 @@ describe('appends and scans', () => {
     const { positions, ends } = appendCommits(log, 25);
     expect(positions[0]).toBe(LOG_HEADER_SIZE);
     for (let i = 1; i < positions.length; i++) expect(positions[i]).toBe(ends[i - 1]);
-    expect(fs.statSync(path()).size).toBe(log.end);
+    // The records, then the zeros the first append preallocated (spec/file_format_v1.md §8.5).
+    expect(fs.statSync(path()).size).toBe(ends[0]! + LOG_PREALLOC_BYTES);
     const all = scanAll(log);
     expect(all.records.map((r) => r.txnId)).toEqual(positions.map((_, i) => i + 1));
     expect(all.records.map((r) => r.position)).toEqual(positions);
@@ -187,6 +190,8 @@ describe('appends and scans', () => {
     expect(positions.map((p) => readU64(bytes, p + RECORD_PREV_POSITION_OFFSET))).toEqual([positions[0], ...positions.slice(0, -1)]);
     // A read of whole records round-trips the bytes appended.
     expect(Buffer.from(log.read(positions[3]!, ends[3]! - positions[3]!)).equals(Buffer.from(commitRecord(4, positions[2]!, 1)))).toBe(true);
+    log.trimPreallocated();
+    expect(fs.statSync(path()).size).toBe(log.end);
     log.close();
     logs.length = 0;
     const again = reopen();
@@ -329,5 +334,90 @@ describe('dropping old records', () => {
     again.dropBefore(LOG_HEADER_SIZE);
     expect(again.base).toBe(cut);
     expect(fs.readdirSync(dir)).toEqual(['db.log']);
+  });
+});
+
+describe('preallocation (spec/file_format_v1.md §8.5)', () => {
+  const zerosPast = (offset: number): boolean => fs.readFileSync(path()).subarray(offset).every((b) => b === 0);
+
+  it('an append past the known end writes LOG_PREALLOC_BYTES of zeros after its record; the appends into them leave the size alone; a record that long just extends the file', () => {
+    const log = create();
+    const { positions, ends } = appendCommits(log, 40);
+    let size = ends[0]! + LOG_PREALLOC_BYTES;
+    expect(fs.statSync(path()).size).toBe(size);
+    expect(zerosPast(log.end)).toBe(true);
+    // An append that runs past the zeros preallocates again, after its own record.
+    log.end = size - 10;
+    log.append(commitRecord(41, positions[39]!, 1));
+    size = log.end + LOG_PREALLOC_BYTES;
+    expect(fs.statSync(path()).size).toBe(size);
+    expect(zerosPast(log.end)).toBe(true);
+    // A record as long as the chunk is followed by no zeros.
+    const huge = new RecordBuilder();
+    huge.reset(42);
+    huge.put(Buffer.from('h'), Buffer.alloc(LOG_PREALLOC_BYTES, 2));
+    log.end = size;
+    log.append(huge.seal(positions[39]!, 420, kernels).slice());
+    expect(fs.statSync(path()).size).toBe(log.end);
+  });
+
+  it('a disk with no room for the zeros still takes the record (OutOfSpace on the zeros only skips them); a failed write of the record itself still fails', () => {
+    const ffs = new FaultyFileSystem();
+    const log = LogFile.create('/db.log', DB_ID, kernels, ffs);
+    logs.push(log);
+    ffs.arm({ fail: { call: 2, errno: 'ENOSPC', on: ['write'] } }); // write 1: the record; write 2: its zeros
+    const first = log.append(commitRecord(1, log.end, 1));
+    expect(ffs.injected.fail).toBe(1);
+    expect(ffs.bytes('/db.log').length, 'no zeros').toBe(log.end);
+    ffs.arm({});
+    log.append(commitRecord(2, first, 1));
+    expect(ffs.bytes('/db.log').length, 'the next append preallocates').toBe(log.end + LOG_PREALLOC_BYTES);
+    ffs.arm({ fail: { call: 1, errno: 'ENOSPC', on: ['write'] } });
+    log.end = ffs.bytes('/db.log').length; // past the zeros: the record is the first write
+    expectError(() => log.append(commitRecord(3, first, 1)), 'OutOfSpace');
+  });
+
+  it('zeros past the last record scan as a torn tail (what recovery cuts); trimPreallocated leaves the records only', () => {
+    const log = create();
+    const { ends } = appendCommits(log, 5);
+    log.close();
+    logs.length = 0;
+    const again = reopen();
+    expect(again.end, 'a reopened log ends where the file does').toBe(ends[0]! + LOG_PREALLOC_BYTES);
+    const all = scanAll(again);
+    expect(all.records).toHaveLength(5);
+    expect(all.end.kind).toBe('torn');
+    expect(all.end.position).toBe(ends[4]);
+    again.end = ends[4]!;
+    again.trimPreallocated();
+    expect(fs.statSync(path()).size).toBe(ends[4]);
+    expect(scanAll(again).end).toEqual({ kind: 'end', position: ends[4] });
+  });
+
+  it('cutUnpublished keeps preallocated zeros past the published end and cuts a record a dead writer appended there; after a cut the next append preallocates again', () => {
+    const log = create();
+    const { positions, ends } = appendCommits(log, 3);
+    const size = fs.statSync(path()).size;
+    log.cutUnpublished(ends[2]!);
+    expect(fs.statSync(path()).size, 'zeros only: nothing cut').toBe(size);
+    // A second writer on the same file appends one record past the published end and "dies".
+    const other = reopen();
+    other.end = ends[2]!;
+    other.append(commitRecord(4, positions[2]!, 1));
+    expect(zerosPast(other.end)).toBe(true);
+    log.cutUnpublished(ends[2]!);
+    expect(fs.statSync(path()).size, 'the unpublished record is cut').toBe(ends[2]);
+    expect(scanAll(log).end).toEqual({ kind: 'end', position: ends[2] });
+    log.append(commitRecord(4, positions[2]!, 2));
+    expect(fs.statSync(path()).size).toBe(log.end + LOG_PREALLOC_BYTES);
+    // Another handle trims the zeros (its close); this one finds the file ending at the
+    // append position and preallocates at its next append.
+    other.end = log.end;
+    other.trimPreallocated();
+    log.cutUnpublished(log.end);
+    const before = log.end;
+    log.append(commitRecord(5, ends[2]!, 1));
+    expect(fs.statSync(path()).size).toBe(log.end + LOG_PREALLOC_BYTES);
+    expect(scanAll(log, before).records.map((r) => r.txnId)).toEqual([5]);
   });
 });

@@ -58,6 +58,16 @@ function encodeHeader(dbId: number, base: number, kernels: Kernels, sectorSize: 
 
 const SCAN_CHUNK = 1 << 20;
 
+/**
+ * Zeros an append writes past its record when the file does not reach that
+ * far yet (spec/file_format_v1.md §8.5), so the appends after it overwrite
+ * space the file already has: their fdatasync then writes no inode (the size
+ * is unchanged), one device request fewer per commit. Records at least this
+ * long just extend the file.
+ */
+export const LOG_PREALLOC_BYTES = 256 << 10;
+let zeros: Uint8Array | null = null;
+
 /** How many zero bytes buf holds from `from` (up to `to`). */
 export function zeroRun(buf: Uint8Array, from: number, to: number): number {
   let i = from;
@@ -68,6 +78,12 @@ export function zeroRun(buf: Uint8Array, from: number, to: number): number {
 export class LogFile {
   /** Logical position just past the last byte of the log. */
   end: number;
+  /**
+   * File offset this object knows the file reaches (it wrote or cut it
+   * there), or -1: not known yet. Past `end` the file holds zeros this
+   * object or another writer preallocated (§8.5).
+   */
+  private reach = -1;
 
   private constructor(
     readonly path: string,
@@ -128,11 +144,6 @@ export class LogFile {
     return position - this.base + LOG_HEADER_SIZE;
   }
 
-  /** Logical position just past the last byte in the file now (another process may have appended since `end` was set). */
-  fileEnd(): number {
-    return this.base + (this.file.size() - LOG_HEADER_SIZE);
-  }
-
   /** Where the next append will put its record: `end`, or the next sector boundary. */
   nextAppendPosition(): number {
     if (this.sectorSize === 0) return this.end;
@@ -144,9 +155,88 @@ export class LogFile {
   append(record: Uint8Array): number {
     const at = this.nextAppendPosition();
     failpoint('beforeLogAppend');
-    this.file.write(record, this.offset(at));
+    const off = this.offset(at);
+    this.file.write(record, off);
     this.end = at + record.length;
+    const need = off + record.length;
+    if (need > this.reach) this.preallocate(need, record.length);
     return at;
+  }
+
+  /**
+   * After an append that ended at file offset `need`, past where this object
+   * knows the file reaches: LOG_PREALLOC_BYTES of zeros after the record, so
+   * the next appends overwrite space the file has (spec/file_format_v1.md
+   * §8.5). Only ever after the record just written: what lies past the
+   * published end is this writer's to overwrite (concurrency_v0 §5 step 4),
+   * and `reach` may be stale (another handle may have cut or grown the file),
+   * so nothing here depends on it but whether to write zeros at all. A
+   * record that long itself just extends the file. Zeros past the last
+   * record read as a torn tail, which recovery cuts (§8.3).
+   */
+  private preallocate(need: number, recordLength: number): void {
+    if (recordLength >= LOG_PREALLOC_BYTES) {
+      this.reach = need;
+      return;
+    }
+    zeros ??= new Uint8Array(LOG_PREALLOC_BYTES);
+    try {
+      this.file.write(zeros, need);
+    } catch (err) {
+      // A full disk still takes records that fit: the zeros only save the next syncs an
+      // inode write, so without room for them the appends just extend the file. Whatever
+      // part of them was written is zeros past the record, as preallocation leaves.
+      if (err instanceof NorthstarError && err.code === 'OutOfSpace') return;
+      throw err;
+    }
+    this.reach = need + LOG_PREALLOC_BYTES;
+  }
+
+  /**
+   * Spec/concurrency_v0.md §5 step 4, for a writer taking over at `end` (the
+   * published end): a writer killed after appending and before publishing
+   * left a record at the next append position; cut the log there if so.
+   * Zeros there (preallocated, §8.5) are kept: an append always starts with
+   * its record's header, and a killed write leaves a prefix of it, so no
+   * header means nothing was appended. Reads 4 bytes and asks nothing of the
+   * file's metadata (a read change time makes the log's next fdatasync write
+   * its inode as well, §8.5).
+   */
+  cutUnpublished(end: number): void {
+    this.end = end;
+    const at = this.nextAppendPosition();
+    const head = new Uint8Array(4);
+    const n = this.file.read(head, this.offset(at));
+    if ((head[0]! | head[1]! | head[2]! | head[3]!) !== 0) {
+      this.truncateTail(end);
+      return;
+    }
+    // The file ends there (another handle cut its zeros): preallocate at the next append.
+    if (n < head.length) this.reach = -1;
+  }
+
+  /**
+   * Bytes from `position` to the end of the file when all of them are zeros
+   * (preallocated space, §8.5, or an append of which nothing reached the
+   * file), else -1. For tools: such a tail is a clean end.
+   */
+  zerosFrom(position: number): number {
+    const size = this.file.size();
+    const buf = new Uint8Array(Math.min(SCAN_CHUNK, Math.max(1, size)));
+    let at = this.offset(position);
+    const start = at;
+    while (at < size) {
+      const n = this.file.read(buf.subarray(0, Math.min(buf.length, size - at)), at);
+      if (n === 0) break;
+      if (zeroRun(buf, 0, n) !== n) return -1;
+      at += n;
+    }
+    return Math.max(0, at - start);
+  }
+
+  /** Cuts preallocated zeros off the end of the file (a clean close). */
+  trimPreallocated(): void {
+    if (this.file.size() > this.offset(this.end)) this.truncateTail(this.end);
   }
 
   datasync(): void {
@@ -168,8 +258,10 @@ export class LogFile {
   /** Cuts the log at position (dropping a torn tail or a failed append) and syncs. */
   truncateTail(position: number): void {
     failpoint('beforeLogTruncate');
+    this.reach = -1; // a failed truncate leaves the size unknown
     this.file.truncate(this.offset(position));
     failpoint('midLogTruncate');
+    this.reach = this.offset(position);
     this.file.datasync();
     this.end = position;
   }
@@ -203,6 +295,7 @@ export class LogFile {
     this.file.close();
     this.file = this.fs.open(this.path);
     this.base = position;
+    this.reach = -1;
   }
 
   /** Reads length bytes at a logical position. */
@@ -297,11 +390,12 @@ export class LogFile {
    */
   private classify(pos: number, status: number): ScanEnd {
     const name = recordStatusName(status);
-    const magic = new Uint8Array(4);
+    const magic = Buffer.alloc(4);
     writeU32(magic, 0, RECORD_MAGIC);
     const buf = this.read(pos, this.end - pos);
-    for (let i = 1; i + RECORD_OVERHEAD <= buf.length; i++) {
-      if (buf[i] !== magic[0] || buf[i + 1] !== magic[1] || buf[i + 2] !== magic[2] || buf[i + 3] !== magic[3]) continue;
+    // Buffer.indexOf finds the candidates (a tail of preallocated zeros is 256 KiB long: §8.5).
+    const hay = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+    for (let i = hay.indexOf(magic, 1); i >= 0 && i + RECORD_OVERHEAD <= buf.length; i = hay.indexOf(magic, i + 1)) {
       let len = this.kernels.recordVerify(buf, i);
       if (len <= 0) continue;
       // Walk the valid records from here (over alignment gaps): one written when all before it
