@@ -97,6 +97,16 @@ const oneLineError = (r: { code: number; err: string[] }): void => {
   expect(r.err.join('\n')).not.toMatch(/\n\s+at /);
 };
 
+/** A new log `<dbPath>.log` of database id 7 and a builder holding txn 1's put of k = v, to seal and append. */
+function logWithOnePut(): { logPath: string; log: LogFile; b: RecordBuilder } {
+  const logPath = `${dbPath}.log`;
+  const log = LogFile.create(logPath, 7, kernels);
+  const b = new RecordBuilder();
+  b.reset(1);
+  b.put(Buffer.from('k'), Buffer.from('v'));
+  return { logPath, log, b };
+}
+
 describe('logdump', () => {
   it('lists one line per record with position, txn, type, op count, bytes and pages section', () => {
     makeDb();
@@ -154,11 +164,7 @@ describe('logdump', () => {
   });
 
   it('zeros from the last record to the end of the file (space a live writer preallocated) are a clean end, also for --verify', () => {
-    const logPath = `${dbPath}.log`;
-    const log = LogFile.create(logPath, 7, kernels);
-    const b = new RecordBuilder();
-    b.reset(1);
-    b.put(Buffer.from('k'), Buffer.from('v'));
+    const { logPath, log, b } = logWithOnePut();
     log.append(b.seal(log.end, 3, kernels));
     const end = log.end;
     log.close(); // no trim: as a writer that is still open, or was killed, leaves it
@@ -174,11 +180,7 @@ describe('logdump', () => {
   });
 
   it('shows a commit’s pages section: counts in the table and JSON, ids with --ids', () => {
-    const logPath = `${dbPath}.log`;
-    const log = LogFile.create(logPath, 7, kernels);
-    const b = new RecordBuilder();
-    b.reset(1);
-    b.put(Buffer.from('k'), Buffer.from('v'));
+    const { logPath, log, b } = logWithOnePut();
     const first = log.append(b.seal(log.end, 3, kernels, 0, { pageCount: 12, entryCount: 1, depth: 1, written: [3, 4], freed: [2], freedYoung: [] }));
     b.reset(2);
     log.append(b.seal(first, 3, kernels));
