@@ -18,18 +18,11 @@ const args = process.argv.slice(2);
 const commits = Number(option(args, 'commits', 2000));
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-if (process.platform !== 'linux') {
-  console.log('sync_floor: Linux only (reads /proc/diskstats); nothing measured');
-  process.exit(0);
-}
-const work = fs.mkdtempSync(path.join(option(args, 'dir', os.tmpdir()), 'northstar-sync-floor-'));
-try {
+/** Builds and runs bench/sync_floor.c in `work`; returns why nothing was measured, or null. */
+function measure(work) {
   const exe = path.join(work, 'sync_floor');
   const cc = spawnSync('cc', ['-O2', '-pthread', '-o', exe, path.join(here, 'sync_floor.c')], { encoding: 'utf8' });
-  if (cc.error || cc.status !== 0) {
-    console.log(`sync_floor: no C compiler or the build failed (${cc.error?.message ?? cc.stderr.trim()}); nothing measured`);
-    process.exit(0);
-  }
+  if (cc.error || cc.status !== 0) return `no C compiler or the build failed (${cc.error?.message ?? cc.stderr.trim()})`;
   const run = spawnSync(exe, [work, String(commits)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (run.status !== 0) throw new Error(`sync_floor exited with ${run.status}`);
   const rows = run.stdout.trim().split('\n').map((l) => JSON.parse(l));
@@ -43,6 +36,18 @@ try {
   if (busy && alone) console.log(`p99 with every CPU busy ÷ alone: ${(busy.p99_us / alone.p99_us).toFixed(2)}x (issue #6's writer target is <= 2x)`);
   const json = option(args, 'json', null);
   if (json !== null) fs.writeFileSync(json, JSON.stringify({ commits, cpus: os.availableParallelism(), rows }, null, 2));
-} finally {
-  fs.rmSync(work, { recursive: true, force: true });
+  return null;
+}
+
+// Not measurable here is said on stdout and is no error (exit 0): the script is an
+// optional side measurement, like the lmdb-js peer when lmdb is not installed.
+if (process.platform !== 'linux') console.log('sync_floor: Linux only (reads /proc/diskstats); nothing measured');
+else {
+  const work = fs.mkdtempSync(path.join(option(args, 'dir', os.tmpdir()), 'northstar-sync-floor-'));
+  try {
+    const why = measure(work);
+    if (why !== null) console.log(`sync_floor: ${why}; nothing measured`);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
 }
