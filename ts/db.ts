@@ -770,16 +770,8 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
       this.reloadDurable();
       this.logGeneration = p.logGeneration;
     }
-    let from = this.published.logEnd;
-    if (from < this.log.base || from > p.logEnd) {
-      // The log no longer holds what we missed (truncated): start again from the durable meta.
-      this.reloadDurable();
-      from = this.published.logEnd;
-    }
-    // The durable meta is past the published block (its publisher died between a checkpoint and
-    // its publish): keep the durable state; the next writer republishes from the files (takeOver).
-    if (from > p.logEnd) return;
-    this.log.end = p.logEnd;
+    let from = this.catchUpStart(p);
+    if (from === null) return;
     const cache = this.pager.cache;
     // Pages the commits wrote that are still live after them, and how many cached pages they made unreachable.
     const fresh = new Set<number>();
@@ -800,13 +792,10 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
         // writer's next fdatasync write the log's inode too (spec/file_format_v1.md §8.5).
         reopened = true;
         this.reopenLog(this.logGeneration);
-        if (from < this.log.base) {
-          this.reloadDurable();
-          from = this.published.logEnd;
-          applied = this.published.txnId;
-          if (from > p.logEnd) return; // as above: the durable meta is past the published block
-        }
-        this.log.end = p.logEnd;
+        const before = this.published;
+        from = this.catchUpStart(p);
+        if (from === null) return;
+        if (this.published !== before) applied = this.published.txnId; // reloaded: apply all again
         it = this.log.scan(from);
         continue;
       }
@@ -844,6 +833,25 @@ export class Database extends EventEmitter implements WriteHost, ReadHost, Dispo
     this.syncedEnd = Math.max(this.syncedEnd, p.logEnd);
     this.history.add(snapshotOf(state));
     if (replaced > 0) this.prefetch(fresh, Math.min(replaced, PREFETCH_MAX_PAGES));
+  }
+
+  /**
+   * Where catchUp(p) reads the log from: this handle's published end, or,
+   * when the log no longer holds it (truncated), the durable meta's after
+   * reloading from it; null when the durable meta is past the published block
+   * (its publisher died between a checkpoint and its publish): then the
+   * durable state is kept, and the next writer republishes from the files
+   * (takeOver). Sets the log's end to the published one.
+   */
+  private catchUpStart(p: PublishedState): number | null {
+    let from = this.published.logEnd;
+    if (from < this.log.base || from > p.logEnd) {
+      this.reloadDurable();
+      from = this.published.logEnd;
+    }
+    if (from > p.logEnd) return null;
+    this.log.end = p.logEnd;
+    return from;
   }
 
   /**
