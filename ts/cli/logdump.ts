@@ -128,7 +128,7 @@ export function logdump(path: string, options: LogdumpOptions, io: Io): number {
     let end: ScanEnd = step.value;
     // Zeros from the last record to the end of the file: space a live or crashed writer
     // preallocated (spec/file_format_v1.md §8.5), no append. A clean end.
-    const zeros = end.kind === 'torn' ? log.zerosFrom(end.position) : -1;
+    const zeros = end.zeroTail ?? 0;
     if (zeros > 0) end = { kind: 'end', position: end.position };
     const verdict = endLine(end, count) + (zeros > 0 ? `, then ${zeros} bytes of preallocated zeros` : '');
     if (options.json) io.out(JSON.stringify({ end: end.kind, position: end.position, records: count, ...(end.status ? { status: end.status } : {}), ...(zeros > 0 ? { preallocated: zeros } : {}), problems }));

@@ -39,6 +39,13 @@ export interface ScanEnd {
   position: number;
   /** For torn and damaged: what recordVerify said at `position`. */
   status?: string;
+  /**
+   * For torn: set when everything from `position` to the end is zeros, their
+   * byte count. That is preallocated space (spec/file_format_v1.md §8.5) or
+   * an append of which nothing reached the file: no record was cut short, so
+   * tools show it as a clean end. Recovery cuts it like any torn tail.
+   */
+  zeroTail?: number;
 }
 
 /** Sector sizes a log can align its appends to (0: none). */
@@ -84,6 +91,8 @@ export class LogFile {
    * object or another writer preallocated (§8.5).
    */
   private reach = -1;
+  /** cutUnpublished's 4 bytes, read on every writer takeover. */
+  private readonly head = new Uint8Array(4);
 
   private constructor(
     readonly path: string,
@@ -205,7 +214,8 @@ export class LogFile {
   cutUnpublished(end: number): void {
     this.end = end;
     const at = this.nextAppendPosition();
-    const head = new Uint8Array(4);
+    const head = this.head;
+    head.fill(0);
     const n = this.file.read(head, this.offset(at));
     if ((head[0]! | head[1]! | head[2]! | head[3]!) !== 0) {
       this.truncateTail(end);
@@ -213,25 +223,6 @@ export class LogFile {
     }
     // The file ends there (another handle cut its zeros): preallocate at the next append.
     if (n < head.length) this.reach = -1;
-  }
-
-  /**
-   * Bytes from `position` to the end of the file when all of them are zeros
-   * (preallocated space, §8.5, or an append of which nothing reached the
-   * file), else -1. For tools: such a tail is a clean end.
-   */
-  zerosFrom(position: number): number {
-    const size = this.file.size();
-    const buf = new Uint8Array(Math.min(SCAN_CHUNK, Math.max(1, size)));
-    let at = this.offset(position);
-    const start = at;
-    while (at < size) {
-      const n = this.file.read(buf.subarray(0, Math.min(buf.length, size - at)), at);
-      if (n === 0) break;
-      if (zeroRun(buf, 0, n) !== n) return -1;
-      at += n;
-    }
-    return Math.max(0, at - start);
   }
 
   /** Cuts preallocated zeros off the end of the file (a clean close). */
@@ -393,6 +384,7 @@ export class LogFile {
     const magic = Buffer.alloc(4);
     writeU32(magic, 0, RECORD_MAGIC);
     const buf = this.read(pos, this.end - pos);
+    if (buf.length > 0 && zeroRun(buf, 0, buf.length) === buf.length) return { kind: 'torn', position: pos, status: name, zeroTail: buf.length };
     // Buffer.indexOf finds the candidates (a tail of preallocated zeros is 256 KiB long: §8.5).
     const hay = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
     for (let i = hay.indexOf(magic, 1); i >= 0 && i + RECORD_OVERHEAD <= buf.length; i = hay.indexOf(magic, i + 1)) {
