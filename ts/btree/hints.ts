@@ -56,8 +56,8 @@ function window4(bytes: Uint8Array, from: number, len: number, at: number): numb
   return h >>> 0;
 }
 
-/** A new hint array of at least `words` words (the default allocator of buildHints). */
-export function newHintArray(words: number): Uint32Array {
+/** A new hint array of `words` words (buildHints' default allocator). */
+function newHintArray(words: number): Uint32Array {
   return new Uint32Array(words);
 }
 

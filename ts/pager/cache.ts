@@ -27,7 +27,9 @@ export class PageCache {
    * pages that had hints, and a new typed array costs as much as building
    * the hints in it (spec §9.2).
    */
-  private readonly spareHints: Uint32Array[] = [];
+  private readonly spareHints = new Map<number, Uint32Array[]>();
+  /** Arrays in spareHints, all lengths together. */
+  private spareCount = 0;
   /** Bytes of all hint arrays held, spares included (at most about a quarter of the pages': spec §9.2). */
   hintBytes = 0;
   /** Txn id and page type of the page in each slot (its header, read once at put). */
@@ -131,22 +133,17 @@ export class PageCache {
   }
 
   /**
-   * An array of at least `words` words for new hints: a spare that fits (not
-   * more than HINT_ROUND words too long), else a new one of `words` rounded up
-   * to HINT_ROUND, so a page whose cell count moves a little reuses it.
+   * An array for new hints of `words` words, `words` rounded up to HINT_ROUND
+   * long: a spare of that length, else a new one. Rounding lets a page whose
+   * cell count moves a little reuse the array of the version it replaces.
    */
   takeHints(words: number): Uint32Array {
-    const spares = this.spareHints;
-    for (let i = spares.length - 1; i >= 0; i--) {
-      const h = spares[i]!;
-      if (h.length >= words && h.length - words <= HINT_ROUND) {
-        spares[i] = spares[spares.length - 1]!;
-        spares.pop();
-        this.hintBytes -= h.byteLength; // counted again by setHints
-        return h;
-      }
-    }
-    return new Uint32Array(Math.ceil(words / HINT_ROUND) * HINT_ROUND);
+    const length = Math.ceil(words / HINT_ROUND) * HINT_ROUND;
+    const h = this.spareHints.get(length)?.pop();
+    if (h === undefined) return new Uint32Array(length);
+    this.spareCount--;
+    this.hintBytes -= h.byteLength; // counted again by setHints
+    return h;
   }
 
   /** Drops what the cache derived from the page in slot s: hints (kept as a spare), search count, word view. */
@@ -156,8 +153,14 @@ export class PageCache {
     const h = this.hints[s];
     if (h === undefined) return;
     this.hints[s] = undefined;
-    if (h.length > 0 && this.spareHints.length < SPARE_HINTS) this.spareHints.push(h);
-    else this.hintBytes -= h.byteLength;
+    if (h.length === 0 || this.spareCount === SPARE_HINTS) {
+      this.hintBytes -= h.byteLength;
+      return;
+    }
+    const spares = this.spareHints.get(h.length);
+    if (spares === undefined) this.spareHints.set(h.length, [h]);
+    else spares.push(h);
+    this.spareCount++;
   }
 
   /** The slot holding `page` if the last get or put returned it, else -1. */
@@ -182,7 +185,8 @@ export class PageCache {
     this.ids.fill(-1);
     this.pages.fill(undefined);
     this.hints.fill(undefined);
-    this.spareHints.length = 0;
+    this.spareHints.clear();
+    this.spareCount = 0;
     this.searches.fill(0);
     this.words.fill(undefined);
     this.hintBytes = 0;
