@@ -69,13 +69,14 @@ function readPageCase(ctx: BenchContext, hot: boolean, mapped = false): BenchCas
     io: () => fileIo(f, 0, 0),
     notes: hot
       ? [`${n} pages, all cached; reads hit the page cache`]
-      : mapped
-        ? [
-            `${n} pages; cold = the database's page cache at its 16-page floor; ${mapping === null ? 'no mapping for this implementation or platform, so reads are pread + pageVerify (as read_page_random_16k_cold)' : 'reads are pageVerify of a view of the mapped file, no pread'}.`,
-            'The OS page cache is not dropped (that needs root and hits the whole machine): reads come from OS memory, not the device.',
-          ]
-        : [
-          `${n} pages; cold = the database's page cache at its 16-page floor, so reads are pread + pageVerify.`,
+      : [
+          `${n} pages; cold = the database's page cache at its 16-page floor, so reads are ${
+            !mapped
+              ? 'pread + pageVerify'
+              : mapping === null
+                ? 'pread + pageVerify (no mapping for this implementation or platform, as read_page_random_16k_cold)'
+                : 'pageVerify of a view of the mapped file, no pread'
+          }.`,
           'The OS page cache is not dropped (that needs root and hits the whole machine): reads come from OS memory, not the device.',
         ],
     teardown: () => {
