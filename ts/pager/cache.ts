@@ -15,7 +15,7 @@ export class PageCache {
   private readonly ids: number[];
   private readonly pages: (Uint8Array | undefined)[];
   private readonly referenced: Uint8Array;
-  /** Search hints of the page in each slot, built on first use (ts/btree/hints.ts); dropped with it. */
+  /** Search hints of the page in each slot, built on first use (ts/pager/hints.ts); dropped with it. */
   private readonly hints: (Uint32Array | undefined)[];
   /** An Int32Array over the page in each slot, made on first use (value copies); dropped with it. */
   private readonly words: (Int32Array | undefined)[];

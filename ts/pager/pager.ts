@@ -8,7 +8,7 @@ import { readU16, readU32 } from '../format/bytes.js';
 import type { DbFile } from '../io/file.js';
 import type { Kernels } from '../native/kernels.js';
 import { PageCache } from './cache.js';
-import { buildHints, hintedBranchSearch, hintedLeafSearch } from '../btree/hints.js';
+import { buildHints, hintedBranchSearch, hintedLeafSearch } from './hints.js';
 import { PageMap, type PageMapping } from './map.js';
 
 const STATUS_NAMES: Record<number, string> = {

@@ -1,4 +1,4 @@
-// Search hints (ts/btree/hints.ts, spec/file_format_v1.md §9.2) give exactly
+// Search hints (ts/pager/hints.ts, spec/file_format_v1.md §9.2) give exactly
 // the kernel's answer: leafSearch and branchSearch of the fallback kernels are
 // the reference, on nodes of random sorted keys that share prefixes of every
 // length (longer than the hint prefix too), keys that are prefixes of others,
