@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** mulberry32: a fast 32-bit PRNG; `salt` gives independent streams of one seed. */
 export function rng(seed: number, salt = 0): () => number {
@@ -38,5 +39,9 @@ export function removeDir(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-/** The repository root (ts/hard/ and dist/hard/ are both two levels below it). */
-export const repoRoot = nodePath.resolve(nodePath.dirname(new URL(import.meta.url).pathname), '..', '..');
+/**
+ * The repository root (ts/hard/ and dist/hard/ are both two levels below it).
+ * fileURLToPath, not URL.pathname: the pathname keeps percent-escapes (a space
+ * is `%20`) and on Windows starts with `/C:/`, so it names no file there.
+ */
+export const repoRoot = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), '..', '..');
