@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import { LogFile, type ScanEnd } from '../log/file.js';
 import { decodeRecord } from '../log/record.js';
-import { RecordType } from '../log/constants.js';
+import { RecordType } from '../format/record.js';
 import { kernels } from '../native/kernels.js';
 import { dbPaths, Exit, nonNegativeInt, requireFile, table, type Io } from './common.js';
 

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import type { Database } from '../db.js';
 import { LogFile, type ScanEnd } from '../log/file.js';
 import { decodeRecord } from '../log/record.js';
-import { RecordType } from '../log/constants.js';
+import { RecordType } from '../format/record.js';
 import { kernels } from '../native/kernels.js';
 import { dbPaths, errorLine, Exit, requireFile, withDatabase, type Io } from './common.js';
 

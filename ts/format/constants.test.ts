@@ -8,11 +8,9 @@ import { parseTables, readSpec } from '../testing/spec_tables.js';
 
 import * as constants from './constants.js';
 import { maxKeySize } from './page.js';
-import * as logFile from '../log/file.js';
 
 const spec = readSpec('file_format_v1.md');
-// The log file's header (§8.4) is defined beside the log's code.
-const exported = { ...constants, ...logFile } as unknown as Record<string, unknown>;
+const exported = constants as unknown as Record<string, unknown>;
 
 const tables = parseTables(spec);
 const layoutTables = tables.filter((t) => t.header.join('|').toLowerCase() === 'offset|size|constant|field');
@@ -119,6 +117,23 @@ describe('spec/file_format_v1.md other numbers', () => {
     const sizes = /`pageSize` is (\d+), (\d+), (\d+) \(default\) or (\d+) bytes/.exec(spec);
     expect(sizes?.slice(1).map(Number)).toEqual([...constants.PAGE_SIZES]);
     expect(Number(sizes![3])).toBe(constants.DEFAULT_PAGE_SIZE);
+  });
+
+  it('log file header (§8.4): magic, version, length, sector sizes and the CRC range match', () => {
+    const rows = layoutTables.find((t) => t.section.startsWith('8.4 '))!.rows;
+    const field = (name: string): string => rows.find((r) => r.cells[2] === `\`${name}\``)!.cells[3]!;
+    expect(Number(/`(0x[0-9A-Fa-f]+)`/.exec(field('LOG_MAGIC_OFFSET'))?.[1])).toBe(constants.LOG_FILE_MAGIC);
+    expect(field('LOG_MAGIC_OFFSET')).toContain('("NSLG")');
+    expect(Buffer.from('NSLG', 'latin1').readUInt32BE(0)).toBe(constants.LOG_FILE_MAGIC);
+    expect(field('LOG_VERSION_OFFSET')).toBe(`log file version, ${constants.LOG_FILE_VERSION}`);
+    expect(field('LOG_HEADER_LENGTH_OFFSET')).toBe(`header length, ${constants.LOG_HEADER_SIZE}`);
+    expect(/^(\d+), (\d+) or (\d+):/.exec(field('LOG_SECTOR_SIZE_OFFSET'))?.slice(1).map(Number)).toEqual([...constants.LOG_SECTOR_SIZES]);
+    expect(field('LOG_HEADER_CRC_OFFSET')).toBe(`CRC32C of bytes 0 … ${constants.LOG_HEADER_CRC_OFFSET - 1}`);
+    // The table has no end row: the header ends where its last field does.
+    const last = layoutRows.filter((r) => r.section.startsWith('8.4 ')).at(-1)!;
+    expect(last.offset + last.size!).toBe(constants.LOG_HEADER_SIZE);
+    expect(spec).toContain(`starts with a ${constants.LOG_HEADER_SIZE}-byte header`);
+    expect(spec).toContain(`Position \`p\` is at file offset \`p − base + ${constants.LOG_HEADER_SIZE}\`.`);
   });
 
   it('format version (§2.1, §3, §10) matches FORMAT_VERSION', () => {

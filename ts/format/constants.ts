@@ -126,6 +126,23 @@ export const HISTORY_ENTRIES_OFFSET = HISTORY_RESERVED_OFFSET + 4;
 /** Entry: txn id u64, root page id u64, entry count u64. */
 export const HISTORY_ENTRY_SIZE = 24;
 
+// ---- The log file's header (spec §8.4), 32 bytes before the first record ----
+// The records after it are laid out in ts/format/record.ts
+// (spec/commit_record_v0.md); ts/log/file.ts reads and writes the file.
+export const LOG_FILE_MAGIC = 0x4e534c47; // "NSLG"
+export const LOG_FILE_VERSION = 0;
+export const LOG_MAGIC_OFFSET = 0; // u32
+export const LOG_VERSION_OFFSET = LOG_MAGIC_OFFSET + 4; // u16
+export const LOG_HEADER_LENGTH_OFFSET = LOG_VERSION_OFFSET + 2; // u16, = LOG_HEADER_SIZE
+export const LOG_DB_ID_OFFSET = LOG_HEADER_LENGTH_OFFSET + 2; // u64, the meta's database id
+export const LOG_BASE_OFFSET = LOG_DB_ID_OFFSET + 8; // u64, logical position of the first record byte
+/** u32: 0, or the sector size appends are aligned to (one of LOG_SECTOR_SIZES). */
+export const LOG_SECTOR_SIZE_OFFSET = LOG_BASE_OFFSET + 8;
+export const LOG_HEADER_CRC_OFFSET = LOG_SECTOR_SIZE_OFFSET + 4; // u32, CRC32C of bytes [0, 28)
+export const LOG_HEADER_SIZE = LOG_HEADER_CRC_OFFSET + 4; // 32
+/** Sector sizes a log can align its appends to (0: none). */
+export const LOG_SECTOR_SIZES = [0, 512, 4096] as const;
+
 // ---- Limits (spec §7) ------------------------------------------------------
 export const MAX_KEY_SIZE = 4096;
 export const MAX_VALUE_SIZE = 16 * 1024 * 1024;

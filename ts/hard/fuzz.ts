@@ -46,6 +46,7 @@ import {
   HEADER_SIZE,
   LEAF_CELL_KLEN,
   LEAF_CELL_VLEN,
+  LOG_HEADER_SIZE,
   META_CRC_OFFSET,
   META_DEPTH_OFFSET,
   META_FREELIST_OFFSET,
@@ -73,7 +74,6 @@ import {
 } from '../format/constants.js';
 import { initNode, pageTypeOf } from '../format/page.js';
 import { FaultyFileSystem } from '../io/faulty.js';
-import { LOG_HEADER_SIZE } from '../log/file.js';
 import {
   COMMIT_OP_COUNT_OFFSET,
   COMMIT_OPS_OFFSET,
@@ -97,7 +97,7 @@ import {
   TRAILER_SIZE,
   MAX_RECORD_KEY_SIZE,
   MAX_RECORD_VALUE_SIZE,
-} from '../log/constants.js';
+} from '../format/record.js';
 import { RecordBuilder, buildCartridgeMetaRecord, buildCheckpointRecord, decodeRecord, scanRecords } from '../log/record.js';
 import { fallbackKernels, nativeKernels, type Kernels } from '../native/kernels.js';
 import { decodeMeta } from '../pager/meta.js';

@@ -27,7 +27,7 @@ import * as nodePath from 'node:path';
 import { open, type Database } from '../db.js';
 import { NorthstarError } from '../errors.js';
 import { FORMAT_VERSION } from '../format/constants.js';
-import { RECORD_VERSION } from '../log/constants.js';
+import { RECORD_VERSION } from '../format/record.js';
 import { FaultyFileSystem } from '../io/faulty.js';
 import { replay, stateHashOf } from '../log/replay.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';

@@ -12,7 +12,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NorthstarError } from '../errors.js';
 import { readU64, writeU16, writeU32, writeU64 } from '../format/bytes.js';
 import { implementation, kernels } from '../native/kernels.js';
-import { RECORD_OVERHEAD, RECORD_PREV_POSITION_OFFSET } from './constants.js';
 import {
   LOG_BASE_OFFSET,
   LOG_DB_ID_OFFSET,
@@ -21,13 +20,11 @@ import {
   LOG_HEADER_LENGTH_OFFSET,
   LOG_HEADER_SIZE,
   LOG_MAGIC_OFFSET,
-  LOG_PREALLOC_BYTES,
   LOG_SECTOR_SIZE_OFFSET,
   LOG_VERSION_OFFSET,
-  LogFile,
-  type ScanEnd,
-  type ScannedRecord,
-} from './file.js';
+} from '../format/constants.js';
+import { RECORD_OVERHEAD, RECORD_PREV_POSITION_OFFSET } from '../format/record.js';
+import { LOG_PREALLOC_BYTES, LogFile, type ScanEnd, type ScannedRecord } from './file.js';
 import { RecordBuilder } from './record.js';
 import { FaultyFileSystem } from '../io/faulty.js';
 

@@ -1,5 +1,6 @@
 // The commit log file `<db>.log` (spec/commit_record_v0.md §7): a 32-byte
-// header, then records back to back. Positions are logical: position p is at
+// header (laid out in ts/format/constants.ts, spec/file_format_v1.md §8.4),
+// then records back to back. Positions are logical: position p is at
 // file offset p − base + LOG_HEADER_SIZE, so dropping old records (which
 // rewrites the file with a larger base) never changes a record's position.
 // A new log has base = LOG_HEADER_SIZE, so positions start at 32 and 0 can
@@ -7,22 +8,23 @@
 
 import { NorthstarError } from '../errors.js';
 import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../format/bytes.js';
+import {
+  LOG_BASE_OFFSET,
+  LOG_DB_ID_OFFSET,
+  LOG_FILE_MAGIC,
+  LOG_FILE_VERSION,
+  LOG_HEADER_CRC_OFFSET,
+  LOG_HEADER_LENGTH_OFFSET,
+  LOG_HEADER_SIZE,
+  LOG_MAGIC_OFFSET,
+  LOG_SECTOR_SIZE_OFFSET,
+  LOG_SECTOR_SIZES,
+  LOG_VERSION_OFFSET,
+} from '../format/constants.js';
 import { nodeFileSystem, type DbFile, type FileSystem } from '../io/file.js';
 import { failpoint } from '../io/failpoint.js';
 import type { Kernels } from '../native/kernels.js';
-import { RECORD_FLAG_UNSYNCED_BEFORE, RECORD_FLAGS_OFFSET, RECORD_HEADER_SIZE, RECORD_MAGIC, RECORD_PAYLOAD_LENGTH_OFFSET, RECORD_PREV_POSITION_OFFSET, RECORD_TXN_ID_OFFSET, RecordStatus, recordStatusName, RECORD_OVERHEAD } from './constants.js';
-
-export const LOG_FILE_MAGIC = 0x4e534c47; // "NSLG"
-export const LOG_FILE_VERSION = 0;
-export const LOG_MAGIC_OFFSET = 0; // u32
-export const LOG_VERSION_OFFSET = LOG_MAGIC_OFFSET + 4; // u16
-export const LOG_HEADER_LENGTH_OFFSET = LOG_VERSION_OFFSET + 2; // u16
-export const LOG_DB_ID_OFFSET = LOG_HEADER_LENGTH_OFFSET + 2; // u64
-export const LOG_BASE_OFFSET = LOG_DB_ID_OFFSET + 8; // u64 logical position of the first record byte
-/** u32: 0, or the sector size appends are aligned to (spec/file_format_v1.md §8.4). */
-export const LOG_SECTOR_SIZE_OFFSET = LOG_BASE_OFFSET + 8;
-export const LOG_HEADER_CRC_OFFSET = LOG_SECTOR_SIZE_OFFSET + 4; // u32 CRC32C of bytes [0, 28)
-export const LOG_HEADER_SIZE = LOG_HEADER_CRC_OFFSET + 4; // 32
+import { RECORD_FLAG_UNSYNCED_BEFORE, RECORD_FLAGS_OFFSET, RECORD_HEADER_SIZE, RECORD_MAGIC, RECORD_PAYLOAD_LENGTH_OFFSET, RECORD_PREV_POSITION_OFFSET, RECORD_TXN_ID_OFFSET, RecordStatus, recordStatusName, RECORD_OVERHEAD } from '../format/record.js';
 
 /** One record found by a scan; `bytes` is a view valid until the scan moves on. */
 export interface ScannedRecord {
@@ -47,9 +49,6 @@ export interface ScanEnd {
    */
   zeroTail?: number;
 }
-
-/** Sector sizes a log can align its appends to (0: none). */
-export const LOG_SECTOR_SIZES = [0, 512, 4096] as const;
 
 function encodeHeader(dbId: number, base: number, kernels: Kernels, sectorSize: number): Uint8Array {
   const h = new Uint8Array(LOG_HEADER_SIZE);

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 
 import { NorthstarError } from '../errors.js';
 import { implementation, kernels } from '../native/kernels.js';
-import { PAGES_TAIL_SIZE, RECORD_HEADER_SIZE, RECORD_PAYLOAD_LENGTH_OFFSET, TRAILER_SIZE } from './constants.js';
+import { PAGES_TAIL_SIZE, RECORD_HEADER_SIZE, RECORD_PAYLOAD_LENGTH_OFFSET, TRAILER_SIZE } from '../format/record.js';
 import { type PagesSection, readPagesSection } from './pages.js';
 import { RecordBuilder, buildCartridgeMetaRecord, buildCheckpointRecord } from './record.js';
 

@@ -30,7 +30,7 @@ import {
   RECORD_VERSION,
   RECORD_VERSION_OFFSET,
   RecordType,
-} from './constants.js';
+} from '../format/record.js';
 
 /** What a commit did to the data file (spec §3.5). Page ids and counts are safe integers. */
 export interface PagesSection {

@@ -6,7 +6,7 @@ import { NorthstarError } from '../errors.js';
 import { readU32 } from '../format/bytes.js';
 import type { Kernels } from '../native/kernels.js';
 import type { LogFile } from './file.js';
-import { RECORD_HEADER_SIZE, RECORD_TYPE_OFFSET, RecordType, COMMIT_OP_COUNT_OFFSET, OpType } from './constants.js';
+import { RECORD_HEADER_SIZE, RECORD_TYPE_OFFSET, RecordType, COMMIT_OP_COUNT_OFFSET, OpType } from '../format/record.js';
 
 export interface LogOp {
   type: 'put' | 'del';

@@ -17,13 +17,13 @@ import {
   MAX_PAYLOAD_CEILING,
   MAX_RECORD_KEY_SIZE,
   MAX_RECORD_VALUE_SIZE,
+  MIN_MAX_PAYLOAD,
   OpType,
   RecordStatus,
   RecordType,
   recordStatusName,
-} from './constants.js';
+} from '../format/record.js';
 import {
-  MIN_MAX_PAYLOAD,
   RecordBuilder,
   buildCartridgeMetaRecord,
   buildCheckpointRecord,

@@ -27,6 +27,7 @@ import {
   MAX_PAYLOAD_CEILING,
   MAX_RECORD_KEY_SIZE,
   MAX_RECORD_VALUE_SIZE,
+  MIN_MAX_PAYLOAD,
   MIN_RECORD_KEY_SIZE,
   OP_FLAGS_OFFSET,
   OP_KEY_LENGTH_OFFSET,
@@ -52,7 +53,7 @@ import {
   RecordType,
   TRAILER_SIZE,
   recordStatusName,
-} from './constants.js';
+} from '../format/record.js';
 import { type PagesSection, pagesSectionLength, readPagesSection, writePagesSection } from './pages.js';
 
 // The pages section has its own file (reader beside writer); readers of
@@ -74,9 +75,6 @@ export interface RecordBuilderOptions {
   /** Starting size of the buffer, in bytes; it doubles as needed. Default 64 KiB. */
   initialCapacity?: number;
 }
-
-/** The smallest `maxPayload`: a commit of one put of a 4096-byte key and a 16 MiB value. */
-export const MIN_MAX_PAYLOAD = COMMIT_OPS_OFFSET + OP_KEY_OFFSET + MAX_RECORD_KEY_SIZE + MAX_RECORD_VALUE_SIZE;
 
 /**
  * Accumulates the ops of one write transaction, in the writer's order, as

@@ -11,7 +11,7 @@ import { NorthstarError } from '../errors.js';
 import { readU16, readU32, readU64 } from '../format/bytes.js';
 import { MemTable } from './memtable.js';
 import { kernels as defaultKernels, type Kernels } from '../native/kernels.js';
-import { COMMIT_OP_COUNT_OFFSET, OpType, RECORD_HEADER_SIZE, RECORD_MAGIC, RECORD_MAGIC_OFFSET, RECORD_OVERHEAD, RECORD_PAYLOAD_LENGTH_OFFSET, RECORD_TXN_ID_OFFSET, RECORD_TYPE_OFFSET, RecordType } from './constants.js';
+import { COMMIT_OP_COUNT_OFFSET, OpType, RECORD_HEADER_SIZE, RECORD_MAGIC, RECORD_MAGIC_OFFSET, RECORD_OVERHEAD, RECORD_PAYLOAD_LENGTH_OFFSET, RECORD_TXN_ID_OFFSET, RECORD_TYPE_OFFSET, RecordType } from '../format/record.js';
 import { LogFile, zeroRun } from './file.js';
 
 const SEED_LO = 0x1b873593;

@@ -63,7 +63,7 @@ import {
   TRAILER_LENGTH_OFFSET,
   TRAILER_MAGIC,
   TRAILER_MAGIC_OFFSET,
-} from '../log/constants.js';
+} from '../format/record.js';
 import { crc32cRange } from './crc32c.js';
 
 /** Key offsets handed out by recordDecode are u32: the record must end below 2^32. */

@@ -35,7 +35,7 @@ import {
   TRAILER_SIZE,
   RecordType,
   recordStatusName,
-} from '../log/constants.js';
+} from '../format/record.js';
 import type { PagesSection } from '../log/pages.js';
 import { RecordBuilder, buildCartridgeMetaRecord, buildCheckpointRecord } from '../log/record.js';
 import { type Kernels, fallbackKernels } from './kernels.js';

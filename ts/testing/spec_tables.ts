@@ -1,5 +1,5 @@
 // Markdown tables of the specs in spec/, for the tests that check the code's
-// constants against them (ts/format/constants.test.ts, ts/log/constants.test.ts).
+// constants against them (ts/format/constants.test.ts, ts/format/record.test.ts).
 
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';

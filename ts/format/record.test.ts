@@ -1,4 +1,4 @@
-// The byte tables of spec/commit_record_v0.md against ts/log/constants.ts:
+// The byte tables of spec/commit_record_v0.md against ts/format/record.ts:
 // every offset the spec names is checked against the constant the code uses,
 // and every offset constant the code exports must appear in a spec table
 // (the same check ts/format/constants.test.ts does for the file format).
@@ -6,8 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseTables, readSpec, type SpecTable } from '../testing/spec_tables.js';
 
-import * as constants from './constants.js';
-import { MIN_MAX_PAYLOAD } from './record.js';
+import * as constants from './record.js';
 
 const spec = readSpec('commit_record_v0.md');
 const exported = constants as unknown as Record<string, unknown>;
@@ -47,7 +46,7 @@ describe('spec/commit_record_v0.md layout tables', () => {
   });
 
   it.each(layoutRows.map((r) => [r.name, r.offset, r.line] as const))('names %s at offset %i (spec line %i), which the code exports with that value', (name, offset, line) => {
-    expect(name in exported, `spec line ${line} names ${name}, which ts/log/constants.ts does not export`).toBe(true);
+    expect(name in exported, `spec line ${line} names ${name}, which ts/format/record.ts does not export`).toBe(true);
     expect(exported[name], `${name} (spec line ${line})`).toBe(offset);
   });
 
@@ -149,7 +148,7 @@ describe('spec/commit_record_v0.md other numbers', () => {
     expect(Number(/… (\d+) MiB \(`MAX_RECORD_VALUE_SIZE`\)/.exec(cell('value length'))?.[1]) * 2 ** 20).toBe(constants.MAX_RECORD_VALUE_SIZE);
     const writer = cell('payload length, writer');
     expect(Number(/default (\d+) MiB \(`DEFAULT_MAX_PAYLOAD`\)/.exec(writer)?.[1]) * 2 ** 20).toBe(constants.DEFAULT_MAX_PAYLOAD);
-    expect(Number(/from (\d+) bytes/.exec(writer)?.[1])).toBe(MIN_MAX_PAYLOAD);
+    expect(Number(/from (\d+) bytes/.exec(writer)?.[1])).toBe(constants.MIN_MAX_PAYLOAD);
     expect(Number(/≤ (\d+) GiB \(`MAX_PAYLOAD_CEILING`\)/.exec(cell('payload length, any reader'))?.[1]) * 2 ** 30).toBe(constants.MAX_PAYLOAD_CEILING);
   });
 

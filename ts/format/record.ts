@@ -1,6 +1,6 @@
 // Byte layout of a NorthstarDB commit-log record, version 0. Every offset is
 // derived from the one before it; spec/commit_record_v0.md has the same
-// tables, and ts/log/constants.test.ts checks the two against each other.
+// tables, and ts/format/record.test.ts checks the two against each other.
 // Little-endian everywhere. The Rust twin is crates/northstar-native/src/log.rs.
 
 export const RECORD_VERSION = 0;
@@ -106,6 +106,8 @@ export const MAX_RECORD_VALUE_SIZE = 16 * 1024 * 1024;
 export const MAX_PAYLOAD_CEILING = 1024 * 1024 * 1024;
 /** Default `maxPayload` of a RecordBuilder: the largest transaction a commit may write. */
 export const DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024;
+/** The smallest `maxPayload`: a commit of one put of a 4096-byte key and a 16 MiB value. */
+export const MIN_MAX_PAYLOAD = COMMIT_OPS_OFFSET + OP_KEY_OFFSET + MAX_RECORD_KEY_SIZE + MAX_RECORD_VALUE_SIZE;
 /** Largest u64 field value a reader accepts (2^53 − 1, spec/file_format_v1.md §0). */
 export const MAX_SAFE_U64 = Number.MAX_SAFE_INTEGER;
 
