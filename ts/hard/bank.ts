@@ -12,7 +12,7 @@
 // grows. The balances always sum to accounts × 1,000.
 
 import { createHash } from 'node:crypto';
-import { rng, randInt } from './rng.js';
+import { rng, randInt } from '../testing/rng.js';
 
 export interface BankConfig {
   seed: number;

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { expect, it } from 'vitest';
 import { CORPUS_DIR, cargoFuzzTargets, runCargoFuzz } from './cargofuzz.js';
-import { repoRoot } from './rng.js';
+import { repoRoot } from '../testing/rng.js';
 
 it('the seed corpus holds small files for every cargo-fuzz target, and the fuzz crate is excluded from the workspace', () => {
   const targets = cargoFuzzTargets();

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
-import { removeDir, repoRoot, tempDir } from './rng.js';
+import { removeDir, repoRoot, tempDir } from '../testing/rng.js';
 
 export const FUZZ_DIR = nodePath.join(repoRoot, 'crates', 'northstar-native', 'fuzz');
 export const CORPUS_DIR = nodePath.join(repoRoot, 'hard', 'fuzz', 'corpus');

@@ -30,7 +30,7 @@ import { open, type Database } from '../db.js';
 import { NorthstarError } from '../errors.js';
 import type { ReadTxn } from '../txn/read.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
-import { randInt, randomBytes, removeDir, rng, tempDir } from './rng.js';
+import { randInt, randomBytes, removeDir, rng, tempDir } from '../testing/rng.js';
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

@@ -26,7 +26,7 @@ import { NorthstarError } from '../errors.js';
 import type { ReadTxn } from '../txn/read.js';
 import type { WriteTxn } from '../txn/write.js';
 import { acct, balanceOf, BankModel, bankCommit, blob, BLOBS, matches, type BankConfig } from './bank.js';
-import { randInt, rng } from './rng.js';
+import { randInt, rng } from '../testing/rng.js';
 
 export interface PeerArgs {
   role: 'writer' | 'reader';

@@ -31,7 +31,7 @@ import { acct, BankModel, bankCommit, blob, BLOBS, matches, type BankConfig } fr
 import type { PeerArgs, PeerResult } from './concurrencymulti.child.js';
 import { compiledEngine } from './compiled.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
-import { removeDir, tempDir } from './rng.js';
+import { removeDir, tempDir } from '../testing/rng.js';
 
 export interface ConcurrencyMultiOptions extends SuiteOptions {
   /** Transfer commits (default 150 short, 8,000 long), then churn commits (45, 300). */

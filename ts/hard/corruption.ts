@@ -37,7 +37,7 @@ import { readFreelistPage } from '../pager/freelist.js';
 import { readHistoryPage } from '../pager/history.js';
 import { verify as cliVerify } from '../cli/verify.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
-import { randInt, randomBytes, removeDir, rng, tempDir } from './rng.js';
+import { randInt, randomBytes, removeDir, rng, tempDir } from '../testing/rng.js';
 
 const PAGE_SIZE = 4096;
 

@@ -102,7 +102,7 @@ import { RecordBuilder, buildCartridgeMetaRecord, buildCheckpointRecord, decodeR
 import { fallbackKernels, nativeKernels, type Kernels } from '../native/kernels.js';
 import { decodeMeta } from '../pager/meta.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
-import { repoRoot } from './rng.js';
+import { repoRoot } from '../testing/rng.js';
 
 /** A case slower than this is a hang. */
 const HANG_MS = 2000;

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { expect, it } from 'vitest';
 import { checkGolden, GOLDEN_ROOT, goldenVersions, regenerate, type GoldenManifest } from './golden.js';
-import { removeDir, tempDir } from './rng.js';
+import { removeDir, tempDir } from '../testing/rng.js';
 import { FORMAT_VERSION } from '../format/constants.js';
 
 it('the v0 golden databases (format 0, retired) are each refused with UnsupportedFormat naming the migration, left untouched, and migrate through replay to their manifest hash', () => {

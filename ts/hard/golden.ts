@@ -31,7 +31,7 @@ import { RECORD_VERSION } from '../format/record.js';
 import { FaultyFileSystem } from '../io/faulty.js';
 import { replay, stateHashOf } from '../log/replay.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
-import { removeDir, repoRoot, rng, randInt, tempDir } from './rng.js';
+import { removeDir, repoRoot, rng, randInt, tempDir } from '../testing/rng.js';
 
 export const GOLDEN_ROOT = nodePath.join(repoRoot, 'hard', 'format', 'golden');
 

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { rng } from '../hard/rng.js';
+import { rng } from '../testing/rng.js';
 import { expectCode, useTempDir } from '../testing/fixtures.js';
 import { DirLock, type OwnerRecord } from './dirlock.js';
 

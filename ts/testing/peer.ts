@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { open, type Database, type OpenOptions } from '../db.js';
 import { NorthstarError } from '../errors.js';
-import { rng } from '../hard/rng.js';
+import { rng } from './rng.js';
 import { setFailpointHook, type FailpointName } from '../io/failpoint.js';
 import { implementation } from '../native/kernels.js';
 import type { ReadTxn } from '../txn/read.js';

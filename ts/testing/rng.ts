@@ -1,7 +1,7 @@
-// Seeded randomness and scratch directories for the hardening suites that
-// damage, fuzz or race the database (corruption, fuzz, concurrency, golden).
-// Every suite derives its streams from the run's seed, so a failure replays
-// with `--seed N` (or NORTHSTAR_SEED=N under vitest).
+// Seeded randomness and scratch directories for tests, peers and the
+// hardening suites that damage, fuzz or race the database (corruption, fuzz,
+// concurrency, golden). Every suite derives its streams from the run's seed,
+// so a failure replays with `--seed N` (or NORTHSTAR_SEED=N under vitest).
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -40,7 +40,7 @@ export function removeDir(dir: string): void {
 }
 
 /**
- * The repository root (ts/hard/ and dist/hard/ are both two levels below it).
+ * The repository root (ts/testing/ and dist/testing/ are both two levels below it).
  * fileURLToPath, not URL.pathname: the pathname keeps percent-escapes (a space
  * is `%20`) and on Windows starts with `/C:/`, so it names no file there.
  */
