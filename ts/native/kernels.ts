@@ -2,7 +2,7 @@
 // commit-log record, bound once at load to the native addon or to the
 // pure-TypeScript fallback (spec/file_format_v1.md §2 and §4 and
 // spec/commit_record_v0.md §4–§5 define each kernel). Both implementations are
-// byte-identical; ts/native/parity.test.ts and parity_log.test.ts check it.
+// byte-identical; ts/native/parity.test.ts and ts/log/parity.test.ts check it.
 
 import * as fallback from './fallback.js';
 import * as fallbackLog from './fallback_log.js';

@@ -1,6 +1,8 @@
 // Differential test of the native commit-log record kernels
 // (crates/northstar-native/src/log.rs) against their TypeScript twins
-// (ts/native/fallback_log.ts), spec/commit_record_v0.md §4–§5: on valid
+// (ts/native/fallback_log.ts), spec/commit_record_v0.md §4–§5. It lives with
+// the log, not with the kernels, because it builds its records with the
+// log's RecordBuilder (ts/native/ imports nothing from ts/log/). On valid
 // records (commits with and without a pages section), records damaged and
 // then resealed (so the damage reaches the structure checks, pages sections
 // included), random garbage, unaligned views and wrong argument types, both must return the same values, throw the same error class
@@ -36,15 +38,15 @@ import {
   RecordType,
   recordStatusName,
 } from '../format/record.js';
-import type { PagesSection } from '../log/pages.js';
-import { RecordBuilder, buildCartridgeMetaRecord, buildCheckpointRecord } from '../log/record.js';
-import { type Kernels, fallbackKernels } from './kernels.js';
+import type { PagesSection } from './pages.js';
+import { RecordBuilder, buildCartridgeMetaRecord, buildCheckpointRecord } from './record.js';
+import { type Kernels, fallbackKernels } from '../native/kernels.js';
 import { nativeOrFail, outcome, skipParity } from '../testing/parity.js';
 
 const skip = skipParity;
 
 const seed = process.env.NORTHSTAR_SEED !== undefined ? Number(process.env.NORTHSTAR_SEED) : Date.now() % 0x7fffffff;
-if (!skip) console.log(`parity_log.test.ts: NORTHSTAR_SEED=${seed}`);
+if (!skip) console.log(`log/parity.test.ts: NORTHSTAR_SEED=${seed}`);
 
 
 function expectSameBytes(n: Uint8Array, f: Uint8Array, what: string): void {
