@@ -36,7 +36,7 @@ export interface LogdumpPages {
 export interface LogdumpLine {
   position: number;
   txnId: number;
-  type: 'commit' | 'checkpoint' | 'cartridge-meta';
+  type: 'commit' | 'checkpoint';
   ops: number;
   bytes: number;
   prevPosition: number;
@@ -47,7 +47,6 @@ export interface LogdumpLine {
 const TYPE_NAMES = {
   [RecordType.Commit]: 'commit',
   [RecordType.Checkpoint]: 'checkpoint',
-  [RecordType.CartridgeMeta]: 'cartridge-meta',
 } as const;
 
 /** Prints the log's records and how it ends; returns the exit code. */

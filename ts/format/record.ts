@@ -25,10 +25,10 @@ export const RECORD_HEADER_CRC_OFFSET = RECORD_PAYLOAD_LENGTH_OFFSET + 4; // u32
 export const RECORD_PAYLOAD_CRC_OFFSET = RECORD_HEADER_CRC_OFFSET + 4; // u32
 export const RECORD_HEADER_SIZE = RECORD_PAYLOAD_CRC_OFFSET + 4; // 40
 
+/** Record types (spec §2.1); every other value is BadHeader in v0. */
 export const RecordType = {
   Commit: 0,
   Checkpoint: 1,
-  CartridgeMeta: 2,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
@@ -64,7 +64,7 @@ export const OpType = {
 } as const;
 export type OpType = (typeof OpType)[keyof typeof OpType];
 
-// ---- Checkpoint payload (spec §3.3, provisional); offsets from the payload --
+// ---- Checkpoint payload (spec §3.3); offsets from the payload ---------------
 export const CHECKPOINT_MAGIC = 0x43484b50; // "CHKP"
 export const CHECKPOINT_MAGIC_OFFSET = 0; // u32
 export const CHECKPOINT_RESERVED_OFFSET = CHECKPOINT_MAGIC_OFFSET + 4; // u32, zero

@@ -1,7 +1,7 @@
 // Hardening §5: fuzzing of every decoder that reads bytes from disk (issue 5).
 //
 // A corpus of valid pages (meta, branch, leaf, overflow, freelist, history at
-// 4 KiB and 16 KiB) and log records (commit, checkpoint, cartridge meta, and
+// 4 KiB and 16 KiB) and log records (commit, checkpoint, and
 // commits with a pages section) comes from real databases written by this code. fast-check mutates them: bit flips,
 // byte writes, length and count fields pushed to interesting values (0, ±1
 // around the page size, 0xFFFF, 2^31, 2^32 − 1, …), truncation and extension;
@@ -98,7 +98,7 @@ import {
   MAX_RECORD_KEY_SIZE,
   MAX_RECORD_VALUE_SIZE,
 } from '../format/record.js';
-import { RecordBuilder, buildCartridgeMetaRecord, buildCheckpointRecord, decodeRecord, scanRecords } from '../log/record.js';
+import { RecordBuilder, buildCheckpointRecord, decodeRecord, scanRecords } from '../log/record.js';
 import { fallbackKernels, nativeKernels, type Kernels } from '../native/kernels.js';
 import { decodeMeta } from '../pager/meta.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
@@ -183,8 +183,6 @@ export function buildCorpus(seed = 1): Corpus {
     }
   }
   records.push(buildCheckpointRecord({ txnId: 9, rootPageId: 3, pageCount: 40, replayFrom: 4000 }, 3900, fallbackKernels));
-  records.push(buildCartridgeMetaRecord(10, 4100, Buffer.from('cartridge payload'), fallbackKernels));
-  records.push(buildCartridgeMetaRecord(11, 4200, new Uint8Array(0), fallbackKernels));
   records.push(...pagesRecords());
   for (const t of [PageType.Meta, PageType.Branch, PageType.Leaf, PageType.Overflow, PageType.Freelist, PageType.History]) {
     if (!byType.get(t)?.length) throw new Error(`fuzz corpus: no page of type ${t}`);

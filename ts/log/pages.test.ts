@@ -10,7 +10,7 @@ import { NorthstarError } from '../errors.js';
 import { implementation, kernels } from '../native/kernels.js';
 import { PAGES_TAIL_SIZE, RECORD_HEADER_SIZE, RECORD_PAYLOAD_LENGTH_OFFSET, TRAILER_SIZE } from '../format/record.js';
 import { type PagesSection, readPagesSection } from './pages.js';
-import { RecordBuilder, buildCartridgeMetaRecord, buildCheckpointRecord } from './record.js';
+import { RecordBuilder, buildCheckpointRecord } from './record.js';
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -61,7 +61,6 @@ describe(`readPagesSection (${implementation} kernels)`, () => {
     expect(readPagesSection(record(null))).toBeNull();
     expect(readPagesSection(record(null, 2, 1))).toBeNull();
     expect(readPagesSection(buildCheckpointRecord({ txnId: 1, rootPageId: 2, pageCount: 3, replayFrom: 4 }, 0, kernels))).toBeNull();
-    expect(readPagesSection(buildCartridgeMetaRecord(1, 0, bytes('meta'), kernels))).toBeNull();
   });
 
   it('reads only the header and the section: the ops may be unread bytes of the buffer', () => {

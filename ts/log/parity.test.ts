@@ -39,7 +39,7 @@ import {
   recordStatusName,
 } from '../format/record.js';
 import type { PagesSection } from './pages.js';
-import { RecordBuilder, buildCartridgeMetaRecord, buildCheckpointRecord } from './record.js';
+import { RecordBuilder, buildCheckpointRecord } from './record.js';
 import { type Kernels, fallbackKernels } from '../native/kernels.js';
 import { nativeOrFail, outcome, skipParity } from '../testing/parity.js';
 
@@ -125,11 +125,10 @@ const builder = new RecordBuilder({ initialCapacity: 1024 });
 
 /**
  * A record of some kind, built and sealed with the fallback kernels (a copy):
- * 0 commit, 1 checkpoint, 2 cartridge meta, 3 commit with a pages section.
+ * 0 commit, 1 checkpoint, 3 commit with a pages section (2 is no record type, spec §3.4).
  */
 function record(kind: number, t: Txn): Uint8Array {
   if (kind === 1) return buildCheckpointRecord({ txnId: t.txnId, rootPageId: t.root, pageCount: t.root + 1, replayFrom: t.prev }, t.prev, fallbackKernels);
-  if (kind === 2) return buildCartridgeMetaRecord(t.txnId, t.prev, t.ops[0]?.value ?? new Uint8Array(0), fallbackKernels);
   builder.reset(t.txnId);
   for (const op of t.ops) {
     if (op.del) builder.del(op.key);
@@ -241,11 +240,11 @@ function reseal(b: Uint8Array): void {
 }
 
 describe.skipIf(skip)('native and fallback record kernels are identical', () => {
-  it('valid and damaged commit, checkpoint and cartridge-meta records, at offsets in unaligned views', () => {
+  it('valid and damaged commit and checkpoint records, at offsets in unaligned views', () => {
     const native = nativeOrFail();
     fc.assert(
       fc.property(
-        fc.constantFrom(0, 0, 0, 1, 2, 3, 3, 3),
+        fc.constantFrom(0, 0, 0, 1, 1, 3, 3, 3),
         txnArb,
         damageArb,
         fc.nat(16),
@@ -284,7 +283,7 @@ describe.skipIf(skip)('native and fallback record kernels are identical', () => 
   it('the pages flag, alone and beside other bits, on every record type', () => {
     const native = nativeOrFail();
     const t: Txn = { txnId: 3, prev: 0, root: 1, ops: [], pages: { pageCount: 4, entryCount: 0, depth: 0, written: [], freed: [], freedYoung: [] } };
-    for (const kind of [0, 1, 2, 3]) {
+    for (const kind of [0, 1, 3]) {
       for (const flags of [0, 1, 2, 3, 4, 0x8002]) {
         const b = record(kind, t);
         writeU16(b, RECORD_FLAGS_OFFSET, flags);

@@ -25,7 +25,6 @@ import {
 } from '../format/record.js';
 import {
   RecordBuilder,
-  buildCartridgeMetaRecord,
   buildCheckpointRecord,
   decodeRecord,
   scanRecords,
@@ -298,11 +297,10 @@ describe(`commit records (${implementation} kernels)`, () => {
     // The smallest section: no ids, no ops.
     const empty = build(3, 0, 0, [], new RecordBuilder(), 0, { pageCount: 2, entryCount: 0, depth: 0, written: [], freed: [], freedYoung: [] });
     expect(kernels.recordVerify(empty, 0)).toBe(40 + 28 + 40 + 12);
-    for (const cp of [buildCheckpointRecord({ txnId: 8, rootPageId: 3, pageCount: 12, replayFrom: 4096 }, 1000, kernels), buildCartridgeMetaRecord(2, 0, bytes('x'.repeat(80)), kernels)]) {
-      v(cp).setUint16(10, 2, true);
-      reCrc(cp);
-      expect(kernels.recordVerify(cp, 0)).toBe(RecordStatus.BadHeader);
-    }
+    const cp = buildCheckpointRecord({ txnId: 8, rootPageId: 3, pageCount: 12, replayFrom: 4096 }, 1000, kernels);
+    v(cp).setUint16(10, 2, true);
+    reCrc(cp);
+    expect(kernels.recordVerify(cp, 0)).toBe(RecordStatus.BadHeader);
   });
 
   it('edge cases: no ops, empty value, del, 4096-byte key, 16 MiB value', () => {
@@ -357,6 +355,7 @@ describe(`commit records (${implementation} kernels)`, () => {
     const cases: [string, (b: Uint8Array) => void, number][] = [
       ['version 1', (b) => { v(b).setUint16(4, 1, true); reCrc(b); }, RecordStatus.UnsupportedVersion],
       ['version 0xffff', (b) => { v(b).setUint16(4, 0xffff, true); v(b).setUint16(6, 9, true); reCrc(b); }, RecordStatus.UnsupportedVersion],
+      ['record type 2 (unassigned, spec §3.4)', (b) => { v(b).setUint16(6, 2, true); reCrc(b); }, RecordStatus.BadHeader],
       ['record type 3', (b) => { v(b).setUint16(6, 3, true); reCrc(b); }, RecordStatus.BadHeader],
       ['header length 41', (b) => { v(b).setUint16(8, 41, true); reCrc(b); }, RecordStatus.BadHeader],
       ['flags 4 (unknown bit)', (b) => { v(b).setUint16(10, 4, true); reCrc(b); }, RecordStatus.BadHeader],
@@ -453,7 +452,7 @@ describe(`commit records (${implementation} kernels)`, () => {
     expect(entries[5]).toMatchObject({ kind: 'record', record: { type: RecordType.Checkpoint, txnId: 5, rootPageId: 50, pageCount: 99, replayFrom: position } });
   });
 
-  it('checkpoint and cartridge-meta records', () => {
+  it('checkpoint records', () => {
     const cp = buildCheckpointRecord({ txnId: 8, rootPageId: 3, pageCount: 12, replayFrom: 4096 }, 1000, kernels);
     expect(kernels.recordVerify(cp, 0)).toBe(40 + 40 + 12);
     expect(decodeRecord(cp, 0, kernels)).toEqual({ type: RecordType.Checkpoint, length: 92, txnId: 8, prevPosition: 1000, rootPageId: 3, pageCount: 12, replayFrom: 4096 });
@@ -462,14 +461,6 @@ describe(`commit records (${implementation} kernels)`, () => {
     new DataView(bad.buffer).setBigUint64(48, 9n, true); // payload txn id ≠ header txn id
     reCrcPayload(bad);
     expect(kernels.recordVerify(bad, 0)).toBe(RecordStatus.BadPayload);
-
-    const payload = bytes('opaque cartridge bytes');
-    const cm = buildCartridgeMetaRecord(2, 0, payload, kernels);
-    expect(kernels.recordVerify(cm, 0)).toBe(52 + payload.length);
-    const d = decodeRecord(cm, 0, kernels);
-    expect(d.type).toBe(RecordType.CartridgeMeta);
-    if (d.type === RecordType.CartridgeMeta) expect(Buffer.from(d.payload).toString()).toBe('opaque cartridge bytes');
-    expect(kernels.recordVerify(buildCartridgeMetaRecord(2, 0, new Uint8Array(0), kernels), 0)).toBe(52);
   });
 
   it('decodeRecord: UnsupportedFormat for a newer version, Corrupt for anything else', () => {

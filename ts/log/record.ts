@@ -240,7 +240,7 @@ export class RecordBuilder {
 
 // ---- other record types ------------------------------------------------------------
 
-/** Fields of a checkpoint record (spec §3.3, provisional). */
+/** Fields of a checkpoint record (spec §3.3). */
 export interface CheckpointFields {
   /** The last commit whose state the data file holds durably (its meta is synced). */
   txnId: number;
@@ -267,21 +267,6 @@ export function buildCheckpointRecord(fields: CheckpointFields, prevPosition: nu
   writeU64(b, P + CHECKPOINT_ROOT_OFFSET, fields.rootPageId);
   writeU64(b, P + CHECKPOINT_PAGE_COUNT_OFFSET, fields.pageCount);
   writeU64(b, P + CHECKPOINT_REPLAY_FROM_OFFSET, fields.replayFrom);
-  kernels.recordSeal(b, 0);
-  return b;
-}
-
-/** A new sealed cartridge-meta record (type 2): `payload` is opaque to the log in v0. */
-export function buildCartridgeMetaRecord(txnId: number, prevPosition: number, payload: Uint8Array, kernels: Kernels): Uint8Array {
-  checkU64(txnId, 'txnId');
-  checkU64(prevPosition, 'prevPosition');
-  if (!(payload instanceof Uint8Array)) throw new NorthstarError('InvalidArgument', `payload must be a Uint8Array, got ${describe(payload)}`);
-  if (payload.length > DEFAULT_MAX_PAYLOAD) {
-    throw new NorthstarError('InvalidArgument', `cartridge meta payload of ${payload.length} bytes exceeds the limit of ${DEFAULT_MAX_PAYLOAD} bytes`);
-  }
-  const b = new Uint8Array(RECORD_OVERHEAD + payload.length);
-  writeHeader(b, RecordType.CartridgeMeta, txnId, prevPosition, payload.length);
-  b.set(payload, P);
   kernels.recordSeal(b, 0);
   return b;
 }
@@ -326,13 +311,7 @@ export interface CheckpointRecord extends RecordCommon, CheckpointFields {
   type: typeof RecordType.Checkpoint;
 }
 
-export interface CartridgeMetaRecord extends RecordCommon {
-  type: typeof RecordType.CartridgeMeta;
-  /** View into the buffer the record was decoded from. */
-  payload: Uint8Array;
-}
-
-export type DecodedRecord = CommitRecord | CheckpointRecord | CartridgeMetaRecord;
+export type DecodedRecord = CommitRecord | CheckpointRecord;
 
 /** Scratch for recordDecode; grows to the largest op count seen. */
 let opScratch = new Uint32Array(4 * 256);
@@ -368,9 +347,6 @@ function decodeVerified(buf: Uint8Array, offset: number, length: number, kernels
       pageCount: readU64(buf, p + CHECKPOINT_PAGE_COUNT_OFFSET),
       replayFrom: readU64(buf, p + CHECKPOINT_REPLAY_FROM_OFFSET),
     };
-  }
-  if (type === RecordType.CartridgeMeta) {
-    return { type, length, txnId, prevPosition, payload: buf.subarray(p, offset + length - TRAILER_SIZE) };
   }
   const count = readU32(buf, p + COMMIT_OP_COUNT_OFFSET);
   if (opScratch.length < 4 * count) opScratch = new Uint32Array(4 * count);

@@ -201,7 +201,7 @@ function verifyAt(buf: Uint8Array, o: number): number {
     readU16(buf, o + RECORD_HEADER_LENGTH_OFFSET) !== RECORD_HEADER_SIZE ||
     (flags & ~RECORD_FLAGS_KNOWN) !== 0 ||
     ((flags & RECORD_FLAG_PAGES) !== 0 && type !== RecordType.Commit) ||
-    type > RecordType.CartridgeMeta ||
+    type > RecordType.Checkpoint ||
     !safeU64(buf, o + RECORD_TXN_ID_OFFSET) ||
     !safeU64(buf, o + RECORD_PREV_POSITION_OFFSET) ||
     payloadLength > MAX_PAYLOAD_CEILING
@@ -223,9 +223,7 @@ function verifyAt(buf: Uint8Array, o: number): number {
   const ok =
     type === RecordType.Commit
       ? commitPayloadValid(buf, o, p, payloadLength, (flags & RECORD_FLAG_PAGES) !== 0)
-      : type === RecordType.Checkpoint
-        ? checkpointPayloadValid(buf, o, p, payloadLength)
-        : true; // cartridge meta: opaque bytes in v0
+      : checkpointPayloadValid(buf, o, p, payloadLength);
   return ok ? total : RecordStatus.BadPayload;
 }
 
@@ -291,7 +289,7 @@ function pagesSectionStart(buf: Uint8Array, p: number, len: number): number {
   return start;
 }
 
-/** Checkpoint payload rules of spec §3.3 (provisional). */
+/** Checkpoint payload rules of spec §3.3. */
 function checkpointPayloadValid(buf: Uint8Array, o: number, p: number, len: number): boolean {
   return (
     len === CHECKPOINT_PAYLOAD_SIZE &&
