@@ -9,9 +9,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use northstar_native::layout::*;
-use northstar_native::node::{branch_insert, check_node, leaf_insert, node_compact, node_decode, node_merge, node_remove, node_split, Kind};
-use northstar_native::search::{branch_search, leaf_search};
+use northstar_native::kernels::layout::*;
+use northstar_native::kernels::node::{branch_insert, check_node, leaf_insert, node_compact, node_decode, node_merge, node_remove, node_split, Kind};
+use northstar_native::kernels::search::{branch_search, leaf_search};
 
 /// Decodes every cell and checks each reported range lies inside the page.
 fn decode_checked(page: &[u8]) {

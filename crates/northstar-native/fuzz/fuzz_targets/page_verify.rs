@@ -9,9 +9,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use northstar_native::error::KernelError;
-use northstar_native::layout::*;
-use northstar_native::page::{page_seal, page_verify};
+use northstar_native::kernels::error::KernelError;
+use northstar_native::kernels::layout::*;
+use northstar_native::kernels::page::{page_seal, page_verify};
 
 fn u16le(b: &[u8], o: usize) -> u16 {
     u16::from_le_bytes([b[o], b[o + 1]])

@@ -10,8 +10,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use northstar_native::log::layout::*;
-use northstar_native::log::{record_decode, record_seal, record_verify};
+use northstar_native::kernels::log::layout::*;
+use northstar_native::kernels::log::{record_decode, record_seal, record_verify};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, body)) = data.split_first() else { return };

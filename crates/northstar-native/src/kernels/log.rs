@@ -8,9 +8,9 @@
 //! of a record say, these functions neither panic nor touch memory outside
 //! the slices they are given.
 
-use crate::crc32c::crc32c;
-use crate::error::{range, KernelResult};
-use crate::layout::bytes::{put_u32, u16_at, u32_at};
+use crate::kernels::crc32c::crc32c;
+use crate::kernels::error::{range, KernelResult};
+use crate::kernels::layout::bytes::{put_u32, u16_at, u32_at};
 
 /// Byte layout of a v0 record, mirroring `ts/log/constants.ts`; every offset
 /// is derived from the one before it and the test below pins the spec's numbers.
@@ -405,7 +405,7 @@ pub fn record_decode(buf: &[u8], offset: usize, out: &mut [u32]) -> KernelResult
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::bytes::{put_u16, put_u64};
+    use crate::kernels::layout::bytes::{put_u16, put_u64};
 
     /// A sealed commit record of `ops` (key, value, del) at `offset` in a fresh buffer.
     fn commit(txn: u64, ops: &[(&[u8], &[u8], bool)], offset: usize) -> Vec<u8> {

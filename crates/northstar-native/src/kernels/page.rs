@@ -1,10 +1,10 @@
 //! Page checksums: `page_seal` and `page_verify` (spec/file_format_v1.md §2.2,
 //! §2.3). TypeScript twin: `pageSeal`/`pageVerify` in `ts/native/fallback.ts`.
 
-use crate::crc32c::crc32c;
-use crate::error::{range, KernelResult};
-use crate::layout::bytes::{put_u32, u16_at, u32_at};
-use crate::layout::*;
+use crate::kernels::crc32c::crc32c;
+use crate::kernels::error::{range, KernelResult};
+use crate::kernels::layout::bytes::{put_u32, u16_at, u32_at};
+use crate::kernels::layout::*;
 
 /// Rejects a buffer whose length is not one of the page sizes of spec §1.
 pub fn check_page(page: &[u8]) -> KernelResult<()> {
@@ -76,8 +76,8 @@ pub fn page_verify(page: &[u8], expected_page_id: u64) -> KernelResult<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::KernelError;
-    use crate::layout::bytes::{put_u16, put_u64};
+    use crate::kernels::error::KernelError;
+    use crate::kernels::layout::bytes::{put_u16, put_u64};
 
     fn sealed_leaf(size: usize, id: u64) -> Vec<u8> {
         let mut p = vec![0u8; size];

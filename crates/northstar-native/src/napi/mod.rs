@@ -1,5 +1,6 @@
-//! Every `#[napi]` export. Each one validates its JavaScript arguments, calls
-//! a pure-Rust kernel and converts the result; no kernel logic lives here.
+//! The N-API layer: every export of the addon. Each one validates its
+//! JavaScript arguments, calls a kernel (`crate::kernels`) or an OS piece
+//! (`crate::os`) and converts the result; no kernel logic lives here.
 //!
 //! Errors JavaScript sees:
 //! - `TypeError` when an argument has the wrong type (a string for a buffer);
@@ -12,10 +13,20 @@
 //! exception instead of aborting the process (the release profile keeps
 //! `panic = "unwind"` for this).
 
+// Page and node kernels (spec/file_format_v1.md §2, §4) as plain N-API
+// callbacks, with the argument helpers every module here shares.
+mod kernels;
+// Commit-log record kernels (spec/commit_record_v0.md §4, §5).
+mod log;
+// The class `SharedFile` over `os::shared_file`.
+mod shared_file;
+// The class `FileMapping` over `os::window`.
+mod file_mapping;
+
 use napi::{Env, Error, Status};
 use napi_derive::napi;
 
-use crate::crc32c;
+use crate::kernels::crc32c;
 
 /// What `nativeInfo()` reports about this build and this CPU.
 #[napi(object)]

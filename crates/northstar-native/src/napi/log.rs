@@ -2,7 +2,7 @@
 //! §4, §5): `recordSeal`, `recordVerify`, `recordDecode`, with the signatures
 //! of `Kernels` in `ts/native/kernels.ts`.
 //!
-//! Plain N-API callbacks like those of `napi_kernels` (whose argument helpers
+//! Plain N-API callbacks like those of `napi::kernels` (whose argument helpers
 //! and `dispatch` they share, and which registers them): argument checks in
 //! the order of the TypeScript twin (`ts/native/fallback_log.ts`), buffers
 //! borrowed in place, every call under `catch_unwind`.
@@ -14,10 +14,8 @@ use std::ptr;
 
 use napi::sys::{self, napi_value};
 
-use crate::log;
-use crate::napi_kernels::{
-    callbacks, dispatch, index, u32_out, u8_array, uint32, Call, Cx, View,
-};
+use crate::kernels::log;
+use crate::napi::kernels::{callbacks, dispatch, index, u32_out, u8_array, uint32, Call, Cx, View};
 
 /// The `offset` argument: an integer from 0 to the buffer's length.
 #[inline(always)]

@@ -11,9 +11,9 @@
 
 use std::cell::RefCell;
 
-use crate::error::{range, KernelError, KernelResult};
-use crate::layout::bytes::{put_u16, put_u32, put_u64, u16_at, u32_at};
-use crate::layout::*;
+use crate::kernels::error::{range, KernelError, KernelResult};
+use crate::kernels::layout::bytes::{put_u16, put_u32, put_u64, u16_at, u32_at};
+use crate::kernels::layout::*;
 
 /// Which node types a kernel accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -469,7 +469,7 @@ pub fn node_decode(page: &[u8], out: &mut [u32]) -> KernelResult<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::search::{branch_search, leaf_search};
+    use crate::kernels::search::{branch_search, leaf_search};
 
     fn empty(kind: u8, len: usize) -> Vec<u8> {
         let mut p = vec![0u8; len];
@@ -587,7 +587,7 @@ mod tests {
         assert_eq!(node_decode(&p, &mut out), Ok(3));
         // First cell (b, 101) at 4096 - 19: child 101, child txn 7, key at 4095, length 1.
         assert_eq!(&out[..4], &[4095, 1, 101, 0]);
-        assert_eq!(crate::layout::bytes::u32_at(&p, 4096 - 19 + BRANCH_CELL_CHILD_TXN), Some(7));
+        assert_eq!(u32_at(&p, 4096 - 19 + BRANCH_CELL_CHILD_TXN), Some(7));
         assert!(branch_insert(&mut p, 3, b"h", (1 << 53) - 1, (1 << 53) - 1).unwrap());
         let mut out = [0u32; 16];
         node_decode(&p, &mut out).unwrap();

@@ -1,19 +1,19 @@
-//! N-API export of `shared::SharedFile` as the JavaScript class `SharedFile`:
-//! the mapped word table and OS lock of `<db>.lock` (see `shared` for the
-//! contract and what the mapping assumes).
+//! N-API export of `os::shared_file::SharedFile` as the JavaScript class
+//! `SharedFile`: the mapped word table and OS lock of `<db>.lock` (see
+//! `os::shared_file` for the contract and what the mapping assumes).
 //!
 //! A `#[napi]` class, so napi-rs owns the wrapping and the finalizer that
 //! unmaps a forgotten object when it is collected. Arguments arrive as
 //! `Unknown` and are checked by hand in order, each for its type
 //! (`TypeError`) and then its value (`RangeError`), with the helpers of
-//! `napi_kernels`; every method is `catch_unwind`. A closed object throws
+//! `napi::kernels`; every method is `catch_unwind`. A closed object throws
 //! `Error('closed')` before any argument is checked. An OS failure throws an
 //! `Error` whose `code` is the errno name ("EACCES") when there is one, as
 //! Node's fs errors do.
 //!
 //! Cost: napi-rs's class-method glue (unwrap, borrow tracking) makes a call
 //! about 250–300 ns, against ~70 ns for a raw N-API callback like those of
-//! `napi_kernels` (measured on node 20 with `load`). Fine at a few calls per
+//! `napi::kernels` (measured on node 20 with `load`). Fine at a few calls per
 //! transaction; a hot read takes `view()` once and reads words from
 //! JavaScript with `Atomics`, with no native call at all.
 
@@ -27,9 +27,9 @@ use napi::sys;
 use napi::{check_status, Env, Error, JsValue, Result, Status, ValueType};
 use napi_derive::napi;
 
+use crate::napi::kernels::{index, number, typed_array, Call, Cx, View};
 use crate::napi::{throw_error, throw_range_error, throw_type_error};
-use crate::napi_kernels::{index, number, typed_array, Call, Cx, View};
-use crate::shared::{self, SharedError, MAX_SAFE_INTEGER, MAX_SIZE, WORD_SIZE};
+use crate::os::shared_file::{self as os, SharedError, MAX_SAFE_INTEGER, MAX_SIZE, WORD_SIZE};
 
 /// A file mapped shared read-write as a table of 64-bit words, with an
 /// exclusive OS lock: NorthstarDB's cross-process primitive for `<db>.lock`.
@@ -42,7 +42,7 @@ use crate::shared::{self, SharedError, MAX_SAFE_INTEGER, MAX_SIZE, WORD_SIZE};
 #[napi]
 pub struct SharedFile {
     /// `None` once closed.
-    file: Option<shared::SharedFile>,
+    file: Option<os::SharedFile>,
     path: String,
     size: u32,
 }
@@ -85,7 +85,7 @@ impl SharedFile {
             ));
         }
         let size = n as usize;
-        match shared::SharedFile::open(Path::new(&path), size) {
+        match os::SharedFile::open(Path::new(&path), size) {
             Ok(file) => Ok(SharedFile {
                 file: Some(file),
                 path,
@@ -291,7 +291,7 @@ impl SharedFile {
 impl SharedFile {
     /// The open table, or `Error('closed')`.
     #[inline(always)]
-    fn file(&self, env: &Env) -> Result<&shared::SharedFile> {
+    fn file(&self, env: &Env) -> Result<&os::SharedFile> {
         self.file.as_ref().ok_or_else(|| closed(env))
     }
 
@@ -306,7 +306,7 @@ fn closed(env: &Env) -> Error {
     throw_error(env, "closed".to_owned(), None)
 }
 
-/// A `Call` of the `napi_kernels` helpers as a napi-rs result: their error
+/// A `Call` of the `napi::kernels` helpers as a napi-rs result: their error
 /// means a JavaScript exception is already pending.
 #[inline(always)]
 pub(crate) fn js<T>(r: Call<T>) -> Result<T> {
@@ -338,7 +338,7 @@ pub(crate) fn constructing(env: &Env, this: &This<Unknown>) -> Result<bool> {
 
 /// The `word` argument: an integer from 0 to the last word.
 #[inline(always)]
-fn word_arg(env: &Env, file: &shared::SharedFile, word: Unknown) -> Result<usize> {
+fn word_arg(env: &Env, file: &os::SharedFile, word: Unknown) -> Result<usize> {
     js(index(
         Cx(env.raw()),
         word.raw(),

@@ -36,10 +36,10 @@ use napi::sys::{self, napi_env, napi_value};
 use napi::{Env, JsValue, Result};
 use napi_derive::napi;
 
-use crate::error::KernelError;
+use crate::kernels::error::KernelError;
+use crate::kernels::node::{self, Kind};
+use crate::kernels::{layout, page, search};
 use crate::napi::{throw_range_error, throw_type_error};
-use crate::node::{self, Kind};
-use crate::{layout, page, search};
 
 /// A JavaScript exception is pending; the callback returns null.
 pub(crate) struct Thrown;
@@ -283,7 +283,7 @@ fn crc32c(cx: Cx, [data, seed]: [napi_value; 2]) -> Call<napi_value> {
         }
     };
     // Safety: a shared view; nothing else borrows it.
-    uint32(cx, crate::crc32c::crc32c(unsafe { d.bytes() }, s))
+    uint32(cx, crate::kernels::crc32c::crc32c(unsafe { d.bytes() }, s))
 }
 
 /// pageSeal(page): writes the page CRC and then the header CRC (spec §2.2).
@@ -529,11 +529,11 @@ callbacks! {
     c"nodeDecode" => node_decode_cb(node_decode, 2);
 }
 
-/// Adds the kernel functions of this module and of `napi_log` to the
+/// Adds the kernel functions of this module and of `napi::log` to the
 /// module's exports at load.
 #[napi(module_exports)]
 pub fn register_kernels(exports: Object, env: Env) -> Result<()> {
-    for (name, cb) in EXPORTS.iter().chain(crate::napi_log::EXPORTS) {
+    for (name, cb) in EXPORTS.iter().chain(crate::napi::log::EXPORTS) {
         let mut f = ptr::null_mut();
         // Safety: live env at module init; `name` is a NUL-terminated literal.
         let status = unsafe {

@@ -2,7 +2,7 @@
 //! exclusive OS lock on the file: the cross-process primitive under
 //! NorthstarDB's `<db>.lock` (published latest commit, reader slots, and the
 //! writer lock, which the kernel releases when its holder dies, even by
-//! SIGKILL). `napi_shared` exposes it to JavaScript as `SharedFile`.
+//! SIGKILL). `napi::shared_file` exposes it to JavaScript as `SharedFile`.
 //!
 //! Word `w` is the little-endian i64 at byte `8 × w`, whatever the CPU's byte
 //! order, so the file reads the same to the pread/pwrite fallback. Every

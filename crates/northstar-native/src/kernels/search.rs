@@ -5,9 +5,9 @@
 
 use std::cmp::Ordering;
 
-use crate::error::{range, KernelResult};
-use crate::layout::{BRANCH_CELL_HEADER, LEAF_CELL_HEADER};
-use crate::node::{check_node, key_length, slot_at, Kind};
+use crate::kernels::error::{range, KernelResult};
+use crate::kernels::layout::{BRANCH_CELL_HEADER, LEAF_CELL_HEADER};
+use crate::kernels::node::{check_node, key_length, slot_at, Kind};
 
 /// The key of the cell at offset `o`, checked against the buffer.
 #[inline(always)]
