@@ -187,6 +187,13 @@ describe('runnable examples', () => {
   });
 
   const pkg = pathToFileURL(distIndex).href;
+
+  it('runs the examples on the kernels of this vitest project', () => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(pkg)}); console.log(m.implementation);`], { env: process.env, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    if (process.env.NORTHSTAR_NATIVE === '0') expect(r.stdout.trim()).toBe('fallback');
+    else expect(['native', 'fallback']).toContain(r.stdout.trim());
+  });
   runnable.forEach((b, n) => {
     const isShell = b.info[0] === 'sh';
     it.skipIf(isShell && !hasBash)(`${b.file}:${b.line} (${b.info[0]})`, () => {
