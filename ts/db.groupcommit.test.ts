@@ -4,7 +4,7 @@
 // damage — while the same pattern after synced commits is still Corrupt.
 
 import { describe, expect, it } from 'vitest';
-import { open } from './db.js';
+import { open } from './db/index.js';
 import { FaultyFileSystem, type Pending } from './io/faulty.js';
 import { NorthstarError } from './errors.js';
 

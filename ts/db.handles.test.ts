@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { setFailpointHook } from './io/failpoint.js';
 import { FaultyFileSystem } from './io/faulty.js';
-import { open, type Database, type OpenOptions } from './db.js';
+import { open, type Database, type OpenOptions } from './db/index.js';
 import { W_SEQ } from './shared/layout.js';
 import { openStore } from './shared/store.js';
 import { expectCode, expectVerified, useTempDbs } from './testing/fixtures.js';

@@ -752,7 +752,8 @@ describe('group commit and sync modes', () => {
 
 describe('a log aligned to sectors (sectorSize, spec/file_format_v1.md §8.4)', () => {
   it('starts every append on a 4 KiB file offset; recovery, time travel, readLog, replay and truncateLog work across the gaps; a torn append after a gap is cut off', async () => {
-    const { LogFile, LOG_HEADER_SIZE } = await import('./log/file.js');
+    const { LogFile } = await import('./log/file.js');
+    const { LOG_HEADER_SIZE } = await import('./format/constants.js');
     const { kernels } = await import('./native/kernels.js');
     const { replay } = await import('./log/replay.js');
     expectError(() => open(dbPath('bad'), { sectorSize: 1000 }), 'InvalidArgument');

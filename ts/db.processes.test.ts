@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { open, type Database } from './db.js';
+import { open, type Database } from './db/index.js';
 import { implementation } from './native/kernels.js';
 import { nativeRequired } from './testing/parity.js';
 import { acct, logKey } from './testing/peer.js';

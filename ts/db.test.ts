@@ -6,6 +6,7 @@
 
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
+import { engineOfDatabase } from './db/database.js';
 import { describe, expect, it } from 'vitest';
 import { expectVerified, useTempDbs } from './testing/fixtures.js';
 
@@ -1019,7 +1020,7 @@ describe('write transactions', () => {
     }
   }
   const injected = Object.assign(new Error('EIO: injected I/O error'), { code: 'EIO' });
-  const logFileOf = (db: Database): DbFile => (db.log as unknown as { file: DbFile }).file;
+  const logFileOf = (db: Database): DbFile => (engineOfDatabase(db).log as unknown as { file: DbFile }).file;
 
   it('a commit asks neither file its size, and its appends leave the log size alone (spec/file_format_v1.md §8.5)', () => {
     const db = openDb({ pageSize: 4096, sync: 'full', checkpoint: { commits: 1000 } });
@@ -1033,7 +1034,7 @@ describe('write transactions', () => {
     };
     grow(3, 0);
     const sizes: string[] = [];
-    const files = [db.pager.file, logFileOf(db)];
+    const files = [engineOfDatabase(db).pager.file, logFileOf(db)];
     const objs = files.map((f) => f as unknown as Record<string, unknown>);
     for (const [i, obj] of objs.entries()) {
       const original = obj.size as () => number;
@@ -1081,7 +1082,7 @@ describe('write transactions', () => {
       return true;
     };
     const err = injecting(
-      db.pager.file,
+      engineOfDatabase(db).pager.file,
       (m) => ((point === 'page write' && (m === 'write' || m === 'writev')) || (point === 'file extension' && m === 'truncate') ? fire() : false),
       () =>
         injecting(
@@ -1171,7 +1172,7 @@ describe('write transactions', () => {
       return true;
     };
     injecting(
-      db.pager.file,
+      engineOfDatabase(db).pager.file,
       (m, args) => {
         const pos = args[1] as number;
         if (point === 'chain page write' && (m === 'writev' || (m === 'write' && pos !== metaPos))) return fire();

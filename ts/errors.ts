@@ -18,6 +18,8 @@ export const ErrorCode = {
   InvalidArgument: 'InvalidArgument',
   /** The transaction or database was closed. */
   Closed: 'Closed',
+  /** An AbortSignal passed to a wait (beginWriteAsync, write, openAsync) was aborted; its reason is the cause. */
+  Aborted: 'Aborted',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

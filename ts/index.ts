@@ -1,9 +1,11 @@
-export { open, Database, DEFAULT_CACHE_SIZE } from './db.js';
-export type { OpenOptions, BeginReadOptions, DatabaseStats, SyncMode } from './db.js';
+export { open, openAsync, Database, DEFAULT_CACHE_SIZE, DEFAULT_CHECKPOINT_COMMITS, DEFAULT_CHECKPOINT_LOG_BYTES, DEFAULT_HISTORY_TXNS, DEFAULT_WRITE_TIMEOUT_MS, OPEN_LOCK_TIMEOUT_MS } from './db/index.js';
+export type { OpenOptions, BeginReadOptions, BeginWriteOptions, WaitOptions, DatabaseStats, DatabaseEvents, SyncMode, CommitEvent } from './db/index.js';
 export { NorthstarError, ErrorCode } from './errors.js';
 export type { ErrorDetails } from './errors.js';
 export { implementation, nativeUnavailableReason } from './native/kernels.js';
 export type { Implementation } from './native/kernels.js';
+export type { FileSystem, DbFile, IoStats } from './io/file.js';
+export type { ReaderSlot } from './shared/coordinator.js';
 export { ReadTxn } from './txn/read.js';
 export { WriteTxn } from './txn/write.js';
 export type { Bytes, ScanOptions } from './txn/args.js';
@@ -14,4 +16,3 @@ export { replay, explain, stateHashOf, StateHash } from './log/replay.js';
 export type { ReplayOptions, ReplayResult, ReplayCommit, ExplainStep } from './log/replay.js';
 export type { MemTable } from './log/memtable.js';
 export type { LogCommit, LogOp } from './log/reader.js';
-export type { CommitEvent } from './db.js';

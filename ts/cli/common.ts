@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { NorthstarError } from '../errors.js';
-import { open, type Database } from '../db.js';
+import { open, type Database } from '../db/index.js';
 
 /** Where a subcommand writes: one call per line, without the newline. */
 export interface Io {

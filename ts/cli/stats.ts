@@ -1,7 +1,7 @@
 // `northstar stats <db>`: db.stats() as a table, or as JSON.
 
 import { Command } from 'commander';
-import type { DatabaseStats } from '../db.js';
+import type { DatabaseStats } from '../db/index.js';
 import { Exit, table, withDatabase, type Io } from './common.js';
 
 export interface StatsOptions {

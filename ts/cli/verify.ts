@@ -2,8 +2,9 @@
 // log read raw, then the open (which recovers and checkpoints), the page walk
 // of db.verify(), and the agreement of the log with the opened database.
 
+import { engineOfDatabase } from '../db/database.js';
 import { Command } from 'commander';
-import type { Database } from '../db.js';
+import type { Database } from '../db/index.js';
 import { LogFile, type ScanEnd } from '../log/file.js';
 import { decodeRecord } from '../log/record.js';
 import { RecordType } from '../format/record.js';
@@ -99,7 +100,7 @@ export function verify(path: string, io: Io): number {
   // 2. Open (recovery), 3. the page walk, 4. log/meta agreement.
   try {
     withDatabase(dbPath, (db) => {
-      status('open', `ok: txn ${db.txnId}, page size ${db.pager.pageSize}`);
+      status('open', `ok: txn ${db.txnId}, page size ${db.stats().pageSize}`);
       const report = db.verify();
       for (const p of report.problems) problems.push({ check: 'tree', pageId: p.pageId, position: null, code: p.code, message: p.message });
       status(
@@ -130,7 +131,7 @@ export function verify(path: string, io: Io): number {
  */
 function checkLogAgainstMeta(db: Database, problems: Problem[], status: (check: string, text: string) => void): void {
   const before = problems.length;
-  const s = scanLog(db.log, 'log/meta', true, problems);
+  const s = scanLog(engineOfDatabase(db).log, 'log/meta', true, problems);
   const stats = db.stats();
   if (s.lastTxn !== null && s.lastTxn !== db.txnId) {
     problems.push({ check: 'log/meta', pageId: null, position: null, code: 'txn', message: `the log's last commit is txn ${s.lastTxn}, the database is at txn ${db.txnId}` });

@@ -26,7 +26,7 @@
 // threads and child processes and writers in other processes.
 
 import * as nodePath from 'node:path';
-import { open, type Database } from '../db.js';
+import { open, type Database } from '../db/index.js';
 import { NorthstarError } from '../errors.js';
 import type { ReadTxn } from '../txn/read.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';

@@ -21,7 +21,7 @@
 
 import * as fs from 'node:fs';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { open, type Database } from '../db.js';
+import { open, type Database } from '../db/index.js';
 import { NorthstarError } from '../errors.js';
 import type { ReadTxn } from '../txn/read.js';
 import type { WriteTxn } from '../txn/write.js';

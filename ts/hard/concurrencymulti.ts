@@ -26,7 +26,7 @@
 import * as nodePath from 'node:path';
 import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import { open } from '../db.js';
+import { open } from '../db/index.js';
 import { acct, BankModel, bankCommit, blob, BLOBS, matches, type BankConfig } from './bank.js';
 import type { PeerArgs, PeerResult } from './concurrencymulti.child.js';
 import { compiledEngine } from './compiled.js';

@@ -26,7 +26,7 @@
 
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { open, type Database } from '../db.js';
+import { open, type Database } from '../db/index.js';
 import { ErrorCode, NorthstarError } from '../errors.js';
 import { readU64 } from '../format/bytes.js';
 import { FIRST_DATA_PAGE, OVERFLOW_DATA_OFFSET, OVERFLOW_NEXT_OFFSET, PageType, TYPE_OFFSET, VALUE_OVERFLOW_BIT } from '../format/constants.js';

@@ -26,7 +26,7 @@
 //   done               closed cleanly
 
 import * as fs from 'node:fs';
-import { open, type Database } from '../db.js';
+import { open, type Database } from '../db/index.js';
 import { NorthstarError } from '../errors.js';
 import { setFailpointHook, type FailpointName } from '../io/failpoint.js';
 import { stateHashOf } from '../log/replay.js';

@@ -5,7 +5,7 @@
 import { expect, it } from 'vitest';
 import { implementation } from '../native/kernels.js';
 import { buildCorpus, runFuzz } from './fuzz.js';
-import { open } from '../db.js';
+import { open } from '../db/index.js';
 import { NorthstarError } from '../errors.js';
 import { writeU16 } from '../format/bytes.js';
 import { NODE_COUNT_OFFSET, NODE_LINK_OFFSET, NODE_SLOTS_OFFSET, PageType, TYPE_OFFSET } from '../format/constants.js';

@@ -35,7 +35,7 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import fc from 'fast-check';
-import { open } from '../db.js';
+import { open } from '../db/index.js';
 import { NorthstarError } from '../errors.js';
 import { readU16, readU32, writeU16, writeU32 } from '../format/bytes.js';
 import {

@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { open, type Database } from '../db.js';
+import { open, type Database } from '../db/index.js';
 import { NorthstarError } from '../errors.js';
 import { FORMAT_VERSION } from '../format/constants.js';
 import { RECORD_VERSION } from '../format/record.js';

@@ -26,7 +26,8 @@
 // short last log record is cut off; a damaged record in the middle of the log
 // is Corrupt naming its position.
 
-import { open, type Database } from '../db.js';
+import { engineOfDatabase } from '../db/database.js';
+import { open, type Database } from '../db/index.js';
 import { NorthstarError } from '../errors.js';
 import { FaultyFileSystem, type Errno, type FaultPlan } from '../io/faulty.js';
 import { stateHashOf } from '../log/replay.js';
@@ -177,7 +178,7 @@ export async function runIofaults(opts: SuiteOptions): Promise<Figures> {
       let firstError: unknown = null;
       for (let i = 1; i <= 3; i++) {
         // The latest commit, published or not: a commit that failed at once took no txn id.
-        const t = db!.latest.txnId + 1;
+        const t = engineOfDatabase(db!).latest.txnId + 1;
         let w;
         try {
           w = db!.beginWrite();
@@ -460,7 +461,7 @@ function wrongOffsetAndStale(fig: Record<string, number>, fail: (t: string) => v
     try {
       const d = open(DB, { ...OPEN_OPTS, fileSystem: image });
       try {
-        if (probe !== null) d.pager.readUncached(probe);
+        if (probe !== null) engineOfDatabase(d).pager.readUncached(probe);
         const rd = d.beginRead();
         const hash = stateHashOf(rd.scan());
         rd.close();

@@ -20,7 +20,7 @@
 // image frozen after sync N reopens (every later write lost) at or after the
 // last commit acknowledged before sync N + 1.
 
-import { open, type Database } from '../db.js';
+import { open, type Database } from '../db/index.js';
 import { FaultyFileSystem, type CrashChoice, type Pending } from '../io/faulty.js';
 import { stateHashOf } from '../log/replay.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';

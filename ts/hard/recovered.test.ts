@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { expect, it } from 'vitest';
-import { open } from '../db.js';
+import { open } from '../db/index.js';
 import { stateHashOf } from '../log/replay.js';
 import { useTempDbs } from '../testing/fixtures.js';
 import { checkRecoveredCopy, CrashLedger, type RecoveryCheck, type RecoveryCounts } from './recovered.js';

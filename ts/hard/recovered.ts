@@ -4,7 +4,7 @@
 // file_format_v1.md §8, concurrency_v0.md §5.1).
 
 import * as fs from 'node:fs';
-import { open } from '../db.js';
+import { open } from '../db/index.js';
 import { NorthstarError } from '../errors.js';
 import { FAILPOINTS } from '../io/failpoint.js';
 import { replay, stateHashOf } from '../log/replay.js';

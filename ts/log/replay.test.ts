@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { open } from '../db.js';
+import { open } from '../db/index.js';
 import { NorthstarError } from '../errors.js';
 import { explain, replay, stateHashOf, StateHash } from './replay.js';
 

@@ -13,6 +13,7 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import fc from 'fast-check';
+import { engineOfDatabase } from '../db/database.js';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../index.js';
@@ -294,7 +295,7 @@ describe('a database read through the mapping', () => {
     const path = nodePath.join(t.dir, 'pool');
     const db = open(path, { sync: 'none' });
     const other = open(path, { sync: 'none' });
-    const pager = (db as unknown as { pager: { takePage(): Buffer; map: unknown } }).pager;
+    const pager = engineOfDatabase(db).pager as unknown as { takePage(): Buffer; map: unknown };
     const mapped = pager.map !== null;
     const taken = new Set<Buffer>();
     const take = pager.takePage.bind(pager);

@@ -17,6 +17,14 @@ import {
   OWNER_PID_SCALE,
   PUBLISHED_FIRST,
   PUBLISHED_WORDS,
+  QUEUE_ABANDONED_MS,
+  QUEUE_ENTRIES,
+  QUEUE_ENTRY_WORDS,
+  QUEUE_FIRST_WORD,
+  QUEUE_HEARTBEAT,
+  QUEUE_OWNER,
+  QUEUE_STALE_MS,
+  QUEUE_TICKET,
   SLOT_COUNT,
   SLOT_FLAGS,
   SLOT_OWNER,
@@ -29,12 +37,14 @@ import {
   W_HISTORY_FLOOR,
   W_META_WRITES,
   W_LOG_GENERATION,
+  W_QUEUE_TICKET,
   W_MAGIC,
   W_SEQ,
   W_TXN,
   W_VERSION,
   ownerIsFallback,
   ownerPid,
+  queueWord,
   slotFlags,
   slotFlagsWord,
   slotWord,
@@ -103,6 +113,11 @@ export class Coordinator {
   private closed = false;
   private readonly block = new Float64Array(PUBLISHED_WORDS);
   private readonly slots = new Float64Array(SLOT_COUNT * SLOT_WORDS);
+  private readonly queue = new Float64Array(QUEUE_ENTRIES * QUEUE_ENTRY_WORDS);
+  /** The writer-queue entry this handle holds (§2.5), or -1. */
+  private queueEntry = -1;
+  /** The ticket this handle's entry shows (0: none). */
+  private shownTicket = 0;
 
   private constructor(
     private readonly store: WordStore,
@@ -313,11 +328,125 @@ export class Coordinator {
     }
   }
 
-  /** Takes the writer lock, waiting up to timeoutMs (0: try once). */
+  /**
+   * Takes the writer lock, waiting up to timeoutMs (0: try once), blocking
+   * this thread while it waits (Atomics.wait): for scripts and for open().
+   * It waits its turn in the writer queue (§5.2) like every other waiter.
+   */
   lockWriter(timeoutMs: number): boolean {
+    if (this.tryLockWriter(this.shownTicket)) return true;
+    if (timeoutMs === 0) return false;
+    const ticket = this.takeTicket();
+    const deadline = Date.now() + timeoutMs;
+    let wait = 1;
+    try {
+      for (;;) {
+        this.showTicket(ticket);
+        if (this.tryLockWriter(ticket)) return true;
+        const left = deadline - Date.now();
+        if (left <= 0) return false;
+        sleepMs(Math.min(wait, left));
+        wait = Math.min(wait * 2, 20);
+      }
+    } finally {
+      this.showTicket(0);
+    }
+  }
+
+  /**
+   * Takes the writer lock if it is free and no live waiter holds a ticket
+   * before `ticket` (0: this handle is not queued, so any live waiter comes
+   * first). Never waits.
+   */
+  tryLockWriter(ticket: number): boolean {
     if (this.holdsWriter) return true;
-    this.holdsWriter = lockWithin(this.store, timeoutMs);
+    if (!this.isFirstInQueue(ticket)) return false;
+    this.holdsWriter = this.store.tryLockWriter();
     return this.holdsWriter;
+  }
+
+  /** A new ticket for the writer queue (§5.2): the number after the last one handed out. */
+  takeTicket(): number {
+    for (;;) {
+      const last = this.store.load(W_QUEUE_TICKET);
+      if (this.store.compareExchange(W_QUEUE_TICKET, last, last + 1)) return last + 1;
+    }
+  }
+
+  /**
+   * Shows `ticket` in this handle's queue entry as the ticket of its first
+   * waiter, with the time, so others see it is still looking (§2.5); 0 shows
+   * that it waits no more. A waiter calls this on every look. With every
+   * entry taken the handle waits unqueued: it then goes when it finds the lock
+   * free and no queued waiter.
+   */
+  showTicket(ticket: number): void {
+    if (ticket === 0) {
+      if (this.shownTicket !== 0 && this.ownsQueueEntry()) this.store.store(queueWord(this.queueEntry, QUEUE_TICKET), 0);
+      this.shownTicket = 0;
+      return;
+    }
+    if (!this.ownsQueueEntry()) this.queueEntry = this.claimQueueEntry();
+    if (this.queueEntry >= 0) {
+      this.store.store(queueWord(this.queueEntry, QUEUE_HEARTBEAT), Date.now());
+      if (this.shownTicket !== ticket || this.store.load(queueWord(this.queueEntry, QUEUE_TICKET)) !== ticket) {
+        this.store.store(queueWord(this.queueEntry, QUEUE_TICKET), ticket);
+      }
+    }
+    this.shownTicket = ticket;
+  }
+
+  /**
+   * True when no live waiter of another handle shows a ticket before `ticket`
+   * (0: none at all). Entries of dead processes are freed on the way; one
+   * whose waiter has not looked for QUEUE_STALE_MS is passed over (its thread
+   * is blocked or gone), and freed after QUEUE_ABANDONED_MS.
+   */
+  isFirstInQueue(ticket: number): boolean {
+    // Nobody ever queued on this table: the common case costs one load.
+    if (this.store.load(W_QUEUE_TICKET) === 0) return true;
+    const q = this.queue;
+    this.store.loadMany(QUEUE_FIRST_WORD, q);
+    const now = Date.now();
+    for (let i = 0; i < QUEUE_ENTRIES; i++) {
+      const o = i * QUEUE_ENTRY_WORDS;
+      const owner = q[o + QUEUE_OWNER]!;
+      const t = q[o + QUEUE_TICKET]!;
+      if (owner === 0 || owner === this.owner || t === 0) continue;
+      const silent = now - q[o + QUEUE_HEARTBEAT]!;
+      if (!this.isAlive(ownerPid(owner)) || silent > QUEUE_ABANDONED_MS) {
+        this.store.compareExchange(queueWord(i, QUEUE_OWNER), owner, 0);
+        continue;
+      }
+      if (silent > QUEUE_STALE_MS) continue;
+      if (ticket === 0 || t < ticket) return false;
+    }
+    return true;
+  }
+
+  private ownsQueueEntry(): boolean {
+    return this.queueEntry >= 0 && this.store.load(queueWord(this.queueEntry, QUEUE_OWNER)) === this.owner;
+  }
+
+  /** A free queue entry, now this handle's, or -1 when all are taken. */
+  private claimQueueEntry(): number {
+    for (let i = 0; i < QUEUE_ENTRIES; i++) {
+      const w = queueWord(i, QUEUE_OWNER);
+      if (this.store.load(w) === 0 && this.store.compareExchange(w, 0, this.owner)) {
+        this.store.store(queueWord(i, QUEUE_TICKET), 0);
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** Gives the queue entry back. */
+  private freeQueueEntry(): void {
+    if (!this.ownsQueueEntry()) return;
+    this.store.store(queueWord(this.queueEntry, QUEUE_TICKET), 0);
+    this.store.compareExchange(queueWord(this.queueEntry, QUEUE_OWNER), this.owner, 0);
+    this.queueEntry = -1;
+    this.shownTicket = 0;
   }
 
   get writerLocked(): boolean {
@@ -335,6 +464,7 @@ export class Coordinator {
     this.closed = true;
     try {
       this.unlockWriter();
+      this.freeQueueEntry();
       this.freeSlot();
     } finally {
       this.store.close();

@@ -42,6 +42,23 @@ export const PUBLISHED_WORDS = W_WRITER - W_TXN + 1;
 /** Bumped before every write of a meta page (a checkpoint): a writer that saw no bump since it last checked skips re-reading the metas (§5). */
 export const W_META_WRITES = 20;
 
+// §2.5 Writer queue: who waits for the writer lock, in the order they asked (§5.2).
+/** The last ticket handed out; a waiter takes the next by compare-and-swap. */
+export const W_QUEUE_TICKET = 21;
+export const QUEUE_FIRST_WORD = 64;
+export const QUEUE_ENTRY_WORDS = 3;
+/** Owner id of the waiting handle; 0 = free. */
+export const QUEUE_OWNER = 0;
+/** The ticket of the handle's first waiter (lowest ticket first); 0 = not waiting now. */
+export const QUEUE_TICKET = 1;
+/** Date.now() when the waiter last looked: an entry silent for QUEUE_STALE_MS is passed over. */
+export const QUEUE_HEARTBEAT = 2;
+export const QUEUE_ENTRIES = 128;
+/** A waiter that has not looked for this long (its thread blocked or gone) no longer holds the others back. */
+export const QUEUE_STALE_MS = 5000;
+/** An entry silent this long belongs to a thread that is gone without closing (a terminated worker): it is freed. */
+export const QUEUE_ABANDONED_MS = 60_000;
+
 // §2.3 Reader slots.
 export const SLOTS_FIRST_WORD = 512;
 export const SLOT_WORDS = 4;
@@ -104,4 +121,8 @@ export function txnCheck(txn: number): number {
 
 export function ownerPid(owner: number): number {
   return Math.floor(owner / OWNER_PID_SCALE);
+}
+
+export function queueWord(entry: number, field: number): number {
+  return QUEUE_FIRST_WORD + entry * QUEUE_ENTRY_WORDS + field;
 }

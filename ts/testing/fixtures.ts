@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { afterEach, beforeEach, expect } from 'vitest';
-import { open, type Database, type OpenOptions } from '../db.js';
+import { open, type Database, type OpenOptions } from '../db/index.js';
 import { NorthstarError } from '../errors.js';
 
 export interface TempDir {

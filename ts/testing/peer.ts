@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { open, type Database, type OpenOptions } from '../db.js';
+import { open, type Database, type OpenOptions } from '../db/index.js';
 import { NorthstarError } from '../errors.js';
 import { rng } from './rng.js';
 import { setFailpointHook, type FailpointName } from '../io/failpoint.js';

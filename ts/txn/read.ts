@@ -17,29 +17,37 @@ export interface ReadHost {
 }
 
 export class ReadTxn implements Disposable {
-  private closed = false;
+  readonly #host: ReadHost;
+  /** The commit this snapshot shows. */
+  readonly txnId: number;
+  readonly #root: number;
+  #closed = false;
 
-  constructor(
-    private readonly host: ReadHost,
-    /** The commit this snapshot shows. */
-    readonly txnId: number,
-    private readonly root: number,
-  ) {}
+  private constructor(host: ReadHost, txnId: number, root: number) {
+    this.#host = host;
+    this.txnId = txnId;
+    this.#root = root;
+  }
+
+  /** @internal The database's engine hands out read transactions; users call db.beginRead(). */
+  static create(host: ReadHost, txnId: number, root: number): ReadTxn {
+    return new ReadTxn(host, txnId, root);
+  }
 
   /** A caller-owned copy of the value, or undefined. */
   get(key: Bytes): Buffer | undefined {
-    this.checkOpen();
+    this.#checkOpen();
     // The root of a snapshot is always written by the snapshot's own commit (spec §4.5, rule 13).
-    return treeGet(this.host.source, this.root, this.txnId, toKey(key, this.host.maxKeySize));
+    return treeGet(this.#host.source, this.#root, this.txnId, toKey(key, this.#host.maxKeySize));
   }
 
   /** Entries in key order (or reverse) within the bounds; see ScanOptions. */
   scan(options?: ScanOptions): IterableIterator<[Buffer, Buffer]> {
-    this.checkOpen();
+    this.#checkOpen();
     const scanHost: ScanHost = {
-      checkOpen: () => this.checkOpen(),
-      source: () => this.host.source,
-      root: () => this.root,
+      checkOpen: () => this.#checkOpen(),
+      source: () => this.#host.source,
+      root: () => this.#root,
       rootTxn: () => this.txnId,
       version: () => 0,
     };
@@ -47,21 +55,21 @@ export class ReadTxn implements Disposable {
   }
 
   get isClosed(): boolean {
-    return this.closed;
+    return this.#closed;
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.host.releaseSnapshot(this.txnId);
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#host.releaseSnapshot(this.txnId);
   }
 
   [Symbol.dispose](): void {
     this.close();
   }
 
-  private checkOpen(): void {
-    if (this.closed) throw new NorthstarError('Closed', 'read transaction is closed');
-    this.host.checkOpen();
+  #checkOpen(): void {
+    if (this.#closed) throw new NorthstarError('Closed', 'read transaction is closed');
+    this.#host.checkOpen();
   }
 }

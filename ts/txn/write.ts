@@ -11,7 +11,7 @@ import { writePageTxnId } from '../format/page.js';
 import { failpoint } from '../io/failpoint.js';
 import type { LogFile } from '../log/file.js';
 import { RecordBuilder } from '../log/record.js';
-import { RECORD_FLAG_UNSYNCED_BEFORE } from '../log/constants.js';
+import { RECORD_FLAG_UNSYNCED_BEFORE } from '../format/record.js';
 import type { FreeList } from '../pager/freelist.js';
 import type { Pager } from '../pager/pager.js';
 import { toKey, toRange, toValue, type Bytes, type ScanOptions } from './args.js';
@@ -74,64 +74,74 @@ export interface WriteHost {
 }
 
 export class WriteTxn implements Disposable {
-  private readonly tree: TreeWriter;
-  private readonly record: RecordBuilder;
-  private state: 'open' | 'committed' | 'aborted' | 'failed' = 'open';
+  readonly #tree: TreeWriter;
+  readonly #record: RecordBuilder;
+  #state: 'open' | 'committed' | 'aborted' | 'failed' = 'open';
   /** Page ids taken from the database's free list (given back on abort). */
-  private readonly taken: number[] = [];
-  private pageCount: number;
-  private broken: unknown = null;
+  readonly #taken: number[] = [];
+  #pageCount: number;
+  #broken: unknown = null;
+
+  readonly #host: WriteHost;
+  /**
+   * Recovery applies the record already in the log at this position; the
+   * transaction then builds no record and commit() appends nothing.
+   */
+  readonly #replaying: { position: number; end: number } | null;
+
+  private constructor(host: WriteHost, replaying: { position: number; end: number } | null) {
+    this.#host = host;
+    this.#replaying = replaying;
+    const s = host.latest;
+    this.#pageCount = s.pageCount;
+    this.#tree = new TreeWriter(host.pager, s.root, s.txnId, s.depth, s.entryCount, s.txnId + 1, () => this.#allocate(), host.checkpointTxnId);
+    this.#record = host.recordBuilder;
+    if (replaying === null) this.#record.reset(s.txnId + 1);
+  }
 
   /**
-   * `replaying`: recovery applies the record already in the log at this
-   * position; the transaction then builds no record and commit() appends nothing.
+   * @internal The database's engine hands out the write transaction; users
+   * call db.beginWrite(), beginWriteAsync() or write(). `replaying`: recovery.
    */
-  constructor(
-    private readonly host: WriteHost,
-    private readonly replaying: { position: number; end: number } | null = null,
-  ) {
-    const s = host.latest;
-    this.pageCount = s.pageCount;
-    this.tree = new TreeWriter(host.pager, s.root, s.txnId, s.depth, s.entryCount, s.txnId + 1, () => this.allocate(), host.checkpointTxnId);
-    this.record = host.recordBuilder;
-    if (replaying === null) this.record.reset(s.txnId + 1);
+  static create(host: WriteHost, replaying: { position: number; end: number } | null = null): WriteTxn {
+    return new WriteTxn(host, replaying);
   }
 
   /** The txn id this transaction commits as. */
   get txnId(): number {
-    return this.host.latest.txnId + 1;
+    return this.#host.latest.txnId + 1;
   }
 
   put(key: Bytes, value: Bytes): void {
-    this.checkOpen();
-    const k = toKey(key, this.host.maxKeySize);
+    this.#checkOpen();
+    const k = toKey(key, this.#host.maxKeySize);
     const v = toValue(value);
     // The record first: a transaction too large for its record fails here, before the tree changes.
-    if (this.replaying === null) this.record.put(k, v);
+    if (this.#replaying === null) this.#record.put(k, v);
     try {
-      this.tree.put(k, v);
+      this.#tree.put(k, v);
     } catch (err) {
-      throw this.broke(err);
+      throw this.#broke(err);
     }
   }
 
   /** Deletes key; returns whether it existed. */
   del(key: Bytes): boolean {
-    this.checkOpen();
-    const k = toKey(key, this.host.maxKeySize);
+    this.#checkOpen();
+    const k = toKey(key, this.#host.maxKeySize);
     try {
-      const existed = this.tree.del(k);
-      if (existed && this.replaying === null) this.record.del(k);
+      const existed = this.#tree.del(k);
+      if (existed && this.#replaying === null) this.#record.del(k);
       return existed;
     } catch (err) {
-      throw this.broke(err);
+      throw this.#broke(err);
     }
   }
 
   /** Reads through this transaction's own changes. */
   get(key: Bytes): Buffer | undefined {
-    this.checkOpen();
-    return treeGet(this.tree, this.tree.root, this.tree.rootTxn, toKey(key, this.host.maxKeySize));
+    this.#checkOpen();
+    return treeGet(this.#tree, this.#tree.root, this.#tree.rootTxn, toKey(key, this.#host.maxKeySize));
   }
 
   /**
@@ -139,13 +149,13 @@ export class WriteTxn implements Disposable {
    * open is allowed: the scan continues after the last key it returned.
    */
   scan(options?: ScanOptions): IterableIterator<[Buffer, Buffer]> {
-    this.checkOpen();
+    this.#checkOpen();
     const host: ScanHost = {
-      checkOpen: () => this.checkOpen(),
-      source: () => this.tree,
-      root: () => this.tree.root,
-      rootTxn: () => this.tree.rootTxn,
-      version: () => this.tree.version,
+      checkOpen: () => this.#checkOpen(),
+      source: () => this.#tree,
+      root: () => this.#tree.root,
+      rootTxn: () => this.#tree.rootTxn,
+      version: () => this.#tree.version,
     };
     return new ScanIterator(host, toRange(options));
   }
@@ -158,8 +168,8 @@ export class WriteTxn implements Disposable {
    * writes until reopened: the record's fate is unknown).
    */
   commit(): number {
-    const txnId = this.write();
-    if (txnId < 0) return this.host.latest.txnId;
+    const txnId = this.#write();
+    if (txnId < 0) return this.#host.latest.txnId;
     return txnId;
   }
 
@@ -171,19 +181,19 @@ export class WriteTxn implements Disposable {
   commitAsync(): Promise<number> {
     let txnId: number;
     try {
-      txnId = this.write(true);
+      txnId = this.#write(true);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (txnId < 0) return Promise.resolve(this.host.latest.txnId);
-    return this.host.syncLogUpTo(this.host.latest.logEnd).then(() => txnId);
+    if (txnId < 0) return Promise.resolve(this.#host.latest.txnId);
+    return this.#host.syncLogUpTo(this.#host.latest.logEnd).then(() => txnId);
   }
 
   /** Discards every change. Safe to call after commit (no-op). */
   abort(): void {
-    if (this.state !== 'open') return;
-    this.rollback();
-    this.finish('aborted');
+    if (this.#state !== 'open') return;
+    this.#rollback();
+    this.#finish('aborted');
   }
 
   [Symbol.dispose](): void {
@@ -191,24 +201,24 @@ export class WriteTxn implements Disposable {
   }
 
   get isClosed(): boolean {
-    return this.state !== 'open';
+    return this.#state !== 'open';
   }
 
   /**
    * The commit protocol (spec §8). Returns the new txn id, or -1 when there was
    * nothing to commit. `deferSync`: leave the log sync to syncLogUpTo.
    */
-  private write(deferSync = false): number {
-    this.checkOpen();
-    if (this.broken !== null) {
+  #write(deferSync = false): number {
+    this.#checkOpen();
+    if (this.#broken !== null) {
       this.abort();
-      throw new NorthstarError('InvalidArgument', 'transaction failed earlier and was aborted', { cause: this.broken });
+      throw new NorthstarError('InvalidArgument', 'transaction failed earlier and was aborted', { cause: this.#broken });
     }
-    const host = this.host;
-    const tree = this.tree;
+    const host = this.#host;
+    const tree = this.#tree;
     if (!tree.changed) {
-      if (this.replaying === null) {
-        this.finish('committed');
+      if (this.#replaying === null) {
+        this.#finish('committed');
         return -1;
       }
       // A snapshot's root is always written by its own commit (spec §4.5, rule 13).
@@ -233,12 +243,12 @@ export class WriteTxn implements Disposable {
       failpoint('beforePageWrite');
       pager.writePages(ids, pages);
       failpoint('afterPageWrite');
-      const end = this.pageCount * pager.pageSize;
+      const end = this.#pageCount * pager.pageSize;
       pager.extendTo(end);
       // 3. Append the commit record; 4. one fdatasync of the log: the commit point.
       let recordPosition: number;
       let recordEnd: number;
-      if (this.replaying === null) {
+      if (this.#replaying === null) {
         // The first record of a log points at itself (spec/commit_record_v0.md §1).
         const prev = base.recordPosition === 0 ? log.nextAppendPosition() : base.recordPosition;
         appended = true;
@@ -248,21 +258,21 @@ export class WriteTxn implements Disposable {
         // The pages section tells other handles which cached pages went stale and
         // how the free pages changed (spec/commit_record_v0.md, spec/concurrency_v0.md §5).
         const section = {
-          pageCount: this.pageCount,
+          pageCount: this.#pageCount,
           entryCount: tree.entryCount,
           depth: tree.depth,
           written: ids,
           freed: tree.freedCommitted,
           freedYoung: tree.freedYoung,
         };
-        recordPosition = log.append(this.record.seal(prev, tree.root, pager.kernels, flags, section));
+        recordPosition = log.append(this.#record.seal(prev, tree.root, pager.kernels, flags, section));
         recordEnd = log.end;
         if (host.sync === 'full' && !deferSync) log.datasync();
       } else {
-        recordPosition = this.replaying.position;
-        recordEnd = this.replaying.end;
+        recordPosition = this.#replaying.position;
+        recordEnd = this.#replaying.end;
       }
-      const durable = this.replaying !== null || host.sync === 'none' || !deferSync;
+      const durable = this.#replaying !== null || host.sync === 'none' || !deferSync;
       // 5. Publish.
       host.committed(
         {
@@ -271,7 +281,7 @@ export class WriteTxn implements Disposable {
             root: tree.root,
             depth: tree.depth,
             entryCount: tree.entryCount,
-            pageCount: this.pageCount,
+            pageCount: this.#pageCount,
             recordPosition,
             logEnd: recordEnd,
           },
@@ -279,11 +289,11 @@ export class WriteTxn implements Disposable {
           freedYoung: tree.freedYoung,
           reusable: tree.reusable,
           dirty: tree.dirty,
-          opCount: this.replaying === null ? this.record.opCount : 0,
+          opCount: this.#replaying === null ? this.#record.opCount : 0,
         },
         durable,
       );
-      this.finish('committed');
+      this.#finish('committed');
       failpoint('afterCommitPublish');
       return txnId;
     } catch (err) {
@@ -297,46 +307,46 @@ export class WriteTxn implements Disposable {
           host.poison(e);
         }
       }
-      this.rollback();
-      this.finish('failed');
+      this.#rollback();
+      this.#finish('failed');
       throw e;
     }
   }
 
-  private allocate(): number {
-    const id = this.host.freeList.take();
+  #allocate(): number {
+    const id = this.#host.freeList.take();
     if (id !== undefined) {
-      this.taken.push(id);
+      this.#taken.push(id);
       return id;
     }
-    return this.pageCount++;
+    return this.#pageCount++;
   }
 
   /** Returns every page id this transaction took; pages past the old end are simply unused. */
-  private rollback(): void {
-    this.host.freeList.giveBack(this.taken);
-    this.taken.length = 0;
+  #rollback(): void {
+    this.#host.freeList.giveBack(this.#taken);
+    this.#taken.length = 0;
   }
 
-  private finish(state: 'committed' | 'aborted' | 'failed'): void {
-    this.state = state;
-    this.host.writerDone();
+  #finish(state: 'committed' | 'aborted' | 'failed'): void {
+    this.#state = state;
+    this.#host.writerDone();
   }
 
   /** A tree change failed half-way: the transaction is fit only for abort. */
-  private broke(err: unknown): unknown {
-    this.broken = err;
+  #broke(err: unknown): unknown {
+    this.#broken = err;
     return err;
   }
 
-  private checkOpen(): void {
-    if (this.state !== 'open') throw new NorthstarError('Closed', `write transaction is ${this.state}`);
-    this.host.checkOpen();
+  #checkOpen(): void {
+    if (this.#state !== 'open') throw new NorthstarError('Closed', `write transaction is ${this.#state}`);
+    this.#host.checkOpen();
   }
 
-  /** Applies one decoded op during recovery (no record is built). */
+  /** @internal Applies one decoded op during recovery (no record is built). */
   applyReplayed(type: number, key: Uint8Array, value: Uint8Array): void {
-    if (type === 0) this.tree.put(key, value);
-    else this.tree.del(key);
+    if (type === 0) this.#tree.put(key, value);
+    else this.#tree.del(key);
   }
 }

@@ -3,7 +3,7 @@
 // I/O counters as the harness's IoCounters.
 
 import * as fs from 'node:fs';
-import { open, type Database, type OpenOptions } from '../../db.js';
+import { open, type Database, type OpenOptions } from '../../db/index.js';
 import type { DbConfig } from '../schema.js';
 import { zeroIo, type IoCounters } from '../registry.js';
 

@@ -2,7 +2,7 @@
 // nightly at dev_nvme: a shuffled bulk load, a full scan, a 90/10 get/put mix.
 
 import * as path from 'node:path';
-import { open, type Database } from '../../db.js';
+import { open, type Database } from '../../db/index.js';
 import type { Benchmark } from '../registry.js';
 import { buildDatabase, dbConfig, dbIo, keyTable, KEY_BYTES, randomIndexes, removeDatabase, shuffled, VALUE_BYTES, valueOf } from './fixtures.js';
 

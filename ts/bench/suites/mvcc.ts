@@ -4,7 +4,7 @@
 // pending and never run.
 
 import * as path from 'node:path';
-import { open } from '../../db.js';
+import { open } from '../../db/index.js';
 import type { Benchmark } from '../registry.js';
 import { buildDatabase, dbConfig, dbIo, VALUE_BYTES } from './fixtures.js';
 

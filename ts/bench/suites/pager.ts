@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { open, type Database } from '../../db.js';
+import { open, type Database } from '../../db/index.js';
 import { HEADER_SIZE, PageType } from '../../format/constants.js';
 import { initPageHeader } from '../../format/page.js';
 import { NodeFile } from '../../io/file.js';

@@ -1,0 +1,156 @@
+// Checkpoints (spec/file_format_v1.md §8.2): the data file is made to hold the
+// latest commit durably, so recovery need not replay the log before it. A
+// checkpoint writes new freelist and history chains, syncs the data file, then
+// writes the meta into the slot the durable meta is not in and syncs again;
+// a crash anywhere leaves the old meta, whose pages nothing has overwritten.
+
+import { NorthstarError } from '../errors.js';
+import { FREELIST_ENTRIES_OFFSET, FREELIST_ENTRY_SIZE, HEADER_SIZE, HISTORY_ENTRIES_OFFSET, HISTORY_ENTRY_SIZE, META_PAGE_A, META_PAGE_B, PageType } from '../format/constants.js';
+import { initPageHeader, writePageTxnId } from '../format/page.js';
+import { failpoint } from '../io/failpoint.js';
+import { freelistCapacity, writeFreelistPage } from '../pager/freelist.js';
+import { historyCapacity, writeHistoryPage } from '../pager/history.js';
+import { encodeMeta, type Meta } from '../pager/meta.js';
+import type { Engine } from './engine.js';
+import { publishShared, publishUpTo } from './groupcommit.js';
+
+/** True when the automatic checkpoint is due: `checkpoint.commits` commits or `checkpoint.logBytes` of log since the last. */
+export function checkpointDue(e: Engine): boolean {
+  return (
+    e.latest.txnId !== e.durable.txnId &&
+    (e.commitsSinceCheckpoint >= e.opts.checkpointCommits || e.latest.logEnd - e.durable.logTail >= e.opts.checkpointLogBytes)
+  );
+}
+
+/**
+ * The checkpoint protocol (spec §8.2): the log durable up to the latest
+ * commit; the freelist and history chains written; the data file synced;
+ * the meta written to the slot the current durable meta is not in; synced.
+ */
+export function writeCheckpoint(e: Engine, force = false): void {
+  const s = e.latest;
+  if (!force && s.txnId === e.durable.txnId && s.logEnd === e.durable.logTail) return;
+  const pager = e.pager;
+  // 1. Every record the meta will cover must be durable first.
+  failpoint('beforeCheckpointLogSync');
+  if (e.syncedEnd < s.logEnd && e.sync === 'full') e.log.datasync();
+  e.syncedEnd = Math.max(e.syncedEnd, s.logEnd);
+  publishUpTo(e, s, null);
+  // This handle is the writer of record before it takes any page: should it die before it
+  // publishes the new meta, the next writer rebuilds its free pages from whichever meta is
+  // durable rather than reusing pages the new chains may hold (concurrency §5).
+  publishShared(e);
+  // 2. New freelist and history chains; the old chains are freed by this checkpoint.
+  let pageCount = s.pageCount;
+  const taken: number[] = [];
+  const alloc = (): number => {
+    const id = e.freeList.take();
+    if (id !== undefined) {
+      taken.push(id);
+      return id;
+    }
+    return pageCount++;
+  };
+  const oldChains = e.freelistPages.concat(e.historyPages);
+  const snapshots = e.history.all();
+  const hcap = historyCapacity(pager.pageSize);
+  const historyChain: number[] = [];
+  for (let n = 0; n < snapshots.length; n += hcap) historyChain.push(alloc());
+  const fcap = freelistCapacity(pager.pageSize);
+  const freelistChain: number[] = [];
+  const entryCount = (): number => e.freeList.freeCount + e.freeList.pendingCount + oldChains.length;
+  while (freelistChain.length * fcap < entryCount()) freelistChain.push(alloc());
+  const entries = e.freeList.entries();
+  for (const id of oldChains) entries.push([id, s.txnId]);
+  const ids = historyChain.concat(freelistChain);
+  const pages = [
+    ...chainPages(pager.pageSize, PageType.History, historyChain, hcap, snapshots.length, HISTORY_ENTRIES_OFFSET, HISTORY_ENTRY_SIZE, (page, next, from) =>
+      writeHistoryPage(page, next, snapshots, from),
+    ),
+    ...chainPages(pager.pageSize, PageType.Freelist, freelistChain, fcap, entries.length, FREELIST_ENTRIES_OFFSET, FREELIST_ENTRY_SIZE, (page, next, from) =>
+      writeFreelistPage(page, next, entries, from),
+    ),
+  ];
+  try {
+    for (const p of pages) {
+      writePageTxnId(p, s.txnId);
+      pager.kernels.pageSeal(p);
+    }
+    failpoint('midCheckpointPages');
+    const order = ids.map((_, i) => i).sort((a, b) => ids[a]! - ids[b]!);
+    pager.writePages(
+      order.map((i) => ids[i]!),
+      order.map((i) => pages[i]!),
+    );
+    pager.extendTo(pageCount * pager.pageSize);
+    // 3. Every page the meta can reach is durable before the meta.
+    failpoint('beforeCheckpointSync');
+    if (e.sync === 'full') e.file.datasync();
+  } catch (err) {
+    e.freeList.giveBack(taken);
+    throw err instanceof NorthstarError ? err : new NorthstarError('IoError', `checkpoint failed: ${String(err)}`, { cause: err });
+  }
+  // 4. The meta, into the other slot; 5. durable.
+  const meta: Meta = {
+    pageSize: pager.pageSize,
+    txnId: s.txnId,
+    root: s.root,
+    freelist: freelistChain[0] ?? 0,
+    logTail: s.logEnd,
+    pageCount,
+    entryCount: s.entryCount,
+    depth: s.depth,
+    dbId: e.durable.dbId,
+    history: historyChain[0] ?? 0,
+    checkpointSeq: (e.durable.checkpointSeq + 1) >>> 0,
+  };
+  const slot = e.durableSlot === META_PAGE_A ? META_PAGE_B : META_PAGE_A;
+  try {
+    // Counted before it happens (concurrency §2.4): a checkpoint that dies here still makes the next writer look.
+    e.metaWritesSeen = e.coord.noteMetaWrite();
+    failpoint('beforeMetaWrite');
+    e.file.write(encodeMeta(meta, slot, pager.kernels), slot * pager.pageSize);
+    failpoint('beforeMetaSync');
+    if (e.sync === 'full') e.file.datasync();
+    failpoint('afterMetaSync');
+  } catch (err) {
+    const error = err instanceof NorthstarError ? err : new NorthstarError('IoError', String(err), { cause: err });
+    e.poison(error);
+    throw error;
+  }
+  e.durable = meta;
+  e.durableSlot = slot;
+  e.latest = { ...s, pageCount };
+  if (e.published.txnId === s.txnId) e.published = e.latest;
+  e.freelistPages = freelistChain;
+  e.historyPages = historyChain;
+  e.freeList.addPending(s.txnId, oldChains);
+  e.commitsSinceCheckpoint = 0;
+  // The next writer, here or in another handle, starts from this meta (concurrency §5).
+  publishShared(e);
+}
+
+/**
+ * The pages of a freelist or history chain (spec §6) holding `total` entries,
+ * `perPage` to a page, on the page ids of `chain`; `fill` writes the body.
+ */
+function chainPages(
+  pageSize: number,
+  type: PageType,
+  chain: readonly number[],
+  perPage: number,
+  total: number,
+  entriesOffset: number,
+  entrySize: number,
+  fill: (page: Uint8Array, next: number, from: number) => number,
+): Uint8Array[] {
+  const pages: Uint8Array[] = [];
+  for (let j = 0, from = 0; j < chain.length; j++) {
+    const page = Buffer.alloc(pageSize);
+    const n = Math.min(perPage, total - from);
+    initPageHeader(page, type, chain[j]!, entriesOffset - HEADER_SIZE + n * entrySize);
+    from += fill(page, j + 1 < chain.length ? chain[j + 1]! : 0, from);
+    pages.push(page);
+  }
+  return pages;
+}

@@ -1,0 +1,53 @@
+// Closing a handle: abort its live writer, reject its waits for the writer,
+// checkpoint when it can take the writer without waiting (another handle that
+// holds it checkpoints the data file itself), trim the log's preallocated
+// zeros, then give back the reader slot and close the files.
+
+import { NorthstarError } from '../errors.js';
+import { writeCheckpoint } from './checkpoint.js';
+import type { Engine } from './engine.js';
+import { forgetRaise } from './snapshots.js';
+import { takeOver, rejectWriterWaiters } from './writer.js';
+
+/** Checkpoints, aborts a live writer, ends every reader and closes both files. Throws the checkpoint's error after closing. */
+export function close(e: Engine): void {
+  if (e.closed) return;
+  e.writer?.abort();
+  rejectWriterWaiters(e, new NorthstarError('Closed', 'database closed while waiting for the writer'));
+  let err: unknown = null;
+  if (!e.poisoned) {
+    try {
+      // Skipped when another handle holds the writer: the data file is theirs to checkpoint.
+      const had = e.coord.writerLocked;
+      if (had || e.coord.lockWriter(0)) {
+        if (!had) takeOver(e);
+        writeCheckpoint(e);
+        // A closed database's log ends at its last record (tools read it whole).
+        e.log.trimPreallocated();
+      }
+    } catch (error) {
+      err = error;
+    }
+  }
+  closeFiles(e);
+  if (err) throw err;
+}
+
+/** Closes the files and the lock-file view; the handle is closed from here on, whatever fails. */
+export function closeFiles(e: Engine): void {
+  e.closed = true;
+  // A closed handle is nobody's to raise; dropping it here also lets it be collected
+  // before the current task ends.
+  forgetRaise(e);
+  e.pager.cache.clear();
+  e.pager.map?.close();
+  try {
+    e.coord.close();
+  } finally {
+    try {
+      e.log.close();
+    } finally {
+      e.file.close();
+    }
+  }
+}

@@ -1,0 +1,235 @@
+// One open handle's engine: the files, the pager, the free list, retained
+// history, the snapshot registry and this handle's view of the lock file. It
+// is internal: the public `Database` (database.ts) holds one in a private
+// field, and transactions reach it only through the WriteHost and ReadHost
+// interfaces they declare. The protocols that act on it live a file each, in
+// spec order: open.ts (create, adopt or recover), snapshots.ts, writer.ts
+// (taking the writer), groupcommit.ts, checkpoint.ts, recovery.ts, follow.ts
+// (other handles' commits), truncate.ts, close.ts.
+
+import { EventEmitter } from 'node:events';
+import { ErrorCode, NorthstarError } from '../errors.js';
+import { maxKeySize } from '../format/page.js';
+import type { DbFile } from '../io/file.js';
+import type { LogFile } from '../log/file.js';
+import { RecordBuilder } from '../log/record.js';
+import type { Kernels } from '../native/kernels.js';
+import type { FreeList } from '../pager/freelist.js';
+import { History } from '../pager/history.js';
+import type { Meta } from '../pager/meta.js';
+import { Pager } from '../pager/pager.js';
+import { mappingFor } from '../pager/map.js';
+import type { PageSource } from '../btree/read.js';
+import type { ReadHost } from '../txn/read.js';
+import type { CommitResult, TreeState, WriteHost, WriteTxn } from '../txn/write.js';
+import type { Coordinator } from '../shared/coordinator.js';
+import { loadFreeList, loadHistory } from './chains.js';
+import { writeCheckpoint, checkpointDue } from './checkpoint.js';
+import { publishUpTo, syncLogUpTo, type Unsynced, type SyncWaiter } from './groupcommit.js';
+import { lastRecordBefore, snapshotOf } from './logscan.js';
+import type { Options } from './options.js';
+import { queueRaise, showReaders } from './snapshots.js';
+import { releaseWriterLock, type WriterWaiter } from './writer.js';
+
+/** Emits nothing to nobody: the events target until the Database facade takes over. */
+const NO_LISTENERS = new EventEmitter();
+
+export class Engine implements WriteHost, ReadHost {
+  readonly path: string;
+  readonly logPath: string;
+  readonly sync: Options['sync'];
+  readonly pager: Pager;
+  readonly maxKeySize: number;
+  readonly source: PageSource;
+  readonly file: DbFile;
+  readonly opts: Options;
+  /** This handle's slot and view of the lock file (spec/concurrency_v0.md). */
+  readonly coord: Coordinator;
+  /** The record builder every write transaction of this handle reuses. */
+  readonly recordBuilder: RecordBuilder;
+  /** Where 'commit' events go: the Database facade once it exists. */
+  events: EventEmitter = NO_LISTENERS;
+
+  /** The log file this handle has open (replaced when another handle replaces the file). */
+  log: LogFile;
+  freeList: FreeList;
+  /** Latest commit in the log: the base of the next write transaction. */
+  latest: TreeState;
+  /** Latest commit readers see: durable (or sync 'none'). Published blocks may lack depth (history snapshots). */
+  published: TreeState;
+  /** The meta the data file holds durably (last checkpoint) and its slot. */
+  durable: Meta;
+  durableSlot: number;
+  /** The pages of the durable meta's freelist and history chains (freed by the next checkpoint). */
+  freelistPages: number[];
+  historyPages: number[];
+  history: History;
+
+  // ---- snapshots (snapshots.ts) ----
+  /** Live read transactions of this handle, by snapshot txn id. */
+  readonly readers = new Map<number, number>();
+  liveReaders = 0;
+  /** The oldest snapshot this handle's readers hold; undefined when it must be recomputed. */
+  oldestCache: number | null | undefined = null;
+
+  // ---- the writer (writer.ts, groupcommit.ts) ----
+  writer: WriteTxn | null = null;
+  /** beginWriteAsync calls of this handle waiting for the writer, in the order they were made. */
+  readonly writerWaiters: WriterWaiter[] = [];
+  /** The timer of the next look for the writer on the waiters' behalf, and its current delay. */
+  writerTimer: NodeJS.Timeout | null = null;
+  writerBackoff = 0;
+  /** Commits whose record is in the log but whose sync has not completed (commitAsync). */
+  unsynced: Unsynced[] = [];
+  syncing: Promise<void> | null = null;
+  syncWaiters: SyncWaiter[] = [];
+  /** Log position up to which the log is known durable. */
+  syncedEnd: number;
+  /** recover() is replaying: its commits keep the writer lock (concurrency §3.1), else another opener would recover too. */
+  recovering = false;
+
+  // ---- checkpoints (checkpoint.ts) ----
+  commitsSinceCheckpoint = 0;
+
+  // ---- other handles (follow.ts) ----
+  /** The log file generation this handle has open (bumped when truncateLog replaces the file). */
+  logGeneration = 0;
+  /** W_META_WRITES when this handle last read the metas or wrote one (concurrency §2.4); -1: never. */
+  metaWritesSeen = -1;
+  /** Pages read ahead by catch-ups (stats().cache.prefetched). */
+  prefetched = 0;
+  /** Catch-ups done (stats().catchUps). */
+  catchUps = 0;
+
+  closed = false;
+  /** Set when the log's durable content is unknown: writes are refused until reopen. */
+  poisoned: NorthstarError | null = null;
+
+  constructor(path: string, file: DbFile, log: LogFile, meta: Meta, slot: number, opts: Options, k: Kernels, coord: Coordinator) {
+    this.path = path;
+    this.logPath = log.path;
+    this.file = file;
+    this.log = log;
+    this.coord = coord;
+    this.opts = opts;
+    this.sync = opts.sync;
+    this.pager = new Pager(file, meta.pageSize, k, opts.cacheSize, opts.mmap ? mappingFor(file) : null);
+    this.maxKeySize = maxKeySize(meta.pageSize);
+    this.recordBuilder = new RecordBuilder(opts.maxTxnBytes === undefined ? {} : { maxPayload: opts.maxTxnBytes });
+    const pager = this.pager;
+    this.source = {
+      kernels: k,
+      pageSize: meta.pageSize,
+      path,
+      page: (id) => pager.read(id),
+      searchLeaf: (leaf, key) => pager.searchLeaf(leaf, key),
+      searchBranch: (branch, key) => pager.searchBranch(branch, key),
+      wordsOf: (leaf) => pager.wordsOf(leaf),
+      node: (id, txn) => pager.readNode(id, txn),
+      nodeType: () => pager.nodeType,
+      overflowPage: (id) => pager.readUncached(id),
+    };
+    this.durable = meta;
+    this.durableSlot = slot;
+    this.history = new History(opts.historyTxns);
+    this.historyPages = loadHistory(pager, meta, this.history);
+    const floor = Math.min(meta.txnId, this.history.oldest ?? meta.txnId);
+    const { list, chain } = loadFreeList(pager, meta, floor);
+    this.freeList = list;
+    this.freelistPages = chain;
+    this.latest = stateOfMeta(meta, log);
+    this.published = this.latest;
+    this.syncedEnd = meta.logTail;
+    if (this.history.get(meta.txnId) === undefined) this.history.add(snapshotOf(this.latest));
+  }
+
+  // ---- hooks for the transactions (WriteHost, ReadHost) ------------------------
+
+  checkOpen(): void {
+    if (this.closed) throw new NorthstarError(ErrorCode.Closed, 'database is closed');
+  }
+
+  /** Refuses writes after a failed sync or checkpoint, until reopen recovers. */
+  checkWritable(): void {
+    if (this.poisoned) throw new NorthstarError('IoError', `writes refused until reopen: ${this.poisoned.message}`, { cause: this.poisoned });
+  }
+
+  releaseSnapshot(txnId: number): void {
+    const n = this.readers.get(txnId) ?? 0;
+    if (n <= 1) {
+      this.readers.delete(txnId);
+      if (this.oldestCache === txnId) this.oldestCache = undefined;
+      // Raising the slot only lets the writer reuse pages sooner, so it can wait until the
+      // current task is done: a loop of beginRead/close then writes the slot once, not twice
+      // per read (concurrency §4.2).
+      queueRaise(this);
+    } else this.readers.set(txnId, n - 1);
+    this.liveReaders--;
+  }
+
+  /** Brings the slot up to this handle's oldest snapshot (queueRaise's microtask). */
+  raiseSlot(): void {
+    if (!this.closed) showReaders(this);
+  }
+
+  committed(result: CommitResult, durable: boolean): void {
+    const s = result.state;
+    this.latest = s;
+    // The written pages replace their ids' cache entries; their buffers are nobody's now
+    // (the transaction is over), so with a mapping they are recycled (spec §9.3).
+    for (const [id, page] of result.dirty) this.pager.cacheWritten(id, page);
+    this.freeList.giveBack(result.reusable);
+    this.freeList.addPending(s.txnId, result.freed, true);
+    this.freeList.addPending(s.txnId, result.freedYoung, false);
+    this.commitsSinceCheckpoint++;
+    if (durable) {
+      this.syncedEnd = s.logEnd;
+      publishUpTo(this, s, result);
+    } else {
+      this.unsynced.push({ result });
+    }
+  }
+
+  syncLogUpTo(position: number): Promise<void> {
+    return syncLogUpTo(this, position);
+  }
+
+  writerDone(): void {
+    this.writer = null;
+    if (!this.closed && !this.poisoned && checkpointDue(this)) {
+      try {
+        writeCheckpoint(this);
+      } catch (err) {
+        // The commit itself is durable in the log; a failed checkpoint only
+        // delays the data file. Refuse writes until reopen recovers.
+        this.poison(err instanceof NorthstarError ? err : new NorthstarError('IoError', String(err), { cause: err }));
+      }
+    }
+    releaseWriterLock(this);
+  }
+
+  poison(err: NorthstarError): void {
+    this.poisoned ??= err;
+  }
+
+  get logDurableEnd(): number {
+    return this.sync === 'none' ? -1 : this.syncedEnd;
+  }
+
+  get checkpointTxnId(): number {
+    return this.durable.txnId;
+  }
+}
+
+/** The tree state a durable meta describes, its record found from the log's trailer. */
+export function stateOfMeta(meta: Meta, log: LogFile): TreeState {
+  return {
+    txnId: meta.txnId,
+    root: meta.root,
+    depth: meta.depth,
+    entryCount: meta.entryCount,
+    pageCount: meta.pageCount,
+    recordPosition: lastRecordBefore(log, meta.logTail),
+    logEnd: meta.logTail,
+  };
+}

@@ -1,0 +1,182 @@
+// The options of open() and the shapes the public API returns: every limit is
+// an option with its default here (README "API", docs/api.md).
+
+import { NorthstarError } from '../errors.js';
+import { DEFAULT_PAGE_SIZE, LOG_SECTOR_SIZES, PAGE_SIZES } from '../format/constants.js';
+import { nodeFileSystem, type FileSystem, type IoStats } from '../io/file.js';
+import type { Implementation } from '../native/kernels.js';
+import type { ReaderSlot } from '../shared/coordinator.js';
+
+export type SyncMode = 'full' | 'none';
+
+export interface OpenOptions {
+  /** Page size for a new file: 4096, 8192, 16384 (default) or 32768. An existing file keeps its own. */
+  pageSize?: number;
+  /** 'full' (default): each commit is durable when commit() returns (one fdatasync of the log). 'none': no fdatasync (tests, bulk loads). */
+  sync?: SyncMode;
+  /** Bytes of page data the page cache holds at most (default 256 MiB; never fewer than 16 pages). */
+  cacheSize?: number;
+  /** Time travel: how many of the latest commits stay readable with beginRead({ txnId }) (default 1000). */
+  history?: { txns?: number };
+  /** Automatic checkpoints: after this many commits or this many log bytes since the last one. */
+  checkpoint?: { commits?: number; logBytes?: number };
+  /** Largest commit record payload, i.e. the largest transaction (default 64 MiB). */
+  maxTxnBytes?: number;
+  /**
+   * For a new database: 0 (default) or 512 or 4096, the sector size the commit
+   * log starts every append on. 0 assumes the device never damages bytes outside
+   * a write (powersafe overwrite, SQLite's default). With 4096 an acknowledged
+   * commit survives even a power cut that fills whole sectors of a later,
+   * unsynced append with garbage, at the cost of up to 4 KiB of log per commit
+   * (spec/file_format_v1.md §8.4). An existing database keeps its own.
+   */
+  sectorSize?: number;
+  /** The file system to use; default the real one. The hardening suite passes a fault-injecting one (ts/io/faulty.ts). */
+  fileSystem?: FileSystem;
+  /**
+   * Read pages through a read-only shared mapping of the data file instead of
+   * copying each with pread (default true; spec/file_format_v1.md §9.3). Used
+   * only with the native addon, on Linux and macOS, with the real file
+   * system; NORTHSTAR_MMAP=0 turns it off for every handle. While the file is
+   * mapped, nothing may truncate it: NorthstarDB never does, but another
+   * program shrinking the file under an open handle kills the process (SIGBUS).
+   */
+  mmap?: boolean;
+}
+
+export interface BeginReadOptions {
+  /** Snapshot of this commit (time travel); must be within the retained history. */
+  txnId?: number;
+}
+
+export interface BeginWriteOptions {
+  /**
+   * While another thread or process holds the writer, wait up to this many
+   * milliseconds for it (default 0: throw WriteBusy at once).
+   */
+  timeoutMs?: number;
+}
+
+/** How long an asynchronous wait (beginWriteAsync, write, openAsync) may take, and a signal that ends it. */
+export interface WaitOptions {
+  /** Milliseconds to wait at most (then WriteBusy); Infinity: no limit. Default 30 s. */
+  timeoutMs?: number;
+  /** Aborting it rejects the wait with Aborted (the signal's reason as the cause). */
+  signal?: AbortSignal;
+}
+
+export interface CommitEvent {
+  txnId: number;
+  opCount: number;
+  /** Log position of the commit's record. */
+  position: number;
+}
+
+export interface DatabaseStats {
+  implementation: Implementation;
+  path: string;
+  logPath: string;
+  pageSize: number;
+  sync: SyncMode;
+  txnId: number;
+  entries: number;
+  depth: number;
+  /** Pages the committed state spans (file high-water mark). */
+  pageCount: number;
+  fileSize: number;
+  logSize: number;
+  freePages: number;
+  /** Pages freed by commits that live snapshots or retained history may still read. */
+  pendingPages: number;
+  freelistPages: number;
+  maxKeySize: number;
+  /** The last checkpoint: the commit the data file holds durably, and commits since. */
+  checkpoint: { txnId: number; commitsSince: number; logBytesSince: number };
+  history: { retained: number; oldestTxnId: number | null; limit: number };
+  /**
+   * Live snapshots: this handle's (`live`), and every other handle's on the
+   * database, in any thread or process, from the lock file (`others`: one
+   * entry per handle holding a snapshot). `oldestTxnId` is the oldest of all.
+   */
+  readers: { live: number; oldestTxnId: number | null; others: ReaderSlot[] };
+  /** This handle has a live write transaction. */
+  writer: boolean;
+  /** beginWriteAsync / write calls of this handle waiting for the writer. */
+  writerWaiters: number;
+  /** Times this handle caught up with commits other handles published (spec/concurrency_v0.md §4.1): one per beginRead or write that found something new. */
+  catchUps: number;
+  /** How this handle coordinates with others: 'native' (shared memory, flock), 'file' (fallback) or 'memory' (custom file system). */
+  coordination: 'native' | 'file' | 'memory';
+  cache: {
+    limitBytes: number;
+    capacityPages: number;
+    pages: number;
+    hits: number;
+    misses: number;
+    evictions: number;
+    /** Bytes of the search hints kept beside cached nodes (spec/file_format_v1.md §9.2). */
+    hintBytes: number;
+    /** Pages read ahead when catching up with other handles' commits (spec/concurrency_v0.md §4.1). */
+    prefetched: number;
+    /**
+     * Whether pages are viewed in a read-only mapping of the file (open's
+     * `mmap`, spec/file_format_v1.md §9.3), and how many page reads it
+     * served; those are not counted in `io.reads`.
+     */
+    mapped: boolean;
+    mappedReads: number;
+  };
+  io: IoStats;
+  logIo: IoStats;
+}
+
+export const DEFAULT_CACHE_SIZE = 256 * 1024 * 1024;
+export const DEFAULT_HISTORY_TXNS = 1000;
+export const DEFAULT_CHECKPOINT_COMMITS = 1000;
+export const DEFAULT_CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024;
+
+/** Options after checkOptions: every default filled in. */
+export interface Options {
+  pageSize: number;
+  sync: SyncMode;
+  cacheSize: number;
+  historyTxns: number;
+  checkpointCommits: number;
+  checkpointLogBytes: number;
+  maxTxnBytes: number | undefined;
+  sectorSize: number;
+  fs: FileSystem;
+  mmap: boolean;
+}
+
+/** Validates open()'s options (InvalidArgument) and fills in the defaults. */
+export function checkOptions(options: OpenOptions): Options {
+  if (options === null || typeof options !== 'object') throw new NorthstarError('InvalidArgument', 'options must be an object');
+  const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+  if (!(PAGE_SIZES as readonly number[]).includes(pageSize)) {
+    throw new NorthstarError('InvalidArgument', `pageSize must be one of ${PAGE_SIZES.join(', ')}`);
+  }
+  const sync = options.sync ?? 'full';
+  if (sync !== 'full' && sync !== 'none') throw new NorthstarError('InvalidArgument', "sync must be 'full' or 'none'");
+  const cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
+  if (typeof cacheSize !== 'number' || !Number.isFinite(cacheSize) || cacheSize <= 0) {
+    throw new NorthstarError('InvalidArgument', 'cacheSize must be a positive number of bytes');
+  }
+  const count = (v: unknown, dflt: number, what: string, min: number): number => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw new NorthstarError('InvalidArgument', `${what} must be an integer >= ${min}`);
+    return v;
+  };
+  const historyTxns = count(options.history?.txns, DEFAULT_HISTORY_TXNS, 'history.txns', 0);
+  const checkpointCommits = count(options.checkpoint?.commits, DEFAULT_CHECKPOINT_COMMITS, 'checkpoint.commits', 1);
+  const checkpointLogBytes = count(options.checkpoint?.logBytes, DEFAULT_CHECKPOINT_LOG_BYTES, 'checkpoint.logBytes', 1);
+  const maxTxnBytes = options.maxTxnBytes === undefined ? undefined : count(options.maxTxnBytes, 0, 'maxTxnBytes', 1);
+  const sectorSize = options.sectorSize ?? 0;
+  if (!(LOG_SECTOR_SIZES as readonly number[]).includes(sectorSize)) {
+    throw new NorthstarError('InvalidArgument', `sectorSize must be one of ${LOG_SECTOR_SIZES.join(', ')}`);
+  }
+  const fs = options.fileSystem ?? nodeFileSystem;
+  const mmap = options.mmap ?? true;
+  if (typeof mmap !== 'boolean') throw new NorthstarError('InvalidArgument', 'mmap must be a boolean');
+  return { pageSize, sync, cacheSize, historyTxns, checkpointCommits, checkpointLogBytes, maxTxnBytes, sectorSize, fs, mmap };
+}

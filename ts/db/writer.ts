@@ -1,0 +1,277 @@
+// Taking the writer (spec/concurrency_v0.md §5): one write transaction at a
+// time across every thread and process, by the lock file's writer lock. The
+// handle that takes it catches up, and when another handle wrote or
+// checkpointed since it last did, rebuilds its free pages from the durable
+// meta and the pages sections of the records after it (takeOver).
+
+import { NorthstarError } from '../errors.js';
+import { chooseMeta } from '../pager/meta.js';
+import type { PublishedState } from '../shared/coordinator.js';
+import { WriteTxn } from '../txn/write.js';
+import type { Engine } from './engine.js';
+import { catchUp, publishedFromLog, readPublished, reloadDurable } from './follow.js';
+import { publishShared } from './groupcommit.js';
+import { commitsWithPages, snapshotOf, treeStateOf } from './logscan.js';
+import { releasePages } from './snapshots.js';
+
+/**
+ * The write transaction, at once: WriteBusy while another holds the writer
+ * (or earlier waiters of the writer queue, §5.2, are still waiting), unless
+ * `timeoutMs` > 0, which blocks this thread up to that long for it (a
+ * synchronous wait, for scripts; servers use beginWriteAsync).
+ */
+export function beginWrite(e: Engine, timeoutMs: number): WriteTxn {
+  if (e.writer) throw new NorthstarError('WriteBusy', 'another write transaction is live on this handle');
+  if (e.writerWaiters.length > 0) throw new NorthstarError('WriteBusy', 'earlier beginWriteAsync calls on this handle are waiting for the writer');
+  lockWriter(e, timeoutMs);
+  return startWriter(e);
+}
+
+/** Under the writer lock: frees what no reader can reach and hands out the transaction. */
+function startWriter(e: Engine): WriteTxn {
+  releasePages(e);
+  const w = WriteTxn.create(e);
+  e.writer = w;
+  return w;
+}
+
+// ---- waiting without blocking (spec/concurrency_v0.md §5.2) ------------------------
+
+/** A beginWriteAsync call waiting for the writer. */
+export interface WriterWaiter {
+  /** Its place in the writer queue of every handle on the database. */
+  readonly ticket: number;
+  /** Date.now() past which it gives up (WriteBusy); Infinity: never. */
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | null;
+  readonly resolve: (w: WriteTxn) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * The write transaction, when it is this call's turn: calls on every handle,
+ * in every thread and process, are served in the order they were made (each
+ * takes a ticket of the lock file's writer queue now). Never blocks the
+ * thread: it looks again on a timer (1 ms, doubling to 10 ms) and at once when
+ * a handle of this thread lets the writer go. Rejects with WriteBusy after
+ * `timeoutMs`, Aborted when `signal` aborts, Closed when the handle closes.
+ */
+export function beginWriteAsync(e: Engine, timeoutMs: number, signal: AbortSignal | undefined): Promise<WriteTxn> {
+  if (signal?.aborted) return Promise.reject(aborted(signal));
+  return new Promise<WriteTxn>((resolve, reject) => {
+    const w: WriterWaiter = {
+      ticket: e.coord.takeTicket(),
+      deadline: timeoutMs === Infinity ? Infinity : Date.now() + timeoutMs,
+      timeoutMs,
+      signal,
+      onAbort: null,
+      resolve,
+      reject,
+    };
+    if (signal !== undefined) {
+      w.onAbort = () => {
+        const i = e.writerWaiters.indexOf(w);
+        if (i < 0) return;
+        e.writerWaiters.splice(i, 1);
+        w.reject(aborted(signal));
+        lookForWriter(e);
+      };
+      signal.addEventListener('abort', w.onAbort, { once: true });
+    }
+    e.writerWaiters.push(w);
+    lookForWriter(e);
+  });
+}
+
+/** Rejects every waiter of the handle (it closes) and stops looking. */
+export function rejectWriterWaiters(e: Engine, err: NorthstarError): void {
+  for (const w of e.writerWaiters.splice(0)) settle(w).reject(err);
+  lookForWriter(e);
+}
+
+/** Handles of this thread with waiters, looked at again as soon as a handle lets the writer go. */
+const waiting = new Set<Engine>();
+let nudgeScheduled = false;
+
+/** Each waiting handle of this thread looks again, once the current task is done. */
+function nudgeWaiters(): void {
+  if (waiting.size === 0 || nudgeScheduled) return;
+  nudgeScheduled = true;
+  setImmediate(() => {
+    nudgeScheduled = false;
+    for (const e of [...waiting]) lookForWriter(e);
+  });
+}
+
+/**
+ * One look for the writer on behalf of the handle's first waiter: expired
+ * waiters are rejected; the first takes the writer if the lock is free (or
+ * already this handle's) and no live waiter anywhere holds an earlier ticket.
+ * Otherwise the next look is scheduled.
+ */
+function lookForWriter(e: Engine): void {
+  const now = Date.now();
+  for (let i = 0; i < e.writerWaiters.length; ) {
+    const w = e.writerWaiters[i]!;
+    if (now < w.deadline) i++;
+    else {
+      e.writerWaiters.splice(i, 1);
+      settle(w).reject(new NorthstarError('WriteBusy', `another thread or process held the writer for ${w.timeoutMs} ms`));
+    }
+  }
+  if (e.poisoned && !e.closed) {
+    const err = new NorthstarError('IoError', `writes refused until reopen: ${e.poisoned.message}`, { cause: e.poisoned });
+    for (const w of e.writerWaiters.splice(0)) settle(w).reject(err);
+  }
+  const head = e.writerWaiters[0];
+  if (head === undefined || e.closed) {
+    stopLooking(e);
+    return;
+  }
+  if (!e.closed) e.coord.showTicket(head.ticket);
+  if (e.writer === null && takeLockFor(e, head)) {
+    e.writerWaiters.shift();
+    let txn: WriteTxn;
+    try {
+      txn = startWriter(e);
+    } catch (err) {
+      settle(head).reject(err);
+      releaseWriterLock(e);
+      lookForWriter(e);
+      return;
+    }
+    e.coord.showTicket(e.writerWaiters[0]?.ticket ?? 0);
+    settle(head).resolve(txn);
+    if (e.writerWaiters.length === 0) {
+      stopLooking(e);
+      return;
+    }
+  }
+  waiting.add(e);
+  if (e.writerTimer === null) {
+    e.writerBackoff = Math.min(e.writerBackoff * 2 || 1, 10);
+    e.writerTimer = setTimeout(() => {
+      e.writerTimer = null;
+      lookForWriter(e);
+    }, e.writerBackoff);
+  }
+}
+
+/** Takes the writer lock for `head` if it is its turn; takes over the writer state when newly taken. A failed take-over rejects it. */
+function takeLockFor(e: Engine, head: WriterWaiter): boolean {
+  if (!e.coord.isFirstInQueue(head.ticket)) return false;
+  if (e.coord.writerLocked) return true;
+  if (!e.coord.tryLockWriter(head.ticket)) return false;
+  try {
+    takeOver(e);
+    return true;
+  } catch (err) {
+    e.writerWaiters.shift();
+    settle(head).reject(err);
+    releaseWriterLock(e);
+    return false;
+  }
+}
+
+function stopLooking(e: Engine): void {
+  waiting.delete(e);
+  if (e.writerTimer !== null) clearTimeout(e.writerTimer);
+  e.writerTimer = null;
+  e.writerBackoff = 0;
+  if (!e.closed) e.coord.showTicket(0);
+}
+
+/** The waiter, no longer listening to its signal. */
+function settle(w: WriterWaiter): WriterWaiter {
+  if (w.onAbort !== null) w.signal?.removeEventListener('abort', w.onAbort);
+  w.onAbort = null;
+  return w;
+}
+
+function aborted(signal: AbortSignal): NorthstarError {
+  return new NorthstarError('Aborted', 'the wait for the writer was aborted', { cause: signal.reason });
+}
+
+/**
+ * Makes this handle the writer's state (§5): catches up, and when another
+ * handle wrote or checkpointed since this one last did, rebuilds the free
+ * pages from the durable meta and the pages sections of the records after
+ * it. Cuts off a tail a dead writer left past the published end.
+ */
+export function takeOver(e: Engine, p: PublishedState = readPublished(e)): void {
+  // A durable meta past the published block: its publisher died after a checkpoint (its
+  // own, or a recovery's) and before it published. The files are the truth. Only a meta
+  // write can make it so: with none since this handle last looked (W_META_WRITES, §2.4),
+  // the metas are not read (about 35 µs of a 4-put commit's 240).
+  const writes = e.coord.metaWrites();
+  const stale = writes !== e.metaWritesSeen && chooseMeta(e.file, e.pager.kernels).meta.logTail > p.logEnd;
+  e.metaWritesSeen = writes;
+  if (stale) p = publishedFromLog(e);
+  catchUp(e, p);
+  if (p.writer !== e.coord.owner || p.txnId !== e.latest.txnId) {
+    reloadDurable(e);
+    e.log.end = Math.min(e.log.end, p.logEnd);
+    let pageCount = e.durable.pageCount;
+    const it = commitsWithPages(e.log, e.durable.logTail);
+    let step = it.next();
+    for (; !step.done; step = it.next()) {
+      const { rec, pages, root } = step.value;
+      e.freeList.remove(pages.written);
+      // Pages the commit took from the end of the file and freed again are free.
+      if (pages.pageCount > pageCount) {
+        const written = new Set(pages.written);
+        const fresh: number[] = [];
+        for (let id = pageCount; id < pages.pageCount; id++) if (!written.has(id)) fresh.push(id);
+        e.freeList.giveBack(fresh);
+        pageCount = pages.pageCount;
+      }
+      e.freeList.addPending(rec.txnId, pages.freed, true);
+      e.freeList.addPending(rec.txnId, pages.freedYoung, false);
+      e.history.add({ txnId: rec.txnId, root, entryCount: pages.entryCount });
+      e.commitsSinceCheckpoint++;
+    }
+    if (step.value.kind !== 'end') {
+      throw new NorthstarError('Corrupt', `${e.log.path}: published commit record at ${step.value.position} is damaged (${step.value.status})`, { path: e.log.path });
+    }
+    const state = treeStateOf(p, Math.max(p.pageCount, pageCount));
+    e.latest = state;
+    e.published = state;
+    e.history.add(snapshotOf(state));
+  }
+  e.syncedEnd = p.logEnd;
+  e.log.cutUnpublished(p.logEnd);
+  if (stale) publishShared(e);
+}
+
+/** Takes the writer lock (waiting up to timeoutMs) and this handle's writer state; WriteBusy if it stays busy. */
+export function lockWriter(e: Engine, timeoutMs: number): void {
+  if (e.coord.writerLocked) return;
+  if (!e.coord.lockWriter(timeoutMs)) {
+    throw new NorthstarError('WriteBusy', timeoutMs > 0 ? `another thread or process held the writer for ${timeoutMs} ms` : 'another thread or process holds the writer');
+  }
+  try {
+    takeOver(e);
+  } catch (err) {
+    releaseWriterLock(e);
+    throw err;
+  }
+}
+
+/** Runs fn holding the writer lock, taken for it unless held already. */
+export function withWriterLock<T>(e: Engine, fn: () => T, timeoutMs = 0): T {
+  lockWriter(e, timeoutMs);
+  try {
+    return fn();
+  } finally {
+    releaseWriterLock(e);
+  }
+}
+
+/** Lets other handles write, once this one has no write transaction and no commit waiting for its sync. */
+export function releaseWriterLock(e: Engine): void {
+  if (e.writer === null && e.unsynced.length === 0 && !e.recovering && e.coord.writerLocked) e.coord.unlockWriter();
+  // The writer is free here (this handle's waiters) or the lock is (every handle's in this thread).
+  if (e.writer === null) nudgeWaiters();
+}
