@@ -40,7 +40,7 @@ pub mod layout {
 
     pub const RECORD_TYPE_COMMIT: u16 = 0;
     pub const RECORD_TYPE_CHECKPOINT: u16 = 1;
-    pub const RECORD_TYPE_CARTRIDGE_META: u16 = 2;
+    // Every other type is BadHeader in v0 (spec §3.4).
 
     // Trailer (spec §4), offsets from its start.
     pub const TRAILER_MAGIC: u32 = 0x5247_4F4C; // "RGOL"
@@ -68,7 +68,7 @@ pub mod layout {
     pub const OP_PUT: u8 = 0;
     pub const OP_DEL: u8 = 1;
 
-    // Checkpoint payload (spec §3.3, provisional), offsets from the payload.
+    // Checkpoint payload (spec §3.3), offsets from the payload.
     pub const CHECKPOINT_MAGIC: u32 = 0x4348_4B50; // "CHKP"
     pub const CHECKPOINT_MAGIC_OFFSET: usize = 0; // u32
     pub const CHECKPOINT_RESERVED_OFFSET: usize = CHECKPOINT_MAGIC_OFFSET + 4; // u32, zero
@@ -232,7 +232,7 @@ pub fn record_verify(buf: &[u8], offset: usize) -> i32 {
     if u16f(&header, RECORD_HEADER_LENGTH_OFFSET) as usize != RECORD_HEADER_SIZE
         || flags & !RECORD_FLAGS_KNOWN != 0
         || (flags & RECORD_FLAG_PAGES != 0 && kind != RECORD_TYPE_COMMIT)
-        || kind > RECORD_TYPE_CARTRIDGE_META
+        || kind > RECORD_TYPE_CHECKPOINT
         || !safe_u64(&header, RECORD_TXN_ID_OFFSET)
         || !safe_u64(&header, RECORD_PREV_POSITION_OFFSET)
         || payload_length > MAX_PAYLOAD_CEILING
@@ -255,12 +255,11 @@ pub fn record_verify(buf: &[u8], offset: usize) -> i32 {
     {
         return status::BAD_TRAILER;
     }
-    let ok = match kind {
-        RECORD_TYPE_COMMIT => {
-            commit_payload_valid(&header, payload, flags & RECORD_FLAG_PAGES != 0)
-        }
-        RECORD_TYPE_CHECKPOINT => checkpoint_payload_valid(&header, payload),
-        _ => true, // cartridge meta: opaque bytes in v0
+    // The type is commit or checkpoint: any other is BadHeader above.
+    let ok = if kind == RECORD_TYPE_COMMIT {
+        commit_payload_valid(&header, payload, flags & RECORD_FLAG_PAGES != 0)
+    } else {
+        checkpoint_payload_valid(&header, payload)
     };
     if ok {
         total as i32
@@ -347,7 +346,7 @@ fn pages_section_start(payload: &[u8]) -> Option<usize> {
         .then_some(start)
 }
 
-/// Checkpoint payload rules of spec §3.3 (provisional).
+/// Checkpoint payload rules of spec §3.3.
 fn checkpoint_payload_valid(header: &[u8], payload: &[u8]) -> bool {
     payload.len() == CHECKPOINT_PAYLOAD_SIZE
         && u32f(payload, CHECKPOINT_MAGIC_OFFSET) == CHECKPOINT_MAGIC
@@ -771,8 +770,35 @@ mod tests {
         put_u16(&mut b, RECORD_FLAGS_OFFSET, RECORD_FLAG_PAGES);
         record_seal(&mut b, 0).unwrap();
         assert_eq!(record_verify(&b, 0), status::BAD_HEADER);
-        put_u16(&mut b, RECORD_TYPE_OFFSET, RECORD_TYPE_CARTRIDGE_META);
+    }
+
+    #[test]
+    fn a_type_other_than_commit_and_checkpoint_is_bad_header() {
+        let mut b = vec![0u8; RECORD_OVERHEAD + CHECKPOINT_PAYLOAD_SIZE];
+        put_u32(&mut b, RECORD_MAGIC_OFFSET, RECORD_MAGIC);
+        put_u16(&mut b, RECORD_TYPE_OFFSET, RECORD_TYPE_CHECKPOINT);
+        put_u16(
+            &mut b,
+            RECORD_HEADER_LENGTH_OFFSET,
+            RECORD_HEADER_SIZE as u16,
+        );
+        put_u32(
+            &mut b,
+            RECORD_PAYLOAD_LENGTH_OFFSET,
+            CHECKPOINT_PAYLOAD_SIZE as u32,
+        );
+        put_u32(
+            &mut b,
+            RECORD_HEADER_SIZE + CHECKPOINT_MAGIC_OFFSET,
+            CHECKPOINT_MAGIC,
+        );
         record_seal(&mut b, 0).unwrap();
-        assert_eq!(record_verify(&b, 0), status::BAD_HEADER);
+        assert_eq!(record_verify(&b, 0), b.len() as i32);
+        // Type 2 (once reserved for cartridge metadata) and up: unassigned in v0.
+        for kind in [2, 3, u16::MAX] {
+            put_u16(&mut b, RECORD_TYPE_OFFSET, kind);
+            record_seal(&mut b, 0).unwrap();
+            assert_eq!(record_verify(&b, 0), status::BAD_HEADER, "type {kind}");
+        }
     }
 }
