@@ -115,4 +115,25 @@ describe('spec/concurrency_v0.md §2 word tables', () => {
     const w = layout.W_META_WRITES;
     expect(w < layout.W_SEQ || w >= layout.PUBLISHED_FIRST + layout.PUBLISHED_WORDS, 'W_META_WRITES inside the published block').toBe(true);
   });
+
+  it('writer queue (§2.5): the ticket word, and entries of QUEUE_ENTRY_WORDS fields between the global words and the reader slots', () => {
+    const tables = wordTables.filter((t) => t.section.startsWith('2.5 '));
+    expect(tables.length, 'the ticket table and the entry table').toBe(2);
+    const [ticket, entry] = tables.map(rowsOf) as [WordRow[], WordRow[]];
+    expect(ticket.map((r) => r.name)).toEqual(['W_QUEUE_TICKET']);
+    const global = [...header, ...published, ...metaWrites, ...ticket].map((r) => r.word);
+    expect(new Set(global).size, 'the queue ticket word overlaps another global word').toBe(global.length);
+    expect(Math.max(...global)).toBeLessThan(layout.QUEUE_FIRST_WORD);
+    expect(entry.map((r) => r.word)).toEqual([...Array(layout.QUEUE_ENTRY_WORDS).keys()]);
+    expect(entry.map((r) => r.name)).toEqual(['QUEUE_OWNER', 'QUEUE_TICKET', 'QUEUE_HEARTBEAT']);
+    const dims = /(\d+) entries \(`QUEUE_ENTRIES`\) of (\d+) words from word (\d+) \(`QUEUE_FIRST_WORD`\)/.exec(spec);
+    expect(dims?.slice(1).map(Number)).toEqual([layout.QUEUE_ENTRIES, layout.QUEUE_ENTRY_WORDS, layout.QUEUE_FIRST_WORD]);
+    expect(layout.queueWord(layout.QUEUE_ENTRIES - 1, layout.QUEUE_HEARTBEAT)).toBeLessThan(layout.SLOTS_FIRST_WORD);
+    expect(spec).toContain(`\`QUEUE_STALE_MS\` (${layout.QUEUE_STALE_MS / 1000} s)`);
+    expect(spec).toContain(`\`QUEUE_ABANDONED_MS\` (${layout.QUEUE_ABANDONED_MS / 1000} s;`);
+    const named = new Set(allRows.map((r) => r.name));
+    const queueFields = Object.keys(exported).filter((k) => k.startsWith('QUEUE_') && typeof exported[k] === 'number');
+    const dimensions = ['QUEUE_FIRST_WORD', 'QUEUE_ENTRY_WORDS', 'QUEUE_ENTRIES', 'QUEUE_STALE_MS', 'QUEUE_ABANDONED_MS'];
+    expect(queueFields.filter((k) => !named.has(k) && !dimensions.includes(k))).toEqual([]);
+  });
 });

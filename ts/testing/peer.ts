@@ -154,6 +154,25 @@ const handlers: Record<string, (req: Request, emit: (event: string, fields: obje
     return { txnId, waitedMs };
   },
 
+  /**
+   * db.write(): waits for the writer without blocking (beginWriteAsync), emits
+   * 'asked' as soon as its place in the writer queue is taken, then appends
+   * `id` to the value of key `order` and commits. Replies with the txn id.
+   */
+  writeQueued(req, emit) {
+    const id = String(req.id);
+    const done = handle().write(
+      (w) => {
+        const before = w.get('order')?.toString('latin1');
+        w.put('order', before === undefined ? id : `${before},${id}`);
+        return w.txnId;
+      },
+      req.timeoutMs === undefined ? {} : { timeoutMs: req.timeoutMs as number },
+    );
+    emit('asked', { id });
+    return done;
+  },
+
   /** A snapshot kept open until release: its txn id. */
   hold(req) {
     const r = handle().beginRead(req.txnId === undefined ? {} : { txnId: req.txnId as number });
@@ -367,7 +386,16 @@ function serve(send: (m: PeerMessage) => void, req: Request): void {
   try {
     const h = handlers[req.op];
     if (h === undefined) throw new Error(`peer: unknown op ${req.op}`);
-    answer = { reply: h(req, emit) ?? null };
+    const reply = h(req, emit);
+    if (reply instanceof Promise) {
+      // An asynchronous request answers when it settles; the peer serves others meanwhile.
+      reply.then(
+        (value: unknown) => send({ reply: value ?? null }),
+        (err: unknown) => send({ error: { code: err instanceof NorthstarError ? err.code : 'Error', message: errorText(err) } }),
+      );
+      return;
+    }
+    answer = { reply: reply ?? null };
   } catch (err) {
     answer = { error: { code: err instanceof NorthstarError ? err.code : 'Error', message: errorText(err) } };
   }

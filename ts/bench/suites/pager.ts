@@ -1,6 +1,6 @@
 // micro/pager: the page layer under the B-tree. Pages are 16 KiB; reads go
 // through the Pager (pread + pageVerify + cache), writes through its
-// writePages; database-level figures (open, commit) through ts/db.ts.
+// writePages; database-level figures (open, commit) through ts/db/.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
