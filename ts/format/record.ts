@@ -1,7 +1,7 @@
 // Byte layout of a NorthstarDB commit-log record, version 0. Every offset is
 // derived from the one before it; spec/commit_record_v0.md has the same
 // tables, and ts/format/record.test.ts checks the two against each other.
-// Little-endian everywhere. The Rust twin is crates/northstar-native/src/log.rs.
+// Little-endian everywhere. The Rust twin is crates/northstar-native/src/kernels/log.rs.
 
 export const RECORD_VERSION = 0;
 

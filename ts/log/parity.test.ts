@@ -1,5 +1,5 @@
 // Differential test of the native commit-log record kernels
-// (crates/northstar-native/src/log.rs) against their TypeScript twins
+// (crates/northstar-native/src/kernels/log.rs) against their TypeScript twins
 // (ts/native/fallback_log.ts), spec/commit_record_v0.md §4–§5. It lives with
 // the log, not with the kernels, because it builds its records with the
 // log's RecordBuilder (ts/native/ imports nothing from ts/log/). On valid

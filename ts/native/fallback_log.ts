@@ -1,5 +1,5 @@
 // Pure-TypeScript twins of the commit-log record kernels
-// (crates/northstar-native/src/log.rs). Contract, shared byte for byte with
+// (crates/northstar-native/src/kernels/log.rs). Contract, shared byte for byte with
 // the Rust side: spec/commit_record_v0.md §4 (recordSeal), §5 (recordVerify)
 // and §5.3 (recordDecode). Bad arguments throw TypeError (wrong type) or
 // RangeError (bad offset, a record that does not fit, an invalid record handed

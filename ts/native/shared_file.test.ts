@@ -1,4 +1,4 @@
-// The native SharedFile (crates/northstar-native/src/napi_shared.rs) through
+// The native SharedFile (crates/northstar-native/src/napi/shared_file.rs) through
 // its JavaScript API: words shared between objects, threads and processes,
 // the atomics' semantics, the OS lock (within a process, against a child, and
 // released by the kernel when the child is SIGKILLed), close(), view() (the

@@ -1,4 +1,4 @@
-// The native `SharedFile` class (crates/northstar-native/src/napi_shared.rs):
+// The native `SharedFile` class (crates/northstar-native/src/napi/shared_file.rs):
 // a file mapped shared as a table of atomic 64-bit words, plus an OS file
 // lock the kernel releases when its holder dies. The class and its contract
 // are documented in the generated crates/northstar-native/index.d.cts. There

@@ -1,4 +1,4 @@
-// The native FileMapping (crates/northstar-native/src/napi_map.rs) and the
+// The native FileMapping (crates/northstar-native/src/napi/file_mapping.rs) and the
 // pager's PageMap over it (spec/file_format_v1.md §9.3): a window shows the
 // file's bytes as far as the file reaches and zeros past that, maps the
 // file's growth in place, keeps its ArrayBuffer, survives the caller closing
