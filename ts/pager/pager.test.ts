@@ -11,76 +11,12 @@ import { NorthstarError } from '../errors.js';
 import { NODE_CELL_START_OFFSET, PageStatus, PageType } from '../format/constants.js';
 import { writeU32 } from '../format/bytes.js';
 import { initNode, initPageHeader, writePageTxnId } from '../format/page.js';
-import type { DbFile, IoStats } from '../io/file.js';
 import { kernels } from '../native/kernels.js';
 import { pageStatusName, Pager } from './pager.js';
 import { pageMapper } from './map.js';
-import { expectCode } from '../testing/fixtures.js';
+import { expectCode, MemoryFile } from '../testing/fixtures.js';
 
 const PS = 4096;
-
-/** A DbFile in memory that logs each call. */
-class MemFile implements DbFile {
-  readonly path = '/mem/db';
-  readonly stats: IoStats = { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, fdatasyncs: 0, fsyncs: 0 };
-  readonly calls: string[] = [];
-  /** Storage, grown in doublings; the file is its first `length` bytes. */
-  private buf = Buffer.alloc(0);
-  private length = 0;
-
-  /** The file's bytes (a view); assigning replaces the file. */
-  get bytes(): Buffer {
-    return this.buf.subarray(0, this.length);
-  }
-  set bytes(b: Buffer) {
-    this.buf = Buffer.from(b);
-    this.length = b.length;
-  }
-
-  read(buf: Uint8Array, position: number): number {
-    this.calls.push(`read ${position / PS}`);
-    this.stats.reads++;
-    const n = Math.max(0, Math.min(buf.length, this.bytes.length - position));
-    buf.set(this.bytes.subarray(position, position + n));
-    return n;
-  }
-  write(buf: Uint8Array, position: number): void {
-    this.calls.push(`write ${position / PS}`);
-    this.put(buf, position);
-  }
-  writev(bufs: readonly Uint8Array[], position: number): void {
-    this.calls.push(`writev ${position / PS}x${bufs.length}`);
-    for (const b of bufs) {
-      this.put(b, position);
-      position += b.length;
-    }
-  }
-  datasync(): void {}
-  datasyncAsync(): Promise<void> {
-    return Promise.resolve();
-  }
-  truncate(size: number): void {
-    this.calls.push(`truncate ${size}`);
-    const b = Buffer.alloc(size);
-    this.bytes.copy(b, 0, 0, Math.min(size, this.length));
-    this.bytes = b;
-  }
-  size(): number {
-    this.calls.push('size');
-    return this.bytes.length;
-  }
-  close(): void {}
-  private put(buf: Uint8Array, position: number): void {
-    const end = position + buf.length;
-    if (end > this.buf.length) {
-      const b = Buffer.alloc(Math.max(end, 2 * this.buf.length));
-      this.buf.copy(b, 0, 0, this.length);
-      this.buf = b;
-    }
-    this.buf.set(buf, position);
-    this.length = Math.max(this.length, end);
-  }
-}
 
 /** A sealed leaf of page `id` written by `txn`, holding key → value. */
 function leaf(id: number, txn: number, key = 'k', value = `v${id}`): Buffer {
@@ -100,7 +36,7 @@ function overflow(id: number, txn: number): Buffer {
   return p;
 }
 
-let file: MemFile;
+let file: MemoryFile;
 let pager: Pager;
 
 /** Pages 0..n-1 in the file: leaves written by txn 7 (pages 0 and 1 too: the pager does not care what a meta holds). */
@@ -110,7 +46,7 @@ function fill(n: number): void {
 }
 
 beforeEach(() => {
-  file = new MemFile();
+  file = new MemoryFile(PS);
   pager = new Pager(file, PS, kernels, 64 * PS);
 });
 

@@ -7,6 +7,7 @@ import * as nodePath from 'node:path';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { open, type Database, type OpenOptions } from '../db/index.js';
 import { NorthstarError } from '../errors.js';
+import type { DbFile, IoStats } from '../io/file.js';
 
 export interface TempDir {
   /** This test's directory. */
@@ -79,4 +80,74 @@ export function expectCode(fn: () => unknown, code: string): NorthstarError {
   expect(thrown).toBeInstanceOf(NorthstarError);
   expect((thrown as NorthstarError).code, String(thrown)).toBe(code);
   return thrown as NorthstarError;
+}
+
+/**
+ * A DbFile in memory that logs each call, positions in pages of `pageSize`
+ * ("read 2", "writev 20x256", "size", "truncate 16384"): for unit tests of
+ * the pager and the tree writer without a disk.
+ */
+export class MemoryFile implements DbFile {
+  readonly path = '/memory/db';
+
+  constructor(private readonly pageSize: number) {}
+
+  readonly stats: IoStats = { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, fdatasyncs: 0, fsyncs: 0 };
+  readonly calls: string[] = [];
+  /** Storage, grown in doublings; the file is its first `length` bytes. */
+  private buf = Buffer.alloc(0);
+  private length = 0;
+
+  /** The file's bytes (a view); assigning replaces the file. */
+  get bytes(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
+  set bytes(b: Buffer) {
+    this.buf = Buffer.from(b);
+    this.length = b.length;
+  }
+
+  read(buf: Uint8Array, position: number): number {
+    this.calls.push(`read ${position / this.pageSize}`);
+    this.stats.reads++;
+    const n = Math.max(0, Math.min(buf.length, this.bytes.length - position));
+    buf.set(this.bytes.subarray(position, position + n));
+    return n;
+  }
+  write(buf: Uint8Array, position: number): void {
+    this.calls.push(`write ${position / this.pageSize}`);
+    this.put(buf, position);
+  }
+  writev(bufs: readonly Uint8Array[], position: number): void {
+    this.calls.push(`writev ${position / this.pageSize}x${bufs.length}`);
+    for (const b of bufs) {
+      this.put(b, position);
+      position += b.length;
+    }
+  }
+  datasync(): void {}
+  datasyncAsync(): Promise<void> {
+    return Promise.resolve();
+  }
+  truncate(size: number): void {
+    this.calls.push(`truncate ${size}`);
+    const b = Buffer.alloc(size);
+    this.bytes.copy(b, 0, 0, Math.min(size, this.length));
+    this.bytes = b;
+  }
+  size(): number {
+    this.calls.push('size');
+    return this.bytes.length;
+  }
+  close(): void {}
+  private put(buf: Uint8Array, position: number): void {
+    const end = position + buf.length;
+    if (end > this.buf.length) {
+      const b = Buffer.alloc(Math.max(end, 2 * this.buf.length));
+      this.buf.copy(b, 0, 0, this.length);
+      this.buf = b;
+    }
+    this.buf.set(buf, position);
+    this.length = Math.max(this.length, end);
+  }
 }
