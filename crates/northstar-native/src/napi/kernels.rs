@@ -212,8 +212,19 @@ pub(crate) fn disjoint(cx: Cx, page: View, other: View, message: &str) -> Call<(
 /// Safety: the caller creates no other slice of `out`'s memory while the
 /// returned one lives, and only reads `input`.
 #[inline(always)]
-pub(crate) unsafe fn u32_out<'a>(cx: Cx, out: napi_value, input: View, overlap_message: &str) -> Call<&'a mut [u32]> {
-    let o = typed_array(cx, out, sys::TypedarrayType::uint32_array, "out", "Uint32Array")?;
+pub(crate) unsafe fn u32_out<'a>(
+    cx: Cx,
+    out: napi_value,
+    input: View,
+    overlap_message: &str,
+) -> Call<&'a mut [u32]> {
+    let o = typed_array(
+        cx,
+        out,
+        sys::TypedarrayType::uint32_array,
+        "out",
+        "Uint32Array",
+    )?;
     disjoint(cx, input, o, overlap_message)?;
     if o.len == 0 {
         return Ok(&mut []);
