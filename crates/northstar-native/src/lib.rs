@@ -11,3 +11,7 @@
 pub mod kernels;
 mod napi;
 pub mod os;
+
+// The spec's tables, for the tests of the constants.
+#[cfg(test)]
+mod spec_tables;

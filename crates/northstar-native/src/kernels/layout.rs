@@ -1,7 +1,8 @@
 //! Byte layout of a NorthstarDB v1 page, mirroring `ts/format/constants.ts`.
 //! The normative tables are in `spec/file_format_v1.md` (§2 page header, §4
 //! B+tree nodes); every offset is derived from the one before it, as in the
-//! TypeScript file, and the unit test at the bottom pins the spec's numbers.
+//! TypeScript file, and the tests at the bottom check every constant against
+//! the spec's tables (`crate::spec_tables`) and pin the numbers by hand too.
 //! Little-endian everywhere: fields are read and written through `bytes`
 //! helpers below, never by casting.
 
@@ -63,9 +64,11 @@ pub const LEAF_CELL_VLEN: usize = LEAF_CELL_KLEN + 2;
 pub const LEAF_CELL_HEADER: usize = LEAF_CELL_VLEN + 4; // 6
 /// Bit 31 of the value-length field: the value lives in an overflow chain.
 pub const VALUE_OVERFLOW_BIT: u32 = 0x8000_0000;
-/// Inline bytes of an overflowed value: the first overflow page id (u64), then
-/// the txn id that wrote the chain (u64).
-pub const OVERFLOW_REF_SIZE: usize = 16;
+
+// Overflow reference (spec §4.2): the inline bytes of an overflowed value.
+pub const OVERFLOW_REF_PAGE: usize = 0; // u64 first overflow page id
+pub const OVERFLOW_REF_TXN: usize = OVERFLOW_REF_PAGE + 8; // u64 txn id that wrote the chain
+pub const OVERFLOW_REF_SIZE: usize = OVERFLOW_REF_TXN + 8; // 16
 
 // Branch cell (spec §4.2): child page id u64, txn id that wrote the child u64,
 // key length u16, key.
@@ -116,10 +119,13 @@ pub mod bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec_tables::*;
 
-    /// The numbers of the tables in spec/file_format_v1.md §2.1, §4.1, §4.2.
+    /// The numbers of the tables in spec/file_format_v1.md §2.1, §4.1, §4.2,
+    /// typed by hand: a check that does not rely on the table parser of
+    /// `check_against_the_spec`.
     #[test]
-    fn offsets_match_the_spec_tables() {
+    fn offsets_are_the_known_numbers() {
         assert_eq!(
             [
                 MAGIC_OFFSET,
@@ -168,5 +174,230 @@ mod tests {
         assert_eq!(OVERFLOW_REF_SIZE, 16);
         assert_eq!(FORMAT_VERSION, 1);
         assert_eq!(PAGE_MAGIC.to_le_bytes(), *b"BDSN");
+    }
+
+    /// Every constant against its row in spec/file_format_v1.md, read from
+    /// the spec's own tables; fails on a missing, extra or different row.
+    fn check_against_the_spec() -> Report {
+        let spec = FILE_FORMAT_V1;
+        let tables = parse_tables(spec);
+        let layouts = layout_tables(&tables);
+        let mut r = Report::default();
+
+        // Byte tables (§2.1, §4.1, §4.2), row by row.
+        check_layout(
+            &mut r,
+            &layouts,
+            &[
+                ("MAGIC_OFFSET", MAGIC_OFFSET),
+                ("VERSION_OFFSET", VERSION_OFFSET),
+                ("TYPE_OFFSET", TYPE_OFFSET),
+                ("FLAGS_OFFSET", FLAGS_OFFSET),
+                ("PAGE_ID_OFFSET", PAGE_ID_OFFSET),
+                ("TXN_ID_OFFSET", TXN_ID_OFFSET),
+                ("PAYLOAD_LENGTH_OFFSET", PAYLOAD_LENGTH_OFFSET),
+                ("HEADER_CRC_OFFSET", HEADER_CRC_OFFSET),
+                ("PAGE_CRC_OFFSET", PAGE_CRC_OFFSET),
+                ("HEADER_RESERVED_OFFSET", HEADER_RESERVED_OFFSET),
+                ("HEADER_SIZE", HEADER_SIZE),
+            ],
+        );
+        check_layout(
+            &mut r,
+            &layouts,
+            &[
+                ("NODE_COUNT_OFFSET", NODE_COUNT_OFFSET),
+                ("NODE_DEAD_OFFSET", NODE_DEAD_OFFSET),
+                ("NODE_CELL_START_OFFSET", NODE_CELL_START_OFFSET),
+                ("NODE_LINK_OFFSET", NODE_LINK_OFFSET),
+                ("NODE_LINK_TXN_OFFSET", NODE_LINK_TXN_OFFSET),
+                ("NODE_SLOTS_OFFSET", NODE_SLOTS_OFFSET),
+            ],
+        );
+        check_layout(
+            &mut r,
+            &layouts,
+            &[
+                ("LEAF_CELL_KLEN", LEAF_CELL_KLEN),
+                ("LEAF_CELL_VLEN", LEAF_CELL_VLEN),
+                ("LEAF_CELL_HEADER", LEAF_CELL_HEADER),
+            ],
+        );
+        check_layout(
+            &mut r,
+            &layouts,
+            &[
+                ("OVERFLOW_REF_PAGE", OVERFLOW_REF_PAGE),
+                ("OVERFLOW_REF_TXN", OVERFLOW_REF_TXN),
+                ("OVERFLOW_REF_SIZE", OVERFLOW_REF_SIZE),
+            ],
+        );
+        check_layout(
+            &mut r,
+            &layouts,
+            &[
+                ("BRANCH_CELL_CHILD", BRANCH_CELL_CHILD),
+                ("BRANCH_CELL_CHILD_TXN", BRANCH_CELL_CHILD_TXN),
+                ("BRANCH_CELL_KLEN", BRANCH_CELL_KLEN),
+                ("BRANCH_CELL_HEADER", BRANCH_CELL_HEADER),
+            ],
+        );
+        // The tables of pages only the TypeScript pager reads or writes: a new
+        // table must be added here or above, so none goes unnoticed.
+        let typescript_only = [
+            "META_MAGIC_OFFSET",
+            "OVERFLOW_NEXT_OFFSET",
+            "FREELIST_NEXT_OFFSET",
+            "HISTORY_NEXT_OFFSET",
+            "LOG_MAGIC_OFFSET",
+        ];
+        for (section, rows) in &layouts {
+            let first = rows.first().map_or("", |row| row.name);
+            if !typescript_only.contains(&first) && !r.checked.contains(first) {
+                let line = rows.first().map_or(0, |row| row.line);
+                r.problem(
+                    line,
+                    format!("§{section}: a layout table the Rust test does not know"),
+                );
+            }
+        }
+
+        let row = |name: &str| {
+            layouts
+                .iter()
+                .flat_map(|(_, rows)| rows)
+                .find(|row| row.name == name)
+        };
+        // §2.1: the magic as a u32 and as its bytes on disk, the version, the page types.
+        if let Some(magic) = row("MAGIC_OFFSET") {
+            r.expect("PAGE_MAGIC", PAGE_MAGIC, hex_u32(magic.field), magic.line);
+            r.expect(
+                "PAGE_MAGIC",
+                PAGE_MAGIC.to_le_bytes(),
+                hex_bytes(magic.field),
+                magic.line,
+            );
+        }
+        if let Some(version) = row("VERSION_OFFSET") {
+            let want = number_after(version.field, "u16 = ").map(|v| v as u16);
+            r.expect("FORMAT_VERSION", FORMAT_VERSION, want, version.line);
+        }
+        if let Some(types) = row("TYPE_OFFSET") {
+            let code = [
+                ("meta", "PAGE_TYPE_META", PAGE_TYPE_META),
+                ("branch", "PAGE_TYPE_BRANCH", PAGE_TYPE_BRANCH),
+                ("leaf", "PAGE_TYPE_LEAF", PAGE_TYPE_LEAF),
+                ("freelist", "PAGE_TYPE_FREELIST", PAGE_TYPE_FREELIST),
+                ("overflow", "PAGE_TYPE_OVERFLOW", PAGE_TYPE_OVERFLOW),
+                ("history", "PAGE_TYPE_HISTORY", PAGE_TYPE_HISTORY),
+            ];
+            let listed = enumeration(types.field);
+            if listed.len() != code.len() {
+                r.problem(
+                    types.line,
+                    format!("page types {listed:?}, the code has {}", code.len()),
+                );
+            }
+            for (word, name, value) in code {
+                let want = listed
+                    .iter()
+                    .find(|&&(_, w)| w == word)
+                    .map(|&(n, _)| n as u8);
+                r.expect(name, value, want, types.line);
+            }
+        }
+        // §4.2: the overflow bit of the value-length field, and the slot size of §4.1.
+        if let Some(vlen) = row("LEAF_CELL_VLEN") {
+            let want = number_after(vlen.field, "bit ")
+                .filter(|_| vlen.field.contains("`VALUE_OVERFLOW_BIT`"))
+                .map(|bit| 1u32 << bit);
+            r.expect("VALUE_OVERFLOW_BIT", VALUE_OVERFLOW_BIT, want, vlen.line);
+        }
+        if let Some(slots) = row("NODE_SLOTS_OFFSET") {
+            let want = tables
+                .iter()
+                .flat_map(|t| &t.rows)
+                .find(|row| row.line == slots.line)
+                .and_then(|row| row.cell(1).strip_suffix(" × count"))
+                .and_then(|n| n.parse().ok());
+            r.expect("SLOT_SIZE", SLOT_SIZE, want, slots.line);
+        }
+
+        // §2.3: the pageVerify statuses, in check order, and 0 for a page that passes.
+        let statuses = tables_with_header(&tables, &["status", "name", "check"]);
+        let code = [
+            ("BAD_MAGIC", status::BAD_MAGIC),
+            ("BAD_HEADER_CHECKSUM", status::BAD_HEADER_CHECKSUM),
+            ("UNSUPPORTED_VERSION", status::UNSUPPORTED_VERSION),
+            ("BAD_PAGE_TYPE", status::BAD_PAGE_TYPE),
+            ("WRONG_PAGE_ID", status::WRONG_PAGE_ID),
+            ("BAD_PAYLOAD_LENGTH", status::BAD_PAYLOAD_LENGTH),
+            ("BAD_PAGE_CHECKSUM", status::BAD_PAGE_CHECKSUM),
+        ];
+        match statuses.first() {
+            Some(t) => {
+                let rows: Vec<_> = t
+                    .rows
+                    .iter()
+                    .map(|row| (row, backticked(row.cell(1)).map(screaming_snake)))
+                    .collect();
+                if rows.len() != code.len() {
+                    r.problem(
+                        t.rows[0].line,
+                        format!(
+                            "{} pageVerify statuses, the code has {}",
+                            rows.len(),
+                            code.len()
+                        ),
+                    );
+                }
+                for (&(name, value), (row, spec_name)) in code.iter().zip(&rows) {
+                    if spec_name.as_deref() != Some(name) {
+                        r.problem(
+                            row.line,
+                            format!("status {:?} where the code has {name}", row.cell(1)),
+                        );
+                    }
+                    r.expect(
+                        &format!("status::{name}"),
+                        value,
+                        row.cell(0).parse().ok(),
+                        row.line,
+                    );
+                }
+            }
+            None => r.problem(0, "no pageVerify status table (§2.3)".to_owned()),
+        }
+        let (line, text) = line_with(spec, "`pageVerify(page, expectedPageId)` returns");
+        let want = number_after(text, "the first failing status, or ").map(|v| v as u32);
+        r.expect("status::OK", status::OK, want, line);
+
+        // §1 page sizes and §4.4 node buffers, stated in prose.
+        let (line, text) = line_with(spec, "`pageSize` is ");
+        let want: Vec<usize> = text
+            .split(" bytes")
+            .next()
+            .unwrap_or("")
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        r.expect("PAGE_SIZES", PAGE_SIZES.to_vec(), Some(want), line);
+        let (line, text) = line_with(spec, "Node kernels accept buffers of ");
+        let want = number_after(text, "buffers of ").map(|n| n as usize);
+        r.expect("MIN_NODE_BUFFER", MIN_NODE_BUFFER, want, line);
+        let want = number_after(text, " … ").map(|n| n as usize);
+        r.expect("MAX_NODE_BUFFER", MAX_NODE_BUFFER, want, line);
+        r
+    }
+
+    #[test]
+    fn constants_match_the_spec_tables() {
+        check_against_the_spec().assert_ok("spec/file_format_v1.md");
+    }
+
+    #[test]
+    fn every_constant_is_checked_against_the_spec() {
+        let declared = pub_consts(include_str!("layout.rs"), "");
+        check_against_the_spec().assert_covers(&declared, "kernels/layout.rs");
     }
 }

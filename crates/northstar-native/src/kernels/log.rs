@@ -13,7 +13,8 @@ use crate::kernels::error::{range, KernelResult};
 use crate::kernels::layout::bytes::{put_u32, u16_at, u32_at};
 
 /// Byte layout of a v0 record, mirroring `ts/log/constants.ts`; every offset
-/// is derived from the one before it and the test below pins the spec's numbers.
+/// is derived from the one before it, and the tests below check every constant
+/// against the spec's tables (`crate::spec_tables`) and pin the numbers by hand too.
 pub mod layout {
     pub const RECORD_VERSION: u16 = 0;
 
@@ -405,6 +406,7 @@ pub fn record_decode(buf: &[u8], offset: usize, out: &mut [u32]) -> KernelResult
 mod tests {
     use super::*;
     use crate::kernels::layout::bytes::{put_u16, put_u64};
+    use crate::spec_tables::*;
 
     /// A sealed commit record of `ops` (key, value, del) at `offset` in a fresh buffer.
     fn commit(txn: u64, ops: &[(&[u8], &[u8], bool)], offset: usize) -> Vec<u8> {
@@ -480,8 +482,10 @@ mod tests {
         buf
     }
 
+    /// The spec's numbers typed by hand: a check that does not rely on the
+    /// table parser of `check_against_the_spec`.
     #[test]
-    fn offsets_match_the_spec_tables() {
+    fn offsets_are_the_known_numbers() {
         assert_eq!(
             [
                 RECORD_VERSION_OFFSET,
@@ -539,6 +543,326 @@ mod tests {
         assert_eq!(TRAILER_MAGIC.to_le_bytes(), *b"LOGR");
         assert_eq!(COMMIT_MAGIC.to_le_bytes(), *b"TIMC");
         assert_eq!(CHECKPOINT_MAGIC.to_le_bytes(), *b"PKHC");
+    }
+
+    /// Every constant against its row in spec/commit_record_v0.md, read from
+    /// the spec's own tables; fails on a missing, extra or different row.
+    fn check_against_the_spec() -> Report {
+        let spec = COMMIT_RECORD_V0;
+        let tables = parse_tables(spec);
+        let layouts = layout_tables(&tables);
+        let mut r = Report::default();
+
+        // Byte tables (§2.1, §3.1, §3.2, §3.3, §3.5, §4.1), row by row.
+        let code: [&[(&str, usize)]; 6] = [
+            &[
+                ("RECORD_MAGIC_OFFSET", RECORD_MAGIC_OFFSET),
+                ("RECORD_VERSION_OFFSET", RECORD_VERSION_OFFSET),
+                ("RECORD_TYPE_OFFSET", RECORD_TYPE_OFFSET),
+                ("RECORD_HEADER_LENGTH_OFFSET", RECORD_HEADER_LENGTH_OFFSET),
+                ("RECORD_FLAGS_OFFSET", RECORD_FLAGS_OFFSET),
+                ("RECORD_TXN_ID_OFFSET", RECORD_TXN_ID_OFFSET),
+                ("RECORD_PREV_POSITION_OFFSET", RECORD_PREV_POSITION_OFFSET),
+                ("RECORD_PAYLOAD_LENGTH_OFFSET", RECORD_PAYLOAD_LENGTH_OFFSET),
+                ("RECORD_HEADER_CRC_OFFSET", RECORD_HEADER_CRC_OFFSET),
+                ("RECORD_PAYLOAD_CRC_OFFSET", RECORD_PAYLOAD_CRC_OFFSET),
+                ("RECORD_HEADER_SIZE", RECORD_HEADER_SIZE),
+            ],
+            &[
+                ("COMMIT_MAGIC_OFFSET", COMMIT_MAGIC_OFFSET),
+                ("COMMIT_TXN_ID_OFFSET", COMMIT_TXN_ID_OFFSET),
+                ("COMMIT_ROOT_OFFSET", COMMIT_ROOT_OFFSET),
+                ("COMMIT_OP_COUNT_OFFSET", COMMIT_OP_COUNT_OFFSET),
+                ("COMMIT_RESERVED_OFFSET", COMMIT_RESERVED_OFFSET),
+                ("COMMIT_OPS_OFFSET", COMMIT_OPS_OFFSET),
+            ],
+            &[
+                ("OP_TYPE_OFFSET", OP_TYPE_OFFSET),
+                ("OP_FLAGS_OFFSET", OP_FLAGS_OFFSET),
+                ("OP_KEY_LENGTH_OFFSET", OP_KEY_LENGTH_OFFSET),
+                ("OP_VALUE_LENGTH_OFFSET", OP_VALUE_LENGTH_OFFSET),
+                ("OP_KEY_OFFSET", OP_KEY_OFFSET),
+            ],
+            &[
+                ("CHECKPOINT_MAGIC_OFFSET", CHECKPOINT_MAGIC_OFFSET),
+                ("CHECKPOINT_RESERVED_OFFSET", CHECKPOINT_RESERVED_OFFSET),
+                ("CHECKPOINT_TXN_ID_OFFSET", CHECKPOINT_TXN_ID_OFFSET),
+                ("CHECKPOINT_ROOT_OFFSET", CHECKPOINT_ROOT_OFFSET),
+                ("CHECKPOINT_PAGE_COUNT_OFFSET", CHECKPOINT_PAGE_COUNT_OFFSET),
+                (
+                    "CHECKPOINT_REPLAY_FROM_OFFSET",
+                    CHECKPOINT_REPLAY_FROM_OFFSET,
+                ),
+                ("CHECKPOINT_PAYLOAD_SIZE", CHECKPOINT_PAYLOAD_SIZE),
+            ],
+            &[
+                ("PAGES_PAGE_COUNT_OFFSET", PAGES_PAGE_COUNT_OFFSET),
+                ("PAGES_ENTRY_COUNT_OFFSET", PAGES_ENTRY_COUNT_OFFSET),
+                ("PAGES_DEPTH_OFFSET", PAGES_DEPTH_OFFSET),
+                ("PAGES_WRITTEN_COUNT_OFFSET", PAGES_WRITTEN_COUNT_OFFSET),
+                ("PAGES_FREED_COUNT_OFFSET", PAGES_FREED_COUNT_OFFSET),
+                (
+                    "PAGES_FREED_YOUNG_COUNT_OFFSET",
+                    PAGES_FREED_YOUNG_COUNT_OFFSET,
+                ),
+                ("PAGES_RESERVED_OFFSET", PAGES_RESERVED_OFFSET),
+                ("PAGES_MAGIC_OFFSET", PAGES_MAGIC_OFFSET),
+                ("PAGES_TAIL_SIZE", PAGES_TAIL_SIZE),
+            ],
+            &[
+                ("TRAILER_MAGIC_OFFSET", TRAILER_MAGIC_OFFSET),
+                ("TRAILER_LENGTH_OFFSET", TRAILER_LENGTH_OFFSET),
+                ("TRAILER_CRC_OFFSET", TRAILER_CRC_OFFSET),
+                ("TRAILER_SIZE", TRAILER_SIZE),
+            ],
+        ];
+        for table in code {
+            check_layout(&mut r, &layouts, table);
+        }
+        // The Rust kernels read every record structure: no table is TypeScript's only.
+        if layouts.len() != code.len() {
+            let sections: Vec<&str> = layouts.iter().map(|&(s, _)| s).collect();
+            r.problem(
+                0,
+                format!(
+                    "layout tables {sections:?}, the code mirrors {}",
+                    code.len()
+                ),
+            );
+        }
+
+        let row = |name: &str| {
+            layouts
+                .iter()
+                .flat_map(|(_, rows)| rows)
+                .find(|row| row.name == name)
+        };
+        // Each magic as a u32, its ASCII name read most significant byte first, its bytes on disk.
+        for (offset, name, magic) in [
+            ("RECORD_MAGIC_OFFSET", "RECORD_MAGIC", RECORD_MAGIC),
+            ("COMMIT_MAGIC_OFFSET", "COMMIT_MAGIC", COMMIT_MAGIC),
+            (
+                "CHECKPOINT_MAGIC_OFFSET",
+                "CHECKPOINT_MAGIC",
+                CHECKPOINT_MAGIC,
+            ),
+            ("PAGES_MAGIC_OFFSET", "PAGES_MAGIC", PAGES_MAGIC),
+            ("TRAILER_MAGIC_OFFSET", "TRAILER_MAGIC", TRAILER_MAGIC),
+        ] {
+            let Some(row) = row(offset) else { continue };
+            r.expect(name, magic, hex_u32(row.field), row.line);
+            let ascii = quoted_name(row.field).and_then(|a| <[u8; 4]>::try_from(a.as_bytes()).ok());
+            r.expect(name, magic, ascii.map(u32::from_be_bytes), row.line);
+            r.expect(name, magic.to_le_bytes(), hex_bytes(row.field), row.line);
+        }
+        if let Some(version) = row("RECORD_VERSION_OFFSET") {
+            let want = number_after(version.field, "u16 = ").map(|v| v as u16);
+            r.expect("RECORD_VERSION", RECORD_VERSION, want, version.line);
+        }
+        if let Some(length) = row("RECORD_HEADER_LENGTH_OFFSET") {
+            let want = number_after(length.field, "u16 = ").map(|v| v as usize);
+            r.expect("RECORD_HEADER_SIZE", RECORD_HEADER_SIZE, want, length.line);
+        }
+        // Record and op types: exactly the ones the spec lists.
+        for (offset, code) in [
+            (
+                "RECORD_TYPE_OFFSET",
+                &[
+                    ("commit", "RECORD_TYPE_COMMIT", RECORD_TYPE_COMMIT),
+                    (
+                        "checkpoint",
+                        "RECORD_TYPE_CHECKPOINT",
+                        RECORD_TYPE_CHECKPOINT,
+                    ),
+                ][..],
+            ),
+            (
+                "OP_TYPE_OFFSET",
+                &[
+                    ("put", "OP_PUT", OP_PUT as u16),
+                    ("del", "OP_DEL", OP_DEL as u16),
+                ][..],
+            ),
+        ] {
+            let Some(row) = row(offset) else { continue };
+            let listed = enumeration(row.field);
+            if listed.len() != code.len() {
+                r.problem(
+                    row.line,
+                    format!("types {listed:?}, the code has {}", code.len()),
+                );
+            }
+            for &(word, name, value) in code {
+                let want = listed
+                    .iter()
+                    .find(|&&(_, w)| w == word)
+                    .map(|&(n, _)| n as u16);
+                r.expect(name, value, want, row.line);
+            }
+        }
+        // §4.1: total record length = header + payload + trailer.
+        if let Some(length) = row("TRAILER_LENGTH_OFFSET") {
+            let header = number_after(length.field, "total record length: ").map(|v| v as usize);
+            let trailer = number_after(length.field, "payload length + ").map(|v| v as usize);
+            r.expect(
+                "RECORD_OVERHEAD",
+                RECORD_OVERHEAD,
+                header.zip(trailer).map(|(h, t)| h + t),
+                length.line,
+            );
+        }
+        // §3.5: the size of a page id in the pages section.
+        let (line, text) = line_with(spec, "(`PAGES_ID_SIZE` = ");
+        let want = number_after(text, "(`PAGES_ID_SIZE` = ").map(|v| v as usize);
+        r.expect("PAGES_ID_SIZE", PAGES_ID_SIZE, want, line);
+
+        // §2.2: the flag bits, and every known flag listed.
+        match tables_with_header(&tables, &["bit", "value", "name", "meaning"]).first() {
+            Some(t) => {
+                let code = [
+                    ("RECORD_FLAG_UNSYNCED_BEFORE", RECORD_FLAG_UNSYNCED_BEFORE),
+                    ("RECORD_FLAG_PAGES", RECORD_FLAG_PAGES),
+                ];
+                let mut known = 0u16;
+                for row in &t.rows {
+                    let name = backticked(row.cell(2)).unwrap_or("");
+                    let value: Option<u16> = row.cell(1).parse().ok();
+                    let bit: Option<u32> = row.cell(0).parse().ok();
+                    if value.is_none() || value != bit.map(|b| 1 << b) {
+                        r.problem(
+                            row.line,
+                            format!(
+                                "{name}: value {:?} is not bit {:?}",
+                                row.cell(1),
+                                row.cell(0)
+                            ),
+                        );
+                    }
+                    match code.iter().find(|&&(n, _)| n == name) {
+                        Some(&(_, flag)) => r.expect(name, flag, value, row.line),
+                        None => r.problem(row.line, format!("flag `{name}`, which the code lacks")),
+                    }
+                    known |= value.unwrap_or(0);
+                }
+                if t.rows.len() != code.len() {
+                    r.problem(
+                        t.rows[0].line,
+                        format!("{} flags, the code has {}", t.rows.len(), code.len()),
+                    );
+                }
+                r.expect(
+                    "RECORD_FLAGS_KNOWN",
+                    RECORD_FLAGS_KNOWN,
+                    Some(known),
+                    t.rows[0].line,
+                );
+            }
+            None => r.problem(0, "no flags table (§2.2)".to_owned()),
+        }
+
+        // §5.1: the recordVerify statuses, in check order.
+        let code = [
+            ("INCOMPLETE", status::INCOMPLETE),
+            ("BAD_MAGIC", status::BAD_MAGIC),
+            ("BAD_HEADER_CHECKSUM", status::BAD_HEADER_CHECKSUM),
+            ("UNSUPPORTED_VERSION", status::UNSUPPORTED_VERSION),
+            ("BAD_HEADER", status::BAD_HEADER),
+            ("BAD_PAYLOAD_CHECKSUM", status::BAD_PAYLOAD_CHECKSUM),
+            ("BAD_TRAILER", status::BAD_TRAILER),
+            ("BAD_PAYLOAD", status::BAD_PAYLOAD),
+        ];
+        match tables_with_header(&tables, &["status", "name", "check"]).first() {
+            Some(t) => {
+                if t.rows.len() != code.len() {
+                    r.problem(
+                        t.rows[0].line,
+                        format!(
+                            "{} recordVerify statuses, the code has {}",
+                            t.rows.len(),
+                            code.len()
+                        ),
+                    );
+                }
+                for (&(name, value), row) in code.iter().zip(&t.rows) {
+                    if backticked(row.cell(1)).map(screaming_snake).as_deref() != Some(name) {
+                        r.problem(
+                            row.line,
+                            format!("status {:?} where the code has {name}", row.cell(1)),
+                        );
+                    }
+                    r.expect(
+                        &format!("status::{name}"),
+                        value,
+                        row.cell(0).parse().ok(),
+                        row.line,
+                    );
+                }
+            }
+            None => r.problem(0, "no recordVerify status table (§5.1)".to_owned()),
+        }
+
+        // §6: the limits.
+        match tables
+            .iter()
+            .find(|t| t.header.first() == Some(&"limit") && t.section.ends_with("Limits"))
+        {
+            Some(t) => {
+                let cell = |name: &str| {
+                    t.rows
+                        .iter()
+                        .find(|row| row.cell(0) == name)
+                        .map(|row| (row.line, row.cell(1)))
+                };
+                let (line, key) = cell("key length").unwrap_or((0, ""));
+                let want = key.split(' ').next().and_then(|n| n.parse().ok());
+                r.expect("MIN_RECORD_KEY_SIZE", MIN_RECORD_KEY_SIZE, want, line);
+                let want = number_after(key, " … ")
+                    .filter(|_| key.contains("bytes (`MAX_RECORD_KEY_SIZE`)"));
+                r.expect(
+                    "MAX_RECORD_KEY_SIZE",
+                    MAX_RECORD_KEY_SIZE,
+                    want.map(|v| v as usize),
+                    line,
+                );
+                let (line, value) = cell("value length").unwrap_or((0, ""));
+                let want = number_after(value, " … ")
+                    .filter(|_| value.contains("MiB (`MAX_RECORD_VALUE_SIZE`)"));
+                r.expect(
+                    "MAX_RECORD_VALUE_SIZE",
+                    MAX_RECORD_VALUE_SIZE,
+                    want.map(|v| v as usize * 1024 * 1024),
+                    line,
+                );
+                let (line, payload) = cell("payload length, any reader").unwrap_or((0, ""));
+                let want = number_after(payload, "≤ ")
+                    .filter(|_| payload.contains("GiB (`MAX_PAYLOAD_CEILING`)"));
+                r.expect(
+                    "MAX_PAYLOAD_CEILING",
+                    MAX_PAYLOAD_CEILING,
+                    want.map(|v| (v as usize) << 30),
+                    line,
+                );
+                // "≤ 2^53 − 1": a u64's high word is at most 2^(53 − 32) − 1.
+                let (line, ids) = cell("txn ids, page ids, positions").unwrap_or((0, ""));
+                let want = number_after(ids, "≤ 2^")
+                    .filter(|_| ids.contains(" − 1"))
+                    .map(|bits| (1u32 << (bits - 32)) - 1);
+                r.expect("MAX_SAFE_HI", MAX_SAFE_HI, want, line);
+            }
+            None => r.problem(0, "no limits table (§6)".to_owned()),
+        }
+        r
+    }
+
+    #[test]
+    fn constants_match_the_spec_tables() {
+        check_against_the_spec().assert_ok("spec/commit_record_v0.md");
+    }
+
+    #[test]
+    fn every_constant_is_checked_against_the_spec() {
+        let declared = pub_consts(include_str!("log.rs"), "layout");
+        check_against_the_spec().assert_covers(&declared, "kernels/log.rs");
     }
 
     /// Txn 1, first record at 0, root 3, put "k" = "v": the bytes
