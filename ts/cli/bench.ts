@@ -242,7 +242,7 @@ export function benchCommand(io: Io, done: (code: number) => void): Command {
     .action((opts: RunFlags & { dir: string }) => {
       const profile = profileOf(opts);
       const out = path.join(opts.dir, profile.name);
-      fs.rmSync(out, { recursive: true, force: true });
+      removeOldBaseline(out);
       fs.mkdirSync(out, { recursive: true });
       const code = run({ ...opts, suite: opts.suite ?? 'micro', out, summary: true }, io);
       io.out(`baseline for profile ${profile.name} in ${out}`);
@@ -283,4 +283,29 @@ export function benchCommand(io: Io, done: (code: number) => void): Command {
       done(failed ? Exit.Failed : Exit.Ok);
     });
   return bench;
+}
+
+/**
+ * Removes the baseline `out` that capture-baseline replaces, only when it is
+ * one: a directory holding summary.json and nothing but result files (.json)
+ * in folders. Anything else there (a mistyped --dir) is refused, untouched.
+ */
+function removeOldBaseline(out: string): void {
+  if (!fs.existsSync(out)) return;
+  const stray = (dir: string): string | null => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        const s = stray(p);
+        if (s !== null) return s;
+      } else if (!e.isFile() || !e.name.endsWith('.json')) return p;
+    }
+    return null;
+  };
+  const entries = fs.readdirSync(out);
+  const other = entries.length === 0 ? null : !entries.includes('summary.json') ? out : stray(out);
+  if (other !== null) {
+    throw new CliError(`${out} is not a benchmark baseline (${other === out ? 'no summary.json' : `${other} is not a result file`}); not replacing it`);
+  }
+  fs.rmSync(out, { recursive: true, force: true });
 }

@@ -359,6 +359,24 @@ describe('stats', () => {
   });
 });
 
+describe('bench capture-baseline', () => {
+  it('refuses to replace a directory that is not a baseline (spec/file_format_v1.md §8.6), touching nothing in it', () => {
+    const target = nodePath.join(dir, 'baselines', 'ci');
+    fs.mkdirSync(target, { recursive: true });
+    fs.writeFileSync(nodePath.join(target, 'notes.txt'), 'keep me');
+    const r = cli('bench', 'capture-baseline', '--dir', nodePath.join(dir, 'baselines'), '--profile', 'ci', '--filter', 'nothing-matches-this');
+    oneLineError(r);
+    expect(r.err[0]).toContain('not a benchmark baseline');
+    expect(fs.readdirSync(target)).toEqual(['notes.txt']);
+    // A results tree without summary.json is refused too.
+    fs.rmSync(nodePath.join(target, 'notes.txt'));
+    fs.mkdirSync(nodePath.join(target, 'micro'));
+    fs.writeFileSync(nodePath.join(target, 'micro', 'x.json'), '{}');
+    oneLineError(cli('bench', 'capture-baseline', '--dir', nodePath.join(dir, 'baselines'), '--profile', 'ci', '--filter', 'nothing-matches-this'));
+    expect(fs.readdirSync(nodePath.join(target, 'micro'))).toEqual(['x.json']);
+  });
+});
+
 describe('errors and help', () => {
   it.each(['logdump', 'verify', 'dump', 'replay', 'stats'])('%s on a missing path: one-line error, non-zero, nothing created', (cmd) => {
     const missing = nodePath.join(dir, 'missing.db');

@@ -48,7 +48,7 @@ export function openEngine(abs: string, opts: Options, lockTimeoutMs: number): E
   const logPath = `${abs}.log`;
   const files = opts.fs;
   if (!files.exists(abs)) create(abs, logPath, opts, lockTimeoutMs);
-  const file = files.open(abs);
+  const file = openDataFile(abs, files);
   let log: LogFile | null = null;
   let coord: Coordinator | null = null;
   try {
@@ -77,6 +77,18 @@ export function openEngine(abs: string, opts: Options, lockTimeoutMs: number): E
       coord?.close();
       log?.close();
       file.close();
+    }
+    throw err;
+  }
+}
+
+/** The data file, for reading and writing; a directory at the path is UnsupportedFormat. */
+function openDataFile(abs: string, files: FileSystem) {
+  try {
+    return files.open(abs);
+  } catch (err) {
+    if ((err as { cause?: { code?: string } }).cause?.code === 'EISDIR') {
+      throw new NorthstarError('UnsupportedFormat', `${abs} is a directory, not a NorthstarDB database file`, { path: abs, cause: err });
     }
     throw err;
   }

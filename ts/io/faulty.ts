@@ -139,6 +139,7 @@ export class FaultyFileSystem implements FileSystem {
 
   createAtomically(path: string, content: Uint8Array): void {
     this.check('create', path);
+    if (this.files.has(path)) throw ioError(Object.assign(new Error(`EEXIST: create '${path}'`), { code: 'EEXIST' }), `create ${path}`, path);
     this.files.set(path, new MemNode(content));
   }
 

@@ -171,8 +171,9 @@ export class NodeFile implements DbFile {
 
 /**
  * Creates `path` atomically with the given first bytes: writes a temporary file
- * beside it, fsyncs it, renames it into place and fsyncs the directory, so a
- * crash never leaves a partial file under the real name (spec §8).
+ * beside it, fsyncs it, links it into place and fsyncs the directory, so a
+ * crash never leaves a partial file under the real name (spec §8). Fails
+ * (IoError, cause EEXIST) when `path` exists: it never replaces a file.
  */
 export function createFileAtomically(path: string, content: Uint8Array): void {
   const tmp = `${path}.tmp-${process.pid}`;
@@ -185,7 +186,18 @@ export function createFileAtomically(path: string, content: Uint8Array): void {
     } finally {
       fs.closeSync(fd);
     }
-    fs.renameSync(tmp, path);
+    // A link, not a rename: it fails (EEXIST) where a file appeared at `path` meanwhile,
+    // instead of replacing a file someone may need.
+    try {
+      fs.linkSync(tmp, path);
+      fs.unlinkSync(tmp);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // File systems without hard links: the rename, after one more look.
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
+      if (fs.existsSync(path)) throw Object.assign(new Error(`EEXIST: file already exists, ${path}`), { code: 'EEXIST' });
+      fs.renameSync(tmp, path);
+    }
     syncDirectory(nodePath.dirname(path));
   } catch (err) {
     try {
@@ -218,7 +230,7 @@ export interface FileSystem {
   exists(path: string): boolean;
   /** Opens an existing file for reading and writing. */
   open(path: string): DbFile;
-  /** Creates path with the given bytes so that a crash never leaves it partial (see createFileAtomically). */
+  /** Creates path with the given bytes so that a crash never leaves it partial; fails if path exists (see createFileAtomically). */
   createAtomically(path: string, content: Uint8Array): void;
   /** Atomically replaces `to` with `from`, durably. */
   rename(from: string, to: string): void;

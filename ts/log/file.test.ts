@@ -332,6 +332,27 @@ describe('dropping old records', () => {
     expect(again.base).toBe(cut);
     expect(fs.readdirSync(dir)).toEqual(['db.log']);
   });
+
+  it('dropBefore refuses (Corrupt) to replace a log shorter than its records say, and leaves it and no copy behind (spec §8.6)', () => {
+    const log = create();
+    const { positions, ends } = appendCommits(log, 6);
+    // Another program cut the file under the handle: the last record's bytes are gone.
+    fs.truncateSync(path(), LOG_HEADER_SIZE + ends[4]! - 5);
+    const bytes = fs.readFileSync(path());
+    expect(log.end).toBe(ends[5]);
+    expectError(() => log.dropBefore(positions[2]!), 'Corrupt');
+    expect(fs.readFileSync(path())).toEqual(bytes);
+    expect(fs.readdirSync(dir)).toEqual(['db.log']);
+  });
+
+  it('dropBefore replaces a compaction copy its own process left when it died (the name carries the pid)', () => {
+    const log = create();
+    const { positions } = appendCommits(log, 4);
+    fs.writeFileSync(`${path()}.compact-${process.pid}`, 'half a copy');
+    log.dropBefore(positions[2]!);
+    expect(scanAll(log).records.map((r) => r.txnId)).toEqual([3, 4]);
+    expect(fs.readdirSync(dir)).toEqual(['db.log']);
+  });
 });
 
 describe('preallocation (spec/file_format_v1.md §8.5)', () => {

@@ -266,20 +266,28 @@ export class LogFile {
     const tmp = `${this.path}.compact-${process.pid}`;
     const rest = this.end - position;
     const buf = new Uint8Array(Math.min(SCAN_CHUNK * 4, Math.max(rest, 1)));
+    // A copy a compaction of this process left when it died: nobody else's (the name has our pid).
+    if (this.fs.exists(tmp)) this.fs.remove(tmp);
     this.fs.createAtomically(tmp, encodeHeader(this.dbId, position, this.kernels, this.sectorSize));
     const out = this.fs.open(tmp);
     try {
       let done = 0;
       while (done < rest) {
         const n = this.file.read(buf.subarray(0, Math.min(buf.length, rest - done)), this.offset(position + done));
-        if (n === 0) break;
+        if (n === 0) {
+          // The log is shorter than its records say: never replace it with a copy that lacks some.
+          throw new NorthstarError('Corrupt', `${this.path}: ends at ${position + done}, before its last record's end ${this.end}; not compacted`, { path: this.path });
+        }
         out.write(buf.subarray(0, n), LOG_HEADER_SIZE + done);
         done += n;
       }
       out.datasync();
-    } finally {
+    } catch (err) {
       out.close();
+      this.fs.remove(tmp);
+      throw err;
     }
+    out.close();
     failpoint('beforeLogCompactRename');
     this.fs.rename(tmp, this.path);
     this.file.close();

@@ -259,7 +259,7 @@ describe('a database read through the mapping', () => {
     }
   });
 
-  it.skipIf(process.platform !== 'linux')('a handle that is closed leaves no descriptor behind (400 open/close cycles)', () => {
+  it.skipIf(process.platform !== 'linux')('a handle that is closed leaves no descriptor behind (400 open/close cycles)', { timeout: 60_000 }, () => {
     const path = filled('cycles', 500);
     const fds = (): number => fs.readdirSync('/proc/self/fd').length;
     const before = fds();

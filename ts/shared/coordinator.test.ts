@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { Coordinator } from './coordinator.js';
-import { FLAG_READY, OWNER_PID_SCALE, SLOT_FLAGS, SLOT_OWNER, slotFlagsWord, slotWord } from './layout.js';
+import { FLAG_READY, LOCK_FILE_SIZE, OWNER_PID_SCALE, SLOT_FLAGS, SLOT_OWNER, W_BOOT, slotFlagsWord, slotWord } from './layout.js';
 import { openStore } from './store.js';
 
 let dir = '';
@@ -56,4 +56,30 @@ it('markReady keeps the slot’s other flags and makes the handle ready for the 
     b.close();
     a.close();
   }
+});
+
+it('a lock file of an earlier boot or another database is reset whole at open (spec §2.1): derived state, never data', () => {
+  const dbPath = nodePath.join(dir, 'db');
+  const DB_ID = 77;
+  const first = Coordinator.open(dbPath, null, DB_ID, 1000);
+  first.publish({ txnId: 9, root: 3, depth: 1, entryCount: 1, pageCount: 4, logEnd: 100, recordPosition: 50, logGeneration: 2, historyFloor: 9, checkpointTxn: 9, writer: first.owner });
+  first.close();
+  // Same boot and id: the table is kept.
+  const again = Coordinator.open(dbPath, null, DB_ID, 1000);
+  expect(again.publishedTxn()).toBe(9);
+  again.close();
+  // Another database id (the data file was recreated): zeroed, the header rewritten for the new id.
+  const other = Coordinator.open(dbPath, null, DB_ID + 1, 1000);
+  expect(other.publishedTxn()).toBe(0);
+  expect(other.otherReaders().slots).toEqual([]);
+  other.close();
+  // An earlier boot: likewise.
+  const words = openStore(dbPath, null);
+  words.store(W_BOOT, words.load(W_BOOT) + 1);
+  words.store(slotWord(7, SLOT_OWNER), process.pid * OWNER_PID_SCALE + 2);
+  words.close();
+  const afterBoot = Coordinator.open(dbPath, null, DB_ID + 1, 1000);
+  expect(afterBoot.otherReaders().slots).toEqual([]);
+  expect(fs.statSync(`${dbPath}.lock`).size).toBe(LOCK_FILE_SIZE);
+  afterBoot.close();
 });
