@@ -6,7 +6,7 @@
 
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { engineOfDatabase } from './db/database.js';
+import { engineOfDatabase } from './db/internal.js';
 import { describe, expect, it } from 'vitest';
 import { expectVerified, useTempDbs } from './testing/fixtures.js';
 

@@ -2,6 +2,7 @@
 // page (spec §4.5 lists the invariants, numbered as in the messages here).
 // Reads bypass the cache so the bytes on disk are what gets checked.
 
+import type { VerifyProblem, VerifyReport } from './verify_report.js';
 import { NorthstarError } from '../errors.js';
 import { compareBytes, readU32, readU64 } from '../format/bytes.js';
 import {
@@ -22,26 +23,6 @@ import { readFreelistPage } from '../pager/freelist.js';
 import { readHistoryPage } from '../pager/history.js';
 import type { Meta } from '../pager/meta.js';
 import type { Pager } from '../pager/pager.js';
-
-export interface VerifyProblem {
-  /** The page the problem is in, or null for file-level problems. */
-  pageId: number | null;
-  code: 'unreadable' | 'type' | 'layout' | 'order' | 'range' | 'depth' | 'shared' | 'empty' | 'overflow' | 'freelist' | 'history' | 'leak' | 'count' | 'link' | 'txn';
-  message: string;
-}
-
-export interface VerifyReport {
-  ok: boolean;
-  problems: VerifyProblem[];
-  txnId: number;
-  pageCount: number;
-  /** Pages reachable from the root (tree and overflow). */
-  treePages: number;
-  freelistPages: number;
-  historyPages: number;
-  freePages: number;
-  entries: number;
-}
 
 /** Stops a run on a badly damaged file from listing millions of problems. */
 const MAX_PROBLEMS = 10_000;

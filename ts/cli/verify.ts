@@ -2,7 +2,7 @@
 // log read raw, then the open (which recovers and checkpoints), the page walk
 // of db.verify(), and the agreement of the log with the opened database.
 
-import { engineOfDatabase } from '../db/database.js';
+import { engineOfDatabase } from '../db/internal.js';
 import { Command } from 'commander';
 import type { Database } from '../db/index.js';
 import { LogFile, type ScanEnd } from '../log/file.js';

@@ -6,18 +6,21 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NorthstarError } from '../errors.js';
-import { verifyDatabase, type VerifyReport } from '../btree/verify.js';
+import { verifyDatabase } from '../btree/verify.js';
+import type { VerifyReport } from '../btree/verify_report.js';
 import { LOG_HEADER_SIZE } from '../format/constants.js';
-import { readLogRecords, type LogCommit } from '../log/reader.js';
+import type { LogCommit } from '../log/commit.js';
+import { readLogRecords } from '../log/reader.js';
 import { implementation } from '../native/kernels.js';
 import type { ReadTxn } from '../txn/read.js';
 import type { WriteTxn } from '../txn/write.js';
 import { writeCheckpoint } from './checkpoint.js';
 import { close } from './close.js';
 import type { Engine } from './engine.js';
+import { provideEngineAccess } from './internal.js';
 import { refresh } from './follow.js';
-import { databasePath, openEngine, OPEN_LOCK_TIMEOUT_MS, WouldWait } from './open.js';
-import { checkOptions, type BeginReadOptions, type BeginWriteOptions, type CommitEvent, type DatabaseStats, type OpenOptions, type SyncMode, type WaitOptions } from './options.js';
+import { databasePath, openEngine, WouldWait } from './open.js';
+import { checkOptions, OPEN_LOCK_TIMEOUT_MS, type BeginReadOptions, type BeginWriteOptions, type CommitEvent, type DatabaseStats, type OpenOptions, type SyncMode, type WaitOptions } from './options.js';
 import { beginRead, oldestReader } from './snapshots.js';
 import { truncateLog } from './truncate.js';
 import { beginWrite, beginWriteAsync, withWriterLock } from './writer.js';
@@ -30,13 +33,11 @@ export interface DatabaseEvents {
 /** How long beginWriteAsync and write wait for the writer unless told otherwise. */
 export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
 
-let engineOf: (db: Database) => Engine;
-
 export class Database extends EventEmitter<DatabaseEvents> implements Disposable {
   readonly #e: Engine;
 
   static {
-    engineOf = (db) => db.#e;
+    provideEngineAccess((db) => db.#e);
   }
 
   private constructor(e: Engine) {
@@ -297,11 +298,6 @@ export class Database extends EventEmitter<DatabaseEvents> implements Disposable
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-/** The engine behind a handle: for the CLI, the hardening suite and tests, never re-exported by the package. */
-export function engineOfDatabase(db: Database): Engine {
-  return engineOf(db);
 }
 
 function checkWait(options: WaitOptions, defaultTimeoutMs: number): { timeoutMs: number; signal: AbortSignal | undefined } {

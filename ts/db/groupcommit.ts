@@ -5,7 +5,7 @@
 // in every other handle) only once a sync covers it, in commit order.
 
 import { NorthstarError } from '../errors.js';
-import type { CommitResult, TreeState } from '../txn/write.js';
+import type { CommitResult, TreeState } from '../txn/host.js';
 import type { Engine } from './engine.js';
 import { snapshotOf } from './logscan.js';
 import type { CommitEvent } from './options.js';

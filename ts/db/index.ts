@@ -1,5 +1,4 @@
 export { Database, DEFAULT_WRITE_TIMEOUT_MS, open, openAsync } from './database.js';
 export type { DatabaseEvents } from './database.js';
-export { DEFAULT_CACHE_SIZE, DEFAULT_CHECKPOINT_COMMITS, DEFAULT_CHECKPOINT_LOG_BYTES, DEFAULT_HISTORY_TXNS } from './options.js';
+export { DEFAULT_CACHE_SIZE, DEFAULT_CHECKPOINT_COMMITS, DEFAULT_CHECKPOINT_LOG_BYTES, DEFAULT_HISTORY_TXNS, OPEN_LOCK_TIMEOUT_MS } from './options.js';
 export type { BeginReadOptions, BeginWriteOptions, CommitEvent, DatabaseStats, OpenOptions, SyncMode, WaitOptions } from './options.js';
-export { OPEN_LOCK_TIMEOUT_MS } from './open.js';

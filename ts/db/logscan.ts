@@ -10,7 +10,7 @@ import { COMMIT_ROOT_OFFSET, RECORD_HEADER_SIZE, RECORD_TYPE_OFFSET, RecordType,
 import { readPagesSection, type PagesSection } from '../log/record.js';
 import type { Snapshot } from '../pager/history.js';
 import type { PublishedState } from '../shared/coordinator.js';
-import type { TreeState } from '../txn/write.js';
+import type { TreeState } from '../txn/host.js';
 
 /** The tree state a published block describes (`pageCount`: the file high-water mark, if known better). */
 export function treeStateOf(p: PublishedState, pageCount = p.pageCount): TreeState {

@@ -30,9 +30,6 @@ import type { Options } from './options.js';
 import { recover } from './recovery.js';
 import { releaseWriterLock } from './writer.js';
 
-/** How long open() waits for the writer lock when it must recover or reset the lock file. */
-export const OPEN_LOCK_TIMEOUT_MS = 30_000;
-
 /**
  * Thrown inside open when a lock it needs is busy and it was asked not to
  * wait (lockTimeoutMs 0, openAsync): openAsync catches it and tries again.

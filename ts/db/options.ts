@@ -5,7 +5,7 @@ import { NorthstarError } from '../errors.js';
 import { DEFAULT_PAGE_SIZE, LOG_SECTOR_SIZES, PAGE_SIZES } from '../format/constants.js';
 import { nodeFileSystem, type FileSystem, type IoStats } from '../io/file.js';
 import type { Implementation } from '../native/kernels.js';
-import type { ReaderSlot } from '../shared/coordinator.js';
+import type { ReaderSlot } from '../shared/layout.js';
 
 export type SyncMode = 'full' | 'none';
 
@@ -134,6 +134,8 @@ export const DEFAULT_CACHE_SIZE = 256 * 1024 * 1024;
 export const DEFAULT_HISTORY_TXNS = 1000;
 export const DEFAULT_CHECKPOINT_COMMITS = 1000;
 export const DEFAULT_CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024;
+/** How long open() waits for the writer lock when it must recover or reset the lock file (openAsync's default timeoutMs). */
+export const OPEN_LOCK_TIMEOUT_MS = 30_000;
 
 /** Options after checkOptions: every default filled in. */
 export interface Options {

@@ -26,7 +26,7 @@
 // short last log record is cut off; a damaged record in the middle of the log
 // is Corrupt naming its position.
 
-import { engineOfDatabase } from '../db/database.js';
+import { engineOfDatabase } from '../db/internal.js';
 import { open, type Database } from '../db/index.js';
 import { NorthstarError } from '../errors.js';
 import { FaultyFileSystem, type Errno, type FaultPlan } from '../io/faulty.js';

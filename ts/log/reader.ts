@@ -2,25 +2,12 @@
 // operations (db.readLog, replay, the CLI). Derived indexes and replication
 // read the database through this.
 
+import type { LogCommit, LogOp } from './commit.js';
 import { NorthstarError } from '../errors.js';
 import { readU32 } from '../format/bytes.js';
 import type { Kernels } from '../native/kernels.js';
 import type { LogFile } from './file.js';
 import { RECORD_HEADER_SIZE, RECORD_TYPE_OFFSET, RecordType, COMMIT_OP_COUNT_OFFSET, OpType } from '../format/record.js';
-
-export interface LogOp {
-  type: 'put' | 'del';
-  key: Buffer;
-  /** The value put; empty for a delete. */
-  value: Buffer;
-}
-
-export interface LogCommit {
-  txnId: number;
-  /** Log position of the record. */
-  position: number;
-  ops: LogOp[];
-}
 
 /**
  * Commit records with txnId in [from, upTo], as copies. `missing(from)` is

@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import fc from 'fast-check';
-import { engineOfDatabase } from '../db/database.js';
+import { engineOfDatabase } from '../db/internal.js';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../index.js';

@@ -51,6 +51,9 @@ import {
   txnCheck,
 } from './layout.js';
 import { openStore, type StoreKind, type WordStore } from './store.js';
+import type { ReaderSlot } from './layout.js';
+
+export type { ReaderSlot } from './layout.js';
 
 /** The latest commit as the writer published it (§2.2), in word order. */
 export interface PublishedState {
@@ -67,11 +70,6 @@ export interface PublishedState {
   writer: number;
 }
 
-export interface ReaderSlot {
-  pid: number;
-  /** Oldest snapshot the handle holds. */
-  txnId: number;
-}
 
 let bootIdCache: number | null = null;
 

@@ -126,3 +126,10 @@ export function ownerPid(owner: number): number {
 export function queueWord(entry: number, field: number): number {
   return QUEUE_FIRST_WORD + entry * QUEUE_ENTRY_WORDS + field;
 }
+
+/** A live handle's reader slot as stats() reports it (§2.3). */
+export interface ReaderSlot {
+  pid: number;
+  /** Oldest snapshot the handle holds. */
+  txnId: number;
+}

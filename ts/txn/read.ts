@@ -3,18 +3,12 @@
 
 import { NorthstarError } from '../errors.js';
 import { ScanIterator, type ScanHost } from '../btree/cursor.js';
-import { treeGet, type PageSource } from '../btree/read.js';
+import { treeGet } from '../btree/read.js';
+import type { ReadHost } from './host.js';
 import { toKey, toRange, type Bytes, type ScanOptions } from './args.js';
 
-/** What a read transaction needs from its database. */
-export interface ReadHost {
-  readonly source: PageSource;
-  readonly maxKeySize: number;
-  /** Called once when the transaction closes. */
-  releaseSnapshot(txnId: number): void;
-  /** Throws Closed when the database is closed. */
-  checkOpen(): void;
-}
+/** Only create() has it: a user's `new ReadTxn(...)` throws. */
+const CREATE = Symbol('ReadTxn.create');
 
 export class ReadTxn implements Disposable {
   readonly #host: ReadHost;
@@ -23,7 +17,8 @@ export class ReadTxn implements Disposable {
   readonly #root: number;
   #closed = false;
 
-  private constructor(host: ReadHost, txnId: number, root: number) {
+  private constructor(token: symbol, host: ReadHost, txnId: number, root: number) {
+    if (token !== CREATE) throw new TypeError('ReadTxn has no public constructor: use db.beginRead()');
     this.#host = host;
     this.txnId = txnId;
     this.#root = root;
@@ -31,7 +26,7 @@ export class ReadTxn implements Disposable {
 
   /** @internal The database's engine hands out read transactions; users call db.beginRead(). */
   static create(host: ReadHost, txnId: number, root: number): ReadTxn {
-    return new ReadTxn(host, txnId, root);
+    return new ReadTxn(CREATE, host, txnId, root);
   }
 
   /** A caller-owned copy of the value, or undefined. */

@@ -9,69 +9,13 @@ import { treeGet } from '../btree/read.js';
 import { TreeWriter } from '../btree/writer.js';
 import { writePageTxnId } from '../format/page.js';
 import { failpoint } from '../io/failpoint.js';
-import type { LogFile } from '../log/file.js';
 import { RecordBuilder } from '../log/record.js';
 import { RECORD_FLAG_UNSYNCED_BEFORE } from '../format/record.js';
-import type { FreeList } from '../pager/freelist.js';
-import type { Pager } from '../pager/pager.js';
 import { toKey, toRange, toValue, type Bytes, type ScanOptions } from './args.js';
+import type { WriteHost } from './host.js';
 
-/** The latest committed state: what the next write transaction starts from. */
-export interface TreeState {
-  txnId: number;
-  root: number;
-  depth: number;
-  entryCount: number;
-  pageCount: number;
-  /** Log position of this commit's record (0 before the first record). */
-  recordPosition: number;
-  /** Log position just after this commit's record. */
-  logEnd: number;
-}
-
-/** One commit handed to the database once its record is in the log. */
-export interface CommitResult {
-  state: TreeState;
-  /** Committed pages this commit made unreachable that the durable meta may reach (pending, spec §6.1). */
-  freed: readonly number[];
-  /** Committed pages this commit made unreachable, written after the durable checkpoint. */
-  freedYoung: readonly number[];
-  /** Pages the transaction allocated and freed again: reusable now. */
-  reusable: readonly number[];
-  /** The pages written, by id (nodes go to the page cache). */
-  dirty: ReadonlyMap<number, Buffer>;
-  opCount: number;
-}
-
-/** What the write transaction needs from its database. */
-export interface WriteHost {
-  readonly pager: Pager;
-  readonly latest: TreeState;
-  /** Txn id of the durable checkpoint. */
-  readonly checkpointTxnId: number;
-  readonly freeList: FreeList;
-  readonly log: LogFile;
-  readonly maxKeySize: number;
-  /** 'full': commit() fdatasyncs the log; 'none': never. */
-  readonly sync: 'full' | 'none';
-  /** Log position up to which the log is known durable (-1 in sync 'none': never). */
-  readonly logDurableEnd: number;
-  /** The record builder, reused by every write transaction. */
-  readonly recordBuilder: RecordBuilder;
-  checkOpen(): void;
-  /**
-   * The commit's record is in the log. `durable` says whether a sync covering
-   * it has completed (always true in sync 'none'); if not, the database makes
-   * it visible when its sync completes.
-   */
-  committed(result: CommitResult, durable: boolean): void;
-  /** Resolves once the log is durable up to `position` (group commit). */
-  syncLogUpTo(position: number): Promise<void>;
-  /** Releases the writer slot; called exactly once per transaction. */
-  writerDone(): void;
-  /** The log's durable content is unknown: refuse writes until reopen. */
-  poison(err: NorthstarError): void;
-}
+/** Only create() has it: a user's `new WriteTxn(...)` throws. */
+const CREATE = Symbol('WriteTxn.create');
 
 export class WriteTxn implements Disposable {
   readonly #tree: TreeWriter;
@@ -89,7 +33,8 @@ export class WriteTxn implements Disposable {
    */
   readonly #replaying: { position: number; end: number } | null;
 
-  private constructor(host: WriteHost, replaying: { position: number; end: number } | null) {
+  private constructor(token: symbol, host: WriteHost, replaying: { position: number; end: number } | null) {
+    if (token !== CREATE) throw new TypeError('WriteTxn has no public constructor: use db.beginWrite(), beginWriteAsync() or write()');
     this.#host = host;
     this.#replaying = replaying;
     const s = host.latest;
@@ -104,7 +49,7 @@ export class WriteTxn implements Disposable {
    * call db.beginWrite(), beginWriteAsync() or write(). `replaying`: recovery.
    */
   static create(host: WriteHost, replaying: { position: number; end: number } | null = null): WriteTxn {
-    return new WriteTxn(host, replaying);
+    return new WriteTxn(CREATE, host, replaying);
   }
 
   /** The txn id this transaction commits as. */
