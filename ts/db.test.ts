@@ -1751,7 +1751,7 @@ describe('file, pages and space', () => {
     console.log(`cache with cacheSize ${cacheSize}: ${JSON.stringify(c)}`);
     expect(c.limitBytes).toBe(cacheSize);
     expect(c.capacityPages * pageSize).toBeLessThanOrEqual(cacheSize);
-    // The documented rule (README, Limits): cacheSize bytes, at least 16 pages.
+    // The documented rule (docs/api.md, Limits): cacheSize bytes, at least 16 pages.
     for (const ps of PAGE_SIZES) {
       for (const bytes of [1, 64 * 1024, 1024 * 1024]) {
         const d = openDb({ pageSize: ps, cacheSize: bytes }, `cache-${ps}-${bytes}`);

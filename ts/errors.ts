@@ -1,4 +1,4 @@
-// One error class with stable codes (README "Errors" lists them). Callers
+// One error class with stable codes (docs/api.md "Errors" lists them). Callers
 // branch on `code`, never on the message.
 
 export const ErrorCode = {

@@ -3,7 +3,7 @@
 // goes on), the measured loop, checks; one validated JSON file per repeat,
 // then summary.json over the whole output tree.
 //
-// How figures are taken (README "Benchmarks" repeats this):
+// How figures are taken (docs/benchmarks.md repeats this):
 // - time: process.hrtime.bigint around the measured loop (duration, ops/s);
 //   latency samples from one timer read at the end of each batch of `batch`
 //   ops, divided by the batch (batch 1 for database operations: true per-op

@@ -1,5 +1,5 @@
 // The options of open() and the shapes the public API returns: every limit is
-// an option with its default here (README "API", docs/api.md).
+// an option with its default here (docs/api.md).
 
 import { NorthstarError } from '../errors.js';
 import { DEFAULT_PAGE_SIZE, LOG_SECTOR_SIZES, PAGE_SIZES } from '../format/constants.js';

@@ -7,7 +7,7 @@
 // later version of the code must open them (on a copy: opening may recover and
 // write), read back exactly those hashes, time-travel to every snapshot, replay
 // the log to the same hash, and pass verify(). The files are never regenerated
-// in place: a new format version adds a directory beside the old ones (README
+// in place: a new format version adds a directory beside the old ones (the README
 // in hard/format/golden/ says when and how: `node scripts/golden.mjs`).
 //
 // A version the code no longer reads (format 0 since format 1) must instead be

@@ -1,6 +1,6 @@
 /**
  * CRC-32C (Castagnoli), the pure-TypeScript twin of
- * `crates/northstar-native/src/crc32c.rs`: reflected polynomial 0x82F63B78,
+ * `crates/northstar-native/src/kernels/crc32c.rs`: reflected polynomial 0x82F63B78,
  * initial value 0xFFFFFFFF, final xor 0xFFFFFFFF. Both are checked against the
  * same known answers (CRC-32C of "123456789" is 0xE3069283) and against each
  * other on random inputs.

@@ -1,6 +1,6 @@
 // Known-answer tests of the pure-TypeScript kernels (ts/native/fallback.ts)
 // against spec/file_format_v1.md §2 and §4. The Rust twin has the same
-// vectors in crates/northstar-native/src/{page,node}.rs; parity.test.ts
+// vectors in crates/northstar-native/src/kernels/{page,node}.rs; parity.test.ts
 // checks the two against each other on random inputs.
 
 import { describe, expect, it } from 'vitest';

@@ -5,7 +5,7 @@
 // native and fallback in this process, repeats interleaved, because a worker
 // thread picks its kernels from its own NORTHSTAR_NATIVE.
 //
-// Definitions (README "Benchmarks" repeats them):
+// Definitions (docs/benchmarks.md repeats them):
 // - A reader runs read transactions of READ_TXN_GETS random point gets each
 //   (beginRead, gets, close). "N readers" on W threads: N/W readers per
 //   thread, interleaved one get at a time, so N read transactions are live at

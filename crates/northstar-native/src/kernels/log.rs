@@ -1,7 +1,7 @@
 //! Commit-log record kernels: `record_seal`, `record_verify`, `record_decode`
 //! (spec/commit_record_v0.md §4, §5). TypeScript twins: `recordSeal`,
 //! `recordVerify`, `recordDecode` in `ts/native/fallback_log.ts`; both are
-//! checked against each other by `ts/native/parity_log.test.ts`.
+//! checked against each other by `ts/log/parity.test.ts`.
 //!
 //! Every field is read through `layout::bytes`, which cannot read out of
 //! bounds, and every range is checked before it is sliced: whatever the bytes
@@ -12,7 +12,7 @@ use crate::kernels::crc32c::crc32c;
 use crate::kernels::error::{range, KernelResult};
 use crate::kernels::layout::bytes::{put_u32, u16_at, u32_at};
 
-/// Byte layout of a v0 record, mirroring `ts/log/constants.ts`; every offset
+/// Byte layout of a v0 record, mirroring `ts/format/record.ts`; every offset
 /// is derived from the one before it, and the tests below check every constant
 /// against the spec's tables (`crate::spec_tables`) and pin the numbers by hand too.
 pub mod layout {
