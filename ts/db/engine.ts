@@ -26,7 +26,7 @@ import type { Coordinator } from '../shared/coordinator.js';
 import { loadFreeList, loadHistory } from './chains.js';
 import { writeCheckpoint, checkpointDue } from './checkpoint.js';
 import { publishUpTo, syncLogUpTo, type Unsynced, type SyncWaiter } from './groupcommit.js';
-import { lastRecordBefore, snapshotOf } from './logscan.js';
+import { snapshotOf, stateOfMeta } from './logscan.js';
 import type { Options } from './options.js';
 import { queueRaise, showReaders } from './snapshots.js';
 import { releaseWriterLock, type WriterWaiter } from './writer.js';
@@ -219,17 +219,4 @@ export class Engine implements WriteHost, ReadHost {
   get checkpointTxnId(): number {
     return this.durable.txnId;
   }
-}
-
-/** The tree state a durable meta describes, its record found from the log's trailer. */
-export function stateOfMeta(meta: Meta, log: LogFile): TreeState {
-  return {
-    txnId: meta.txnId,
-    root: meta.root,
-    depth: meta.depth,
-    entryCount: meta.entryCount,
-    pageCount: meta.pageCount,
-    recordPosition: lastRecordBefore(log, meta.logTail),
-    logEnd: meta.logTail,
-  };
 }

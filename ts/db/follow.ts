@@ -12,9 +12,9 @@ import { History } from '../pager/history.js';
 import { chooseMeta } from '../pager/meta.js';
 import type { PublishedState } from '../shared/coordinator.js';
 import { loadFreeList, loadHistory } from './chains.js';
-import { stateOfMeta, type Engine } from './engine.js';
+import type { Engine } from './engine.js';
 import { publishShared } from './groupcommit.js';
-import { commitsWithPages, isCommitRecord, snapshotOf, treeStateOf } from './logscan.js';
+import { commitsWithPages, isCommitRecord, snapshotOf, stateOfMeta, treeStateOf } from './logscan.js';
 import type { CommitEvent } from './options.js';
 import { releaseWriterLock, takeOver } from './writer.js';
 

@@ -9,6 +9,7 @@ import type { LogFile, ScanEnd, ScannedRecord } from '../log/file.js';
 import { COMMIT_ROOT_OFFSET, RECORD_HEADER_SIZE, RECORD_TYPE_OFFSET, RecordType, TRAILER_LENGTH_OFFSET, TRAILER_SIZE } from '../format/record.js';
 import { readPagesSection, type PagesSection } from '../log/record.js';
 import type { Snapshot } from '../pager/history.js';
+import type { Meta } from '../pager/meta.js';
 import type { PublishedState } from '../shared/coordinator.js';
 import type { TreeState } from '../txn/host.js';
 
@@ -61,4 +62,17 @@ export function lastRecordBefore(log: LogFile, end: number): number {
   if (t.length < TRAILER_SIZE) return 0;
   const len = readU32(t, TRAILER_LENGTH_OFFSET);
   return end - len >= log.base ? end - len : 0;
+}
+
+/** The tree state a durable meta describes, its record found from the log's trailer. */
+export function stateOfMeta(meta: Meta, log: LogFile): TreeState {
+  return {
+    txnId: meta.txnId,
+    root: meta.root,
+    depth: meta.depth,
+    entryCount: meta.entryCount,
+    pageCount: meta.pageCount,
+    recordPosition: lastRecordBefore(log, meta.logTail),
+    logEnd: meta.logTail,
+  };
 }
