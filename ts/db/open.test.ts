@@ -9,6 +9,7 @@ import * as nodePath from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NorthstarError, open, openAsync, type Database } from '../index.js';
+import { W_BOOT } from '../shared/layout.js';
 import { openStore } from '../shared/store.js';
 import { expectCode, expectVerified, useTempDbs } from '../testing/fixtures.js';
 
@@ -186,6 +187,26 @@ describe('openAsync', () => {
       expect(again.txnId).toBe(3);
     } finally {
       clearInterval(timer);
+      words.close();
+    }
+  });
+
+  it('also waits, without blocking, for the writer lock it needs to reset a lock file of an earlier boot', async () => {
+    tmp.openDb().close();
+    const words = openStore(tmp.dbPath(), null);
+    words.store(W_BOOT, words.load(W_BOOT) + 1);
+    expect(words.tryLockWriter()).toBe(true);
+    try {
+      let opened = false;
+      const p = openAsync(tmp.dbPath()).then((d) => {
+        opened = true;
+        return tmp.track(d);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(opened).toBe(false);
+      words.unlockWriter();
+      expect((await p).txnId).toBe(0);
+    } finally {
       words.close();
     }
   });

@@ -59,7 +59,7 @@ export function openEngine(abs: string, opts: Options, lockTimeoutMs: number): E
         path: logPath,
       });
     }
-    coord = Coordinator.open(abs, files === nodeFileSystem ? null : files, meta.dbId, lockTimeoutMs);
+    coord = openCoordinator(abs, files, meta.dbId, lockTimeoutMs);
     const e = new Engine(abs, file, log, meta, slot, opts, kernels, coord);
     try {
       start(e, lockTimeoutMs);
@@ -75,6 +75,16 @@ export function openEngine(abs: string, opts: Options, lockTimeoutMs: number): E
       log?.close();
       file.close();
     }
+    throw err;
+  }
+}
+
+/** This handle's view of the lock file; a busy lock (or every slot taken) is WouldWait when open must not wait. */
+function openCoordinator(abs: string, files: FileSystem, dbId: number, lockTimeoutMs: number): Coordinator {
+  try {
+    return Coordinator.open(abs, files === nodeFileSystem ? null : files, dbId, lockTimeoutMs);
+  } catch (err) {
+    if (lockTimeoutMs === 0 && err instanceof NorthstarError && err.code === 'WriteBusy') throw new WouldWait(err.message);
     throw err;
   }
 }
