@@ -1,7 +1,7 @@
 // One process of the multi-process crash torture (ts/hard/crashmulti.ts),
 // run compiled: `node crashmulti.child.js '<json ChildArgs>'`. Several of these
 // share one database at once. Each runs a seeded workload, taking turns as
-// writer with beginWrite({ timeoutMs }): single commits and commitAsync groups
+// writer with beginWrite({ timeoutMs }) or beginWriteAsync: single commits and commitAsync groups
 // of ts/hard/workload.ts operations (puts, deletes, overflow values, multi-op
 // commits), aborts, checkpoints, now and then truncateLog and verify(), and
 // reads: the latest snapshot, time travel, and snapshots held across other
@@ -147,6 +147,14 @@ async function main(a: ChildArgs): Promise<void> {
           batch.push(w.commitAsync().then((id) => ack(id, want)));
         }
         await Promise.all(batch);
+      } else if (x < 0.55) {
+        // Waiting in the writer queue without blocking (spec/concurrency_v0.md §5.2): a process
+        // killed while it waits, or while it holds the writer, must cost the others nothing.
+        const w = await db.beginWriteAsync({ timeoutMs: a.timeoutMs });
+        const want = w.txnId;
+        applyOps(w, opsFor(a.opsSeed, want));
+        out(`try ${want} ${now()}`);
+        ack(await w.commitAsync(), want);
       } else {
         const w = begin();
         const want = w.txnId;
