@@ -358,6 +358,90 @@ pub fn check_layout(
     }
 }
 
+/// The row of `layouts` that names the constant `name`, in whichever table.
+pub fn layout_row<'t, 'a>(
+    layouts: &'t [(&'a str, Vec<LayoutRow<'a>>)],
+    name: &str,
+) -> Option<&'t LayoutRow<'a>> {
+    layouts
+        .iter()
+        .flat_map(|(_, rows)| rows)
+        .find(|row| row.name == name)
+}
+
+/// Checks the values `row`'s field enumerates ("1 meta, 2 branch") against
+/// `code`'s (word, constant name, value): exactly as many, each word at the
+/// code's value. `what` names them in a problem ("page types"); `value`
+/// converts the spec's number to the constants' type.
+pub fn check_enumeration<T: PartialEq + std::fmt::Debug + Copy>(
+    report: &mut Report,
+    row: &LayoutRow,
+    what: &str,
+    code: &[(&str, &str, T)],
+    value: fn(u64) -> T,
+) {
+    let listed = enumeration(row.field);
+    if listed.len() != code.len() {
+        report.problem(
+            row.line,
+            format!("{what} {listed:?}, the code has {}", code.len()),
+        );
+    }
+    for &(word, name, got) in code {
+        let want = listed
+            .iter()
+            .find(|&&(_, w)| w == word)
+            .map(|&(n, _)| value(n));
+        report.expect(name, got, want, row.line);
+    }
+}
+
+/// Checks the first status table (`| status | name | check |`) of `tables`
+/// against the code's statuses, in check order: each row's name in backticks
+/// is the constant's (`BadMagic` for `BAD_MAGIC`, recorded as
+/// `status::BAD_MAGIC`) and its number the constant's value. `function`
+/// names the function that returns them ("pageVerify") and `section` the
+/// spec section the table should be in ("§2.3").
+pub fn check_statuses<T: PartialEq + std::fmt::Debug + Copy + std::str::FromStr>(
+    report: &mut Report,
+    tables: &[Table],
+    function: &str,
+    section: &str,
+    code: &[(&str, T)],
+) {
+    let Some(t) = tables_with_header(tables, &["status", "name", "check"])
+        .into_iter()
+        .next()
+    else {
+        report.problem(0, format!("no {function} status table ({section})"));
+        return;
+    };
+    if t.rows.len() != code.len() {
+        report.problem(
+            t.rows[0].line,
+            format!(
+                "{} {function} statuses, the code has {}",
+                t.rows.len(),
+                code.len()
+            ),
+        );
+    }
+    for (&(name, value), row) in code.iter().zip(&t.rows) {
+        if backticked(row.cell(1)).map(screaming_snake).as_deref() != Some(name) {
+            report.problem(
+                row.line,
+                format!("status {:?} where the code has {name}", row.cell(1)),
+            );
+        }
+        report.expect(
+            &format!("status::{name}"),
+            value,
+            row.cell(0).parse().ok(),
+            row.line,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

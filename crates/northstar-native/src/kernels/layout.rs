@@ -262,12 +262,7 @@ mod tests {
             }
         }
 
-        let row = |name: &str| {
-            layouts
-                .iter()
-                .flat_map(|(_, rows)| rows)
-                .find(|row| row.name == name)
-        };
+        let row = |name: &str| layout_row(&layouts, name);
         // §2.1: the magic as a u32 and as its bytes on disk, the version, the page types.
         if let Some(magic) = row("MAGIC_OFFSET") {
             r.expect("PAGE_MAGIC", PAGE_MAGIC, hex_u32(magic.field), magic.line);
@@ -291,20 +286,7 @@ mod tests {
                 ("overflow", "PAGE_TYPE_OVERFLOW", PAGE_TYPE_OVERFLOW),
                 ("history", "PAGE_TYPE_HISTORY", PAGE_TYPE_HISTORY),
             ];
-            let listed = enumeration(types.field);
-            if listed.len() != code.len() {
-                r.problem(
-                    types.line,
-                    format!("page types {listed:?}, the code has {}", code.len()),
-                );
-            }
-            for (word, name, value) in code {
-                let want = listed
-                    .iter()
-                    .find(|&&(_, w)| w == word)
-                    .map(|&(n, _)| n as u8);
-                r.expect(name, value, want, types.line);
-            }
+            check_enumeration(&mut r, types, "page types", &code, |n| n as u8);
         }
         // §4.2: the overflow bit of the value-length field, and the slot size of §4.1.
         if let Some(vlen) = row("LEAF_CELL_VLEN") {
@@ -324,7 +306,6 @@ mod tests {
         }
 
         // §2.3: the pageVerify statuses, in check order, and 0 for a page that passes.
-        let statuses = tables_with_header(&tables, &["status", "name", "check"]);
         let code = [
             ("BAD_MAGIC", status::BAD_MAGIC),
             ("BAD_HEADER_CHECKSUM", status::BAD_HEADER_CHECKSUM),
@@ -334,40 +315,7 @@ mod tests {
             ("BAD_PAYLOAD_LENGTH", status::BAD_PAYLOAD_LENGTH),
             ("BAD_PAGE_CHECKSUM", status::BAD_PAGE_CHECKSUM),
         ];
-        match statuses.first() {
-            Some(t) => {
-                let rows: Vec<_> = t
-                    .rows
-                    .iter()
-                    .map(|row| (row, backticked(row.cell(1)).map(screaming_snake)))
-                    .collect();
-                if rows.len() != code.len() {
-                    r.problem(
-                        t.rows[0].line,
-                        format!(
-                            "{} pageVerify statuses, the code has {}",
-                            rows.len(),
-                            code.len()
-                        ),
-                    );
-                }
-                for (&(name, value), (row, spec_name)) in code.iter().zip(&rows) {
-                    if spec_name.as_deref() != Some(name) {
-                        r.problem(
-                            row.line,
-                            format!("status {:?} where the code has {name}", row.cell(1)),
-                        );
-                    }
-                    r.expect(
-                        &format!("status::{name}"),
-                        value,
-                        row.cell(0).parse().ok(),
-                        row.line,
-                    );
-                }
-            }
-            None => r.problem(0, "no pageVerify status table (§2.3)".to_owned()),
-        }
+        check_statuses(&mut r, &tables, "pageVerify", "§2.3", &code);
         let (line, text) = line_with(spec, "`pageVerify(page, expectedPageId)` returns");
         let want = number_after(text, "the first failing status, or ").map(|v| v as u32);
         r.expect("status::OK", status::OK, want, line);

@@ -631,12 +631,7 @@ mod tests {
             );
         }
 
-        let row = |name: &str| {
-            layouts
-                .iter()
-                .flat_map(|(_, rows)| rows)
-                .find(|row| row.name == name)
-        };
+        let row = |name: &str| layout_row(&layouts, name);
         // Each magic as a u32, its ASCII name read most significant byte first, its bytes on disk.
         for (offset, name, magic) in [
             ("RECORD_MAGIC_OFFSET", "RECORD_MAGIC", RECORD_MAGIC),
@@ -685,20 +680,7 @@ mod tests {
             ),
         ] {
             let Some(row) = row(offset) else { continue };
-            let listed = enumeration(row.field);
-            if listed.len() != code.len() {
-                r.problem(
-                    row.line,
-                    format!("types {listed:?}, the code has {}", code.len()),
-                );
-            }
-            for &(word, name, value) in code {
-                let want = listed
-                    .iter()
-                    .find(|&&(_, w)| w == word)
-                    .map(|&(n, _)| n as u16);
-                r.expect(name, value, want, row.line);
-            }
+            check_enumeration(&mut r, row, "types", code, |n| n as u16);
         }
         // §4.1: total record length = header + payload + trailer.
         if let Some(length) = row("TRAILER_LENGTH_OFFSET") {
@@ -771,35 +753,7 @@ mod tests {
             ("BAD_TRAILER", status::BAD_TRAILER),
             ("BAD_PAYLOAD", status::BAD_PAYLOAD),
         ];
-        match tables_with_header(&tables, &["status", "name", "check"]).first() {
-            Some(t) => {
-                if t.rows.len() != code.len() {
-                    r.problem(
-                        t.rows[0].line,
-                        format!(
-                            "{} recordVerify statuses, the code has {}",
-                            t.rows.len(),
-                            code.len()
-                        ),
-                    );
-                }
-                for (&(name, value), row) in code.iter().zip(&t.rows) {
-                    if backticked(row.cell(1)).map(screaming_snake).as_deref() != Some(name) {
-                        r.problem(
-                            row.line,
-                            format!("status {:?} where the code has {name}", row.cell(1)),
-                        );
-                    }
-                    r.expect(
-                        &format!("status::{name}"),
-                        value,
-                        row.cell(0).parse().ok(),
-                        row.line,
-                    );
-                }
-            }
-            None => r.problem(0, "no recordVerify status table (§5.1)".to_owned()),
-        }
+        check_statuses(&mut r, &tables, "recordVerify", "§5.1", &code);
 
         // §6: the limits.
         match tables
@@ -1069,8 +1023,9 @@ mod tests {
         assert_eq!(record_verify(&b, 0), status::BAD_HEADER);
     }
 
-    #[test]
-    fn the_pages_flag_on_a_record_that_is_not_a_commit_is_bad_header() {
+    /// A sealed checkpoint record at offset 0: its magics, type and lengths set,
+    /// every other field zero.
+    fn checkpoint_record() -> Vec<u8> {
         let mut b = vec![0u8; RECORD_OVERHEAD + CHECKPOINT_PAYLOAD_SIZE];
         put_u32(&mut b, RECORD_MAGIC_OFFSET, RECORD_MAGIC);
         put_u16(&mut b, RECORD_TYPE_OFFSET, RECORD_TYPE_CHECKPOINT);
@@ -1090,6 +1045,12 @@ mod tests {
             CHECKPOINT_MAGIC,
         );
         record_seal(&mut b, 0).unwrap();
+        b
+    }
+
+    #[test]
+    fn the_pages_flag_on_a_record_that_is_not_a_commit_is_bad_header() {
+        let mut b = checkpoint_record();
         assert_eq!(record_verify(&b, 0), b.len() as i32);
         put_u16(&mut b, RECORD_FLAGS_OFFSET, RECORD_FLAG_PAGES);
         record_seal(&mut b, 0).unwrap();
@@ -1098,25 +1059,7 @@ mod tests {
 
     #[test]
     fn a_type_other_than_commit_and_checkpoint_is_bad_header() {
-        let mut b = vec![0u8; RECORD_OVERHEAD + CHECKPOINT_PAYLOAD_SIZE];
-        put_u32(&mut b, RECORD_MAGIC_OFFSET, RECORD_MAGIC);
-        put_u16(&mut b, RECORD_TYPE_OFFSET, RECORD_TYPE_CHECKPOINT);
-        put_u16(
-            &mut b,
-            RECORD_HEADER_LENGTH_OFFSET,
-            RECORD_HEADER_SIZE as u16,
-        );
-        put_u32(
-            &mut b,
-            RECORD_PAYLOAD_LENGTH_OFFSET,
-            CHECKPOINT_PAYLOAD_SIZE as u32,
-        );
-        put_u32(
-            &mut b,
-            RECORD_HEADER_SIZE + CHECKPOINT_MAGIC_OFFSET,
-            CHECKPOINT_MAGIC,
-        );
-        record_seal(&mut b, 0).unwrap();
+        let mut b = checkpoint_record();
         assert_eq!(record_verify(&b, 0), b.len() as i32);
         // Type 2 (once reserved for cartridge metadata) and up: unassigned in v0.
         for kind in [2, 3, u16::MAX] {
