@@ -50,8 +50,9 @@ export function statsCommand(io: Io, done: (code: number) => void): Command {
     .addHelpText(
       'after',
       `
-Opening recovers after a crash (it may write); do not run it while another
-process has the database open.`,
+It opens the database like any other handle: safe while other threads and
+processes use it (it adopts their state; only when no handle is open does it
+recover after a crash, which may write).`,
     )
     .action((db: string, opts: StatsOptions) => done(stats(db, opts, io)));
 }
