@@ -44,7 +44,9 @@ export function readPublished(e: Engine): PublishedState {
     const p = e.coord.readPublished(TORN_PUBLISH_PATIENCE_MS);
     if (p !== null) return p;
     const had = e.coord.writerLocked;
-    if (had || e.coord.lockWriter(0)) {
+    // Out of turn (writer queue, §5.2): waiters queued ahead may be in this very thread,
+    // which this loop blocks, and they would wait for this repair themselves.
+    if (had || e.coord.lockWriterOutOfTurn()) {
       try {
         takeOver(e, publishedFromLog(e));
         publishShared(e);

@@ -9,6 +9,8 @@ import { NorthstarError, open, type Database, type WriteTxn } from '../index.js'
 import { expectCode, expectVerified, useTempDbs } from '../testing/fixtures.js';
 import { usePeers, type Peer } from '../testing/peers.js';
 import { implementation } from '../native/kernels.js';
+import { W_SEQ } from '../shared/layout.js';
+import { openStore } from '../shared/store.js';
 
 const tmp = useTempDbs('northstar-writer-');
 const peers = usePeers();
@@ -160,6 +162,27 @@ describe('beginWriteAsync', () => {
     await expect(b.beginWriteAsync()).rejects.toMatchObject({ code: 'Closed' });
     append(held, '1');
     expect(a.beginWrite().txnId).toBe(2);
+  });
+
+  it('a reader that must repair a half-written published block does so out of turn, not stuck behind a waiter of its own thread', async () => {
+    const [a, b] = two();
+    const c = tmp.track(open(tmp.dbPath(), { sync: 'none' }));
+    const held = a.beginWrite();
+    const waiting = b.beginWriteAsync();
+    append(held, '1');
+    // The lock is free, b's turn has not come round yet, and a publisher "died" mid-publish.
+    const words = openStore(tmp.dbPath(), null);
+    try {
+      words.store(W_SEQ, words.load(W_SEQ) + 1);
+      const r = c.beginRead();
+      expect(r.txnId).toBe(1);
+      r.close();
+    } finally {
+      words.close();
+    }
+    append(await waiting, '2');
+    expect(value(c, 'order')).toBe('1,2');
+    expectVerified(c);
   });
 
   it('bad options are InvalidArgument, as a rejected promise', async () => {

@@ -363,6 +363,15 @@ export class Coordinator {
     return this.holdsWriter;
   }
 
+  /**
+   * Takes the writer lock if it is free, whoever is queued: only for repairing
+   * a half-written published block (§2.2), which every waiter needs first.
+   */
+  lockWriterOutOfTurn(): boolean {
+    if (!this.holdsWriter) this.holdsWriter = this.store.tryLockWriter();
+    return this.holdsWriter;
+  }
+
   /** A new ticket for the writer queue (§5.2): the number after the last one handed out. */
   takeTicket(): number {
     for (;;) {
