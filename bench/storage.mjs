@@ -27,7 +27,8 @@
 //  NorthstarDB gets with a page cache a quarter of the file.
 //  The floor: write + fdatasync of the size of NorthstarDB's 1-put commit record
 //  (its log bytes per such commit) over preallocated space, as many times as
-//  the 1-put commits (bench/sync_floor.c measures the floor's other cases).
+//  the 1-put commits, after the first engine and again after the last, p50 and
+//  p99 over both (bench/sync_floor.c measures the floor's other cases).
 //
 // How each engine is used (defaults unless said):
 //  - NorthstarDB: open(file, { sync: 'full' }); beginWrite / put / commit;
@@ -114,6 +115,15 @@ async function parent() {
   const asked = opt('engines', null)?.split(',') ?? (args.includes('--no-peer') ? ['native', 'fallback'] : ENGINES);
   for (const e of asked) if (!ENGINES.includes(e)) throw new Error(`unknown engine ${e} (${ENGINES.join(', ')})`);
   const machine = describeMachine();
+  // The floor: a record of the size NorthstarDB's 1-put commit writes to its
+  // log, measured after the first engine and again after the last, so that it
+  // spans the run like the engines do.
+  const floor = { recordBytes: null, runs: [] };
+  const measureFloor = (after) => {
+    floor.recordBytes ??= engines.native?.result?.recordBytes ?? engines.fallback?.result?.recordBytes ?? 582;
+    const run = runChild({ NORTHSTAR_BENCH_PHASE: 'floor', NORTHSTAR_BENCH_RECORD: String(floor.recordBytes) });
+    floor.runs.push({ after, p50us: percentile(run.lat, 0.5), p99us: percentile(run.lat, 0.99), lat: run.lat });
+  };
   const engines = {};
   for (const e of asked) {
     const peer = PEERS[e];
@@ -130,10 +140,12 @@ async function parent() {
     engines[e].result = runChild({ NORTHSTAR_BENCH_PHASE: 'main', NORTHSTAR_BENCH_ENGINE: e, ...engineEnv(e) });
     console.error(`${e}: done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     if (!peer && engines[e].result.implementation !== e) console.error(`warning: asked for ${e}, ran ${engines[e].result.implementation}`);
+    if (floor.runs.length === 0) measureFloor(e);
   }
-  // The floor: a record of the size NorthstarDB's 1-put commit writes to its log.
-  const recordBytes = engines.native?.result?.recordBytes ?? engines.fallback?.result?.recordBytes ?? 320;
-  const floor = runChild({ NORTHSTAR_BENCH_PHASE: 'floor', NORTHSTAR_BENCH_RECORD: String(recordBytes) });
+  measureFloor(asked.at(-1));
+  const all = floor.runs.flatMap((r) => r.lat);
+  for (const r of floor.runs) delete r.lat;
+  Object.assign(floor, { commits: all.length, p50us: percentile(all, 0.5), p99us: percentile(all, 0.99) });
 
   const report = {
     date: new Date().toISOString(),
@@ -406,17 +418,20 @@ function deviceWriteBytes() {
   }
 }
 
-/** Allocated and apparent bytes of every file under `dir`. */
+/** Allocated and apparent bytes of the files under `dir`, and each file's allocated bytes. */
 function diskUsage(dir) {
   let allocated = 0;
   let apparent = 0;
+  const files = {};
   for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
     if (!entry.isFile()) continue;
-    const st = fs.statSync(path.join(entry.parentPath ?? entry.path, entry.name));
+    const file = path.join(entry.parentPath ?? entry.path, entry.name);
+    const st = fs.statSync(file);
     allocated += st.blocks * 512;
     apparent += st.size;
+    files[path.relative(dir, file)] = st.blocks * 512;
   }
-  return { allocated, apparent };
+  return { allocated, apparent, files };
 }
 
 function valueFor(i) {
@@ -540,7 +555,7 @@ async function mainPhase(name) {
     const du = diskUsage(dir);
     out.diskBytes = du.allocated;
     out.diskApparentBytes = du.apparent;
-    out.files = fs.readdirSync(dir, { recursive: true }).length;
+    out.diskFiles = du.files;
 
     // Resident memory with every page hot, in a fresh process.
     Object.assign(out, runChild({ NORTHSTAR_BENCH_PHASE: 'rss', NORTHSTAR_BENCH_ENGINE: name, NORTHSTAR_BENCH_DIR: dir }));
@@ -595,7 +610,7 @@ async function rssPhase(name, dir) {
 /**
  * The floor under a durable commit: `record` bytes written with pwrite over
  * preallocated, synced space, then fdatasync, as many as the 1-put commits
- * (and the same warm-up); p50 and p99 in µs.
+ * (and the same warm-up); each latency in µs.
  */
 function floorPhase(record) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'northstar-bench-floor-'));
@@ -614,7 +629,7 @@ function floorPhase(record) {
       if (i >= 50) lat.push(Number(process.hrtime.bigint() - t0) / 1e3);
     }
     fs.closeSync(fd);
-    process.stdout.write(JSON.stringify({ recordBytes: record, commits: lat.length, p50us: percentile(lat, 0.5), p99us: percentile(lat, 0.99) }) + '\n');
+    process.stdout.write(JSON.stringify({ lat }) + '\n');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
