@@ -276,7 +276,7 @@ function chart(report) {
       const score = row.better === 'high' ? v / best : best / v;
       const w = Math.max(1, score * barW);
       out.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH - 3}" fill="${colors[e]}"/>`);
-      out.push(`<text x="${(left + w + 4).toFixed(1)}" y="${y + 10}">${esc(`${fmt(v, row.unit)} (${score === 1 ? 'best' : `${score.toFixed(2)}x`})`)}</text>`);
+      out.push(`<text x="${(left + w + 4).toFixed(1)}" y="${y + 10}">${esc(`${fmt(v, row.unit)} (${score === 1 ? 'best' : `${score >= 0.1 ? score.toFixed(2) : score.toPrecision(2)}x`})`)}</text>`);
     });
   });
   pending.forEach((e, i) => {
