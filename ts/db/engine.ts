@@ -151,7 +151,13 @@ export class Engine implements WriteHost, ReadHost {
 
   /** Refuses writes after a failed sync or checkpoint, until reopen recovers. */
   checkWritable(): void {
-    if (this.poisoned) throw new NorthstarError('IoError', `writes refused until reopen: ${this.poisoned.message}`, { cause: this.poisoned });
+    const refused = this.writesRefused();
+    if (refused !== null) throw refused;
+  }
+
+  /** The error a write meets while the handle is poisoned, else null. */
+  writesRefused(): NorthstarError | null {
+    return this.poisoned && new NorthstarError('IoError', `writes refused until reopen: ${this.poisoned.message}`, { cause: this.poisoned });
   }
 
   releaseSnapshot(txnId: number): void {

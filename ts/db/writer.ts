@@ -121,10 +121,8 @@ function lookForWriter(e: Engine): void {
       settle(w).reject(new NorthstarError('WriteBusy', `another thread or process held the writer for ${w.timeoutMs} ms`));
     }
   }
-  if (e.poisoned && !e.closed) {
-    const err = new NorthstarError('IoError', `writes refused until reopen: ${e.poisoned.message}`, { cause: e.poisoned });
-    for (const w of e.writerWaiters.splice(0)) settle(w).reject(err);
-  }
+  const refused = e.closed ? null : e.writesRefused();
+  if (refused !== null) for (const w of e.writerWaiters.splice(0)) settle(w).reject(refused);
   const head = e.writerWaiters[0];
   if (head === undefined || e.closed) {
     stopLooking(e);
@@ -161,8 +159,9 @@ function lookForWriter(e: Engine): void {
 
 /** Takes the writer lock for `head` if it is its turn; takes over the writer state when newly taken. A failed take-over rejects it. */
 function takeLockFor(e: Engine, head: WriterWaiter): boolean {
-  if (!e.coord.isFirstInQueue(head.ticket)) return false;
-  if (e.coord.writerLocked) return true;
+  // Held already (commits waiting for their sync): ours to hand on, in turn. Else
+  // tryLockWriter asks the queue itself.
+  if (e.coord.writerLocked) return e.coord.isFirstInQueue(head.ticket);
   if (!e.coord.tryLockWriter(head.ticket)) return false;
   try {
     takeOver(e);

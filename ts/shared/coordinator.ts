@@ -335,17 +335,11 @@ export class Coordinator {
     if (this.tryLockWriter(this.shownTicket)) return true;
     if (timeoutMs === 0) return false;
     const ticket = this.takeTicket();
-    const deadline = Date.now() + timeoutMs;
-    let wait = 1;
     try {
-      for (;;) {
+      return pollWithin(timeoutMs, () => {
         this.showTicket(ticket);
-        if (this.tryLockWriter(ticket)) return true;
-        const left = deadline - Date.now();
-        if (left <= 0) return false;
-        sleepMs(Math.min(wait, left));
-        wait = Math.min(wait * 2, 20);
-      }
+        return this.tryLockWriter(ticket);
+      });
     } finally {
       this.showTicket(0);
     }
@@ -516,17 +510,20 @@ function busy(dbPath: string, ms: number): NorthstarError {
   return new NorthstarError('WriteBusy', `${dbPath}: the writer lock stayed busy for ${ms} ms`);
 }
 
-/** The writer lock, polling with backoff (1 ms → 20 ms) up to timeoutMs. */
+/** The writer lock, polling with backoff up to timeoutMs, whoever is queued (for resetting a stale table). */
 function lockWithin(store: WordStore, timeoutMs: number): boolean {
-  if (store.tryLockWriter()) return true;
+  return store.tryLockWriter() || (timeoutMs > 0 && pollWithin(timeoutMs, () => store.tryLockWriter()));
+}
+
+/** Tries `attempt` until it succeeds or `timeoutMs` has passed, sleeping (blocking) 1 ms doubling to 20 ms between tries. */
+function pollWithin(timeoutMs: number, attempt: () => boolean): boolean {
   const deadline = Date.now() + timeoutMs;
-  let wait = 1;
-  while (Date.now() < deadline) {
-    sleepMs(Math.min(wait, Math.max(1, deadline - Date.now())));
-    if (store.tryLockWriter()) return true;
-    wait = Math.min(wait * 2, 20);
+  for (let wait = 1; ; wait = Math.min(wait * 2, 20)) {
+    if (attempt()) return true;
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    sleepMs(Math.min(wait, left));
   }
-  return false;
 }
 
 /** Claims a free slot or one of a dead process (§3.1); null when every slot is live. */
