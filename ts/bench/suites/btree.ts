@@ -7,7 +7,7 @@ import { open, type Database, type ReadTxn } from '../../index.js';
 import type { Benchmark, BenchCase, BenchContext, Profile, Rule } from '../registry.js';
 import type { RuleOutcome } from '../schema.js';
 import { resultId } from '../registry.js';
-import { buildDatabase, copyDatabase, dbConfig, dbIo, flushWriteback, KEY_BYTES, keyTable, randomIndexes, removeDatabase, shuffled, VALUE_BYTES, valueOf } from './fixtures.js';
+import { buildDatabase, copyDatabase, dbConfig, dbIo, KEY_BYTES, keyTable, randomIndexes, removeDatabase, shuffled, VALUE_BYTES, valueOf } from './fixtures.js';
 
 const g = { suite: 'micro', group: 'btree' } as const;
 
@@ -127,15 +127,7 @@ function updateCase(ctx: BenchContext, txn: number): BenchCase {
         w = null;
       }
     },
-    warmup(n) {
-      for (let i = 0; i < n; i++) this.op!(i);
-      if (w) {
-        w.commit();
-        w = null;
-      }
-      // Each repeat starts with nothing left to write back (see flushWriteback).
-      flushWriteback();
-    },
+
     afterRepeat() {
       if (w) {
         w.commit();
@@ -143,10 +135,7 @@ function updateCase(ctx: BenchContext, txn: number): BenchCase {
       }
     },
     io: () => dbIo(db),
-    notes: [
-      `each op is one put; every ${txn}${txn === 1 ? 'st' : 'th'} op also commits durably (its latency includes the fdatasync)`,
-      'sync(1) after the warm-up, outside the timing: no write-back left over from earlier work',
-    ],
+    notes: [`each op is one put; every ${txn}${txn === 1 ? 'st' : 'th'} op also commits durably (its latency includes the fdatasync)`],
     teardown() {
       w?.abort();
       db.close();

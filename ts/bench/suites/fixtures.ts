@@ -2,7 +2,6 @@
 // B-tree workloads, building a database of N records, and the database's own
 // I/O counters as the harness's IoCounters.
 
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { open, type Database, type OpenOptions } from '../../db/index.js';
 import type { DbConfig } from '../schema.js';
@@ -138,14 +137,3 @@ export function randomIndexes(count: number, n: number, seed: number): Uint32Arr
 
 export const KEY_BYTES = 16;
 export const VALUE_BYTES = 128;
-
-/**
- * Writes back every dirty page of the machine (sync(1)) outside the timing, so
- * a durable-write benchmark is not charged for write-back that earlier work
- * left behind (a test suite, the previous benchmark, its own warm-up): a log
- * fdatasync waits for the device to flush whatever the kernel is writing back
- * at that moment. Where sync(1) is missing it does nothing.
- */
-export function flushWriteback(): void {
-  if (process.platform !== 'win32') spawnSync('sync', { stdio: 'ignore' });
-}
