@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectVerified, useTempDbs } from './testing/fixtures.js';
 
-import { implementation, NorthstarError, open, type Database, type ReadTxn } from './index.js';
+import { DEFAULT_HISTORY_BYTES, implementation, NorthstarError, open, type Database, type ReadTxn } from './index.js';
 
 /** Timeout for the tests that do real volume or spawn processes. */
 const SLOW = 120_000;
@@ -580,7 +580,7 @@ describe('time travel', () => {
     db2.close();
     // A smaller history at open keeps only the latest of what the file retains.
     const db3 = openDb({ history: { txns: 5 } });
-    expect(db3.stats().history).toEqual({ retained: 5, oldestTxnId: 60, limit: 5 });
+    expect(db3.stats().history).toEqual({ retained: 5, oldestTxnId: 60, limit: 5, bytesLimit: DEFAULT_HISTORY_BYTES });
     expectStateAndHistory(db3, exp, 'reopened with history 5');
     expectVerified(db3);
   });

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { expectVerified, useTempDbs } from './testing/fixtures.js';
 
 import {
+  DEFAULT_HISTORY_BYTES,
   implementation,
   MAX_VALUE_SIZE,
   maxKeySize,
@@ -2016,7 +2017,7 @@ describe('snapshots', () => {
     const r1 = db.beginRead({ txnId: 1 });
     expect(r1.get('a')?.toString()).toBe('1');
     r1.close();
-    expect(db.stats().history).toEqual({ retained: 3, oldestTxnId: 0, limit: 1000 });
+    expect(db.stats().history).toEqual({ retained: 3, oldestTxnId: 0, limit: 1000, bytesLimit: DEFAULT_HISTORY_BYTES });
     expectVerified(db);
   });
 });

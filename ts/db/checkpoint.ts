@@ -14,11 +14,19 @@ import { encodeMeta, type Meta } from '../pager/meta.js';
 import type { Engine } from './engine.js';
 import { publishShared, publishUpTo } from './groupcommit.js';
 
-/** True when the automatic checkpoint is due: `checkpoint.commits` commits or `checkpoint.logBytes` of log since the last. */
+/**
+ * True when the automatic checkpoint is due: `checkpoint.commits` commits or
+ * `checkpoint.logBytes` of log since the last, or as many bytes of pages freed
+ * that only a checkpoint lets the writer reuse (spec §6.1): without that, a
+ * run of large commits grows the file by every page they copy until the log
+ * bound is reached.
+ */
 export function checkpointDue(e: Engine): boolean {
   return (
     e.latest.txnId !== e.durable.txnId &&
-    (e.commitsSinceCheckpoint >= e.opts.checkpointCommits || e.latest.logEnd - e.durable.logTail >= e.opts.checkpointLogBytes)
+    (e.commitsSinceCheckpoint >= e.opts.checkpointCommits ||
+      e.latest.logEnd - e.durable.logTail >= e.opts.checkpointLogBytes ||
+      e.pagesFreedSinceCheckpoint * e.pager.pageSize >= e.opts.checkpointLogBytes)
   );
 }
 
@@ -126,6 +134,8 @@ export function writeCheckpoint(e: Engine, force = false): void {
   e.historyPages = historyChain;
   e.freeList.addPending(s.txnId, oldChains);
   e.commitsSinceCheckpoint = 0;
+  e.pagesFreedSinceCheckpoint = 0;
+  e.logCuts.push({ txnId: s.txnId, position: s.logEnd });
   // The next writer, here or in another handle, starts from this meta (concurrency §5).
   publishShared(e);
 }

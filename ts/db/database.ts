@@ -22,7 +22,7 @@ import { refresh } from './follow.js';
 import { databasePath, openEngine, WouldWait } from './open.js';
 import { checkOptions, OPEN_LOCK_TIMEOUT_MS, type BeginReadOptions, type BeginWriteOptions, type CommitEvent, type DatabaseStats, type OpenOptions, type SyncMode, type WaitOptions } from './options.js';
 import { beginRead, oldestReader } from './snapshots.js';
-import { truncateLog } from './truncate.js';
+import { dropRetiredLog, logRetention, truncateLog } from './truncate.js';
 import { beginWrite, beginWriteAsync, withWriterLock } from './writer.js';
 
 /** The events a Database emits: 'commit' once per commit that becomes visible, here or from another handle. */
@@ -187,7 +187,10 @@ export class Database extends EventEmitter<DatabaseEvents> implements Disposable
     e.checkOpen();
     e.checkWritable();
     if (e.writer) throw new NorthstarError('WriteBusy', 'checkpoint needs the writer slot; a write transaction is live');
-    withWriterLock(e, () => writeCheckpoint(e));
+    withWriterLock(e, () => {
+      writeCheckpoint(e);
+      dropRetiredLog(e);
+    });
   }
 
   /**
@@ -199,8 +202,11 @@ export class Database extends EventEmitter<DatabaseEvents> implements Disposable
     const e = this.#e;
     e.checkOpen();
     refresh(e);
-    return readLogRecords(e.log, e.pager.kernels, options.fromTxnId ?? 0, e.published.txnId, (t) => {
-      throw new NorthstarError('SnapshotNotFound', `commit ${t} is no longer in the log`);
+    return readLogRecords(e.log, e.pager.kernels, options.fromTxnId ?? 0, e.published.txnId, (t, first) => {
+      throw new NorthstarError(
+        'SnapshotNotFound',
+        `commit ${t} is no longer in the log: it starts at commit ${first} (log retention, open's log option; truncateLog)`,
+      );
     });
   }
 
@@ -246,7 +252,8 @@ export class Database extends EventEmitter<DatabaseEvents> implements Disposable
       freelistPages: e.freelistPages.length,
       maxKeySize: e.maxKeySize,
       checkpoint: { txnId: e.durable.txnId, commitsSince: e.commitsSinceCheckpoint, logBytesSince: e.latest.logEnd - e.durable.logTail },
-      history: { retained: e.history.size, oldestTxnId: e.history.oldest, limit: e.opts.historyTxns },
+      history: { retained: e.history.size, oldestTxnId: e.history.oldest, limit: e.opts.historyTxns, bytesLimit: e.opts.historyBytes },
+      log: logRetention(e),
       readers: { live: e.liveReaders, oldestTxnId: oldest, others },
       writer: e.writer !== null,
       writerWaiters: e.writerWaiters.length,

@@ -25,6 +25,7 @@ import type { WriteTxn } from '../txn/write.js';
 import type { Coordinator } from '../shared/coordinator.js';
 import { loadFreeList, loadHistory } from './chains.js';
 import { writeCheckpoint, checkpointDue } from './checkpoint.js';
+import { dropRetiredLog, type LogCut } from './truncate.js';
 import { publishUpTo, syncLogUpTo, type Unsynced, type SyncWaiter } from './groupcommit.js';
 import { snapshotOf, stateOfMeta } from './logscan.js';
 import type { Options } from './options.js';
@@ -90,6 +91,12 @@ export class Engine implements WriteHost, ReadHost {
 
   // ---- checkpoints (checkpoint.ts) ----
   commitsSinceCheckpoint = 0;
+  /** Pages commits freed since the last checkpoint that the durable meta reaches: a checkpoint lets them be reused (§8.2). */
+  pagesFreedSinceCheckpoint = 0;
+  /** Checkpoints this handle opened at or wrote, oldest first: where log retention may cut (truncate.ts, spec §8.7). */
+  logCuts: LogCut[];
+  /** The first commit the log holds, once known (stats().log); null: not yet looked up. */
+  logFirstTxn: number | null = null;
 
   // ---- other handles (follow.ts) ----
   /** The log file generation this handle has open (bumped when truncateLog replaces the file). */
@@ -140,6 +147,7 @@ export class Engine implements WriteHost, ReadHost {
     this.latest = stateOfMeta(meta, log);
     this.published = this.latest;
     this.syncedEnd = meta.logTail;
+    this.logCuts = [{ txnId: meta.txnId, position: meta.logTail }];
     if (this.history.get(meta.txnId) === undefined) this.history.add(snapshotOf(this.latest));
   }
 
@@ -188,6 +196,7 @@ export class Engine implements WriteHost, ReadHost {
     this.freeList.addPending(s.txnId, result.freed, true);
     this.freeList.addPending(s.txnId, result.freedYoung, false);
     this.commitsSinceCheckpoint++;
+    this.pagesFreedSinceCheckpoint += result.freed.length;
     if (durable) {
       this.syncedEnd = s.logEnd;
       publishUpTo(this, s, result);
@@ -205,6 +214,7 @@ export class Engine implements WriteHost, ReadHost {
     if (!this.closed && !this.poisoned && checkpointDue(this)) {
       try {
         writeCheckpoint(this);
+        dropRetiredLog(this);
       } catch (err) {
         // The commit itself is durable in the log; a failed checkpoint only
         // delays the data file. Refuse writes until reopen recovers.

@@ -224,6 +224,9 @@ export function reloadDurable(e: Engine): void {
   e.freeList = list;
   e.freelistPages = chain;
   e.commitsSinceCheckpoint = 0;
+  e.pagesFreedSinceCheckpoint = 0;
+  e.logCuts = [{ txnId: meta.txnId, position: meta.logTail }];
+  e.logFirstTxn = null;
   e.pager.cache.clear();
   e.latest = stateOfMeta(meta, e.log);
   e.published = e.latest;

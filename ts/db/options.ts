@@ -16,10 +16,28 @@ export interface OpenOptions {
   sync?: SyncMode;
   /** Bytes of page data the page cache holds at most (default 256 MiB; never fewer than 16 pages). */
   cacheSize?: number;
-  /** Time travel: how many of the latest commits stay readable with beginRead({ txnId }) (default 1000). */
-  history?: { txns?: number };
-  /** Automatic checkpoints: after this many commits or this many log bytes since the last one. */
+  /**
+   * Time travel: the latest commits stay readable with beginRead({ txnId }),
+   * up to `txns` of them (default 1000) and while the pages they keep from
+   * reuse take at most `bytes` (default 64 MiB; Infinity: no byte bound).
+   * The oldest snapshots go first when either is reached
+   * (spec/file_format_v1.md §6.2).
+   */
+  history?: { txns?: number; bytes?: number };
+  /**
+   * Automatic checkpoints: after this many commits or this many log bytes
+   * since the last one (defaults 1000 and 64 MiB), or once the pages commits
+   * freed since then reach `logBytes` too (spec/file_format_v1.md §8.2).
+   */
   checkpoint?: { commits?: number; logBytes?: number };
+  /**
+   * The commit log's retention (spec/file_format_v1.md §8.7): after a
+   * checkpoint, records before it are dropped except the last `retainTxns`
+   * commits (default 1000) within the last `retainBytes` bytes of log (default
+   * 64 MiB). Records since the last checkpoint are always kept. `Infinity`
+   * for both keeps every record (whole-history replay, a replica behind).
+   */
+  log?: { retainTxns?: number; retainBytes?: number };
   /** Largest commit record payload, i.e. the largest transaction (default 64 MiB). */
   maxTxnBytes?: number;
   /**
@@ -92,7 +110,10 @@ export interface DatabaseStats {
   maxKeySize: number;
   /** The last checkpoint: the commit the data file holds durably, and commits since. */
   checkpoint: { txnId: number; commitsSince: number; logBytesSince: number };
-  history: { retained: number; oldestTxnId: number | null; limit: number };
+  /** Time travel: snapshots retained, the oldest, the `txns` limit and the `bytes` limit (spec §6.2). */
+  history: { retained: number; oldestTxnId: number | null; limit: number; bytesLimit: number };
+  /** The log: the first position and txn id it still holds (retention, spec §8.7), and the limits. */
+  log: { start: number; firstTxnId: number | null; retainTxns: number; retainBytes: number };
   /**
    * Live snapshots: this handle's (`live`), and every other handle's on the
    * database, in any thread or process, from the lock file (`others`: one
@@ -132,6 +153,9 @@ export interface DatabaseStats {
 
 export const DEFAULT_CACHE_SIZE = 256 * 1024 * 1024;
 export const DEFAULT_HISTORY_TXNS = 1000;
+export const DEFAULT_HISTORY_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_LOG_RETAIN_TXNS = 1000;
+export const DEFAULT_LOG_RETAIN_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CHECKPOINT_COMMITS = 1000;
 export const DEFAULT_CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024;
 /** How long open() waits for the writer lock when it must recover or reset the lock file (openAsync's default timeoutMs). */
@@ -143,6 +167,9 @@ export interface Options {
   sync: SyncMode;
   cacheSize: number;
   historyTxns: number;
+  historyBytes: number;
+  logRetainTxns: number;
+  logRetainBytes: number;
   checkpointCommits: number;
   checkpointLogBytes: number;
   maxTxnBytes: number | undefined;
@@ -169,7 +196,13 @@ export function checkOptions(options: OpenOptions): Options {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw new NorthstarError('InvalidArgument', `${what} must be an integer >= ${min}`);
     return v;
   };
+  /** A non-negative integer or Infinity (no bound). */
+  const limit = (v: unknown, dflt: number, what: string): number => (v === Infinity ? Infinity : count(v, dflt, what, 0));
   const historyTxns = count(options.history?.txns, DEFAULT_HISTORY_TXNS, 'history.txns', 0);
+  const historyBytes = limit(options.history?.bytes, DEFAULT_HISTORY_BYTES, 'history.bytes');
+  if (options.log !== undefined && (options.log === null || typeof options.log !== 'object')) throw new NorthstarError('InvalidArgument', 'log must be an object');
+  const logRetainTxns = limit(options.log?.retainTxns, DEFAULT_LOG_RETAIN_TXNS, 'log.retainTxns');
+  const logRetainBytes = limit(options.log?.retainBytes, DEFAULT_LOG_RETAIN_BYTES, 'log.retainBytes');
   const checkpointCommits = count(options.checkpoint?.commits, DEFAULT_CHECKPOINT_COMMITS, 'checkpoint.commits', 1);
   const checkpointLogBytes = count(options.checkpoint?.logBytes, DEFAULT_CHECKPOINT_LOG_BYTES, 'checkpoint.logBytes', 1);
   const maxTxnBytes = options.maxTxnBytes === undefined ? undefined : count(options.maxTxnBytes, 0, 'maxTxnBytes', 1);
@@ -180,5 +213,5 @@ export function checkOptions(options: OpenOptions): Options {
   const fs = options.fileSystem ?? nodeFileSystem;
   const mmap = options.mmap ?? true;
   if (typeof mmap !== 'boolean') throw new NorthstarError('InvalidArgument', 'mmap must be a boolean');
-  return { pageSize, sync, cacheSize, historyTxns, checkpointCommits, checkpointLogBytes, maxTxnBytes, sectorSize, fs, mmap };
+  return { pageSize, sync, cacheSize, historyTxns, historyBytes, logRetainTxns, logRetainBytes, checkpointCommits, checkpointLogBytes, maxTxnBytes, sectorSize, fs, mmap };
 }

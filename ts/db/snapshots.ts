@@ -59,7 +59,22 @@ export function showReaders(e: Engine): boolean {
 
 /** Frees every pending page no snapshot, retained history or durable meta can reach (spec §6.1). Writer only. */
 export function releasePages(e: Engine): void {
+  trimHistory(e);
   e.freeList.release(readerFloor(e), e.durable.txnId);
+}
+
+/**
+ * Bounds the retained history (spec §6.2) before the writer takes its floor:
+ * never below the floor the last writer published (another handle's history
+ * may be shorter, and it may have reused what older snapshots need), and no
+ * further back than the pages it keeps from reuse fit in `history.bytes`.
+ */
+function trimHistory(e: Engine): void {
+  const shared = e.coord.historyFloor();
+  if (shared > 0 && (e.history.oldest ?? shared) < shared) e.history.dropBefore(shared);
+  const maxPages = Math.floor(e.opts.historyBytes / e.pager.pageSize);
+  const cut = e.freeList.historyCut(maxPages, e.durable.txnId);
+  if (cut !== null) e.history.dropBefore(Math.min(cut, e.published.txnId));
 }
 
 /**

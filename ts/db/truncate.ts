@@ -1,6 +1,8 @@
-// Dropping old log records (truncateLog): the only way the log shrinks at its
-// start, and only up to the last checkpoint, so the data file holds every
-// commit the dropped records carried (spec/file_format_v1.md §8.4, §8.6).
+// Dropping old log records: the only way the log shrinks at its start, and only
+// up to the last checkpoint, so the data file holds every commit the dropped
+// records carried (spec/file_format_v1.md §8.4, §8.6). Two ways in: the
+// retention that runs after every checkpoint (dropRetiredLog, §8.7), and
+// truncateLog, which the user asks for.
 
 import { NorthstarError } from '../errors.js';
 import { writeCheckpoint } from './checkpoint.js';
@@ -8,6 +10,55 @@ import type { Engine } from './engine.js';
 import { publishShared } from './groupcommit.js';
 import { scanLog } from './logscan.js';
 import { withWriterLock } from './writer.js';
+
+/**
+ * Below this many droppable bytes retention leaves the log alone: each drop
+ * copies what it keeps, so it waits until it drops at least as much as that,
+ * and at least this (spec §8.7).
+ */
+export const LOG_MIN_DROP_BYTES = 1 << 20;
+
+/**
+ * Log retention (spec/file_format_v1.md §8.7), by the writer after a
+ * checkpoint: drops the records before the newest checkpoint this handle
+ * knows whose records are all outside the retention: older than the last
+ * `log.retainTxns` commits, or more than `log.retainBytes` before the end.
+ * Records since the durable checkpoint always stay (recovery replays them).
+ * Cuts only at checkpoint boundaries, which are record boundaries, and only
+ * once it drops at least what it must copy (LOG_MIN_DROP_BYTES at least), so
+ * the copying costs at most one more write of each log byte.
+ */
+export function dropRetiredLog(e: Engine): void {
+  const keepTxns = e.opts.logRetainTxns;
+  const keepBytes = e.opts.logRetainBytes;
+  if (keepTxns === Infinity && keepBytes === Infinity) return;
+  const end = e.log.end;
+  const latest = e.latest.txnId;
+  let cut: LogCut | undefined;
+  for (const c of e.logCuts) {
+    if (c.position <= e.log.base || c.position > e.durable.logTail || c.txnId > e.durable.txnId) continue;
+    if (latest - c.txnId >= keepTxns || end - c.position >= keepBytes) cut = c;
+  }
+  if (cut === undefined) return;
+  const dropped = cut.position - e.log.base;
+  if (dropped < Math.max(end - cut.position, LOG_MIN_DROP_BYTES)) return;
+  // The writer of record first: should this handle die once the file is replaced, the
+  // next writer reopens the log rather than append to the old file (concurrency §5).
+  publishShared(e);
+  e.log.dropBefore(cut.position);
+  // Other handles still have the replaced file open: they reopen it when they see this.
+  e.logGeneration++;
+  publishShared(e);
+  const at = cut.position;
+  e.logCuts = e.logCuts.filter((c) => c.position > at);
+  e.logFirstTxn = cut.txnId + 1;
+}
+
+/** A checkpoint's position in the log: every record before it is in the data file. */
+export interface LogCut {
+  txnId: number;
+  position: number;
+}
 
 /** Drops the records of commits before `before` (at most up to the last checkpoint). */
 export function truncateLog(e: Engine, before: number): void {
@@ -30,9 +81,22 @@ export function truncateLog(e: Engine, before: number): void {
       e.log.dropBefore(cut);
       // Other handles still have the replaced file open: they reopen it when they see this.
       e.logGeneration++;
+      e.logFirstTxn = null;
+      e.logCuts = e.logCuts.filter((c) => c.position > cut);
     }
     e.history.dropBefore(before);
     // The durable history chain still lists the dropped snapshots: rewrite it now.
     writeCheckpoint(e, true);
   });
+}
+
+/** Where the log starts and what it keeps (stats().log, spec §8.7). */
+export function logRetention(e: Engine): { start: number; firstTxnId: number | null; retainTxns: number; retainBytes: number } {
+  if (e.logFirstTxn === null) {
+    for (const r of scanLog(e.log)) {
+      e.logFirstTxn = r.txnId;
+      break;
+    }
+  }
+  return { start: e.log.base, firstTxnId: e.logFirstTxn, retainTxns: e.opts.logRetainTxns, retainBytes: e.opts.logRetainBytes };
 }

@@ -10,12 +10,12 @@ import type { LogFile } from './file.js';
 import { RECORD_HEADER_SIZE, RECORD_TYPE_OFFSET, RecordType, COMMIT_OP_COUNT_OFFSET, OpType } from '../format/record.js';
 
 /**
- * Commit records with txnId in [from, upTo], as copies. `missing(from)` is
- * called (and must throw) when the log no longer holds commit `from`. A scan
- * that ends (damaged or torn record) before commit `upTo` throws Corrupt: the
- * stream never ends early without saying so.
+ * Commit records with txnId in [from, upTo], as copies. `missing(from, first)`
+ * is called (and must throw) when the log no longer holds commit `from`; it
+ * starts at commit `first`. A scan that ends (damaged or torn record) before
+ * commit `upTo` throws Corrupt: the stream never ends early without saying so.
  */
-export function* readLogRecords(log: LogFile, k: Kernels, from: number, upTo: number, missing: (txnId: number) => never): Generator<LogCommit, void, void> {
+export function* readLogRecords(log: LogFile, k: Kernels, from: number, upTo: number, missing: (txnId: number, firstTxnId: number) => never): Generator<LogCommit, void, void> {
   let out = new Uint32Array(4 * 256);
   let first = true;
   let last = 0;
@@ -29,7 +29,7 @@ export function* readLogRecords(log: LogFile, k: Kernels, from: number, upTo: nu
     if (type !== RecordType.Commit) continue;
     if (first) {
       first = false;
-      if (r.txnId > from && from > 0) missing(from);
+      if (r.txnId > from && from > 0) missing(from, r.txnId);
     }
     if (r.txnId < from) continue;
     const count = readU32(r.bytes, RECORD_HEADER_SIZE + COMMIT_OP_COUNT_OFFSET);

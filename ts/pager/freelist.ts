@@ -30,16 +30,38 @@ export class FreeList {
    * few thousand free pages that sort was a quarter of a 4-put commit's CPU.)
    */
   private free: number[] = [];
+  /** Ascending by txn id (commits add in order; release and remove keep the order). */
   private pending: Pending[] = [];
+  /** Ids in `pending`, kept so the history budget check per commit is O(1). */
+  private pendingIds = 0;
 
   get freeCount(): number {
     return this.free.length;
   }
 
   get pendingCount(): number {
-    let n = 0;
-    for (const p of this.pending) n += p.ids.length;
-    return n;
+    return this.pendingIds;
+  }
+
+  /**
+   * The history budget (spec/file_format_v1.md §6.2): the lowest txn id T
+   * such that the pages freed by commits after T number at most `maxPages`,
+   * counting only pages that retained history alone keeps from reuse (pages a
+   * durable meta reaches, freed after `checkpoint`, wait for the next
+   * checkpoint whatever the history). History that starts at T keeps at most
+   * `maxPages` pages; null when all of it fits.
+   */
+  historyCut(maxPages: number, checkpoint: number): number | null {
+    if (this.pendingIds <= maxPages) return null;
+    let held = 0;
+    const pending = this.pending;
+    for (let i = pending.length - 1; i >= 0; i--) {
+      const p = pending[i]!;
+      if (p.protected && p.txnId > checkpoint) continue;
+      held += p.ids.length;
+      if (held > maxPages) return p.txnId;
+    }
+    return null;
   }
 
   /** The lowest reusable page id, or undefined. Only the write transaction calls this. */
@@ -94,7 +116,12 @@ export class FreeList {
     const gone = new Set(ids);
     // An ascending array is a min-heap.
     if (this.free.length > 0) this.free = this.free.filter((id) => !gone.has(id)).sort((a, b) => a - b);
-    for (const p of this.pending) if (p.ids.some((id) => gone.has(id))) p.ids = p.ids.filter((id) => !gone.has(id));
+    for (const p of this.pending) {
+      if (!p.ids.some((id) => gone.has(id))) continue;
+      const kept = p.ids.filter((id) => !gone.has(id));
+      this.pendingIds -= p.ids.length - kept.length;
+      p.ids = kept;
+    }
   }
 
   /**
@@ -102,7 +129,15 @@ export class FreeList {
    * durable meta may still reach them (written at or before the checkpoint).
    */
   addPending(txnId: number, ids: readonly number[], protectedByMeta = true): void {
-    if (ids.length > 0) this.pending.push({ txnId, ids: ids.slice(), protected: protectedByMeta });
+    if (ids.length === 0) return;
+    const pending = this.pending;
+    const entry = { txnId, ids: ids.slice(), protected: protectedByMeta };
+    // Keep the order by txn id: a checkpoint's old chains may follow pages a later commit freed.
+    let i = pending.length;
+    while (i > 0 && pending[i - 1]!.txnId > txnId) i--;
+    if (i === pending.length) pending.push(entry);
+    else pending.splice(i, 0, entry);
+    this.pendingIds += ids.length;
   }
 
   /**
@@ -117,6 +152,7 @@ export class FreeList {
       const p = pending[i]!;
       if (p.txnId <= readerFloor && (!p.protected || p.txnId <= checkpoint)) {
         for (const id of p.ids) this.push(id);
+        this.pendingIds -= p.ids.length;
       } else pending[kept++] = p;
     }
     pending.length = kept;
