@@ -4,6 +4,7 @@
 // its reason: it is listed, never run, never faked.
 
 import type { Kernels } from '../native/kernels.js';
+import type { CommitCounters, WriteDelta } from './amplification.js';
 import type { DbConfig, ImplName, ProfileName, RuleOutcome, Suite, SummaryEntry, TargetOutcome } from './schema.js';
 import { kernelBenchmarks } from './suites/kernels.js';
 import { logBenchmarks } from './suites/log.js';
@@ -78,6 +79,8 @@ export interface SelfMeasured {
   gcCount: number;
   io: IoCounters;
   extra?: Record<string, number>;
+  /** Commits over the repeat, with their I/O and device bytes (results.write). */
+  write?: WriteDelta;
   notes?: string[];
 }
 
@@ -111,7 +114,14 @@ export interface BenchCase {
   afterRepeat?(repeat: number): void;
   /** Cumulative counters (from db.stats().io + logIo and the benchmark's own open/close count). */
   io?(): IoCounters;
-  /** Per-repeat figures beyond the standard ones (write amplification, records/s …). */
+  /**
+   * Cumulative commits and the bytes they put, for a benchmark whose ops
+   * commit: the runner then records results.write (bytes and syncs per
+   * commit, write amplification, device bytes from /proc/self/io) over the
+   * measured loop, from these and io().
+   */
+  commits?(): CommitCounters;
+  /** Per-repeat figures beyond the standard ones (records/s …). */
   extra?(measuredOps: number, durationNs: number, io: IoCounters): Record<string, number>;
   notes?: string[];
   teardown?(): void;

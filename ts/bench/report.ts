@@ -34,7 +34,39 @@ export function summaryLines(entries: readonly SummaryEntry[]): string[] {
       String(e.errors_total),
     ]);
   }
-  return [...alignTable(rows), '* critical; CV = coefficient of variation of ops/s across repeats (> 10%: unstable, not gated)'];
+  return [...alignTable(rows), '* critical; CV = coefficient of variation of ops/s across repeats (> 10%: unstable, not gated)', ...writeLines(entries)];
+}
+
+/**
+ * The write figures of the benchmarks that commit (summary `write`): bytes
+ * per commit and write amplification, database and device, syncs per commit.
+ * Empty when no entry has them.
+ */
+export function writeLines(entries: readonly SummaryEntry[]): string[] {
+  const withWrite = entries.filter((e) => e.write);
+  if (withWrite.length === 0) return [];
+  const na = (x: number | null, f: (v: number) => string): string => (x === null ? 'n/a' : f(x));
+  const amp = (x: number): string => `${x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1)}x`;
+  const rows = [['benchmark', 'impl', 'committed B', 'db B', 'device B', 'db amp', 'device amp', 'fdatasync', 'fsync']];
+  for (const e of withWrite) {
+    const w = e.write!;
+    rows.push([
+      `${e.suite}/${e.group}/${e.name}`,
+      e.implementation,
+      fmtNum(w.committed_bytes_per_commit),
+      fmtNum(w.db_bytes_per_commit),
+      na(w.device_bytes_per_commit, fmtNum),
+      na(w.db_write_amplification, amp),
+      na(w.device_write_amplification, amp),
+      w.fdatasyncs_per_commit.toFixed(3),
+      w.fsyncs_per_commit.toFixed(3),
+    ]);
+  }
+  return [
+    '',
+    'writes per commit (median over repeats): bytes committed (key + value), written by the database (data file + log), given to the device (/proc/self/io; n/a where unavailable); amplification = written ÷ committed',
+    ...alignTable(rows),
+  ];
 }
 
 /** Native against fallback for the kernels (both measured in one process, repeats interleaved). */
@@ -101,13 +133,16 @@ export function suiteCountLines(counts: readonly SuiteCount[]): string[] {
 }
 
 const CSV_COLUMNS = ['id', 'suite', 'group', 'name', 'implementation', 'critical', 'repeats', 'ops_per_sec', 'p50_ns', 'p99_ns', 'alloc_bytes_per_op', 'fsyncs_per_op', 'cv', 'stable', 'errors_total'] as const;
+/** Write figures (summary `write`), after the others; empty cells where a benchmark has none or a figure is unavailable. */
+const CSV_WRITE_COLUMNS = ['committed_bytes_per_commit', 'db_bytes_per_commit', 'device_bytes_per_commit', 'db_write_amplification', 'device_write_amplification', 'fdatasyncs_per_commit', 'fsyncs_per_commit'] as const;
 
 export function csvOf(entries: readonly SummaryEntry[]): string {
   const cell = (v: unknown): string => {
-    const s = v === undefined ? '' : String(v);
+    const s = v === undefined || v === null ? '' : String(v);
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
-  return [CSV_COLUMNS.join(','), ...entries.map((e) => CSV_COLUMNS.map((c) => cell(e[c])).join(','))].join('\n') + '\n';
+  const row = (e: SummaryEntry): string => [...CSV_COLUMNS.map((c) => cell(e[c])), ...CSV_WRITE_COLUMNS.map((c) => cell(e.write?.[c]))].join(',');
+  return [[...CSV_COLUMNS, ...CSV_WRITE_COLUMNS].join(','), ...entries.map(row)].join('\n') + '\n';
 }
 
 // ---- HTML -----------------------------------------------------------------------

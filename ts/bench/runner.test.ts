@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { implementation } from '../native/kernels.js';
-import { profileFor } from './registry.js';
+import { writeFigures } from './amplification.js';
+import { profileFor, zeroIo, type BenchCase } from './registry.js';
 import { discoverResults, harnessBytesPerSample, measure, resultFile, runBenchmarks, warmUp, type RunOptions } from './runner.js';
 import { readResult, validateSummary } from './schema.js';
 
@@ -57,6 +58,41 @@ describe('runner', () => {
     expect(c.failures).toEqual([]);
     const res = readResult(resultFile(out, { suite: 'micro', group: 'pager', name: 'commit_meta_fsync' }, implementation, 0)).results;
     expect(res.io.fdatasync + res.io.fsync).toBe(res.ops_total);
+  });
+
+  it('a case that commits gets results.write over the measured loop (its warm-up commits not counted), and summary medians', () => {
+    const done = { commits: 0, committedBytes: 0 };
+    const io = { ...zeroIo() };
+    const c: BenchCase = {
+      ops: 10,
+      op() {
+        // A "commit": 144 bytes committed, 4 KiB written, one fdatasync.
+        done.commits++;
+        done.committedBytes += 144;
+        io.bytesWritten += 4096;
+        io.fdatasyncs++;
+      },
+      io: () => ({ ...io }),
+      commits: () => done,
+    };
+    for (let i = 0; i < 5; i++) c.op!(i);
+    const m = measure(c, 10, 1);
+    expect(m.write).toMatchObject({ commits: 10, committedBytes: 1440 });
+    expect(m.write!.io.bytesWritten).toBe(40_960);
+    const w = writeFigures(m.write!)!;
+    expect(w.db_write_amplification).toBeCloseTo(4096 / 144);
+    expect(w.fdatasyncs_per_commit).toBe(1);
+    expect(w.device_source === '/proc/self/io' ? typeof w.device_bytes_written : w.device_bytes_written).toBe(w.device_source === '/proc/self/io' ? 'number' : null);
+    expect(measure({ ops: 3, op: () => {} }, 3, 1).write).toBeUndefined();
+
+    const r = runBenchmarks(options({ filter: 'micro/pager/commit_meta_fsync', repeats: 2 }));
+    expect(r.failures).toEqual([]);
+    const res = readResult(resultFile(out, { suite: 'micro', group: 'pager', name: 'commit_meta_fsync' }, implementation, 0)).results;
+    expect(res.write).toMatchObject({ commits: res.ops_total, committed_bytes: res.ops_total * 144, fdatasyncs_per_commit: 1, committed_bytes_per_commit: 144 });
+    expect(res.write!.db_bytes_written).toBe(res.bytes.written);
+    const entry = r.summary!.benchmarks.find((e) => e.name === 'commit_meta_fsync')!;
+    expect(entry.write).toMatchObject({ committed_bytes_per_commit: 144, fdatasyncs_per_commit: 1 });
+    expect(entry.write!.db_write_amplification).toBeGreaterThan(1);
   });
 
   it('measures allocations: an op that allocates 1 KiB shows about 1 KiB per op; the loop itself is subtracted', () => {

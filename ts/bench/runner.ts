@@ -16,6 +16,10 @@
 //   sample); that cost, measured on an empty op at the same batch size, is
 //   subtracted. V8 has no object counter, so alloc.count is null.
 // - I/O: deltas of the database's own counters (db.stats().io + logIo).
+// - writes (a case with commits()): commits and committed bytes over the loop,
+//   with the database's bytes and syncs and the process's device bytes
+//   (/proc/self/io, read before and after the loop, outside the timing):
+//   results.write, ts/bench/amplification.ts.
 
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -23,6 +27,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { allocMeter, collectGarbage } from './alloc.js';
+import { deviceCounter, writeFigures, writeMedians, type DeviceCounter, type WriteDelta } from './amplification.js';
 import { fallbackKernels, implementation, nativeKernels } from '../native/kernels.js';
 import { buildInfo, gitInfo, machineProfile } from './metadata.js';
 import { allBenchmarks, benchId, checkTargets, resultId, rules, selectBenchmarks, zeroIo, type Benchmark, type BenchCase, type IoCounters, type Profile, type SelfMeasured } from './registry.js';
@@ -121,6 +126,7 @@ export function summarize(results: readonly BenchResult[]): SummaryEntry[] {
       stable: cv <= UNSTABLE_CV,
       errors_total: rs.reduce((s, r) => s + r.results.errors_total, 0),
       ...extraMedians(rs),
+      ...writeMediansOf(rs),
     });
   }
   return entries;
@@ -131,6 +137,13 @@ function extraMedians(rs: readonly BenchResult[]): { extra?: Record<string, numb
   const keys = Object.keys(rs[0]?.results.extra ?? {}).filter((k) => rs.every((r) => typeof r.results.extra?.[k] === 'number'));
   if (keys.length === 0) return {};
   return { extra: Object.fromEntries(keys.map((k) => [k, median(rs.map((r) => r.results.extra![k]!))])) };
+}
+
+/** Medians of results.write when every repeat has it. */
+function writeMediansOf(rs: readonly BenchResult[]): { write?: ReturnType<typeof writeMedians> } {
+  if (!rs.every((r) => r.results.write)) return {};
+  const w = writeMedians(rs.map((r) => r.results.write!));
+  return w ? { write: w } : {};
 }
 
 /** Reads and validates every result under `dir`. */
@@ -172,6 +185,15 @@ interface Measured {
   externalBytes: number;
   gcCount: number;
   io: IoCounters;
+  /** Of a case with commits(). */
+  write?: WriteDelta;
+}
+
+let device: DeviceCounter | null = null;
+/** This process's device counter, looked up once. */
+function deviceBytes(): DeviceCounter {
+  device ??= deviceCounter();
+  return device;
 }
 
 function ioDelta(a: IoCounters, b: IoCounters): IoCounters {
@@ -196,6 +218,9 @@ export function measure(c: BenchCase, ops: number, batch: number): Measured {
   if (op === undefined) throw new Error('measure() needs a benchmark case with op()');
   collectGarbage();
   c.beforeMeasure?.();
+  // Copies: a case may hand out the same live counter object each time.
+  const commits0 = c.commits ? { ...c.commits() } : undefined;
+  const dev0 = commits0 ? deviceBytes().read() : null;
   const io0 = c.io ? c.io() : zeroIo();
   const meter = allocMeter();
   const t0 = process.hrtime.bigint();
@@ -218,6 +243,21 @@ export function measure(c: BenchCase, ops: number, batch: number): Measured {
   const t1 = process.hrtime.bigint();
   const allocated = meter.stop();
   const io1 = c.io ? c.io() : zeroIo();
+  const io = ioDelta(io0, io1);
+  let write: WriteDelta | undefined;
+  if (commits0) {
+    const commits1 = { ...c.commits!() };
+    const dc = deviceBytes();
+    const dev1 = dc.read();
+    const seen = dev0 !== null && dev1 !== null;
+    write = {
+      commits: commits1.commits - commits0.commits,
+      committedBytes: commits1.committedBytes - commits0.committedBytes,
+      io,
+      deviceBytes: seen ? dev1 - dev0 : null,
+      deviceSource: seen || !dc.available ? dc.source : `unavailable: ${PROC_IO_LOST}`,
+    };
+  }
   const samples = new Float64Array(count);
   let prev = 0;
   for (let k = 0; k < count; k++) {
@@ -231,9 +271,12 @@ export function measure(c: BenchCase, ops: number, batch: number): Measured {
     errors,
     firstError,
     ...allocated,
-    io: ioDelta(io0, io1),
+    io,
+    ...(write ? { write } : {}),
   };
 }
+
+const PROC_IO_LOST = '/proc/self/io could not be read before or after the loop';
 
 const harnessBytes = new Map<number, number>();
 /**
@@ -431,6 +474,8 @@ export function runBenchmarks(o: RunOptions): RunOutcome {
             };
             const extra = { ...m.extra, ...c.extra?.(ops, m.durationNs, m.io) };
             if (Object.keys(extra).length > 0) result.results.extra = extra;
+            const write = m.write ? writeFigures(m.write) : undefined;
+            if (write) result.results.write = write;
             const file = resultFile(o.out, b, x.impl, r);
             writeResult(file, result);
             files.push(file);

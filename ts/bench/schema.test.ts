@@ -30,6 +30,18 @@ describe('bench/results.schema.json', () => {
     expect(() => validateResult(r)).not.toThrow();
   });
 
+  it('accepts write figures, device ones null where unavailable, and rejects a malformed one', () => {
+    const w = { commits: 10, committed_bytes: 1440, db_bytes_written: 40960, device_bytes_written: 81920, device_source: '/proc/self/io', fdatasyncs: 10, fsyncs: 0, committed_bytes_per_commit: 144, db_bytes_per_commit: 4096, device_bytes_per_commit: 8192, fdatasyncs_per_commit: 1, fsyncs_per_commit: 0, db_write_amplification: 28.4, device_write_amplification: 56.9 };
+    const r = sampleResult();
+    r.results.write = w;
+    expect(() => validateResult(r)).not.toThrow();
+    r.results.write = { ...w, device_bytes_written: null, device_bytes_per_commit: null, device_write_amplification: null, device_source: 'unavailable: no /proc/self/io on darwin' };
+    expect(() => validateResult(r)).not.toThrow();
+    expect(problems((x) => (x.results.write = { ...w, commits: 0 }))).toMatch(/results\.write\.commits: must be >= 1/);
+    expect(problems((x) => (x.results.write = { ...w, device_source: undefined }))).toMatch(/results\.write\.device_source: is missing/);
+    expect(problems((x) => (x.results.write = { ...w, amplification: 3 }))).toMatch(/results\.write\.amplification: is not a known field/);
+  });
+
   it.each<[string, (r: Record<string, any>) => void, RegExp]>([
     ['a missing required field', (r) => delete r.results.latency_ns.p99, /results\.latency_ns\.p99: is missing/],
     ['a field of the wrong type', (r) => (r.results.ops_total = '12'), /results\.ops_total: must be integer/],
@@ -77,5 +89,8 @@ describe('bench/results.schema.json', () => {
     const target = { id: entry.id, target: 't', metric: 'throughput_ratio', value: 1.8, limit: '>= 1.70x', unit: 'ratio', met: true };
     expect(() => validateSummary({ ...summary, benchmarks: [{ ...entry, extra: { throughput_ratio: 1.8 } }], targets: [target, { ...target, value: null, met: false }] })).not.toThrow();
     expect(() => validateSummary({ ...summary, targets: [{ ...target, met: 'yes' }] })).toThrow(/targets\.0\.met: must be boolean/);
+    const write = { committed_bytes_per_commit: 144, db_bytes_per_commit: 50_000, device_bytes_per_commit: null, fdatasyncs_per_commit: 1, fsyncs_per_commit: 0, db_write_amplification: 347, device_write_amplification: null };
+    expect(() => validateSummary({ ...summary, benchmarks: [{ ...entry, write }] })).not.toThrow();
+    expect(() => validateSummary({ ...summary, benchmarks: [{ ...entry, write: { ...write, fdatasyncs_per_commit: -1 } }] })).toThrow(/write\.fdatasyncs_per_commit: must be >= 0/);
   });
 });

@@ -73,7 +73,43 @@ export interface BenchResult {
     errors_total: number;
     notes: string[];
     extra?: Record<string, number>;
+    /** Of a benchmark whose ops commit (BenchCase.commits): what was written per commit and per committed byte. */
+    write?: WriteFigures;
   };
+}
+
+/**
+ * The write figures of one repeat (ts/bench/amplification.ts). db_*: the
+ * database's own counters (data file + log); device_*: /proc/self/io, null
+ * where unavailable (device_source says why).
+ */
+export interface WriteFigures {
+  commits: number;
+  committed_bytes: number;
+  db_bytes_written: number;
+  device_bytes_written: number | null;
+  device_source: string;
+  fdatasyncs: number;
+  fsyncs: number;
+  committed_bytes_per_commit: number;
+  db_bytes_per_commit: number;
+  device_bytes_per_commit: number | null;
+  fdatasyncs_per_commit: number;
+  fsyncs_per_commit: number;
+  /** Bytes written ÷ bytes committed; null when nothing was committed (only empty commits). */
+  db_write_amplification: number | null;
+  device_write_amplification: number | null;
+}
+
+/** Medians over repeats of the per-commit write figures (a device figure null unless every repeat has one). */
+export interface WriteMedians {
+  committed_bytes_per_commit: number;
+  db_bytes_per_commit: number;
+  device_bytes_per_commit: number | null;
+  fdatasyncs_per_commit: number;
+  fsyncs_per_commit: number;
+  db_write_amplification: number | null;
+  device_write_amplification: number | null;
 }
 
 export interface SummaryEntry {
@@ -94,6 +130,8 @@ export interface SummaryEntry {
   errors_total: number;
   /** Median over repeats of each results.extra figure every repeat has. */
   extra?: Record<string, number>;
+  /** Medians of results.write, when every repeat has it. */
+  write?: WriteMedians;
 }
 
 export interface RuleOutcome {

@@ -4,6 +4,7 @@
 
 import * as path from 'node:path';
 import { open, type Database, type ReadTxn } from '../../index.js';
+import type { CommitCounters } from '../amplification.js';
 import type { Benchmark, BenchCase, BenchContext, Profile, Rule } from '../registry.js';
 import type { RuleOutcome } from '../schema.js';
 import { resultId } from '../registry.js';
@@ -29,6 +30,7 @@ function buildCase(ctx: BenchContext, valueSize: number): BenchCase {
   const value = valueOf(valueSize);
   let db: Database | null = null;
   let w: ReturnType<Database['beginWrite']> | null = null;
+  const done: CommitCounters = { commits: 0, committedBytes: 0 };
   const fresh = (): void => {
     db?.close();
     removeDatabase(file);
@@ -53,9 +55,11 @@ function buildCase(ctx: BenchContext, valueSize: number): BenchCase {
     op(i) {
       w ??= db!.beginWrite();
       w.put(keys[i]!, value);
+      done.committedBytes += KEY_BYTES + valueSize;
       if ((i + 1) % txn === 0 || i + 1 === records) {
         w.commit();
         w = null;
+        done.commits++;
       }
     },
     afterRepeat() {
@@ -63,6 +67,7 @@ function buildCase(ctx: BenchContext, valueSize: number): BenchCase {
       if (s.entries !== records) throw new Error(`built ${s.entries} entries, expected ${records}`);
     },
     io: () => dbIo(db),
+    commits: () => done,
     extra(ops) {
       const x = dbIo(db);
       const logical = ops * (KEY_BYTES + valueSize);
@@ -113,6 +118,7 @@ function updateCase(ctx: BenchContext, txn: number): BenchCase {
   const hot = randomIndexes(1 << 16, Math.max(1, Math.floor(records / 10)), ctx.seed);
   const value = valueOf(VALUE_BYTES);
   let w: ReturnType<Database['beginWrite']> | null = null;
+  const done: CommitCounters = { commits: 0, committedBytes: 0 };
   const commits = txn === 1 ? 300 : txn === 10 ? 300 : 200;
   const ops = commits * txn * ctx.profile.opsScale;
   return {
@@ -122,9 +128,11 @@ function updateCase(ctx: BenchContext, txn: number): BenchCase {
     op(i) {
       w ??= db.beginWrite();
       w.put(keys[hot[i & 0xffff]! * 10]!, value);
+      done.committedBytes += KEY_BYTES + VALUE_BYTES;
       if ((i + 1) % txn === 0) {
         w.commit();
         w = null;
+        done.commits++;
       }
     },
 
@@ -132,9 +140,11 @@ function updateCase(ctx: BenchContext, txn: number): BenchCase {
       if (w) {
         w.commit();
         w = null;
+        done.commits++;
       }
     },
     io: () => dbIo(db),
+    commits: () => done,
     notes: [`each op is one put; every ${txn}${txn === 1 ? 'st' : 'th'} op also commits durably (its latency includes the fdatasync)`],
     teardown() {
       w?.abort();
@@ -232,6 +242,7 @@ export function btreeBenchmarks(): Benchmark[] {
       let db: Database | null = null;
       let w: ReturnType<Database['beginWrite']> | null = null;
       let gone = 0;
+      const done: CommitCounters = { commits: 0, committedBytes: 0 };
       const fresh = (): void => {
         db?.close();
         copyDatabase(tpl, file);
@@ -254,9 +265,11 @@ export function btreeBenchmarks(): Benchmark[] {
         op(i) {
           w ??= db!.beginWrite();
           if (w.del(keys[victims[i]!]!)) gone++;
+          done.committedBytes += KEY_BYTES;
           if ((i + 1) % 1000 === 0 || i + 1 === victims.length) {
             w.commit();
             w = null;
+            done.commits++;
           }
         },
         afterRepeat() {
@@ -266,6 +279,7 @@ export function btreeBenchmarks(): Benchmark[] {
           if (db!.stats().entries !== records - victims.length) throw new Error('entry count wrong after deletes');
         },
         io: () => dbIo(db),
+        commits: () => done,
         notes: ['a fresh copy of the template tree each repeat; db.verify() after each repeat (outside the timing)'],
         teardown: () => db?.close(),
       };

@@ -26,6 +26,7 @@ export function logBenchmarks(): Benchmark[] {
         const value = valueOf(100);
         let n = 0;
         let logBefore = 0;
+        const done = { commits: 0, committedBytes: 0 };
         return {
           ops: 20_000 * ctx.profile.opsScale,
           db: dbConfig(db),
@@ -34,11 +35,14 @@ export function logBenchmarks(): Benchmark[] {
             const w = db.beginWrite();
             w.put(key16(n++ % 50_000), value);
             w.commit();
+            done.commits++;
+            done.committedBytes += 16 + value.length;
           },
           beforeMeasure() {
             logBefore = db.stats().logSize;
           },
           io: () => dbIo(db),
+          commits: () => done,
           // Record bytes: the log's growth past its last record, not the zeros it preallocates (spec/file_format_v1.md §8.5).
           extra: (ops) => ({ log_bytes_per_commit: (db.stats().logSize - logBefore) / ops }),
           notes: ['one 1-put commit per op (sync none: record build, seal, append, and the data-file page writes of the commit)'],

@@ -201,6 +201,7 @@ export function pagerBenchmarks(): Benchmark[] {
         let n = 0;
         let syncsBefore = 0;
         let commits = 0;
+        const done = { commits: 0, committedBytes: 0 };
         const syncs = (): number => {
           const x = dbIo(db);
           return x.fsyncs + x.fdatasyncs;
@@ -218,6 +219,8 @@ export function pagerBenchmarks(): Benchmark[] {
             w.put(key16(n++ % 10_000), value);
             w.commit();
             commits++;
+            done.commits++;
+            done.committedBytes += 16 + value.length;
           },
           afterRepeat() {
             const got = syncs() - syncsBefore;
@@ -226,6 +229,7 @@ export function pagerBenchmarks(): Benchmark[] {
             if (got !== want) throw new Error(`commit_meta_fsync: ${got} syncs for ${want} durable commits (expected one each)`);
           },
           io: () => dbIo(db),
+          commits: () => done,
           notes: ['log-first commits: the durability point of a commit is one fdatasync of its log record; the meta page is written at checkpoints (spec §8). Checked: syncs == commits'],
           teardown: () => db.close(),
         };
