@@ -17,6 +17,7 @@ describe('registry', () => {
       'micro/mvcc/snapshot_open_close', 'micro/mvcc/conflict_detection_basic',
       'concurrency/mvcc/readers_256_point_get_hot', 'concurrency/mvcc/writer_commits_with_readers_128', 'concurrency/mvcc/begin_read_latency',
       'micro/log/append_commit_record', 'micro/log/replay_into_memtable', 'micro/timetravel/open_snapshot_by_txn', 'micro/kernels/crc32c_16k',
+      'micro/write/durable_commit_1put', 'micro/write/durable_commit_100put', 'micro/reopen/open_close_populated', 'micro/reopen/recover_1k_commits',
     ]) expect(ids).toContain(id);
   });
 

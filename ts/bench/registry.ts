@@ -14,6 +14,8 @@ import { mvccBenchmarks } from './suites/mvcc.js';
 import { pagerBenchmarks } from './suites/pager.js';
 import { hardeningBenchmarks } from './suites/hardening.js';
 import { concurrencyBenchmarks } from './suites/concurrency.js';
+import { writeBenchmarks } from './suites/write.js';
+import { reopenBenchmarks } from './suites/reopen.js';
 
 /** Sizes of a profile. `ci` fits a 2-core shared machine in minutes; `dev_nvme` is the full size. */
 export interface Profile {
@@ -186,6 +188,8 @@ export function allBenchmarks(): Benchmark[] {
     ...btreeBenchmarks(),
     ...mvccBenchmarks(),
     ...logBenchmarks(),
+    ...writeBenchmarks(),
+    ...reopenBenchmarks(),
     ...kernelBenchmarks(),
     ...macroBenchmarks(),
     ...hardeningBenchmarks(),
