@@ -244,3 +244,21 @@ describe('log retention (spec §8.7)', () => {
     }
   });
 });
+
+describe('stats across a log replaced by retention', () => {
+  const { openDb } = useTempDbs('ns-retention-stats-');
+  it('logIo stays cumulative: the copy is counted, nothing is forgotten', () => {
+    const db = openDb({ sync: 'full', log: { retainTxns: 2, retainBytes: Infinity }, checkpoint: { commits: 5 } });
+    let last = db.stats().logIo;
+    for (let i = 0; i < 150; i++) {
+      const w = db.beginWrite();
+      w.put(key(i % 10), 'v'.repeat(16 * 1024));
+      w.commit();
+      const now = db.stats();
+      expect(now.logIo.bytesWritten).toBeGreaterThan(last.bytesWritten);
+      expect(now.logIo.fdatasyncs).toBeGreaterThan(last.fdatasyncs);
+      last = now.logIo;
+    }
+    expect(db.stats().log.start).toBeGreaterThan(32);
+  });
+});

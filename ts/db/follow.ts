@@ -237,6 +237,7 @@ export function reloadDurable(e: Engine): void {
 /** Opens the log file anew (another handle replaced it, or to see its current size). */
 export function reopenLog(e: Engine, generation: number): void {
   const log = LogFile.open(e.logPath, e.durable.dbId, e.pager.kernels, e.opts.fs);
+  log.carryStats(e.log.stats);
   e.log.close();
   e.log = log;
   e.logGeneration = generation;

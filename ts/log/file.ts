@@ -21,7 +21,7 @@ import {
   LOG_SECTOR_SIZES,
   LOG_VERSION_OFFSET,
 } from '../format/constants.js';
-import { nodeFileSystem, type DbFile, type FileSystem } from '../io/file.js';
+import { nodeFileSystem, type DbFile, type FileSystem, type IoStats } from '../io/file.js';
 import { failpoint } from '../io/failpoint.js';
 import type { Kernels } from '../native/kernels.js';
 import { RECORD_FLAG_UNSYNCED_BEFORE, RECORD_FLAGS_OFFSET, RECORD_HEADER_SIZE, RECORD_MAGIC, RECORD_PAYLOAD_LENGTH_OFFSET, RECORD_PREV_POSITION_OFFSET, RECORD_TXN_ID_OFFSET, RecordStatus, recordStatusName, RECORD_OVERHEAD } from '../format/record.js';
@@ -111,8 +111,32 @@ export class LogFile {
     this.end = base + (file.size() - LOG_HEADER_SIZE);
   }
 
-  get stats() {
-    return this.file.stats;
+  /** I/O of files this log had open before its current one (replaced by dropBefore, or a reopen). */
+  private carried: IoStats = { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, fdatasyncs: 0, fsyncs: 0 };
+
+  /** This log's I/O since it was opened, across the files it replaced (stats().logIo). */
+  get stats(): IoStats {
+    const s = this.file.stats;
+    const c = this.carried;
+    return {
+      reads: c.reads + s.reads,
+      writes: c.writes + s.writes,
+      bytesRead: c.bytesRead + s.bytesRead,
+      bytesWritten: c.bytesWritten + s.bytesWritten,
+      fdatasyncs: c.fdatasyncs + s.fdatasyncs,
+      fsyncs: c.fsyncs + s.fsyncs,
+    };
+  }
+
+  /** Counts `prev` as I/O of this log: a handle's log I/O stays cumulative when it reopens the log. */
+  carryStats(prev: IoStats): void {
+    const c = this.carried;
+    c.reads += prev.reads;
+    c.writes += prev.writes;
+    c.bytesRead += prev.bytesRead;
+    c.bytesWritten += prev.bytesWritten;
+    c.fdatasyncs += prev.fdatasyncs;
+    c.fsyncs += prev.fsyncs;
   }
 
   /** Creates an empty log (atomically, like the database file). */
@@ -288,8 +312,11 @@ export class LogFile {
       throw err;
     }
     out.close();
+    // The copy's writes and sync are this log's I/O too (write amplification).
+    this.carryStats(out.stats);
     failpoint('beforeLogCompactRename');
     this.fs.rename(tmp, this.path);
+    this.carryStats(this.file.stats);
     this.file.close();
     this.file = this.fs.open(this.path);
     this.base = position;
