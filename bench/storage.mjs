@@ -23,8 +23,15 @@
 //  6. Disk used after all of it, with the database closed: every file the engine
 //     keeps (allocated blocks), and the raw data (keys x 144 B) for scale.
 //  Also: resident memory with every page hot (fresh process), device bytes per
-//  commit (/proc/self/io write_bytes, background threads included), and for
-//  NorthstarDB gets with a page cache a quarter of the file.
+//  commit and per committed byte (key + value) of the timed 1-put and 100-put
+//  commits (/proc/self/io write_bytes - cancelled_write_bytes, background
+//  threads included; absent where /proc/self/io is not), sync calls per commit
+//  (fsync, fdatasync, msync, sync_file_range counted by `strace -f -c` attached
+//  to the process for a separate pass of 200 1-put and 20 100-put commits, so
+//  the timed ones run untraced; absent without strace), and for NorthstarDB
+//  gets with a page cache a quarter of the file and crash recovery: a child
+//  process checkpoints, makes 1,000 durable 1-put commits and kills itself
+//  (SIGKILL), then open() is timed, which replays those commits (rounds times).
 //  The floor: write + fdatasync of the size of NorthstarDB's 1-put commit record
 //  (its log bytes per such commit) over preallocated space, as many times as
 //  the 1-put commits, after the first engine and again after the last, p50 and
@@ -44,12 +51,13 @@
 //  - classic-level: buffer encodings; put / batch with { sync: true }; reads
 //    getSync and iterator({ gte, limit }).all() on an explicit snapshot.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PEERS, engineEnv, key, median, option, packageVersion, peerProblem, percentile, rng } from './peer.mjs';
+import { parseProcIo } from '../dist/bench/amplification.js';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => option(args, name, dflt);
@@ -62,19 +70,26 @@ const OPENS = 21;
 const PROBES = 200_000;
 const SCANS = 300;
 const VALUE_BYTES = 128;
+const PUT_BYTES = 16 + VALUE_BYTES; // bytes a put commits: key + value
+const SYNC_PASS_1 = 200; // 1-put commits of the traced pass that counts sync calls
+const SYNC_PASS_100 = 20; // 100-put commits of that pass
+const CRASH_COMMITS = 1000; // 1-put commits in the log at the crash (the default checkpoint interval)
+const SYNC_CALLS = ['fsync', 'fdatasync', 'msync', 'sync_file_range', 'syncfs', 'sync'];
 const here = fileURLToPath(import.meta.url);
 const phase = process.env.NORTHSTAR_BENCH_PHASE;
 
 const ENGINES = ['native', 'fallback', 'lmdb', 'sqlite', 'level'];
 
-function runChild(env) {
+/** Runs a phase in a child process; its last stdout line is its JSON. `killed`: the child ends by SIGKILL, as the crash phase does. */
+function runChild(env, { killed = false } = {}) {
   const r = spawnSync(process.execPath, ['--expose-gc', here, ...args], {
     env: { ...process.env, ...env },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 1 << 26,
   });
-  if (r.status !== 0) throw new Error(`${env.NORTHSTAR_BENCH_ENGINE ?? ''} ${env.NORTHSTAR_BENCH_PHASE} failed (${r.status})`);
+  const ok = killed ? r.signal === 'SIGKILL' : r.status === 0;
+  if (!ok) throw new Error(`${env.NORTHSTAR_BENCH_ENGINE ?? ''} ${env.NORTHSTAR_BENCH_PHASE} failed (${r.status ?? r.signal})`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
@@ -95,12 +110,19 @@ const ROWS = [
 const EXTRA_ROWS = [
   { k: 'deviceBytesPer1Put', label: 'device bytes written per 1-put commit', unit: 'bytes', better: 'low' },
   { k: 'deviceBytesPer100Put', label: 'device bytes written per 100-put commit', unit: 'bytes', better: 'low' },
+  { k: 'deviceAmp1Put', label: 'device bytes written per committed byte, 1-put commits', unit: 'ratio', better: 'low' },
+  { k: 'deviceAmp100Put', label: 'device bytes written per committed byte, 100-put commits', unit: 'ratio', better: 'low' },
+  { k: 'syncsPer1Put', label: 'sync calls per 1-put commit (strace)', unit: 'count', better: 'low' },
+  { k: 'syncsPer100Put', label: 'sync calls per 100-put commit (strace)', unit: 'count', better: 'low' },
+  { k: 'recoveryMs', label: `open after a crash, ${CRASH_COMMITS.toLocaleString('en-US')} 1-put commits since the checkpoint`, unit: 'ms', better: 'low' },
   { k: 'rssAfterHot', label: 'resident memory, every page hot', unit: 'bytes', better: 'low' },
   { k: 'coldGet', label: 'cold random get, cache = file/4 (gets/s)', unit: 'rate', better: 'high' },
 ];
 
 function fmt(x, unit) {
   if (x === undefined || x === null) return '';
+  if (unit === 'ratio') return `${x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1)}x`;
+  if (unit === 'count') return x.toFixed(2);
   if (unit === 'us') return x >= 1000 ? `${(x / 1000).toFixed(x >= 10_000 ? 1 : 2)} ms` : `${x.toFixed(x >= 100 ? 0 : 1)} µs`;
   if (unit === 'ms') return x >= 10 ? `${x.toFixed(1)} ms` : `${x.toFixed(2)} ms`;
   if (unit === 'bytes') return x >= 10 * 2 ** 20 ? `${(x / 1e6).toFixed(0)} MB` : x >= 2 ** 20 ? `${(x / 1e6).toFixed(1)} MB` : x >= 1e4 ? `${(x / 1e3).toFixed(0)} kB` : `${Math.round(x)} B`;
@@ -150,7 +172,7 @@ async function parent() {
   const report = {
     date: new Date().toISOString(),
     machine,
-    workload: { keys: KEYS, rounds: ROUNDS, keyBytes: 16, valueBytes: VALUE_BYTES, batch: BATCH, commits1PerRound: COMMITS_1, commits100PerRound: COMMITS_100, opens: OPENS, probes: PROBES, scans: SCANS },
+    workload: { keys: KEYS, rounds: ROUNDS, keyBytes: 16, valueBytes: VALUE_BYTES, batch: BATCH, commits1PerRound: COMMITS_1, commits100PerRound: COMMITS_100, opens: OPENS, probes: PROBES, scans: SCANS, syncPass1: SYNC_PASS_1, syncPass100: SYNC_PASS_100, crashCommits: CRASH_COMMITS },
     rawDataBytes: KEYS * (16 + VALUE_BYTES),
     floor,
     engines,
@@ -227,6 +249,7 @@ function printTable(report) {
     if (row.k === 'diskBytes') last = ` raw data ${fmt(report.rawDataBytes, 'bytes')}`;
     console.log(`| ${row.label} |${cells.join('')}${last} |`);
   }
+  for (const e of names) if (engines[e].result.syncsUnavailable) console.log(`${engines[e].label}: sync calls not counted (${engines[e].result.syncsUnavailable})`);
   console.log('\n* best of the engines in this run');
 }
 
@@ -409,14 +432,65 @@ async function engine(name) {
   };
 }
 
-/** Bytes this process has caused to be written to storage so far (/proc/self/io), or null. */
+/**
+ * Bytes this process has caused to be written to storage so far
+ * (/proc/self/io write_bytes less cancelled_write_bytes, as the micro suite's
+ * results.write counts them: ts/bench/amplification.ts), or null.
+ */
 function deviceWriteBytes() {
   try {
-    return Number(/write_bytes: (\d+)/.exec(fs.readFileSync('/proc/self/io', 'utf8'))[1]);
+    const io = parseProcIo(fs.readFileSync('/proc/self/io', 'utf8'));
+    return io === null ? null : io.writeBytes - io.cancelledWriteBytes;
   } catch {
     return null;
   }
 }
+
+/**
+ * Sync system calls this process (every thread) makes while `fn` runs:
+ * `strace -f -c` attached to it for that time only. { calls: { fdatasync: n, … } }
+ * or { unavailable: why }.
+ */
+async function countSyncs(fn) {
+  const out = path.join(os.tmpdir(), `northstar-bench-strace-${process.pid}.txt`);
+  let tracer;
+  try {
+    tracer = spawn('strace', ['-f', '-c', '-U', 'name,calls', '-e', `trace=${SYNC_CALLS.join(',')}`, '-o', out, '-p', String(process.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    return { unavailable: `strace did not start (${err.message})` };
+  }
+  let err = '';
+  const attached = await new Promise((resolve) => {
+    tracer.on('error', (e) => resolve(`strace did not start (${e.message})`));
+    tracer.on('exit', (code) => resolve(`strace exited (${code}): ${err.trim().split('\n')[0] ?? ''}`));
+    tracer.stderr.on('data', (d) => {
+      err += d;
+      if (/attached/.test(err)) resolve(null);
+    });
+  });
+  if (attached !== null) return { unavailable: attached };
+  try {
+    await fn();
+  } finally {
+    const exited = new Promise((resolve) => tracer.on('exit', resolve));
+    tracer.kill('SIGINT');
+    await exited;
+  }
+  try {
+    const calls = {};
+    for (const line of fs.readFileSync(out, 'utf8').split('\n')) {
+      const m = /^(\w+)\s+(\d+)\s*$/.exec(line.trim());
+      if (m && SYNC_CALLS.includes(m[1])) calls[m[1]] = Number(m[2]);
+    }
+    return { calls };
+  } catch (e) {
+    return { unavailable: `no strace summary (${e.message})` };
+  } finally {
+    fs.rmSync(out, { force: true });
+  }
+}
+
+const totalCalls = (calls) => Object.values(calls).reduce((a, b) => a + b, 0);
 
 /** Allocated and apparent bytes of the files under `dir`, and each file's allocated bytes. */
 function diskUsage(dir) {
@@ -500,7 +574,10 @@ async function mainPhase(name) {
       await db.commit(entry);
       lat.push(Number(process.hrtime.bigint() - t0) / 1e3);
     }
-    if (dev !== null) out.deviceBytesPer1Put = (deviceWriteBytes() - dev) / lat.length;
+    if (dev !== null) {
+      out.deviceBytesPer1Put = (deviceWriteBytes() - dev) / lat.length;
+      out.deviceAmp1Put = out.deviceBytesPer1Put / PUT_BYTES;
+    }
     if (logBefore !== undefined) out.recordBytes = Math.round((db.stats().logIo.bytesWritten - logBefore) / lat.length);
     out.commit1P50us = percentile(lat, 0.5);
     out.commit1P99us = percentile(lat, 0.99);
@@ -514,8 +591,30 @@ async function mainPhase(name) {
       for (const entries of commits) await db.commit(entries);
       rates.push(COMMITS_100 / (Number(process.hrtime.bigint() - t0) / 1e9));
     }
-    if (dev !== null) out.deviceBytesPer100Put = (deviceWriteBytes() - dev) / (COMMITS_100 * ROUNDS);
+    if (dev !== null) {
+      out.deviceBytesPer100Put = (deviceWriteBytes() - dev) / (COMMITS_100 * ROUNDS);
+      out.deviceAmp100Put = out.deviceBytesPer100Put / (100 * PUT_BYTES);
+    }
     out.commits100 = median(rates);
+
+    // Sync calls per commit: an untimed pass under strace.
+    const pass1 = Array.from({ length: SYNC_PASS_1 }, (_, i) => [[key(r() % KEYS), valueFor(i)]]);
+    const pass100 = Array.from({ length: SYNC_PASS_100 }, (_, c) => Array.from({ length: 100 }, (_, i) => [key(r() % KEYS), valueFor(c * 100 + i)]));
+    const s1 = await countSyncs(async () => {
+      for (const entries of pass1) await db.commit(entries);
+    });
+    const s100 = s1.calls ? await countSyncs(async () => {
+      for (const entries of pass100) await db.commit(entries);
+    }) : s1;
+    if (s1.calls) {
+      out.syncCalls1Put = s1.calls;
+      out.syncsPer1Put = totalCalls(s1.calls) / SYNC_PASS_1;
+    }
+    if (s100.calls) {
+      out.syncCalls100Put = s100.calls;
+      out.syncsPer100Put = totalCalls(s100.calls) / SYNC_PASS_100;
+    }
+    if (s1.unavailable ?? s100.unavailable) out.syncsUnavailable = s1.unavailable ?? s100.unavailable;
     await db.close();
 
     // 4. Open + close of the populated database.
@@ -583,6 +682,25 @@ async function mainPhase(name) {
       out.coldHitRate = (after.hits - before.hits) / (after.hits - before.hits + after.misses - before.misses);
       ct.close();
       cdb.close();
+
+      // Crash recovery: a child makes CRASH_COMMITS durable commits after a
+      // checkpoint and dies by SIGKILL; open() replays them (and checkpoints).
+      const { open } = await import('../dist/index.js');
+      const file = path.join(dir, 'data.ndb');
+      const times = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const crash = runChild({ NORTHSTAR_BENCH_PHASE: 'crash', NORTHSTAR_BENCH_FILE: file }, { killed: true });
+        const t0 = process.hrtime.bigint();
+        const rdb = open(file);
+        times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        const txn = rdb.txnId;
+        rdb.close();
+        if (txn !== crash.txnId) throw new Error(`recovered to txn ${txn}, the crashed process had committed ${crash.txnId}`);
+        out.recoveryLogBytes = crash.logBytesSince;
+      }
+      out.recoveryMs = median(times);
+      out.recoveryCommits = CRASH_COMMITS;
+      out.recoveryCommitsPerSec = CRASH_COMMITS / (out.recoveryMs / 1e3);
     }
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
@@ -635,8 +753,30 @@ function floorPhase(record) {
   }
 }
 
+/**
+ * NorthstarDB killed with commits in its log since the last checkpoint: opens
+ * `file` (automatic checkpoints off), checkpoints, makes CRASH_COMMITS durable
+ * 1-put commits of random existing keys, prints its last txn and the log bytes
+ * since the checkpoint, and kills itself.
+ */
+async function crashPhase(file) {
+  const { open } = await import('../dist/index.js');
+  const db = open(file, { sync: 'full', checkpoint: { commits: 1e9, logBytes: 1e12 } });
+  db.checkpoint();
+  const r = rng(process.pid);
+  for (let i = 0; i < CRASH_COMMITS; i++) {
+    const w = db.beginWrite();
+    w.put(key(r() % KEYS), valueFor(i));
+    w.commit();
+  }
+  const { commitsSince, logBytesSince } = db.stats().checkpoint;
+  fs.writeSync(1, JSON.stringify({ txnId: db.txnId, commitsSince, logBytesSince }) + '\n');
+  process.kill(process.pid, 'SIGKILL');
+}
+
 // Last, so that every constant above is initialised before a phase runs.
-if (phase === 'rss') await rssPhase(process.env.NORTHSTAR_BENCH_ENGINE, process.env.NORTHSTAR_BENCH_DIR);
+if (phase === 'crash') await crashPhase(process.env.NORTHSTAR_BENCH_FILE);
+else if (phase === 'rss') await rssPhase(process.env.NORTHSTAR_BENCH_ENGINE, process.env.NORTHSTAR_BENCH_DIR);
 else if (phase === 'main') await mainPhase(process.env.NORTHSTAR_BENCH_ENGINE);
 else if (phase === 'floor') floorPhase(Number(process.env.NORTHSTAR_BENCH_RECORD));
 else await parent();
