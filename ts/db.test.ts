@@ -724,11 +724,12 @@ describe('verify', () => {
     },
   );
 
-  it('a stale freelist page (written by an older checkpoint) fails the open with Corrupt naming it', () => {
+  it('a stale freelist page (written by an older checkpoint) fails the first write with Corrupt naming it (the chain is read then, not at open)', () => {
     const meta = twoLevels();
     expect(meta.freelist).toBeGreaterThan(0);
     editPage(dbPath(), 4096, meta.freelist, (p) => writePageTxnId(p, 1), true);
-    const err = expectError(() => openDb(), 'Corrupt');
+    const db = openDb();
+    const err = expectError(() => db.beginWrite(), 'Corrupt');
     expect(err.pageId).toBe(meta.freelist);
     expect(err.message).toContain('written by txn 1, but the meta expects txn 2');
   });

@@ -14,9 +14,9 @@ import type { DbFile } from '../io/file.js';
 import type { LogFile } from '../log/file.js';
 import { RecordBuilder } from '../log/record.js';
 import type { Kernels } from '../native/kernels.js';
-import type { FreeList } from '../pager/freelist.js';
+import { FreeList } from '../pager/freelist.js';
 import { History } from '../pager/history.js';
-import type { Meta } from '../pager/meta.js';
+import { chooseMeta, type Meta } from '../pager/meta.js';
 import { Pager } from '../pager/pager.js';
 import { mappingFor } from '../pager/map.js';
 import type { PageSource } from '../btree/read.js';
@@ -53,7 +53,6 @@ export class Engine implements WriteHost, ReadHost {
 
   /** The log file this handle has open (replaced when another handle replaces the file). */
   log: LogFile;
-  freeList: FreeList;
   /** Latest commit in the log: the base of the next write transaction. */
   latest: TreeState;
   /** Latest commit readers see: durable (or sync 'none'). Published blocks may lack depth (history snapshots). */
@@ -61,9 +60,11 @@ export class Engine implements WriteHost, ReadHost {
   /** The meta the data file holds durably (last checkpoint) and its slot. */
   durable: Meta;
   durableSlot: number;
-  /** The pages of the durable meta's freelist and history chains (freed by the next checkpoint). */
-  freelistPages: number[];
+  /** The pages of the durable meta's history chain (freed by the next checkpoint). */
   historyPages: number[];
+  /** The free pages and the durable meta's freelist chain, once read (freeList); null: not yet read. */
+  #freeList: FreeList | null = null;
+  #freelistPages: number[] = [];
   history: History;
 
   // ---- snapshots (snapshots.ts) ----
@@ -140,15 +141,66 @@ export class Engine implements WriteHost, ReadHost {
     this.durableSlot = slot;
     this.history = new History(opts.historyTxns);
     this.historyPages = loadHistory(pager, meta, this.history);
-    const floor = Math.min(meta.txnId, this.history.oldest ?? meta.txnId);
-    const { list, chain } = loadFreeList(pager, meta, floor);
-    this.freeList = list;
-    this.freelistPages = chain;
     this.latest = stateOfMeta(meta, log);
     this.published = this.latest;
     this.syncedEnd = meta.logTail;
     this.logCuts = [{ txnId: meta.txnId, position: meta.logTail }];
     if (this.history.get(meta.txnId) === undefined) this.history.add(snapshotOf(this.latest));
+  }
+
+  // ---- free pages (spec §6.1) ---------------------------------------------------
+
+  /**
+   * The free pages: the durable meta's freelist chain, read on first use, and
+   * what commits freed since. Read when first used rather than at open: a
+   * chain of a few hundred thousand entries costs tens of milliseconds, and
+   * a handle that never writes never needs it. The writer first uses it
+   * under the writer lock after takeOver(), when `durable` is the current
+   * meta and no checkpoint has freed (let alone reused) its chain's pages.
+   */
+  get freeList(): FreeList {
+    return this.#freeList ?? this.readFreeList();
+  }
+
+  set freeList(list: FreeList) {
+    this.#freeList = list;
+  }
+
+  /** The pages of the durable meta's freelist chain (freed by the next checkpoint). */
+  get freelistPages(): number[] {
+    if (this.#freeList === null) this.readFreeList();
+    return this.#freelistPages;
+  }
+
+  set freelistPages(chain: number[]) {
+    this.#freelistPages = chain;
+  }
+
+  /** Forgets the free pages; the next use reads them from the chain of `durable` (reloadDurable). */
+  forgetFreeList(): void {
+    this.#freeList = null;
+    this.#freelistPages = [];
+  }
+
+  /**
+   * Reads the chain of `durable`. Pages freed by a commit after retained
+   * history's oldest stay pending (floor 0); the writer's releasePages()
+   * frees what no snapshot reaches. Outside the writer lock (stats()) the
+   * chain may be gone: another handle checkpointed since `durable` was read
+   * and reused its pages. The list then reads empty, uncached, until the
+   * next takeOver() reloads from the new meta.
+   */
+  private readFreeList(): FreeList {
+    let read: { list: FreeList; chain: number[] };
+    try {
+      read = loadFreeList(this.pager, this.durable, 0);
+    } catch (err) {
+      if (this.coord.writerLocked || !durableMoved(this)) throw err;
+      return new FreeList();
+    }
+    this.#freeList = read.list;
+    this.#freelistPages = read.chain;
+    return read.list;
   }
 
   // ---- hooks for the transactions (WriteHost, ReadHost) ------------------------
@@ -235,4 +287,10 @@ export class Engine implements WriteHost, ReadHost {
   get checkpointTxnId(): number {
     return this.durable.txnId;
   }
+}
+
+/** Whether the data file's durable meta is no longer the one `e` read (another handle checkpointed). */
+function durableMoved(e: Engine): boolean {
+  const now = chooseMeta(e.file, e.pager.kernels).meta;
+  return now.txnId !== e.durable.txnId || now.checkpointSeq !== e.durable.checkpointSeq;
 }
