@@ -19,12 +19,12 @@ import { nodeFileSystem, type FileSystem } from '../io/file.js';
 import { LOG_HEADER_SIZE } from '../format/constants.js';
 import { LogFile } from '../log/file.js';
 import { kernels } from '../native/kernels.js';
-import { chooseMeta, emptyMeta, encodeMeta } from '../pager/meta.js';
+import { chooseMeta, emptyMeta, encodeMeta, type Meta } from '../pager/meta.js';
 import { Coordinator } from '../shared/coordinator.js';
 import { DirLock } from '../shared/dirlock.js';
 import { closeFiles } from './close.js';
 import { Engine } from './engine.js';
-import { adopt, reloadDurable } from './follow.js';
+import { adopt } from './follow.js';
 import { publishShared } from './groupcommit.js';
 import type { Options } from './options.js';
 import { recover } from './recovery.js';
@@ -49,20 +49,29 @@ export function openEngine(abs: string, opts: Options, lockTimeoutMs: number): E
   let log: LogFile | null = null;
   let coord: Coordinator | null = null;
   try {
-    const { meta, slot } = chooseMeta(file, kernels);
-    if (!files.exists(logPath)) {
-      throw new NorthstarError('Corrupt', `${logPath}: the commit log is missing`, { path: logPath });
-    }
-    log = LogFile.open(logPath, meta.dbId, kernels, files);
-    if (meta.logTail < log.base || meta.logTail > log.end) {
-      throw new NorthstarError('Corrupt', `${logPath}: the last checkpoint covers the log up to ${meta.logTail}, the log spans ${log.base}..${log.end}`, {
-        path: logPath,
-      });
-    }
+    // Both files are checked before the lock file is touched: a refused open changes nothing.
+    let { meta, slot } = chooseMeta(file, kernels);
+    log = openLog(logPath, meta, files);
     coord = openCoordinator(abs, files, meta.dbId, lockTimeoutMs);
+    // The open protocol (spec/concurrency_v0.md §3.1): a handle that finds another ready
+    // adopts what it published; the first one takes the writer lock and recovers.
+    const locked = !coord.othersReady();
+    if (locked) {
+      if (!coord.lockWriter(lockTimeoutMs)) throw lockBusy(lockTimeoutMs, `${abs}: open waited for the writer lock`);
+      if (!coord.othersReady()) {
+        // Alone, under the writer lock: a handle that died since the files were read may have
+        // checkpointed, committed or replaced the log. Read them again, as they now stay
+        // until this handle changes them, and build the engine from that (once: the meta is
+        // one read, the log's header another).
+        ({ meta, slot } = chooseMeta(file, kernels));
+        log.close();
+        log = null;
+        log = openLog(logPath, meta, files);
+      }
+    }
     const e = new Engine(abs, file, log, meta, slot, opts, kernels, coord);
     try {
-      start(e, lockTimeoutMs);
+      start(e, locked);
     } catch (err) {
       closeFiles(e);
       throw err;
@@ -70,13 +79,29 @@ export function openEngine(abs: string, opts: Options, lockTimeoutMs: number): E
     return e;
   } catch (err) {
     if (coord === null || !coord.isClosed) {
-      // Not yet handed to an engine whose closeFiles() closed everything.
+      // Not yet handed to an engine whose closeFiles() closed everything. Closing the
+      // lock-file view gives back the writer lock too.
       coord?.close();
       log?.close();
       file.close();
     }
     throw err;
   }
+}
+
+/** The log of the database whose durable meta is `meta`: Corrupt when missing, of another database, or not reaching the meta's log tail. */
+function openLog(logPath: string, meta: Meta, files: FileSystem): LogFile {
+  if (!files.exists(logPath)) {
+    throw new NorthstarError('Corrupt', `${logPath}: the commit log is missing`, { path: logPath });
+  }
+  const log = LogFile.open(logPath, meta.dbId, kernels, files);
+  if (meta.logTail < log.base || meta.logTail > log.end) {
+    log.close();
+    throw new NorthstarError('Corrupt', `${logPath}: the last checkpoint covers the log up to ${meta.logTail}, the log spans ${log.base}..${log.end}`, {
+      path: logPath,
+    });
+  }
+  return log;
 }
 
 /** This handle's view of the lock file; a busy lock (or every slot taken) is WouldWait when open must not wait. */
@@ -102,18 +127,19 @@ function openDataFile(abs: string, files: FileSystem) {
 }
 
 /**
- * The open protocol (spec/concurrency_v0.md §3.1): a handle that finds
- * another ready handle adopts the published state; the first one takes the
- * writer lock and recovers from the durable meta and the log.
+ * The rest of the open protocol (spec/concurrency_v0.md §3.1) for the engine
+ * openEngine() built: without the writer lock (`locked` false: another
+ * handle was ready), adopt the state it published; with it, adopt if another
+ * handle became ready meanwhile, else, alone, recover from the durable meta
+ * and the log the engine was built from under the lock.
  */
-function start(e: Engine, lockTimeoutMs: number): void {
+function start(e: Engine, locked: boolean): void {
   const coord = e.coord;
-  if (coord.othersReady()) {
+  if (!locked) {
     adopt(e);
     coord.markReady();
     return;
   }
-  if (!coord.lockWriter(lockTimeoutMs)) throw lockBusy(lockTimeoutMs, `${e.path}: open waited for the writer lock`);
   try {
     if (coord.othersReady()) adopt(e);
     else {
@@ -121,7 +147,6 @@ function start(e: Engine, lockTimeoutMs: number): void {
       // as a new generation: a handle that adopted the gone handles' state meanwhile sees it
       // and reloads instead of keeping their roots and cached pages (concurrency §3.1).
       e.logGeneration = coord.publishedGeneration() + 1;
-      reloadDurable(e);
       e.recovering = true;
       try {
         recover(e);

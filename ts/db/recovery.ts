@@ -18,6 +18,11 @@ import { releasePages } from './snapshots.js';
  */
 export function recover(e: Engine): void {
   const log = e.log;
+  // A clean close leaves the log ending at the durable meta's tail: nothing to scan.
+  if (log.end === e.durable.logTail) {
+    e.syncedEnd = e.latest.logEnd;
+    return;
+  }
   const k = e.pager.kernels;
   let ops = new Uint32Array(4 * 1024);
   let replayed = 0;

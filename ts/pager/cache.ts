@@ -1,6 +1,9 @@
 // Bounded page cache with CLOCK (second-chance) eviction (spec §9). Holds
 // verified, immutable page buffers keyed by page id. Lookups cost one Map get
-// and one byte store; nothing is allocated on a hit.
+// and one byte store; nothing is allocated on a hit. The per-slot arrays grow
+// (doubling) as pages come in, up to `capacity`: at the default 256 MiB a
+// cache has 16,384 slots, and making their arrays at open took longer than
+// the rest of opening a database.
 
 import { readU64 } from '../format/bytes.js';
 import { TXN_ID_OFFSET, TYPE_OFFSET } from '../format/constants.js';
@@ -9,18 +12,21 @@ import { TXN_ID_OFFSET, TYPE_OFFSET } from '../format/constants.js';
 const SPARE_HINTS = 64;
 /** Hint arrays are allocated in multiples of this many words (64 bytes). */
 const HINT_ROUND = 16;
+/** Slots a cache starts with (or its capacity, if smaller). */
+const FIRST_SLOTS = 64;
 
 export class PageCache {
   private readonly slotOf = new Map<number, number>();
-  private readonly ids: number[];
-  private readonly pages: (Uint8Array | undefined)[];
-  private readonly referenced: Uint8Array;
+  /** Per slot, as many as allocated so far (`slots`, at most `capacity`): the page's id (-1: empty), the page. */
+  private ids: number[] = [];
+  private pages: (Uint8Array | undefined)[] = [];
+  private referenced = new Uint8Array(0);
   /** Search hints of the page in each slot, built on first use (ts/pager/hints.ts); dropped with it. */
-  private readonly hints: (Uint32Array | undefined)[];
+  private hints: (Uint32Array | undefined)[] = [];
   /** An Int32Array over the page in each slot, made on first use (value copies); dropped with it. */
-  private readonly words: (Int32Array | undefined)[];
+  private words: (Int32Array | undefined)[] = [];
   /** Searches of the page in each slot while it has no hints (saturating). */
-  private readonly searches: Uint8Array;
+  private searches = new Uint8Array(0);
   /**
    * Hint arrays of pages dropped from the cache, at most SPARE_HINTS, for the
    * next pages' hints (takeHints): a catch-up that reads pages ahead replaces
@@ -32,26 +38,42 @@ export class PageCache {
   private spareCount = 0;
   /** Bytes of all hint arrays held, spares included (at most about a quarter of the pages': spec §9.2). */
   hintBytes = 0;
-  /** Txn id and page type of the page in each slot (its header, read once at put). */
-  readonly txns: Float64Array;
-  readonly types: Uint8Array;
+  /** Txn id and page type of the page in each slot (its header, read once at put); replaced when the slots grow. */
+  txns = new Float64Array(0);
+  types = new Uint8Array(0);
   /** The slot of the page the last get or put returned, -1 after a miss. */
   last = -1;
   private hand = 0;
+  /** Slots allocated: the length of every per-slot array. */
+  private slots = 0;
   hits = 0;
   misses = 0;
   evictions = 0;
 
   /** capacity: the most pages held at once (≥ 1). */
   constructor(readonly capacity: number) {
-    this.ids = new Array<number>(capacity).fill(-1);
-    this.pages = new Array<Uint8Array | undefined>(capacity).fill(undefined);
-    this.referenced = new Uint8Array(capacity);
-    this.hints = new Array<Uint32Array | undefined>(capacity).fill(undefined);
-    this.searches = new Uint8Array(capacity);
-    this.words = new Array<Int32Array | undefined>(capacity).fill(undefined);
-    this.txns = new Float64Array(capacity);
-    this.types = new Uint8Array(capacity);
+    this.grow(Math.min(capacity, FIRST_SLOTS));
+  }
+
+  /** Makes the per-slot arrays `n` long (n > slots), the new slots empty. */
+  private grow(n: number): void {
+    const from = this.slots;
+    for (let s = from; s < n; s++) {
+      this.ids.push(-1);
+      this.pages.push(undefined);
+      this.hints.push(undefined);
+      this.words.push(undefined);
+    }
+    const longer = <T extends Uint8Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.referenced = longer(this.referenced, (k) => new Uint8Array(k));
+    this.searches = longer(this.searches, (k) => new Uint8Array(k));
+    this.types = longer(this.types, (k) => new Uint8Array(k));
+    this.txns = longer(this.txns, (k) => new Float64Array(k));
+    this.slots = n;
   }
 
   get size(): number {
@@ -180,17 +202,23 @@ export class PageCache {
     if (this.last === s) this.last = -1;
   }
 
+  /** Drops every page and gives back the slots' memory (the arrays start small again). */
   clear(): void {
     this.slotOf.clear();
-    this.ids.fill(-1);
-    this.pages.fill(undefined);
-    this.hints.fill(undefined);
+    this.ids = [];
+    this.pages = [];
+    this.hints = [];
+    this.words = [];
+    this.referenced = new Uint8Array(0);
+    this.searches = new Uint8Array(0);
+    this.types = new Uint8Array(0);
+    this.txns = new Float64Array(0);
+    this.slots = 0;
+    this.grow(Math.min(this.capacity, FIRST_SLOTS));
     this.spareHints.clear();
     this.spareCount = 0;
-    this.searches.fill(0);
-    this.words.fill(undefined);
     this.hintBytes = 0;
-    this.referenced.fill(0);
+    this.hand = 0;
     this.last = -1;
   }
 
@@ -198,10 +226,16 @@ export class PageCache {
   private victim(): number {
     const n = this.capacity;
     if (this.slotOf.size < n) {
-      // Fill empty slots first; the hand walks them in order.
+      // Fill empty slots first; the hand walks them in order. All in use: twice the slots.
+      const slots = this.slots;
+      if (this.slotOf.size === slots) {
+        this.grow(Math.min(n, 2 * slots));
+        this.hand = slots; // the first new slot
+      }
+      const m = this.slots;
       for (;;) {
         const s = this.hand;
-        this.hand = s + 1 === n ? 0 : s + 1;
+        this.hand = s + 1 === m ? 0 : s + 1;
         if (this.ids[s] === -1) return s;
       }
     }

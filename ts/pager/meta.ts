@@ -155,7 +155,7 @@ export function chooseMeta(file: DbFile, kernels: Kernels): ChosenMeta {
   // while another process checkpoints. Read the other way round, a checkpoint landing in
   // between made a sound file look truncated.
   const slots = [META_PAGE_A, META_PAGE_B];
-  const read = slots.map((slot) => readMetaAnySize(file, slot));
+  const read = readMetasAnySize(file);
   const fileSize = file.size();
   const results = read.map((pages, i) => decodeMetaAnySize(pages, slots[i]!, fileSize, kernels));
   const [a, b] = results as [MetaResult, MetaResult];
@@ -192,19 +192,38 @@ function newerOrSame(a: Meta, b: Meta): boolean {
   return ((a.checkpointSeq - b.checkpointSeq) | 0) >= 0;
 }
 
-/** Meta page `slot` read at every page size, smallest first, as far as the file holds it. */
-function readMetaAnySize(file: DbFile, slot: number): Uint8Array[] {
-  const pages: Uint8Array[] = [];
-  for (const size of PAGE_SIZES) {
-    const page = new Uint8Array(size);
-    if (file.read(page, slot * size) !== size) break;
-    pages.push(page);
-  }
-  return pages;
+/** Bytes that hold both meta pages at every page size: A at 0, B at one page in. */
+const METAS_SPAN = 2 * PAGE_SIZES[PAGE_SIZES.length - 1]!;
+
+/**
+ * Meta pages A and B at every page size, smallest first, as far as the file
+ * holds them: views of one read of the file's first METAS_SPAN bytes (a read
+ * per candidate page cost more than the rest of an open).
+ */
+function readMetasAnySize(file: DbFile): [Uint8Array[], Uint8Array[]] {
+  const head = Buffer.allocUnsafe(METAS_SPAN);
+  const n = file.read(head, 0);
+  const pages = (slot: number): Uint8Array[] => {
+    const out: Uint8Array[] = [];
+    for (const size of PAGE_SIZES) {
+      if ((slot + 1) * size > n) break;
+      out.push(head.subarray(slot * size, (slot + 1) * size));
+    }
+    return out;
+  };
+  return [pages(META_PAGE_A), pages(META_PAGE_B)];
 }
 
 /** The first of `pages` (meta `slot` at each page size) that is a valid meta; a valid meta records its own size. */
 function decodeMetaAnySize(pages: Uint8Array[], slot: number, fileSize: number, kernels: Kernels): MetaResult {
+  // A valid meta records its own page size: check the size the page names first, then (to
+  // report why none is valid) every size as before.
+  for (const page of pages) {
+    if ((slot + 1) * page.length > fileSize) break;
+    if (readU32(page, META_PAGE_SIZE_OFFSET) !== page.length) continue;
+    const r = decodeMeta(page, slot, fileSize, kernels);
+    if (r.ok) return r;
+  }
   let first: MetaResult | null = null;
   for (const page of pages) {
     if ((slot + 1) * page.length > fileSize) break;
