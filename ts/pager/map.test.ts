@@ -20,7 +20,7 @@ import { open } from '../index.js';
 import { nativeRequired } from '../testing/parity.js';
 import { expectCode, useTempDir } from '../testing/fixtures.js';
 import { implementation } from '../native/kernels.js';
-import { PageMap, pageMapper, SEGMENT_BYTES } from './map.js';
+import { MAP_AFTER_READS, PageMap, pageMapper, SEGMENT_BYTES } from './map.js';
 
 const seed = process.env.NORTHSTAR_SEED !== undefined ? Number(process.env.NORTHSTAR_SEED) : Date.now() % 0x7fffffff;
 console.log(`map.test.ts: NORTHSTAR_SEED=${seed}`);
@@ -186,18 +186,42 @@ describe.skipIf(skip)('FileMapping', () => {
     }
   });
 
+  it(`PageMap maps a window at the ${MAP_AFTER_READS}th page asked of it: the pages asked before are null (read with pread)`, () => {
+    const pageSize = 4096;
+    const { fd } = file(pattern(4 * pageSize, 2));
+    try {
+      const pm = new PageMap(fd, pageSize, M());
+      for (let i = 1; i < MAP_AFTER_READS; i++) expect(pm.page(i)).toBeNull();
+      expect(Buffer.from(pm.page(3)!).equals(pattern(4 * pageSize, 2).subarray(3 * pageSize))).toBe(true);
+      // Mapped now: every page of the window, the ones asked before too.
+      expect(Buffer.from(pm.page(1)!).equals(pattern(4 * pageSize, 2).subarray(pageSize, 2 * pageSize))).toBe(true);
+      // Another window counts its own.
+      const far = SEGMENT_BYTES / pageSize;
+      fs.writeSync(fd, pattern(pageSize, 6), 0, pageSize, far * pageSize);
+      if (MAP_AFTER_READS > 1) expect(pm.page(far)).toBeNull();
+      for (let i = 2; i < MAP_AFTER_READS; i++) pm.page(far);
+      expect(Buffer.from(pm.page(far)!).equals(pattern(pageSize, 6))).toBe(true);
+      expect(pm.pages).toBe(3);
+      pm.close();
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
   it('PageMap serves pages below the end of the file, maps growth, and returns null past the end or after close', () => {
     const pageSize = 4096;
     const { fd } = file(pattern(3 * pageSize, 2));
     try {
       const pm = new PageMap(fd, pageSize, M());
+      for (let i = 1; i < MAP_AFTER_READS; i++) pm.page(0); // maps the first window
       expect(Buffer.from(pm.page(2)!).equals(pattern(3 * pageSize, 2).subarray(2 * pageSize))).toBe(true);
       expect(pm.page(3)).toBeNull();
       fs.writeSync(fd, pattern(pageSize, 4), 0, pageSize, 3 * pageSize);
       expect(Buffer.from(pm.page(3)!).equals(pattern(pageSize, 4))).toBe(true);
       // A page in the second window.
       const far = SEGMENT_BYTES / pageSize + 1;
-      expect(pm.page(far)).toBeNull();
+      for (let i = 1; i < MAP_AFTER_READS; i++) expect(pm.page(far)).toBeNull(); // not mapped yet
+      expect(pm.page(far)).toBeNull(); // past the end of the file
       fs.writeSync(fd, pattern(pageSize, 6), 0, pageSize, far * pageSize);
       expect(Buffer.from(pm.page(far)!).equals(pattern(pageSize, 6))).toBe(true);
       expect(pm.pages).toBe(3);

@@ -211,7 +211,7 @@ describe.skipIf(pageMapper() === null)('with a mapping of a real file', () => {
     const os = await import('node:os');
     const nodePath = await import('node:path');
     const { NodeFile } = await import('../io/file.js');
-    const { mappingFor } = await import('./map.js');
+    const { MAP_AFTER_READS, mappingFor } = await import('./map.js');
     const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'northstar-pager-'));
     try {
       const path = nodePath.join(dir, 'db');
@@ -221,6 +221,11 @@ describe.skipIf(pageMapper() === null)('with a mapping of a real file', () => {
       const page = leaf(2, 5);
       p.writePages([2], [page]);
       p.extendTo(3 * PS);
+      // Its window is mapped at the MAP_AFTER_READS-th page asked of it; before, the buffer itself is cached.
+      for (let i = 1; i < MAP_AFTER_READS; i++) {
+        p.cacheWritten(2, page);
+        expect(p.read(2)).toBe(page);
+      }
       p.cacheWritten(2, page);
       const cached = p.read(2);
       expect(cached).not.toBe(page);
