@@ -8,7 +8,7 @@ import type { CommitCounters } from '../amplification.js';
 import type { Benchmark, BenchCase, BenchContext, Profile, Rule } from '../registry.js';
 import type { RuleOutcome } from '../schema.js';
 import { resultId } from '../registry.js';
-import { buildDatabase, checkpointAndDropLog, copyDatabase, dbConfig, dbIo, KEY_BYTES, keyTable, randomIndexes, removeDatabase, shuffled, VALUE_BYTES, valueOf } from './fixtures.js';
+import { buildDatabase, copyDatabase, dbConfig, dbIo, KEY_BYTES, keyTable, randomIndexes, removeDatabase, shuffled, VALUE_BYTES, valueOf } from './fixtures.js';
 
 const g = { suite: 'micro', group: 'btree' } as const;
 
@@ -125,8 +125,6 @@ function updateCase(ctx: BenchContext, txn: number): BenchCase {
     ops,
     db: dbConfig(db),
     warmupOps: Math.min(ops, 100 * txn),
-    // No log replacement inside the loop: it would restart the log I/O counters (fixtures.ts KEEP_LOG).
-    beforeRepeat: () => checkpointAndDropLog(db),
     op(i) {
       w ??= db.beginWrite();
       w.put(keys[hot[i & 0xffff]! * 10]!, value);
@@ -147,7 +145,7 @@ function updateCase(ctx: BenchContext, txn: number): BenchCase {
     },
     io: () => dbIo(db),
     commits: () => done,
-    notes: [`each op is one put; every ${txn}${txn === 1 ? 'st' : 'th'} op also commits durably (its latency includes the fdatasync)`, 'each repeat starts after db.checkpoint() and truncateLog() up to it (outside the timing)'],
+    notes: [`each op is one put; every ${txn}${txn === 1 ? 'st' : 'th'} op also commits durably (its latency includes the fdatasync)`],
     teardown() {
       w?.abort();
       db.close();

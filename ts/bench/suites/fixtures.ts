@@ -64,25 +64,6 @@ export function dbIo(db: Database | null, handles = { opened: 0, closed: 0 }, ca
   return out;
 }
 
-/**
- * Log retention off (open's `log` option): the log is never replaced. For a
- * measured loop with many checkpoints: db.stats().logIo counts the current
- * log file only, so they restart when retention replaces the file (and the
- * copy it writes is counted nowhere); a loop across a replacement would show
- * negative I/O. Remove once the engine keeps logIo across replacements.
- */
-export const KEEP_LOG = { retainTxns: Infinity, retainBytes: Infinity } as const;
-
-/**
- * Before a repeat, outside the timing: a checkpoint, then the log dropped up
- * to it, so that retention has nothing to drop during the next 1,000 commits
- * and the loop's log counters stay continuous (see KEEP_LOG).
- */
-export function checkpointAndDropLog(db: Database): void {
-  db.checkpoint();
-  db.truncateLog({ beforeTxnId: db.txnId });
-}
-
 /** Adds the counters of a handle about to be closed into `acc` (a handle's counters die with it). */
 export function addIo(acc: IoCounters, db: Database): void {
   const x = dbIo(db);

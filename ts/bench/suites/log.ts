@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import { open, replay } from '../../index.js';
 import type { Benchmark } from '../registry.js';
-import { dbConfig, dbIo, KEEP_LOG, key16, randomIndexes, removeDatabase, valueOf } from './fixtures.js';
+import { dbConfig, dbIo, key16, randomIndexes, removeDatabase, valueOf } from './fixtures.js';
 
 const replayRecords = (records: number): number => Math.max(1000, records / 5);
 
@@ -22,7 +22,7 @@ export function logBenchmarks(): Benchmark[] {
         removeDatabase(file);
         // sync 'none' isolates the record path (build, seal, append) from fdatasync;
         // pager/commit_meta_fsync measures the durable commit.
-        const db = open(file, { sync: 'none', history: { txns: 0 }, log: KEEP_LOG });
+        const db = open(file, { sync: 'none', history: { txns: 0 } });
         const value = valueOf(100);
         let n = 0;
         let logBefore = 0;
@@ -45,7 +45,7 @@ export function logBenchmarks(): Benchmark[] {
           commits: () => done,
           // Record bytes: the log's growth past its last record, not the zeros it preallocates (spec/file_format_v1.md §8.5).
           extra: (ops) => ({ log_bytes_per_commit: (db.stats().logSize - logBefore) / ops }),
-          notes: ['one 1-put commit per op (sync none: record build, seal, append, and the data-file page writes of the commit)', 'log retention off (KEEP_LOG): the loop spans many checkpoints, and a log replaced by retention would restart the log I/O counters'],
+          notes: ['one 1-put commit per op (sync none: record build, seal, append, and the data-file page writes of the commit)'],
           teardown: () => db.close(),
         };
       },

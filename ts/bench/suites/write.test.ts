@@ -28,7 +28,7 @@ describe('micro/write and micro/reopen', () => {
       expect(r.write!.db_bytes_per_commit).toBeGreaterThan(puts * 144);
       expect(r.write!.db_write_amplification).toBeGreaterThan(1);
     }
-  });
+  }, 60_000);
 
   it('reopen after a clean close and recovery after a crash', () => {
     expect(run('micro/reopen/*').failures).toEqual([]);
@@ -37,5 +37,5 @@ describe('micro/write and micro/reopen', () => {
     expect(rec.errors_total).toBe(0);
     expect(rec.extra!.log_bytes_since_checkpoint).toBeGreaterThan(1000 * 144);
     expect(rec.extra!.commits_replayed_per_sec).toBeGreaterThan(0);
-  });
+  }, 60_000);
 });

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { open, type Database } from '../../db/index.js';
 import type { CommitCounters } from '../amplification.js';
 import type { BenchCase, BenchContext, Benchmark } from '../registry.js';
-import { buildDatabase, checkpointAndDropLog, dbConfig, dbIo, KEY_BYTES, keyTable, randomIndexes, VALUE_BYTES, valueOf } from './fixtures.js';
+import { buildDatabase, dbConfig, dbIo, KEY_BYTES, keyTable, randomIndexes, VALUE_BYTES, valueOf } from './fixtures.js';
 
 const g = { suite: 'micro', group: 'write' } as const;
 
@@ -42,10 +42,8 @@ function commitCase(ctx: BenchContext, puts: number): BenchCase {
     db: dbConfig(db),
     warmupOps: puts === 1 ? 50 : 5,
     // Every repeat starts right after a checkpoint, so each holds the same
-    // share of the automatic ones (at the defaults, one per 1,000 commits),
-    // and with the log dropped up to it, so that no log replacement falls in
-    // the loop (fixtures.ts KEEP_LOG says why).
-    beforeRepeat: () => checkpointAndDropLog(db),
+    // share of the automatic ones (at the defaults, one per 1,000 commits).
+    beforeRepeat: () => db.checkpoint(),
     op: commit,
     afterRepeat() {
       if (db.stats().entries !== records) throw new Error(`${db.stats().entries} entries after updates of existing keys, expected ${records}`);
@@ -54,7 +52,7 @@ function commitCase(ctx: BenchContext, puts: number): BenchCase {
     commits: () => done,
     notes: [
       `one op = one durable commit (sync full) of ${puts} put${puts === 1 ? '' : 's'} of random existing keys, new 128-byte values; other options at their defaults (checkpoints included where they fall)`,
-      'each repeat starts after db.checkpoint() and truncateLog() up to it (outside the timing: log retention has nothing to drop inside the loop); results.write: bytes and syncs per commit, write amplification = bytes written ÷ key + value bytes committed',
+      'each repeat starts after db.checkpoint() (outside the timing); results.write: bytes and syncs per commit, write amplification = bytes written ÷ key + value bytes committed',
     ],
     teardown: () => db.close(),
   };
