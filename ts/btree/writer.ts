@@ -39,6 +39,7 @@ import {
   initPageHeader,
   inlineFootprint,
   leafKeyLength,
+  leafKeyOffset,
   leafVlenField,
   maxInlineFootprint,
   nodeCount,
@@ -143,8 +144,19 @@ export class TreeWriter implements PageSource {
       this.entryCount = 1;
       return;
     }
-    this.descendForWrite(key);
     const d = this.depth - 1;
+    if (this.onRightEdge) {
+      // Sorted loads and time-ordered keys: a key past the last one of the rightmost
+      // leaf goes at its end, without a descent (the path is still the last one's).
+      const leaf = this.pathPages[d]!;
+      const n = nodeCount(leaf);
+      if (n > 0 && compareWithLeafKey(key, leaf, n - 1) > 0) {
+        this.entryCount++;
+        if (!k.leafInsert(leaf, n, key, inline, vlenField)) this.splitLeaf(d, n, key, inline, vlenField);
+        return;
+      }
+    }
+    this.descendForWrite(key);
     const leaf = this.pathPages[d]!;
     const r = k.leafSearch(leaf, key);
     const i = r >>> 1;
@@ -165,6 +177,8 @@ export class TreeWriter implements PageSource {
     if ((this.kernels.leafSearch(probe, key) & 1) === 0) return false;
     this.version++;
     this.descendForWrite(key);
+    // Merges and redistribution below change the tree's shape under the path.
+    this.onRightEdge = false;
     const d = this.depth - 1;
     const leaf = this.pathPages[d]!;
     const i = this.kernels.leafSearch(leaf, key) >>> 1;
@@ -201,7 +215,17 @@ export class TreeWriter implements PageSource {
     if (level + 1 !== this.depth) {
       throw corrupt(this, ids[level]!, `leaf at depth ${level + 1}, tree depth is ${this.depth}`);
     }
+    let right = true;
+    for (let l = 0; l < level && right; l++) right = idx[l] === nodeCount(pages[l]!);
+    this.onRightEdge = right;
   }
+
+  /**
+   * The path of the last descent leads to the rightmost leaf, and no split or
+   * delete has changed the tree's shape since: a key greater than that leaf's
+   * last key belongs at its end (put's fast path).
+   */
+  private onRightEdge = false;
 
   /** Copies the committed root (commit always rewrites the root: spec §4.5, rule 13). */
   private copyRoot(): Buffer {
@@ -323,6 +347,7 @@ export class TreeWriter implements PageSource {
 
   /** Leaf at path depth d is full: split it and insert the cell (spec §4.7). */
   private splitLeaf(d: number, i: number, key: Uint8Array, inline: Uint8Array, vlenField: number): void {
+    this.onRightEdge = false;
     const k = this.kernels;
     const leaf = this.pathPages[d]!;
     const count = nodeCount(leaf);
@@ -550,4 +575,16 @@ export class TreeWriter implements PageSource {
     if (!leaf) setChildAt(left, 0, leftmost, leftmostTxn);
     return sep;
   }
+}
+
+/** Compares key with the key of leaf cell i, bytewise (negative, 0, positive). */
+function compareWithLeafKey(key: Uint8Array, leaf: Uint8Array, i: number): number {
+  const o = leafKeyOffset(leaf, i);
+  const n = leafKeyLength(leaf, i);
+  const m = Math.min(n, key.length);
+  for (let j = 0; j < m; j++) {
+    const d = key[j]! - leaf[o + j]!;
+    if (d !== 0) return d;
+  }
+  return key.length - n;
 }
