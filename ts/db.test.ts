@@ -732,6 +732,10 @@ describe('verify', () => {
     const err = expectError(() => db.beginWrite(), 'Corrupt');
     expect(err.pageId).toBe(meta.freelist);
     expect(err.message).toContain('written by txn 1, but the meta expects txn 2');
+    // The failed beginWrite let go of the writer lock: another handle meets the damage, not WriteBusy.
+    const other = openDb({}, 'db');
+    expectError(() => other.beginWrite(), 'Corrupt');
+    expectError(() => db.beginWrite(), 'Corrupt');
   });
 });
 

@@ -24,7 +24,13 @@ export function beginWrite(e: Engine, timeoutMs: number): WriteTxn {
   if (e.writer) throw new NorthstarError('WriteBusy', 'another write transaction is live on this handle');
   if (e.writerWaiters.length > 0) throw new NorthstarError('WriteBusy', 'earlier beginWriteAsync calls on this handle are waiting for the writer');
   lockWriter(e, timeoutMs);
-  return startWriter(e);
+  try {
+    return startWriter(e);
+  } catch (err) {
+    // A damaged freelist chain, read on first use: the lock is not this failed call's to keep.
+    releaseWriterLock(e);
+    throw err;
+  }
 }
 
 /** Under the writer lock: frees what no reader can reach and hands out the transaction. */
