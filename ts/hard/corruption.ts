@@ -54,6 +54,8 @@ export interface Layout {
   below: Map<number, number[]>;
   /** Freelist and history chain pages. */
   chains: number[];
+  /** The freelist chain's pages: read when the first write needs free pages, not at open. */
+  freelistChain: Set<number>;
   /** Pages 2 … pageCount−1 that are none of the above. */
   free: number[];
 }
@@ -123,11 +125,12 @@ export function walk(file: Buffer): Layout {
   if (meta.root !== 0) visit(meta.root, []);
   const chains: number[] = [];
   for (let id = meta.freelist; id !== 0; id = readFreelistPage(pageOf(file, id))!.next) chains.push(id);
+  const freelistChain = new Set(chains);
   for (let id = meta.history; id !== 0; id = readHistoryPage(pageOf(file, id))!.next) chains.push(id);
   const used = new Set([...tree, ...chains]);
   const free: number[] = [];
   for (let id = FIRST_DATA_PAGE; id < meta.pageCount; id++) if (!used.has(id)) free.push(id);
-  return { meta, entries, sorted: [...entries.keys()].sort(), tree, below, chains, free };
+  return { meta, entries, sorted: [...entries.keys()].sort(), tree, below, chains, freelistChain, free };
 }
 
 /** Every page below any of `ids` (not counting `ids` themselves unless below another). */
@@ -268,8 +271,18 @@ export async function runCorruption(opts: CorruptionOptions): Promise<Figures> {
         install(data);
         f.chainDamageTrials++;
         try {
-          open(trialPath, { sync: 'none' }).close();
-          fail(`chain page ${id} damaged, yet open succeeded`);
+          // History pages are read at open (time travel); the freelist chain when the
+          // first write needs free pages (file_format_v1 §9.3): that write refuses.
+          const db = open(trialPath, { sync: 'none' });
+          try {
+            if (!layout.freelistChain.has(id)) fail(`chain page ${id} damaged, yet open succeeded`);
+            else {
+              db.beginWrite().abort();
+              fail(`freelist page ${id} damaged, yet the first write began`);
+            }
+          } finally {
+            db.close();
+          }
         } catch (err) {
           if (err instanceof NorthstarError && err.code === 'Corrupt' && err.pageId === id) f.chainDamageRefused++;
           else fail(`chain page ${id} damaged: open threw ${String(err)}`);

@@ -412,8 +412,9 @@ function tornMeta(seed: number, model: Model, fig: Record<string, number>, fail:
  * A stale but valid page at its own offset (an older version of the same page
  * id, as a lost write leaves it) is caught by the txn id its reference names
  * (spec §4.5, rule 13). For every older version of every page, in the image of
- * the final file: the open fails with Corrupt naming it (a freelist or history
- * page), or every get whose path (branches, leaf, overflow chain) holds it
+ * the final file: the open fails with Corrupt naming it (a history page), the
+ * first write and verify() do (a freelist page: that chain is read on first
+ * use), or every get whose path (branches, leaf, overflow chain) holds it
  * throws Corrupt naming it and every other get returns the current value, a
  * full scan throws Corrupt iff the tree holds it, and verify() names it.
  * Figures: reads detected, untouched (correct value), old values returned and
@@ -517,9 +518,24 @@ function wrongOffsetAndStale(fig: Record<string, number>, fail: (t: string) => v
       }
       let missed = false;
       try {
-        if (chains.has(id)) {
+        // History pages are read at open; the freelist chain when the first write needs free
+        // pages (file_format_v1 §9.3): that write must refuse, naming the page.
+        const freelistPage = layout.freelistChain.has(id);
+        if (chains.has(id) && !freelistPage) {
           missed = true;
-          fail(`${what}: a ${'freelist or history'} page, but open succeeded`);
+          fail(`${what}: a history page, but open succeeded`);
+        }
+        if (freelistPage) {
+          try {
+            d.beginWrite().abort();
+            missed = true;
+            fail(`${what}: a freelist page, but the first write began`);
+          } catch (err) {
+            if (!isStale(err, id)) {
+              missed = true;
+              fail(`${what}: a freelist page; the first write threw ${(err as Error).message}`);
+            }
+          }
         }
         const touched = onPath.get(id) ?? new Set<string>();
         const rd = d.beginRead();
@@ -562,11 +578,11 @@ function wrongOffsetAndStale(fig: Record<string, number>, fail: (t: string) => v
         }
         const v = d.verify();
         const named = v.problems.some((p) => p.pageId === id && (p.code === 'txn' || p.code === 'unreadable'));
-        if (tree.has(id) && !named) {
+        if ((tree.has(id) || freelistPage) && !named) {
           missed = true;
           fail(`${what}: verify does not name it: ${JSON.stringify(v.problems.slice(0, 3))}`);
         }
-        if (!tree.has(id) && !v.ok) {
+        if (!tree.has(id) && !freelistPage && !v.ok) {
           missed = true;
           fail(`${what}: a free page, but verify reports ${JSON.stringify(v.problems[0])}`);
         }
@@ -574,7 +590,7 @@ function wrongOffsetAndStale(fig: Record<string, number>, fail: (t: string) => v
         d.close();
       }
       if (missed) continue;
-      if (tree.has(id)) fig.stalePagesDetected!++;
+      if (tree.has(id) || layout.freelistChain.has(id)) fig.stalePagesDetected!++;
       else fig.stalePagesUnreached!++;
     }
   }
