@@ -78,13 +78,18 @@ export const TOOL_CACHE_SIZE = 16 * 1024 * 1024;
  * Opens an existing database for a tool (never creates one) and calls `use`,
  * closing it afterwards whatever happens. Opening recovers: after a crash it
  * replays the log and checkpoints, cutting a torn tail; so it may write. The
- * tool keeps every retained snapshot on disk readable (a large history limit),
- * so a checkpoint it writes never shortens the history the database keeps.
+ * tool keeps every retained snapshot on disk readable (no history limit) and
+ * every log record (no log retention), so a checkpoint it writes never
+ * shortens the history or the log the database's own handles keep.
  */
 export function withDatabase<T>(path: string, use: (db: Database) => T): T {
   const { db: dbPath } = dbPaths(path);
   requireFile(dbPath, 'database file');
-  const db = open(dbPath, { cacheSize: TOOL_CACHE_SIZE, history: { txns: Number.MAX_SAFE_INTEGER } });
+  const db = open(dbPath, {
+    cacheSize: TOOL_CACHE_SIZE,
+    history: { txns: Number.MAX_SAFE_INTEGER, bytes: Infinity },
+    log: { retainTxns: Infinity, retainBytes: Infinity },
+  });
   let result: T;
   try {
     result = use(db);
