@@ -5,6 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
+  DEFAULT_CHECKPOINT_FREED_BYTES,
   DEFAULT_HISTORY_BYTES,
   DEFAULT_HISTORY_TXNS,
   DEFAULT_LOG_RETAIN_BYTES,
@@ -65,11 +66,12 @@ describe('defaults', () => {
     expect(DEFAULT_HISTORY_BYTES).toBe(64 * 1024 * 1024);
     expect(DEFAULT_LOG_RETAIN_TXNS).toBe(1000);
     expect(DEFAULT_LOG_RETAIN_BYTES).toBe(64 * 1024 * 1024);
+    expect(DEFAULT_CHECKPOINT_FREED_BYTES).toBe(128 * 1024 * 1024);
   });
 
   const { openDb } = useTempDbs('ns-retention-opts-');
   it('bad history and log options are InvalidArgument, Infinity is no bound', () => {
-    for (const bad of [{ history: { bytes: -1 } }, { history: { bytes: 1.5 } }, { log: 'x' }, { log: { retainTxns: -2 } }, { log: { retainBytes: NaN } }]) {
+    for (const bad of [{ checkpoint: { freedBytes: -1 } }, { history: { bytes: -1 } }, { history: { bytes: 1.5 } }, { log: 'x' }, { log: { retainTxns: -2 } }, { log: { retainBytes: NaN } }]) {
       expectCode(() => openDb(bad as never), 'InvalidArgument');
     }
     const db = openDb({ history: { bytes: Infinity }, log: { retainTxns: Infinity, retainBytes: 0 } });
@@ -141,8 +143,8 @@ describe('history bounded in bytes (spec §6.2)', () => {
 describe('checkpoints (spec §8.2)', () => {
   const { openDb } = useTempDbs('ns-retention-ckpt-');
 
-  it('run once the pages freed since the last reach checkpoint.logBytes, though the log is small', () => {
-    const db = openDb({ pageSize: 4096, checkpoint: { commits: 1_000_000, logBytes: 64 * 1024 } });
+  it('run once the pages freed since the last reach checkpoint.freedBytes, though the log is small', () => {
+    const db = openDb({ pageSize: 4096, checkpoint: { commits: 1_000_000, freedBytes: 64 * 1024 } });
     const w = db.beginWrite();
     for (let i = 0; i < 3000; i++) w.put(key(i), 'x'.repeat(30));
     w.commit();

@@ -1,4 +1,4 @@
-export { open, openAsync, Database, DEFAULT_CACHE_SIZE, DEFAULT_CHECKPOINT_COMMITS, DEFAULT_CHECKPOINT_LOG_BYTES, DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_TXNS, DEFAULT_LOG_RETAIN_BYTES, DEFAULT_LOG_RETAIN_TXNS, DEFAULT_WRITE_TIMEOUT_MS, OPEN_LOCK_TIMEOUT_MS } from './db/index.js';
+export { open, openAsync, Database, DEFAULT_CACHE_SIZE, DEFAULT_CHECKPOINT_COMMITS, DEFAULT_CHECKPOINT_FREED_BYTES, DEFAULT_CHECKPOINT_LOG_BYTES, DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_TXNS, DEFAULT_LOG_RETAIN_BYTES, DEFAULT_LOG_RETAIN_TXNS, DEFAULT_WRITE_TIMEOUT_MS, OPEN_LOCK_TIMEOUT_MS } from './db/index.js';
 export type { OpenOptions, BeginReadOptions, BeginWriteOptions, WaitOptions, DatabaseStats, DatabaseEvents, SyncMode, CommitEvent } from './db/index.js';
 export { NorthstarError, ErrorCode } from './errors.js';
 export type { ErrorDetails } from './errors.js';

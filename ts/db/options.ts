@@ -27,9 +27,11 @@ export interface OpenOptions {
   /**
    * Automatic checkpoints: after this many commits or this many log bytes
    * since the last one (defaults 1000 and 64 MiB), or once the pages commits
-   * freed since then reach `logBytes` too (spec/file_format_v1.md §8.2).
+   * freed since then that only a checkpoint lets the writer reuse reach
+   * `freedBytes` (default 128 MiB): what the data file may grow by between
+   * checkpoints (spec/file_format_v1.md §8.2).
    */
-  checkpoint?: { commits?: number; logBytes?: number };
+  checkpoint?: { commits?: number; logBytes?: number; freedBytes?: number };
   /**
    * The commit log's retention (spec/file_format_v1.md §8.7): after a
    * checkpoint, records before it are dropped except the last `retainTxns`
@@ -158,6 +160,7 @@ export const DEFAULT_LOG_RETAIN_TXNS = 1000;
 export const DEFAULT_LOG_RETAIN_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CHECKPOINT_COMMITS = 1000;
 export const DEFAULT_CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_CHECKPOINT_FREED_BYTES = 128 * 1024 * 1024;
 /** How long open() waits for the writer lock when it must recover or reset the lock file (openAsync's default timeoutMs). */
 export const OPEN_LOCK_TIMEOUT_MS = 30_000;
 
@@ -172,6 +175,7 @@ export interface Options {
   logRetainBytes: number;
   checkpointCommits: number;
   checkpointLogBytes: number;
+  checkpointFreedBytes: number;
   maxTxnBytes: number | undefined;
   sectorSize: number;
   fs: FileSystem;
@@ -205,6 +209,7 @@ export function checkOptions(options: OpenOptions): Options {
   const logRetainBytes = limit(options.log?.retainBytes, DEFAULT_LOG_RETAIN_BYTES, 'log.retainBytes');
   const checkpointCommits = count(options.checkpoint?.commits, DEFAULT_CHECKPOINT_COMMITS, 'checkpoint.commits', 1);
   const checkpointLogBytes = count(options.checkpoint?.logBytes, DEFAULT_CHECKPOINT_LOG_BYTES, 'checkpoint.logBytes', 1);
+  const checkpointFreedBytes = limit(options.checkpoint?.freedBytes, DEFAULT_CHECKPOINT_FREED_BYTES, 'checkpoint.freedBytes');
   const maxTxnBytes = options.maxTxnBytes === undefined ? undefined : count(options.maxTxnBytes, 0, 'maxTxnBytes', 1);
   const sectorSize = options.sectorSize ?? 0;
   if (!(LOG_SECTOR_SIZES as readonly number[]).includes(sectorSize)) {
@@ -213,5 +218,5 @@ export function checkOptions(options: OpenOptions): Options {
   const fs = options.fileSystem ?? nodeFileSystem;
   const mmap = options.mmap ?? true;
   if (typeof mmap !== 'boolean') throw new NorthstarError('InvalidArgument', 'mmap must be a boolean');
-  return { pageSize, sync, cacheSize, historyTxns, historyBytes, logRetainTxns, logRetainBytes, checkpointCommits, checkpointLogBytes, maxTxnBytes, sectorSize, fs, mmap };
+  return { pageSize, sync, cacheSize, historyTxns, historyBytes, logRetainTxns, logRetainBytes, checkpointCommits, checkpointLogBytes, checkpointFreedBytes, maxTxnBytes, sectorSize, fs, mmap };
 }
