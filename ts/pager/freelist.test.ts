@@ -4,7 +4,8 @@
 // operations. The seed is printed; replay a failure with NORTHSTAR_SEED=<seed>.
 
 import fc from 'fast-check';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { rng } from '../testing/rng.js';
 import { FreeList } from './freelist.js';
 
 const seed = process.env.NORTHSTAR_SEED !== undefined ? Number(process.env.NORTHSTAR_SEED) : Date.now() % 0x7fffffff;
@@ -85,4 +86,39 @@ it('fromEntries: entries freed at or before the floor are reusable at once, late
   expect([list.take(), list.take(), list.take(), list.take()]).toEqual([4, 5, 9, undefined]);
   list.release(8);
   expect(list.take()).toBe(7);
+});
+
+describe('historyCut (spec §6.2)', () => {
+  /** The definition, computed from scratch over the entries. */
+  function naiveCut(entries: Array<[number, number]>, protectedOf: Map<number, boolean>, maxPages: number, checkpoint: number): number | null {
+    const byTxn = new Map<number, number>();
+    for (const [, t] of entries) if (t !== 0) byTxn.set(t, (byTxn.get(t) ?? 0) + 1);
+    let held = 0;
+    for (const t of [...byTxn.keys()].sort((a, b) => b - a)) {
+      if (protectedOf.get(t)! && t > checkpoint) continue;
+      held += byTxn.get(t)!;
+      if (held > maxPages) return t;
+    }
+    return null;
+  }
+
+  it('agrees with its definition through adds, releases, removes and checkpoints', () => {
+    const r = rng(seed, 1);
+    const list = new FreeList();
+    const protectedOf = new Map<number, boolean>();
+    let nextId = 2;
+    let checkpoint = 0;
+    for (let txn = 1; txn <= 400; txn++) {
+      const ids = Array.from({ length: Math.floor(r() * 4) }, () => nextId++);
+      // Each commit's pages are all protected or all young here, so the definition can key by txn.
+      const prot = r() < 0.5;
+      protectedOf.set(txn, prot);
+      list.addPending(txn, ids, prot);
+      if (r() < 0.05) checkpoint = txn;
+      if (r() < 0.1) list.release(Math.floor(r() * txn), checkpoint);
+      if (r() < 0.05 && ids.length > 0) list.remove([ids[0]!]);
+      const maxPages = Math.floor(r() * 40);
+      expect(list.historyCut(maxPages, checkpoint), `txn ${txn}`).toBe(naiveCut(list.entries(), protectedOf, maxPages, checkpoint));
+    }
+  });
 });

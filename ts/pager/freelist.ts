@@ -34,6 +34,14 @@ export class FreeList {
   private pending: Pending[] = [];
   /** Ids in `pending`, kept so the history budget check per commit is O(1). */
   private pendingIds = 0;
+  /** Ids in `pending` that count against history (see historyCut) as of checkpoint `countedAt`. */
+  private countedIds = 0;
+  private countedAt = -1;
+
+  /** Whether an entry's pages are held by history alone once the checkpoint is `countedAt`. */
+  private counts(p: Pending): boolean {
+    return !p.protected || p.txnId <= this.countedAt;
+  }
 
   get freeCount(): number {
     return this.free.length;
@@ -53,6 +61,13 @@ export class FreeList {
    */
   historyCut(maxPages: number, checkpoint: number): number | null {
     if (this.pendingIds <= maxPages) return null;
+    if (checkpoint !== this.countedAt) {
+      // A new checkpoint counts more entries: one pass, then kept up per change.
+      this.countedAt = checkpoint;
+      this.countedIds = 0;
+      for (const p of this.pending) if (this.counts(p)) this.countedIds += p.ids.length;
+    }
+    if (this.countedIds <= maxPages) return null;
     let held = 0;
     const pending = this.pending;
     for (let i = pending.length - 1; i >= 0; i--) {
@@ -120,6 +135,7 @@ export class FreeList {
       if (!p.ids.some((id) => gone.has(id))) continue;
       const kept = p.ids.filter((id) => !gone.has(id));
       this.pendingIds -= p.ids.length - kept.length;
+      if (this.counts(p)) this.countedIds -= p.ids.length - kept.length;
       p.ids = kept;
     }
   }
@@ -138,6 +154,7 @@ export class FreeList {
     if (i === pending.length) pending.push(entry);
     else pending.splice(i, 0, entry);
     this.pendingIds += ids.length;
+    if (this.counts(entry)) this.countedIds += ids.length;
   }
 
   /**
@@ -153,6 +170,7 @@ export class FreeList {
       if (p.txnId <= readerFloor && (!p.protected || p.txnId <= checkpoint)) {
         for (const id of p.ids) this.push(id);
         this.pendingIds -= p.ids.length;
+        if (this.counts(p)) this.countedIds -= p.ids.length;
       } else pending[kept++] = p;
     }
     pending.length = kept;
