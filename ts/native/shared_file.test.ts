@@ -20,7 +20,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { nativeRequired } from '../testing/parity.js';
 import { useTempDir } from '../testing/fixtures.js';
 import { nativeLoadError } from './loader.js';
-import { nativeSharedFile, wordReader, type SharedFile } from './shared_file.js';
+import { nativeSharedFile, wordReader, wordWriter, type SharedFile } from './shared_file.js';
 
 const Native = nativeSharedFile();
 const skip = Native === null && !nativeRequired;
@@ -514,6 +514,48 @@ describe.skipIf(skip)('SharedFile', () => {
       const out = new Float64Array(f.view(), 16, 2);
       expect(thrown(() => f.loadMany(0, out)).kind).toBe('RangeError');
       expect([f.load(0), f.load(1), f.load(2), f.load(3)]).toEqual([5, -6, 0, 0]);
+    });
+  });
+
+  describe('wordWriter', () => {
+    it('stores what store() stores, for every kind of value, seen by load()', () => {
+      const f = open(64);
+      const write = wordWriter(f);
+      const values = [0, 1, -1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, -(2 ** 32), 0x0102_0304_0506, MAX_SAFE, -MAX_SAFE];
+      for (const [i, value] of values.entries()) {
+        write(i % 8, value);
+        expect(f.load(i % 8)).toBe(value);
+      }
+    });
+
+    it('throws what store() throws for a bad word or value, and stores nothing', () => {
+      const f = open(48);
+      const write = wordWriter(f);
+      for (const word of ['0', undefined, null, 0n, {}, Number.NaN, -1, 1.5, 6, 2 ** 32, Infinity]) {
+        const w = thrown(() => (write as (w: unknown, v: number) => void)(word, 7));
+        const s = thrown(() => (f.store as (w: unknown, v: number) => void)(word, 7));
+        const name = `word ${typeof word} ${String(word)}`;
+        expect({ name, kind: w.kind, code: w.code }).toEqual({ name, kind: s.kind, code: s.code });
+      }
+      for (const value of ['1', undefined, 1n, Number.NaN, 1.5, 2 ** 53, -(2 ** 53), Infinity]) {
+        const w = thrown(() => (write as (w: number, v: unknown) => void)(2, value));
+        const s = thrown(() => (f.store as (w: number, v: unknown) => void)(2, value));
+        const name = `value ${typeof value} ${String(value)}`;
+        expect({ name, kind: w.kind, code: w.code }).toEqual({ name, kind: s.kind, code: s.code });
+      }
+      for (let w = 0; w < 6; w++) expect(f.load(w)).toBe(0);
+    });
+
+    it('falls back to store() when view() throws', () => {
+      const f = open(16);
+      vi.spyOn(f, 'view').mockImplementation(() => {
+        throw Object.assign(new Error('no external buffers'), { code: 'ERR_NO_EXTERNAL_BUFFERS' });
+      });
+      const store = vi.spyOn(f, 'store');
+      const write = wordWriter(f);
+      write(1, 2 ** 40);
+      expect(store).toHaveBeenCalledWith(1, 2 ** 40);
+      expect(f.load(1)).toBe(2 ** 40);
     });
   });
 

@@ -65,6 +65,37 @@ export function wordReader(file: SharedFile): WordReader {
   };
 }
 
+/** Writes one word of a `SharedFile`'s table: what `file.store(word, value)` does or throws. */
+export type WordWriter = (word: number, value: number) => void;
+
+/**
+ * A fast `file.store`: one SeqCst `Atomics.store` of the whole 64-bit word
+ * through `file.view()`, as `store` does natively, with the same checks (a
+ * word in range, a value that is an integer in ±(2^53 − 1)); no native call.
+ * Falls back to `file.store` where `wordReader` falls back to `load`. Like the
+ * reader it does not see `close()`: callers stop writing at close.
+ */
+export function wordWriter(file: SharedFile): WordWriter {
+  let words: BigInt64Array;
+  try {
+    if (!LITTLE_ENDIAN) throw new Error('big-endian CPU');
+    words = new BigInt64Array(file.view());
+  } catch {
+    return (word, value) => file.store(word, value);
+  }
+  const count = words.length;
+  return (word, value) => {
+    if (typeof word !== 'number' || word >>> 0 !== word || word >= count) throw badWord(word, count);
+    if (!Number.isSafeInteger(value)) throw badValue(value);
+    Atomics.store(words, word, BigInt(value));
+  };
+}
+
+function badValue(value: unknown): Error {
+  if (typeof value !== 'number') return withCode(new TypeError('value must be a number'), 'ERR_INVALID_ARG_TYPE');
+  return withCode(new RangeError(`value ${value} is not an integer in ±(2^53 − 1)`), 'ERR_OUT_OF_RANGE');
+}
+
 function badWord(word: unknown, count: number): Error {
   if (typeof word !== 'number') return withCode(new TypeError('word must be a number'), 'ERR_INVALID_ARG_TYPE');
   return withCode(new RangeError(`word ${word} out of range 0..${count - 1}`), 'ERR_OUT_OF_RANGE');

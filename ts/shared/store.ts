@@ -9,7 +9,7 @@
 
 import * as fs from 'node:fs';
 import { NorthstarError } from '../errors.js';
-import { nativeSharedFile, wordReader, type WordReader } from '../native/shared_file.js';
+import { nativeSharedFile, wordReader, wordWriter, type WordReader, type WordWriter } from '../native/shared_file.js';
 import { DirLock } from './dirlock.js';
 import { LOCK_FILE_SIZE, LOCK_FILE_WORDS } from './layout.js';
 
@@ -40,6 +40,8 @@ class NativeStore implements WordStore {
   private readonly file: InstanceType<NonNullable<ReturnType<typeof nativeSharedFile>>>;
   /** Loads from JavaScript through the mapping (one Atomics.load, no native call): beginRead's fast path. */
   private readonly read: WordReader;
+  /** Stores the same way (one Atomics.store): a commit's publish writes a dozen words. */
+  private readonly write: WordWriter;
 
   constructor(path: string) {
     const SharedFile = nativeSharedFile()!;
@@ -49,6 +51,7 @@ class NativeStore implements WordStore {
       throw ioError(`${path}: cannot map the lock file`, err);
     }
     this.read = wordReader(this.file);
+    this.write = wordWriter(this.file);
   }
 
   load(word: number): number {
@@ -56,11 +59,11 @@ class NativeStore implements WordStore {
   }
 
   store(word: number, value: number): void {
-    this.file.store(word, value);
+    this.write(word, value);
   }
 
   storeMany(word: number, values: readonly number[]): void {
-    for (let i = 0; i < values.length; i++) this.file.store(word + i, values[i]!);
+    for (let i = 0; i < values.length; i++) this.write(word + i, values[i]!);
   }
 
   compareExchange(word: number, expected: number, value: number): boolean {
