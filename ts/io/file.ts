@@ -16,6 +16,16 @@ export interface IoStats {
   fsyncs: number;
 }
 
+/** Adds `from`'s counters into `into`. */
+export function addIoStats(into: IoStats, from: IoStats): void {
+  into.reads += from.reads;
+  into.writes += from.writes;
+  into.bytesRead += from.bytesRead;
+  into.bytesWritten += from.bytesWritten;
+  into.fdatasyncs += from.fdatasyncs;
+  into.fsyncs += from.fsyncs;
+}
+
 export interface DbFile {
   readonly path: string;
   readonly stats: IoStats;

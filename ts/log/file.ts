@@ -21,7 +21,7 @@ import {
   LOG_SECTOR_SIZES,
   LOG_VERSION_OFFSET,
 } from '../format/constants.js';
-import { nodeFileSystem, type DbFile, type FileSystem, type IoStats } from '../io/file.js';
+import { addIoStats, nodeFileSystem, type DbFile, type FileSystem, type IoStats } from '../io/file.js';
 import { failpoint } from '../io/failpoint.js';
 import type { Kernels } from '../native/kernels.js';
 import { RECORD_FLAG_UNSYNCED_BEFORE, RECORD_FLAGS_OFFSET, RECORD_HEADER_SIZE, RECORD_MAGIC, RECORD_PAYLOAD_LENGTH_OFFSET, RECORD_PREV_POSITION_OFFSET, RECORD_TXN_ID_OFFSET, RecordStatus, recordStatusName, RECORD_OVERHEAD } from '../format/record.js';
@@ -116,27 +116,14 @@ export class LogFile {
 
   /** This log's I/O since it was opened, across the files it replaced (stats().logIo). */
   get stats(): IoStats {
-    const s = this.file.stats;
-    const c = this.carried;
-    return {
-      reads: c.reads + s.reads,
-      writes: c.writes + s.writes,
-      bytesRead: c.bytesRead + s.bytesRead,
-      bytesWritten: c.bytesWritten + s.bytesWritten,
-      fdatasyncs: c.fdatasyncs + s.fdatasyncs,
-      fsyncs: c.fsyncs + s.fsyncs,
-    };
+    const total = { ...this.carried };
+    addIoStats(total, this.file.stats);
+    return total;
   }
 
   /** Counts `prev` as I/O of this log: a handle's log I/O stays cumulative when it reopens the log. */
   carryStats(prev: IoStats): void {
-    const c = this.carried;
-    c.reads += prev.reads;
-    c.writes += prev.writes;
-    c.bytesRead += prev.bytesRead;
-    c.bytesWritten += prev.bytesWritten;
-    c.fdatasyncs += prev.fdatasyncs;
-    c.fsyncs += prev.fsyncs;
+    addIoStats(this.carried, prev);
   }
 
   /** Creates an empty log (atomically, like the database file). */

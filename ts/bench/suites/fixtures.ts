@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { open, type Database, type OpenOptions } from '../../db/index.js';
 import type { DbConfig } from '../schema.js';
 import { zeroIo, type IoCounters } from '../registry.js';
+import { addIoStats } from '../../io/file.js';
 
 /** xorshift32: a reproducible sequence of unsigned 32-bit integers from `seed`. */
 export function rng(seed: number): () => number {
@@ -66,13 +67,7 @@ export function dbIo(db: Database | null, handles = { opened: 0, closed: 0 }, ca
 
 /** Adds the counters of a handle about to be closed into `acc` (a handle's counters die with it). */
 export function addIo(acc: IoCounters, db: Database): void {
-  const x = dbIo(db);
-  acc.reads += x.reads;
-  acc.writes += x.writes;
-  acc.bytesRead += x.bytesRead;
-  acc.bytesWritten += x.bytesWritten;
-  acc.fsyncs += x.fsyncs;
-  acc.fdatasyncs += x.fdatasyncs;
+  addIoStats(acc, dbIo(db));
 }
 
 export interface BuildOptions {
