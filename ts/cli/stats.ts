@@ -25,6 +25,7 @@ function rows(s: DatabaseStats): string[][] {
     ['freelist pages', String(s.freelistPages)],
     ['file size', bytes(s.fileSize)],
     ['log size', bytes(s.logSize)],
+    ['log starts', s.log.firstTxnId === null ? 'empty' : `txn ${s.log.firstTxnId} (position ${s.log.start})`],
     ['history', `${s.history.retained} snapshots retained${s.history.oldestTxnId === null ? '' : `, oldest txn ${s.history.oldestTxnId}`}`],
     ['checkpoint', `txn ${s.checkpoint.txnId}, ${s.checkpoint.commitsSince} commits and ${s.checkpoint.logBytesSince} log bytes since`],
     ['max key size', String(s.maxKeySize)],
@@ -35,9 +36,10 @@ function rows(s: DatabaseStats): string[][] {
 export function stats(path: string, options: StatsOptions, io: Io): number {
   const s = withDatabase(path, (db) => db.stats());
   if (options.json) {
-    // The history limit is the tool's own (it keeps every retained snapshot), not the database's.
-    const { limit: _limit, ...history } = s.history;
-    io.out(JSON.stringify({ ...s, history }));
+    // The history and log limits are the tool's own (it keeps everything), not the database's.
+    const { limit: _limit, bytesLimit: _bytes, ...history } = s.history;
+    const { retainTxns: _txns, retainBytes: _retain, ...log } = s.log;
+    io.out(JSON.stringify({ ...s, history, log }));
   } else for (const l of table(rows(s))) io.out(l);
   return Exit.Ok;
 }
