@@ -142,7 +142,7 @@ export function writeCheckpoint(e: Engine, force = false): void {
   e.freeList.addPending(s.txnId, oldChains);
   e.commitsSinceCheckpoint = 0;
   e.pagesFreedSinceCheckpoint = 0;
-  e.logCuts.push({ txnId: s.txnId, position: s.logEnd });
+  noteLogCut(e, { txnId: s.txnId, position: s.logEnd });
   // The next writer, here or in another handle, starts from this meta (concurrency §5).
   publishShared(e);
 }
@@ -170,4 +170,20 @@ function chainPages(
     pages.push(page);
   }
   return pages;
+}
+
+/** A checkpoint's position in the log: every record before it is in the data file. */
+export interface LogCut {
+  txnId: number;
+  position: number;
+}
+
+/** Checkpoint boundaries a handle remembers for retention; past this the oldest go (the log is then kept longer, never shorter). */
+export const LOG_CUTS_KEPT = 1024;
+
+/** Remembers a checkpoint boundary (writeCheckpoint), unless retention keeps every record. */
+export function noteLogCut(e: Engine, cut: LogCut): void {
+  if (e.opts.logRetainTxns === Infinity && e.opts.logRetainBytes === Infinity) return;
+  e.logCuts.push(cut);
+  if (e.logCuts.length > LOG_CUTS_KEPT) e.logCuts.shift();
 }

@@ -24,8 +24,8 @@ import type { CommitResult, ReadHost, TreeState, WriteHost } from '../txn/host.j
 import type { WriteTxn } from '../txn/write.js';
 import type { Coordinator } from '../shared/coordinator.js';
 import { loadFreeList, loadHistory } from './chains.js';
-import { writeCheckpoint, checkpointDue } from './checkpoint.js';
-import { dropRetiredLog, type LogCut } from './truncate.js';
+import { writeCheckpoint, checkpointDue, type LogCut } from './checkpoint.js';
+import { dropRetiredLog } from './truncate.js';
 import { publishUpTo, syncLogUpTo, type Unsynced, type SyncWaiter } from './groupcommit.js';
 import { snapshotOf, stateOfMeta } from './logscan.js';
 import type { Options } from './options.js';

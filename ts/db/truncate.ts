@@ -5,7 +5,7 @@
 // truncateLog, which the user asks for.
 
 import { NorthstarError } from '../errors.js';
-import { writeCheckpoint } from './checkpoint.js';
+import { writeCheckpoint, type LogCut } from './checkpoint.js';
 import type { Engine } from './engine.js';
 import { publishShared } from './groupcommit.js';
 import { scanLog } from './logscan.js';
@@ -54,11 +54,6 @@ export function dropRetiredLog(e: Engine): void {
   e.logFirstTxn = cut.txnId + 1;
 }
 
-/** A checkpoint's position in the log: every record before it is in the data file. */
-export interface LogCut {
-  txnId: number;
-  position: number;
-}
 
 /** Drops the records of commits before `before` (at most up to the last checkpoint). */
 export function truncateLog(e: Engine, before: number): void {
