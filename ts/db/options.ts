@@ -38,8 +38,10 @@ export interface OpenOptions {
    * commits (default 1000) within the last `retainBytes` bytes of log (default
    * 64 MiB). Records since the last checkpoint are always kept. `Infinity`
    * for both keeps every record (whole-history replay, a replica behind).
+   * A drop copies what it keeps, so it waits until it drops at least that
+   * much and at least `minDropBytes` (default 1 MiB).
    */
-  log?: { retainTxns?: number; retainBytes?: number };
+  log?: { retainTxns?: number; retainBytes?: number; minDropBytes?: number };
   /** Largest commit record payload, i.e. the largest transaction (default 64 MiB). */
   maxTxnBytes?: number;
   /**
@@ -158,6 +160,7 @@ export const DEFAULT_HISTORY_TXNS = 1000;
 export const DEFAULT_HISTORY_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_LOG_RETAIN_TXNS = 1000;
 export const DEFAULT_LOG_RETAIN_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_LOG_MIN_DROP_BYTES = 1024 * 1024;
 export const DEFAULT_CHECKPOINT_COMMITS = 1000;
 export const DEFAULT_CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CHECKPOINT_FREED_BYTES = 128 * 1024 * 1024;
@@ -173,6 +176,7 @@ export interface Options {
   historyBytes: number;
   logRetainTxns: number;
   logRetainBytes: number;
+  logMinDropBytes: number;
   checkpointCommits: number;
   checkpointLogBytes: number;
   checkpointFreedBytes: number;
@@ -207,6 +211,7 @@ export function checkOptions(options: OpenOptions): Options {
   if (options.log !== undefined && (options.log === null || typeof options.log !== 'object')) throw new NorthstarError('InvalidArgument', 'log must be an object');
   const logRetainTxns = limit(options.log?.retainTxns, DEFAULT_LOG_RETAIN_TXNS, 'log.retainTxns');
   const logRetainBytes = limit(options.log?.retainBytes, DEFAULT_LOG_RETAIN_BYTES, 'log.retainBytes');
+  const logMinDropBytes = count(options.log?.minDropBytes, DEFAULT_LOG_MIN_DROP_BYTES, 'log.minDropBytes', 0);
   const checkpointCommits = count(options.checkpoint?.commits, DEFAULT_CHECKPOINT_COMMITS, 'checkpoint.commits', 1);
   const checkpointLogBytes = count(options.checkpoint?.logBytes, DEFAULT_CHECKPOINT_LOG_BYTES, 'checkpoint.logBytes', 1);
   const checkpointFreedBytes = limit(options.checkpoint?.freedBytes, DEFAULT_CHECKPOINT_FREED_BYTES, 'checkpoint.freedBytes');
@@ -218,5 +223,5 @@ export function checkOptions(options: OpenOptions): Options {
   const fs = options.fileSystem ?? nodeFileSystem;
   const mmap = options.mmap ?? true;
   if (typeof mmap !== 'boolean') throw new NorthstarError('InvalidArgument', 'mmap must be a boolean');
-  return { pageSize, sync, cacheSize, historyTxns, historyBytes, logRetainTxns, logRetainBytes, checkpointCommits, checkpointLogBytes, checkpointFreedBytes, maxTxnBytes, sectorSize, fs, mmap };
+  return { pageSize, sync, cacheSize, historyTxns, historyBytes, logRetainTxns, logRetainBytes, logMinDropBytes, checkpointCommits, checkpointLogBytes, checkpointFreedBytes, maxTxnBytes, sectorSize, fs, mmap };
 }

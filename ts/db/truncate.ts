@@ -12,21 +12,14 @@ import { scanLog } from './logscan.js';
 import { withWriterLock } from './writer.js';
 
 /**
- * Below this many droppable bytes retention leaves the log alone: each drop
- * copies what it keeps, so it waits until it drops at least as much as that,
- * and at least this (spec §8.7).
- */
-export const LOG_MIN_DROP_BYTES = 1 << 20;
-
-/**
  * Log retention (spec/file_format_v1.md §8.7), by the writer after a
  * checkpoint: drops the records before the newest checkpoint this handle
  * knows whose records are all outside the retention: older than the last
  * `log.retainTxns` commits, or more than `log.retainBytes` before the end.
  * Records since the durable checkpoint always stay (recovery replays them).
  * Cuts only at checkpoint boundaries, which are record boundaries, and only
- * once it drops at least what it must copy (LOG_MIN_DROP_BYTES at least), so
- * the copying costs at most one more write of each log byte.
+ * once it drops at least what it must copy (and `log.minDropBytes`), so the
+ * copying costs at most one more write of each log byte.
  */
 export function dropRetiredLog(e: Engine): void {
   const keepTxns = e.opts.logRetainTxns;
@@ -41,7 +34,7 @@ export function dropRetiredLog(e: Engine): void {
   }
   if (cut === undefined) return;
   const dropped = cut.position - e.log.base;
-  if (dropped < Math.max(end - cut.position, LOG_MIN_DROP_BYTES)) return;
+  if (dropped < Math.max(end - cut.position, e.opts.logMinDropBytes)) return;
   // The writer of record first: should this handle die once the file is replaced, the
   // next writer reopens the log rather than append to the old file (concurrency §5).
   publishShared(e);

@@ -20,9 +20,11 @@
 //   refused T          time travel to T was SnapshotNotFound (history moved on meanwhile)
 //   busy               WriteBusy (beginWrite timed out, or checkpoint/truncateLog found the writer held)
 //   verify N           verify() found N problems
-//   trunc T            about to truncateLog({ beforeTxnId: T })
+//   trunc T            about to truncateLog({ beforeTxnId: T }), or, T = retention,
+//                      opening with a log retention that drops records at checkpoints
 //   die NAME ts        about to SIGKILL itself at failpoint NAME
 //   err CODE MESSAGE   any other error; the process then exits with code 1
+//   logstart P         (with retention) where the log starts just before closing
 //   done               closed cleanly
 
 import * as fs from 'node:fs';
@@ -52,6 +54,11 @@ export interface ChildArgs {
   pageSize: number;
   historyTxns: number;
   checkpointCommits: number;
+  /**
+   * Log retention of this handle (`log.retainTxns`, no byte bound, no minimum
+   * drop), so its checkpoints drop records as they go; null: the defaults.
+   */
+  retainTxns: number | null;
   /** beginWrite({ timeoutMs }). */
   timeoutMs: number;
 }
@@ -76,7 +83,10 @@ async function main(a: ChildArgs): Promise<void> {
   const r = rngOf(a.seed);
   const rand = (n: number): number => Math.floor(r() * n);
   if (a.delayMs > 0) await sleep(a.delayMs);
-  const db: Database = open(a.path, { pageSize: a.pageSize, history: { txns: a.historyTxns }, checkpoint: { commits: a.checkpointCommits } });
+  const log = a.retainTxns === null ? undefined : { retainTxns: a.retainTxns, retainBytes: Infinity, minDropBytes: 0 };
+  // Replay from the log alone may then lack the start, as after truncateLog.
+  if (log !== undefined) out(`trunc retention`);
+  const db: Database = open(a.path, { pageSize: a.pageSize, history: { txns: a.historyTxns }, checkpoint: { commits: a.checkpointCommits }, ...(log ? { log } : {}) });
   {
     const rd = db.beginRead();
     out(`open ${rd.txnId} ${stateHashOf(rd.scan())}`);
@@ -172,6 +182,7 @@ async function main(a: ChildArgs): Promise<void> {
     if (rand(2) === 0) await sleep(rand(4));
   }
   held?.rd.close();
+  if (log !== undefined) out(`logstart ${db.stats().log.start}`);
   db.close();
   out('done');
 }

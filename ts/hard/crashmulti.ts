@@ -88,6 +88,8 @@ interface ChildRun {
   busy: number;
   verifies: number[];
   truncated: boolean;
+  /** Where the log started when it closed, for a child with retention (null otherwise). */
+  logStart: number | null;
   /** Killed itself at a failpoint. */
   died: { name: string; ts: bigint } | null;
   done: boolean;
@@ -240,6 +242,7 @@ function runCycle(script: string, all: ChildArgs[], plan: Plan, timeoutMs: numbe
         busy: 0,
         verifies: [],
         truncated: false,
+        logStart: null,
         died: null,
         done: false,
         err: null,
@@ -272,6 +275,7 @@ function runCycle(script: string, all: ChildArgs[], plan: Plan, timeoutMs: numbe
           else if (word === 'busy') run.busy++;
           else if (word === 'verify') run.verifies.push(n);
           else if (word === 'trunc') run.truncated = true;
+          else if (word === 'logstart') run.logStart = n;
           else if (word === 'die') run.died = { name: a!, ts: BigInt(b!) };
           else if (word === 'done') run.done = true;
           else if (word === 'err') run.err = line.slice(4);
@@ -335,6 +339,8 @@ export async function runCrashMulti(opts: CrashMultiOptions): Promise<Figures> {
     replayChecks: 0,
     replayMismatches: 0,
     replaySkippedAfterTruncateLog: 0,
+    /** Children whose retention had dropped log records by the time they closed. */
+    retentionDrops: 0,
     openChecks: 0,
     openMismatches: 0,
     survivorReads: 0,
@@ -424,6 +430,9 @@ export async function runCrashMulti(opts: CrashMultiOptions): Promise<Figures> {
           pageSize: PAGE_SIZE,
           historyTxns: HISTORY_TXNS,
           checkpointCommits: isVictim ? 2 + rand(4) : 2 + rand(12),
+          // Now and then a handle whose checkpoints drop log records (retention,
+          // file_format_v1 §8.7), always when the victim dies in a log compaction.
+          retainTxns: (isVictim && window === 'beforeLogCompactRename') || rand(6) === 0 ? 1 + rand(5) : null,
           timeoutMs: 10_000,
         });
       }
@@ -455,6 +464,7 @@ export async function runCrashMulti(opts: CrashMultiOptions): Promise<Figures> {
         fig.survivorWriteBusy += run.busy;
         fig.survivorTimeTravelRefused += run.refused;
         if (run.truncated) truncated = true;
+        if (run.logStart !== null && run.logStart > 32) fig.retentionDrops++;
         // A death while another child lived, and whether a survivor wrote after it.
         const deathTs = run.killedAt ?? (run.signal === 'SIGKILL' ? (run.died?.ts ?? null) : null);
         if (deathTs !== null && others.some((o) => o.exitedAt > deathTs && (o.killedAt === null || o.killedAt > deathTs))) {
