@@ -15,6 +15,7 @@ import {
   replay,
   type Database,
 } from './index.js';
+import { FaultyFileSystem } from './io/faulty.js';
 import { expectCode, expectVerified, useTempDbs } from './testing/fixtures.js';
 
 const seed = Number(process.env.NORTHSTAR_SEED ?? Date.now() % 2 ** 31);
@@ -262,5 +263,31 @@ describe('stats across a log replaced by retention', () => {
       last = now.logIo;
     }
     expect(db.stats().log.start).toBeGreaterThan(32);
+  });
+});
+
+describe('retention and group commit', () => {
+  const { openDb } = useTempDbs('ns-retention-async-');
+  it('a drop while a commitAsync sync is in flight leaves that sync to finish on the old file, and the commit is acknowledged', async () => {
+    // A checkpoint every second commit, and a drop at every checkpoint: commit 2k's checkpoint
+    // replaces the log while the fdatasync commit 2k-1's commitAsync started is in flight.
+    // The test file system runs an asynchronous sync on a later turn of the event loop, so
+    // the replacement comes first every time (a real one races the thread pool).
+    const fileSystem = new FaultyFileSystem();
+    const db = openDb({ fileSystem, sync: 'full', checkpoint: { commits: 2 }, log: { retainTxns: 1, retainBytes: Infinity, minDropBytes: 0 } });
+    const acked: Promise<number>[] = [];
+    for (let i = 0; i < 40; i++) {
+      const w = db.beginWrite();
+      w.put(key(i), 'v'.repeat(500));
+      acked.push(w.commitAsync());
+    }
+    expect(await Promise.all(acked)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    const s = db.stats();
+    expect(s.log.start).toBeGreaterThan(32);
+    expect(s.txnId).toBe(40);
+    const w = db.beginWrite(); // not refused: no sync failed
+    w.put('after', 'x');
+    w.commit();
+    expectVerified(db);
   });
 });

@@ -253,7 +253,37 @@ export class LogFile {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.file.datasyncAsync().then(() => failpoint('afterLogSync'));
+    // The file this sync runs on stays open until the sync ends, even if dropBefore
+    // replaces it meanwhile: closing it under the sync would fail the sync (EBADF), or
+    // sync whatever file reused its descriptor.
+    const file = this.file;
+    this.syncsInFlight.set(file, (this.syncsInFlight.get(file) ?? 0) + 1);
+    const settled = (): void => {
+      const n = this.syncsInFlight.get(file)! - 1;
+      if (n > 0) this.syncsInFlight.set(file, n);
+      else {
+        this.syncsInFlight.delete(file);
+        if (file !== this.file) file.close();
+      }
+    };
+    return file.datasyncAsync().then(
+      () => {
+        settled();
+        failpoint('afterLogSync');
+      },
+      (err: unknown) => {
+        settled();
+        throw err;
+      },
+    );
+  }
+
+  /** Asynchronous syncs running, by the file they run on (datasyncAsync). */
+  private readonly syncsInFlight = new Map<DbFile, number>();
+
+  /** Closes a file this log no longer uses, once no sync runs on it. */
+  private retire(file: DbFile): void {
+    if (!this.syncsInFlight.has(file)) file.close();
   }
 
   /** Cuts the log at position (dropping a torn tail or a failed append) and syncs. */
@@ -304,7 +334,7 @@ export class LogFile {
     failpoint('beforeLogCompactRename');
     this.fs.rename(tmp, this.path);
     this.carryStats(this.file.stats);
-    this.file.close();
+    this.retire(this.file);
     this.file = this.fs.open(this.path);
     this.base = position;
     this.reach = -1;
