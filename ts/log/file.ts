@@ -263,7 +263,7 @@ export class LogFile {
       if (n > 0) this.syncsInFlight.set(file, n);
       else {
         this.syncsInFlight.delete(file);
-        if (file !== this.file) file.close();
+        if (file !== this.file || this.closed) file.close();
       }
     };
     return file.datasyncAsync().then(
@@ -277,6 +277,9 @@ export class LogFile {
       },
     );
   }
+
+  /** close() was called: the file goes once no sync runs on it. */
+  private closed = false;
 
   /** Asynchronous syncs running, by the file they run on (datasyncAsync). */
   private readonly syncsInFlight = new Map<DbFile, number>();
@@ -455,6 +458,8 @@ export class LogFile {
   }
 
   close(): void {
-    this.file.close();
+    this.closed = true;
+    // A sync still running on it (commitAsync) closes it when it ends.
+    this.retire(this.file);
   }
 }
