@@ -296,20 +296,20 @@ export const BATCHING_TOLERANCE = 0.1;
 
 /**
  * Batching monotonicity: batching puts into commits never lowers update
- * throughput (beyond BATCHING_TOLERANCE): txn1 <= txn10 and txn1 <= txn100.
+ * throughput (beyond BATCHING_TOLERANCE): txn1 <= txn10 <= txn100.
  *
- * txn10 against txn100 is reported, not judged. Above 10 puts per commit these
- * updates are bound by writing whole page images (16-24 KiB per put) behind the
- * kernel's write-back, not by the commit: in a full micro run on the ci machine
- * txn100 lands 15-50% below txn10 with this engine and with the one before the
- * ts/db split alike (17,822 > 14,762 ops/s at 7cd38a3; 19,148 > 16,082 after),
- * while the same cases run alone give txn100 33-44k against txn10 19-24k. The
- * write-path issue (fewer page writes per commit) is what makes txn100 pull
- * ahead; gate that leg again when it has.
+ * The txn10 <= txn100 leg was reported but not judged while these updates were
+ * bound by writing a new page image for every page a commit touched, which the
+ * file kept (history of 1,000 commits, no reuse): in full ci runs txn100 landed
+ * 15-50% below txn10 (17,822 > 14,762 ops/s at 7cd38a3). With history bounded in
+ * bytes and checkpoints at checkpoint.freedBytes, pages are reused between
+ * checkpoints and txn100 leads (three full ci runs on this machine, 2026-12-07:
+ * txn10 39,187 / 29,761 / 28,199 against txn100 60,962 / 77,718 / 72,785), so it
+ * is judged again.
  */
 export const btreeRules: Rule[] = [
   {
-    name: 'batching monotonicity: point_put_update_10pct_hot ops/s txn1 <= txn10 and txn1 <= txn100 (txn10 vs txn100 reported)',
+    name: 'batching monotonicity: point_put_update_10pct_hot ops/s txn1 <= txn10 <= txn100',
     check(entries) {
       const out: RuleOutcome[] = [];
       for (const impl of ['native', 'fallback'] as const) {
@@ -319,12 +319,12 @@ export const btreeRules: Rule[] = [
         const [a, b, c] = e.map((x) => x!.ops_per_sec) as [number, number, number];
         // x is "not above" y when it exceeds y by at most the tolerance.
         const notAbove = (x: number, y: number): boolean => x <= y * (1 + BATCHING_TOLERANCE);
-        const ok = notAbove(a, b) && notAbove(a, c);
+        const ok = notAbove(a, b) && notAbove(b, c);
         const rel = (x: number, y: number): string => (x <= y ? '<=' : notAbove(x, y) ? '~' : '>');
         out.push({
           rule: `batching monotonicity (${impl})`,
           ok,
-          detail: `ops/s txn1 ${Math.round(a)} ${rel(a, b)} txn10 ${Math.round(b)}, txn1 ${rel(a, c)} txn100 ${Math.round(c)}; txn10 ${rel(b, c)} txn100, not judged (page-write bound) (~: within ${BATCHING_TOLERANCE * 100}%)`,
+          detail: `ops/s txn1 ${Math.round(a)} ${rel(a, b)} txn10 ${Math.round(b)} ${rel(b, c)} txn100 ${Math.round(c)} (~: within ${BATCHING_TOLERANCE * 100}%)`,
         });
       }
       return out;
