@@ -102,15 +102,16 @@ export interface WriteFigures {
 }
 
 /** Medians over repeats of the per-commit write figures (a device figure null unless every repeat has one). */
-export interface WriteMedians {
-  committed_bytes_per_commit: number;
-  db_bytes_per_commit: number;
-  device_bytes_per_commit: number | null;
-  fdatasyncs_per_commit: number;
-  fsyncs_per_commit: number;
-  db_write_amplification: number | null;
-  device_write_amplification: number | null;
-}
+export type WriteMedians = Pick<
+  WriteFigures,
+  | 'committed_bytes_per_commit'
+  | 'db_bytes_per_commit'
+  | 'device_bytes_per_commit'
+  | 'fdatasyncs_per_commit'
+  | 'fsyncs_per_commit'
+  | 'db_write_amplification'
+  | 'device_write_amplification'
+>;
 
 export interface SummaryEntry {
   id: string;
