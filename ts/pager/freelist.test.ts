@@ -122,3 +122,35 @@ describe('historyCut (spec §6.2)', () => {
     }
   });
 });
+
+describe('release skips the entries that wait for a checkpoint', () => {
+  const pendingOf = (l: FreeList): Array<[number, number]> => l.entries().filter(([, t]) => t !== 0);
+  const freeOf = (l: FreeList): number[] => l.entries().filter(([, t]) => t === 0).map(([id]) => id).sort((a, b) => a - b);
+
+  it('releases young pages behind them as the floor rises, and them once a checkpoint passes them', () => {
+    const l = new FreeList();
+    l.addPending(1, [10], true);
+    l.addPending(2, [20], false);
+    l.release(5, 0); // 20 goes; 10 waits for a checkpoint at or after txn 1
+    expect(freeOf(l)).toEqual([20]);
+    l.addPending(3, [30], false);
+    l.addPending(4, [40], false);
+    l.addPending(5, [50], true);
+    l.addPending(6, [60], false);
+    l.release(3, 0); // 30 goes; 40, 50 and 60 are past the floor
+    expect(freeOf(l)).toEqual([20, 30]);
+    l.release(10, 0); // 40 and 60 go: they sit behind 10, which waits; 50 waits too
+    expect(freeOf(l)).toEqual([20, 30, 40, 60]);
+    expect(pendingOf(l)).toEqual([
+      [10, 1],
+      [50, 5],
+    ]);
+    // An entry added among the waiting ones (out of txn order) is not skipped.
+    l.addPending(3, [35], false);
+    l.release(10, 0);
+    expect(freeOf(l)).toEqual([20, 30, 35, 40, 60]);
+    l.release(10, 5);
+    expect(freeOf(l)).toEqual([10, 20, 30, 35, 40, 50, 60]);
+    expect(pendingOf(l)).toEqual([]);
+  });
+});

@@ -32,6 +32,12 @@ export class FreeList {
   private free: number[] = [];
   /** Ascending by txn id (commits add in order; release and remove keep the order). */
   private pending: Pending[] = [];
+  /**
+   * pending[0, waitingHead) are protected entries freed after checkpoint
+   * `waitingFor`: release() with that checkpoint skips them (spec §6.1).
+   */
+  private waitingHead = 0;
+  private waitingFor = -1;
   /** Ids in `pending`, kept so the history budget check per commit is O(1). */
   private pendingIds = 0;
   /** Ids in `pending` that count against history (see historyCut) as of checkpoint `countedAt`. */
@@ -153,6 +159,7 @@ export class FreeList {
     while (i > 0 && pending[i - 1]!.txnId > txnId) i--;
     if (i === pending.length) pending.push(entry);
     else pending.splice(i, 0, entry);
+    if (i < this.waitingHead) this.waitingHead = i;
     this.pendingIds += ids.length;
     if (this.counts(entry)) this.countedIds += ids.length;
   }
@@ -163,16 +170,25 @@ export class FreeList {
    * F <= checkpoint (the durable meta cannot reach it) — spec §6.1.
    */
   release(readerFloor: number, checkpoint: number = readerFloor): void {
-    let kept = 0;
     const pending = this.pending;
-    for (let i = 0; i < pending.length; i++) {
+    // Ascending by txn id: past the floor nothing is releasable, and the walk stops there
+    // (it went through every entry, history's too, on every commit). The entries before
+    // waitingHead wait for a checkpoint after `waitingFor`: skipped until there is one.
+    let i = checkpoint === this.waitingFor ? this.waitingHead : 0;
+    let kept = i;
+    for (; i < pending.length; i++) {
       const p = pending[i]!;
-      if (p.txnId <= readerFloor && (!p.protected || p.txnId <= checkpoint)) {
+      if (p.txnId > readerFloor) break;
+      if (!p.protected || p.txnId <= checkpoint) {
         for (const id of p.ids) this.push(id);
         this.pendingIds -= p.ids.length;
         if (this.counts(p)) this.countedIds -= p.ids.length;
       } else pending[kept++] = p;
     }
+    this.waitingHead = kept;
+    this.waitingFor = checkpoint;
+    if (kept === i) return;
+    for (; i < pending.length; i++) pending[kept++] = pending[i]!;
     pending.length = kept;
   }
 
