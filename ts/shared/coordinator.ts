@@ -265,7 +265,8 @@ export class Coordinator {
 
   /** Sets the floor before the writer scans the slots (§4.3). */
   setHistoryFloor(txnId: number): void {
-    this.store.store(W_HISTORY_FLOOR, txnId);
+    // Most commits leave it where it was: a load is cheaper than a store of the same value.
+    if (this.store.load(W_HISTORY_FLOOR) !== txnId) this.store.store(W_HISTORY_FLOOR, txnId);
   }
 
   get readerTxn(): number {
