@@ -308,3 +308,18 @@ describe('close and group commit', () => {
     r.close();
   });
 });
+
+describe('where the log starts, with sector-aligned appends', () => {
+  const { openDb } = useTempDbs('ns-retention-sector-');
+  it('stats().log.firstTxnId is the first record readLog returns, whether the log starts at a record or at an alignment gap', () => {
+    for (const sectorSize of [0, 4096]) {
+      const db = openDb({ sectorSize, checkpoint: { commits: 7 }, log: { retainTxns: 3, retainBytes: Infinity, minDropBytes: 0 } }, `db${sectorSize}`);
+      commitPuts(db, 60, 20, new Map([[0, new Map()]]), 300);
+      const s = db.stats();
+      expect(s.log.start, `sectorSize ${sectorSize}`).toBeGreaterThan(32);
+      const first = [...db.readLog({ fromTxnId: s.log.firstTxnId! })][0]!.txnId;
+      expect(s.log.firstTxnId).toBe(first);
+      expectCode(() => [...db.readLog({ fromTxnId: first - 1 })], 'SnapshotNotFound');
+    }
+  });
+});

@@ -5,6 +5,8 @@
 // truncateLog, which the user asks for.
 
 import { NorthstarError } from '../errors.js';
+import { readU32, readU64 } from '../format/bytes.js';
+import { RECORD_MAGIC, RECORD_MAGIC_OFFSET, RECORD_TXN_ID_OFFSET } from '../format/record.js';
 import { writeCheckpoint, type LogCut } from './checkpoint.js';
 import type { Engine } from './engine.js';
 import { publishShared } from './groupcommit.js';
@@ -80,10 +82,16 @@ export function truncateLog(e: Engine, before: number): void {
 
 /** Where the log starts and what it keeps (stats().log, spec §8.7). */
 export function logRetention(e: Engine): { start: number; firstTxnId: number | null; retainTxns: number; retainBytes: number } {
-  if (e.logFirstTxn === null) {
-    for (const r of scanLog(e.log)) {
-      e.logFirstTxn = r.txnId;
-      break;
+  if (e.logFirstTxn === null && e.log.end > e.log.base) {
+    // The first record's header names it: a read of a few bytes, where a scan would read
+    // (and check) up to a megabyte. Anything else there (an alignment gap) goes to the scan.
+    const h = e.log.read(e.log.base, RECORD_TXN_ID_OFFSET + 8);
+    if (h.length === RECORD_TXN_ID_OFFSET + 8 && readU32(h, RECORD_MAGIC_OFFSET) === RECORD_MAGIC) e.logFirstTxn = readU64(h, RECORD_TXN_ID_OFFSET);
+    else {
+      for (const r of scanLog(e.log)) {
+        e.logFirstTxn = r.txnId;
+        break;
+      }
     }
   }
   return { start: e.log.base, firstTxnId: e.logFirstTxn, retainTxns: e.opts.logRetainTxns, retainBytes: e.opts.logRetainBytes };
