@@ -13,7 +13,7 @@
 // names that txn. Cells moved between nodes (split, merge, redistribution)
 // keep the txn ids they carry.
 
-import { readU64, writeU64 } from '../format/bytes.js';
+import { compareBytes, readU64, writeU64 } from '../format/bytes.js';
 import {
   HEADER_SIZE,
   NODE_SLOTS_OFFSET,
@@ -150,7 +150,7 @@ export class TreeWriter implements PageSource {
       // leaf goes at its end, without a descent (the path is still the last one's).
       const leaf = this.pathPages[d]!;
       const n = nodeCount(leaf);
-      if (n > 0 && compareWithLeafKey(key, leaf, n - 1) > 0) {
+      if (n > 0 && compareBytes(leaf, leafKeyOffset(leaf, n - 1), leafKeyLength(leaf, n - 1), key) < 0) {
         this.entryCount++;
         if (!k.leafInsert(leaf, n, key, inline, vlenField)) this.splitLeaf(d, n, key, inline, vlenField);
         return;
@@ -577,14 +577,3 @@ export class TreeWriter implements PageSource {
   }
 }
 
-/** Compares key with the key of leaf cell i, bytewise (negative, 0, positive). */
-function compareWithLeafKey(key: Uint8Array, leaf: Uint8Array, i: number): number {
-  const o = leafKeyOffset(leaf, i);
-  const n = leafKeyLength(leaf, i);
-  const m = Math.min(n, key.length);
-  for (let j = 0; j < m; j++) {
-    const d = key[j]! - leaf[o + j]!;
-    if (d !== 0) return d;
-  }
-  return key.length - n;
-}
