@@ -181,9 +181,14 @@ export interface LogCut {
 /** Checkpoint boundaries a handle remembers for retention; past this the oldest go (the log is then kept longer, never shorter). */
 export const LOG_CUTS_KEPT = 1024;
 
+/** Retention keeps every record (`log: { retainTxns: Infinity, retainBytes: Infinity }`): nothing is ever dropped. */
+export function keepsWholeLog(e: Engine): boolean {
+  return e.opts.logRetainTxns === Infinity && e.opts.logRetainBytes === Infinity;
+}
+
 /** Remembers a checkpoint boundary (writeCheckpoint), unless retention keeps every record. */
 export function noteLogCut(e: Engine, cut: LogCut): void {
-  if (e.opts.logRetainTxns === Infinity && e.opts.logRetainBytes === Infinity) return;
+  if (keepsWholeLog(e)) return;
   e.logCuts.push(cut);
   if (e.logCuts.length > LOG_CUTS_KEPT) e.logCuts.shift();
 }

@@ -96,8 +96,6 @@ export class Engine implements WriteHost, ReadHost {
   pagesFreedSinceCheckpoint = 0;
   /** Checkpoints this handle opened at or wrote, oldest first: where log retention may cut (truncate.ts, spec §8.7). */
   logCuts: LogCut[];
-  /** The first commit the log holds, once known (stats().log); null: not yet looked up. */
-  logFirstTxn: number | null = null;
 
   // ---- other handles (follow.ts) ----
   /** The log file generation this handle has open (bumped when truncateLog replaces the file). */

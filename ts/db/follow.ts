@@ -224,7 +224,6 @@ export function reloadDurable(e: Engine): void {
   e.commitsSinceCheckpoint = 0;
   e.pagesFreedSinceCheckpoint = 0;
   e.logCuts = [{ txnId: meta.txnId, position: meta.logTail }];
-  e.logFirstTxn = null;
   e.pager.cache.clear();
   e.latest = stateOfMeta(meta, e.log);
   e.published = e.latest;

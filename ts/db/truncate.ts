@@ -5,9 +5,7 @@
 // truncateLog, which the user asks for.
 
 import { NorthstarError } from '../errors.js';
-import { readU32, readU64 } from '../format/bytes.js';
-import { RECORD_MAGIC, RECORD_MAGIC_OFFSET, RECORD_TXN_ID_OFFSET } from '../format/record.js';
-import { writeCheckpoint, type LogCut } from './checkpoint.js';
+import { keepsWholeLog, writeCheckpoint, type LogCut } from './checkpoint.js';
 import type { Engine } from './engine.js';
 import { publishShared } from './groupcommit.js';
 import { scanLog } from './logscan.js';
@@ -24,9 +22,9 @@ import { withWriterLock } from './writer.js';
  * copying costs at most one more write of each log byte.
  */
 export function dropRetiredLog(e: Engine): void {
+  if (keepsWholeLog(e)) return;
   const keepTxns = e.opts.logRetainTxns;
   const keepBytes = e.opts.logRetainBytes;
-  if (keepTxns === Infinity && keepBytes === Infinity) return;
   const end = e.log.end;
   const latest = e.latest.txnId;
   let cut: LogCut | undefined;
@@ -37,18 +35,24 @@ export function dropRetiredLog(e: Engine): void {
   if (cut === undefined) return;
   const dropped = cut.position - e.log.base;
   if (dropped < Math.max(end - cut.position, e.opts.logMinDropBytes)) return;
+  dropLogBefore(e, cut.position);
+  publishShared(e);
+}
+
+/**
+ * Replaces the log by the records from `position` on (LogFile.dropBefore),
+ * for retention and truncateLog alike. The caller publishes the new
+ * generation (truncateLog does so with its checkpoint).
+ */
+function dropLogBefore(e: Engine, position: number): void {
   // The writer of record first: should this handle die once the file is replaced, the
   // next writer reopens the log rather than append to the old file (concurrency §5).
   publishShared(e);
-  e.log.dropBefore(cut.position);
+  e.log.dropBefore(position);
   // Other handles still have the replaced file open: they reopen it when they see this.
   e.logGeneration++;
-  publishShared(e);
-  const at = cut.position;
-  e.logCuts = e.logCuts.filter((c) => c.position > at);
-  e.logFirstTxn = cut.txnId + 1;
+  e.logCuts = e.logCuts.filter((c) => c.position > position);
 }
-
 
 /** Drops the records of commits before `before` (at most up to the last checkpoint). */
 export function truncateLog(e: Engine, before: number): void {
@@ -64,16 +68,7 @@ export function truncateLog(e: Engine, before: number): void {
       }
     }
     if (cut > e.durable.logTail) cut = e.durable.logTail;
-    if (cut > e.log.base) {
-      // The writer of record first: should this handle die once the file is replaced, the
-      // next writer reopens the log rather than append to the old file (concurrency §5).
-      publishShared(e);
-      e.log.dropBefore(cut);
-      // Other handles still have the replaced file open: they reopen it when they see this.
-      e.logGeneration++;
-      e.logFirstTxn = null;
-      e.logCuts = e.logCuts.filter((c) => c.position > cut);
-    }
+    if (cut > e.log.base) dropLogBefore(e, cut);
     e.history.dropBefore(before);
     // The durable history chain still lists the dropped snapshots: rewrite it now.
     writeCheckpoint(e, true);
@@ -82,17 +77,5 @@ export function truncateLog(e: Engine, before: number): void {
 
 /** Where the log starts and what it keeps (stats().log, spec §8.7). */
 export function logRetention(e: Engine): { start: number; firstTxnId: number | null; retainTxns: number; retainBytes: number } {
-  if (e.logFirstTxn === null && e.log.end > e.log.base) {
-    // The first record's header names it: a read of a few bytes, where a scan would read
-    // (and check) up to a megabyte. Anything else there (an alignment gap) goes to the scan.
-    const h = e.log.read(e.log.base, RECORD_TXN_ID_OFFSET + 8);
-    if (h.length === RECORD_TXN_ID_OFFSET + 8 && readU32(h, RECORD_MAGIC_OFFSET) === RECORD_MAGIC) e.logFirstTxn = readU64(h, RECORD_TXN_ID_OFFSET);
-    else {
-      for (const r of scanLog(e.log)) {
-        e.logFirstTxn = r.txnId;
-        break;
-      }
-    }
-  }
-  return { start: e.log.base, firstTxnId: e.logFirstTxn, retainTxns: e.opts.logRetainTxns, retainBytes: e.opts.logRetainBytes };
+  return { start: e.log.base, firstTxnId: e.log.firstTxnId(), retainTxns: e.opts.logRetainTxns, retainBytes: e.opts.logRetainBytes };
 }

@@ -24,7 +24,7 @@ import {
 import { addIoStats, nodeFileSystem, type DbFile, type FileSystem, type IoStats } from '../io/file.js';
 import { failpoint } from '../io/failpoint.js';
 import type { Kernels } from '../native/kernels.js';
-import { RECORD_FLAG_UNSYNCED_BEFORE, RECORD_FLAGS_OFFSET, RECORD_HEADER_SIZE, RECORD_MAGIC, RECORD_PAYLOAD_LENGTH_OFFSET, RECORD_PREV_POSITION_OFFSET, RECORD_TXN_ID_OFFSET, RecordStatus, recordStatusName, RECORD_OVERHEAD } from '../format/record.js';
+import { RECORD_FLAG_UNSYNCED_BEFORE, RECORD_FLAGS_OFFSET, RECORD_HEADER_SIZE, RECORD_MAGIC, RECORD_MAGIC_OFFSET, RECORD_PAYLOAD_LENGTH_OFFSET, RECORD_PREV_POSITION_OFFSET, RECORD_TXN_ID_OFFSET, RecordStatus, recordStatusName, RECORD_OVERHEAD } from '../format/record.js';
 
 /** One record found by a scan; `bytes` is a view valid until the scan moves on. */
 export interface ScannedRecord {
@@ -341,6 +341,19 @@ export class LogFile {
     this.file = this.fs.open(this.path);
     this.base = position;
     this.reach = -1;
+  }
+
+  /**
+   * The txn id of the first record the log holds, null when it holds none: the
+   * record's header, one small read (a log that starts with an alignment gap,
+   * §8.4, is scanned to its first record instead).
+   */
+  firstTxnId(): number | null {
+    if (this.end <= this.base) return null;
+    const h = this.read(this.base, RECORD_TXN_ID_OFFSET + 8);
+    if (h.length === RECORD_TXN_ID_OFFSET + 8 && readU32(h, RECORD_MAGIC_OFFSET) === RECORD_MAGIC) return readU64(h, RECORD_TXN_ID_OFFSET);
+    for (const r of this.scan(this.base)) return r.txnId;
+    return null;
   }
 
   /** Reads length bytes at a logical position. */
