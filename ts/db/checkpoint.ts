@@ -33,7 +33,7 @@ export function checkpointDue(e: Engine): boolean {
     e.latest.txnId !== e.durable.txnId &&
     (e.commitsSinceCheckpoint >= e.opts.checkpointCommits ||
       e.latest.logEnd - e.durable.logTail >= e.opts.checkpointLogBytes ||
-      e.pagesFreedSinceCheckpoint * e.pager.pageSize >= e.opts.checkpointFreedBytes)
+      e.freeList.awaitingCheckpoint(e.durable.txnId) * e.pager.pageSize >= e.opts.checkpointFreedBytes)
   );
 }
 
@@ -141,7 +141,6 @@ export function writeCheckpoint(e: Engine, force = false): void {
   e.historyPages = historyChain;
   e.freeList.addPending(s.txnId, oldChains);
   e.commitsSinceCheckpoint = 0;
-  e.pagesFreedSinceCheckpoint = 0;
   noteLogCut(e, { txnId: s.txnId, position: s.logEnd });
   // The next writer, here or in another handle, starts from this meta (concurrency §5).
   publishShared(e);

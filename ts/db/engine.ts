@@ -92,8 +92,6 @@ export class Engine implements WriteHost, ReadHost {
 
   // ---- checkpoints (checkpoint.ts) ----
   commitsSinceCheckpoint = 0;
-  /** Pages commits freed since the last checkpoint that the durable meta reaches: a checkpoint lets them be reused (§8.2). */
-  pagesFreedSinceCheckpoint = 0;
   /** Checkpoints this handle opened at or wrote, oldest first: where log retention may cut (truncate.ts, spec §8.7). */
   logCuts: LogCut[];
 
@@ -246,7 +244,6 @@ export class Engine implements WriteHost, ReadHost {
     this.freeList.addPending(s.txnId, result.freed, true);
     this.freeList.addPending(s.txnId, result.freedYoung, false);
     this.commitsSinceCheckpoint++;
-    this.pagesFreedSinceCheckpoint += result.freed.length;
     if (durable) {
       this.syncedEnd = s.logEnd;
       publishUpTo(this, s, result);

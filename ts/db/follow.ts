@@ -222,7 +222,6 @@ export function reloadDurable(e: Engine): void {
   e.historyPages = loadHistory(e.pager, meta, e.history);
   e.forgetFreeList();
   e.commitsSinceCheckpoint = 0;
-  e.pagesFreedSinceCheckpoint = 0;
   e.logCuts = [{ txnId: meta.txnId, position: meta.logTail }];
   e.pager.cache.clear();
   e.latest = stateOfMeta(meta, e.log);

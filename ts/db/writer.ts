@@ -236,7 +236,6 @@ export function takeOver(e: Engine, p: PublishedState = readPublished(e)): void 
       e.freeList.addPending(rec.txnId, pages.freedYoung, false);
       e.history.add({ txnId: rec.txnId, root, entryCount: pages.entryCount });
       e.commitsSinceCheckpoint++;
-      e.pagesFreedSinceCheckpoint += pages.freed.length;
     }
     if (step.value.kind !== 'end') {
       throw new NorthstarError('Corrupt', `${e.log.path}: published commit record at ${step.value.position} is damaged (${step.value.status})`, { path: e.log.path });

@@ -88,7 +88,7 @@ it('fromEntries: entries freed at or before the floor are reusable at once, late
   expect(list.take()).toBe(7);
 });
 
-describe('historyCut (spec §6.2)', () => {
+describe('historyCut (spec §6.2) and awaitingCheckpoint (§8.2)', () => {
   /** The definition, computed from scratch over the entries. */
   function naiveCut(entries: Array<[number, number]>, protectedOf: Map<number, boolean>, maxPages: number, checkpoint: number): number | null {
     const byTxn = new Map<number, number>();
@@ -119,6 +119,8 @@ describe('historyCut (spec §6.2)', () => {
       if (r() < 0.05 && ids.length > 0) list.remove([ids[0]!]);
       const maxPages = Math.floor(r() * 40);
       expect(list.historyCut(maxPages, checkpoint), `txn ${txn}`).toBe(naiveCut(list.entries(), protectedOf, maxPages, checkpoint));
+      const awaiting = list.entries().filter(([, t]) => t > checkpoint && protectedOf.get(t)).length;
+      expect(list.awaitingCheckpoint(checkpoint), `txn ${txn}: pages awaiting a checkpoint`).toBe(awaiting);
     }
   });
 });

@@ -67,22 +67,34 @@ export class FreeList {
    */
   historyCut(maxPages: number, checkpoint: number): number | null {
     if (this.pendingIds <= maxPages) return null;
-    if (checkpoint !== this.countedAt) {
-      // A new checkpoint counts more entries: one pass, then kept up per change.
-      this.countedAt = checkpoint;
-      this.countedIds = 0;
-      for (const p of this.pending) if (this.counts(p)) this.countedIds += p.ids.length;
-    }
+    this.countFor(checkpoint);
     if (this.countedIds <= maxPages) return null;
     let held = 0;
     const pending = this.pending;
     for (let i = pending.length - 1; i >= 0; i--) {
       const p = pending[i]!;
-      if (p.protected && p.txnId > checkpoint) continue;
+      if (!this.counts(p)) continue;
       held += p.ids.length;
       if (held > maxPages) return p.txnId;
     }
     return null;
+  }
+
+  /**
+   * Pages freed after `checkpoint` that a durable meta reaches: only a later
+   * checkpoint lets them be reused (spec §8.2, `checkpoint.freedBytes`).
+   */
+  awaitingCheckpoint(checkpoint: number): number {
+    this.countFor(checkpoint);
+    return this.pendingIds - this.countedIds;
+  }
+
+  /** Makes countedIds count for `checkpoint`: one pass when it moved, then kept up per change. */
+  private countFor(checkpoint: number): void {
+    if (checkpoint === this.countedAt) return;
+    this.countedAt = checkpoint;
+    this.countedIds = 0;
+    for (const p of this.pending) if (this.counts(p)) this.countedIds += p.ids.length;
   }
 
   /** The lowest reusable page id, or undefined. Only the write transaction calls this. */
