@@ -54,18 +54,18 @@ export class Engine implements WriteHost, ReadHost {
   /** The log file this handle has open (replaced when another handle replaces the file). */
   log: LogFile;
   /** Latest commit in the log: the base of the next write transaction. */
-  latest: TreeState;
+  latest!: TreeState;
   /** Latest commit readers see: durable (or sync 'none'). Published blocks may lack depth (history snapshots). */
-  published: TreeState;
+  published!: TreeState;
   /** The meta the data file holds durably (last checkpoint) and its slot. */
-  durable: Meta;
-  durableSlot: number;
+  durable!: Meta;
+  durableSlot!: number;
   /** The pages of the durable meta's history chain (freed by the next checkpoint). */
-  historyPages: number[];
+  historyPages!: number[];
   /** The free pages and the durable meta's freelist chain, once read (freeList); null: not yet read. */
   #freeList: FreeList | null = null;
   #freelistPages: number[] = [];
-  history: History;
+  history!: History;
 
   // ---- snapshots (snapshots.ts) ----
   /** Live read transactions of this handle, by snapshot txn id. */
@@ -86,14 +86,14 @@ export class Engine implements WriteHost, ReadHost {
   syncing: Promise<void> | null = null;
   syncWaiters: SyncWaiter[] = [];
   /** Log position up to which the log is known durable. */
-  syncedEnd: number;
+  syncedEnd!: number;
   /** recover() is replaying: its commits keep the writer lock (concurrency §3.1), else another opener would recover too. */
   recovering = false;
 
   // ---- checkpoints (checkpoint.ts) ----
   commitsSinceCheckpoint = 0;
   /** Checkpoints this handle opened at or wrote, oldest first: where log retention may cut (truncate.ts, spec §8.7). */
-  logCuts: LogCut[];
+  logCuts!: LogCut[];
 
   // ---- other handles (follow.ts) ----
   /** The log file generation this handle has open (bumped when truncateLog replaces the file). */
@@ -133,14 +133,26 @@ export class Engine implements WriteHost, ReadHost {
       nodeType: () => pager.nodeType,
       overflowPage: (id) => pager.readUncached(id),
     };
+    this.startFrom(meta, slot);
+  }
+
+  /**
+   * Takes durable meta `meta` (in `slot`) and the open log as the whole state,
+   * as at open (reloadDurable again when another handle replaced the log or
+   * rebuilt the trees): its history and free-page chains, read again (the free
+   * pages on first use), nothing committed or checkpointed since.
+   */
+  startFrom(meta: Meta, slot: number): void {
     this.durable = meta;
     this.durableSlot = slot;
-    this.history = new History(opts.historyTxns);
-    this.historyPages = loadHistory(pager, meta, this.history);
-    this.latest = stateOfMeta(meta, log);
+    this.history = new History(this.opts.historyTxns);
+    this.historyPages = loadHistory(this.pager, meta, this.history);
+    this.forgetFreeList();
+    this.commitsSinceCheckpoint = 0;
+    this.logCuts = [{ txnId: meta.txnId, position: meta.logTail }];
+    this.latest = stateOfMeta(meta, this.log);
     this.published = this.latest;
     this.syncedEnd = meta.logTail;
-    this.logCuts = [{ txnId: meta.txnId, position: meta.logTail }];
     if (this.history.get(meta.txnId) === undefined) this.history.add(snapshotOf(this.latest));
   }
 

@@ -8,13 +8,11 @@ import { NorthstarError } from '../errors.js';
 import { LogFile, type ScanEnd } from '../log/file.js';
 import { COMMIT_OP_COUNT_OFFSET, COMMIT_ROOT_OFFSET, RECORD_HEADER_SIZE } from '../format/record.js';
 import { readPagesSection } from '../log/record.js';
-import { History } from '../pager/history.js';
 import { chooseMeta } from '../pager/meta.js';
 import type { PublishedState } from '../shared/coordinator.js';
-import { loadHistory } from './chains.js';
 import type { Engine } from './engine.js';
 import { publishShared } from './groupcommit.js';
-import { commitsWithPages, isCommitRecord, snapshotOf, stateOfMeta, treeStateOf } from './logscan.js';
+import { commitsWithPages, isCommitRecord, snapshotOf, treeStateOf } from './logscan.js';
 import type { CommitEvent } from './options.js';
 import { releaseWriterLock, takeOver } from './writer.js';
 
@@ -215,19 +213,10 @@ export function adopt(e: Engine): void {
  */
 export function reloadDurable(e: Engine): void {
   const { meta, slot } = chooseMeta(e.file, e.pager.kernels);
-  e.durable = meta;
-  e.durableSlot = slot;
+  e.durable = meta; // reopenLog checks the log against its database id
   reopenLog(e, e.logGeneration);
-  e.history = new History(e.opts.historyTxns);
-  e.historyPages = loadHistory(e.pager, meta, e.history);
-  e.forgetFreeList();
-  e.commitsSinceCheckpoint = 0;
-  e.logCuts = [{ txnId: meta.txnId, position: meta.logTail }];
+  e.startFrom(meta, slot);
   e.pager.cache.clear();
-  e.latest = stateOfMeta(meta, e.log);
-  e.published = e.latest;
-  e.syncedEnd = meta.logTail;
-  if (e.history.get(meta.txnId) === undefined) e.history.add(snapshotOf(e.latest));
 }
 
 /** Opens the log file anew (another handle replaced it, or to see its current size). */
