@@ -517,6 +517,12 @@ describe.skipIf(skip)('SharedFile', () => {
     });
   });
 
+  /** view() throws as in a runtime without external ArrayBuffers; returns the spy. */
+  const withoutView = (f: SharedFile) =>
+    vi.spyOn(f, 'view').mockImplementation(() => {
+      throw Object.assign(new Error('no external buffers'), { code: 'ERR_NO_EXTERNAL_BUFFERS' });
+    });
+
   describe('wordWriter', () => {
     it('stores what store() stores, for every kind of value, seen by load()', () => {
       const f = open(64);
@@ -548,9 +554,7 @@ describe.skipIf(skip)('SharedFile', () => {
 
     it('falls back to store() when view() throws', () => {
       const f = open(16);
-      vi.spyOn(f, 'view').mockImplementation(() => {
-        throw Object.assign(new Error('no external buffers'), { code: 'ERR_NO_EXTERNAL_BUFFERS' });
-      });
+      withoutView(f);
       const store = vi.spyOn(f, 'store');
       const write = wordWriter(f);
       write(1, 2 ** 40);
@@ -596,9 +600,7 @@ describe.skipIf(skip)('SharedFile', () => {
 
     it('falls back to load() when view() throws', () => {
       const f = open(16);
-      const view = vi.spyOn(f, 'view').mockImplementation(() => {
-        throw Object.assign(new Error('no external buffers'), { code: 'ERR_NO_EXTERNAL_BUFFERS' });
-      });
+      const view = withoutView(f);
       const load = vi.spyOn(f, 'load');
       const read = wordReader(f);
       f.store(1, 2 ** 40);

@@ -43,18 +43,11 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  * file descriptor, alive while it is reachable; drop it with the file.
  */
 export function wordReader(file: SharedFile): WordReader {
-  let words: BigInt64Array;
-  try {
-    if (!LITTLE_ENDIAN) throw new Error('big-endian CPU');
-    words = new BigInt64Array(file.view());
-  } catch {
-    return (word) => file.load(word);
-  }
+  const words = tableWords(file);
+  if (words === null) return (word) => file.load(word);
   const count = words.length;
   return (word) => {
-    // Atomics.load would truncate 1.5 to 1 and convert '1': check as load
-    // does (the typeof first: `>>>` would throw on a BigInt, call valueOf()).
-    if (typeof word !== 'number' || word >>> 0 !== word || word >= count) throw badWord(word, count);
+    checkWord(word, count);
     const value = Atomics.load(words, word);
     // Exact when |value| < 2^53, else rounded to at least 2^53 in magnitude:
     // the number is out of range exactly when the word is (and comparing
@@ -76,19 +69,38 @@ export type WordWriter = (word: number, value: number) => void;
  * reader it does not see `close()`: callers stop writing at close.
  */
 export function wordWriter(file: SharedFile): WordWriter {
-  let words: BigInt64Array;
-  try {
-    if (!LITTLE_ENDIAN) throw new Error('big-endian CPU');
-    words = new BigInt64Array(file.view());
-  } catch {
-    return (word, value) => file.store(word, value);
-  }
+  const words = tableWords(file);
+  if (words === null) return (word, value) => file.store(word, value);
   const count = words.length;
   return (word, value) => {
-    if (typeof word !== 'number' || word >>> 0 !== word || word >= count) throw badWord(word, count);
+    checkWord(word, count);
     if (!Number.isSafeInteger(value)) throw badValue(value);
     Atomics.store(words, word, BigInt(value));
   };
+}
+
+/** The table's words through `file.view()`, one view per file for its reader and writer; null where view() is unavailable or the CPU is big-endian. */
+const views = new WeakMap<SharedFile, BigInt64Array>();
+function tableWords(file: SharedFile): BigInt64Array | null {
+  let words = views.get(file);
+  if (words !== undefined) return words;
+  if (!LITTLE_ENDIAN) return null;
+  try {
+    words = new BigInt64Array(file.view());
+  } catch {
+    return null;
+  }
+  views.set(file, words);
+  return words;
+}
+
+/**
+ * Throws what the native calls throw for a bad word. Atomics would truncate
+ * 1.5 to 1 and convert '1' (the typeof first: `>>>` would throw on a BigInt,
+ * call valueOf()).
+ */
+function checkWord(word: unknown, count: number): asserts word is number {
+  if (typeof word !== 'number' || word >>> 0 !== word || word >= count) throw badWord(word, count);
 }
 
 function badValue(value: unknown): Error {
