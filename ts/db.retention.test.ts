@@ -16,23 +16,13 @@ import {
   type Database,
 } from './index.js';
 import { FaultyFileSystem } from './io/faulty.js';
+import { rng } from './testing/rng.js';
 import { expectCode, expectVerified, useTempDbs } from './testing/fixtures.js';
 
 const seed = Number(process.env.NORTHSTAR_SEED ?? Date.now() % 2 ** 31);
 console.log(`ts/db.retention.test.ts: NORTHSTAR_SEED=${seed} (${implementation} kernels)`);
 
 const key = (i: number): string => `k${String(i).padStart(6, '0')}`;
-
-/** A small deterministic generator for values and key choices. */
-function rng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Commit `n` transactions of one put each (keys among `keys`), recording the model after each. */
 function commitPuts(db: Database, n: number, keys: number, models: Map<number, Map<string, string>>, valueSize = 40): void {

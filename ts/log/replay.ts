@@ -189,14 +189,14 @@ function* run(path: string, toTxnId: number | undefined, perOp: boolean, perComm
       if (readU16(chunk, at + RECORD_TYPE_OFFSET) === RecordType.Commit) {
         if (toTxnId !== undefined && txnId > toTxnId) break;
         if (txnId !== last + 1) {
-          // Only the first record can start late: a gap later is damage, which the scan reports.
-          throw new NorthstarError(
-            'SnapshotNotFound',
-            `${logPath}: the retained log starts at txn ${txnId} (position ${pos}); replay needs every commit from txn 1. ` +
-              'Records before it were dropped by log retention or truncateLog (spec/file_format_v1.md §8.7); ' +
-              'open with log: { retainTxns: Infinity, retainBytes: Infinity } to keep them all',
-            { path: logPath },
-          );
+          // At the first record: records before it were dropped. Later: a txn is missing.
+          const why =
+            last === 0
+              ? `the retained log starts at txn ${txnId} (position ${pos}); replay needs every commit from txn 1. ` +
+                'Records before it were dropped by log retention or truncateLog (spec/file_format_v1.md §8.7); ' +
+                'open with log: { retainTxns: Infinity, retainBytes: Infinity } to keep them all'
+              : `commit ${txnId} at position ${pos} follows commit ${last}; replay needs every commit`;
+          throw new NorthstarError('SnapshotNotFound', `${logPath}: ${why}`, { path: logPath });
         }
         if (count < 0) throw new NorthstarError('Corrupt', `${logPath}: commit record at position ${pos} does not decode`, { path: logPath });
         for (let i = 0; i < count; i++) {
