@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 /** xorshift32 (ts/bench/suites/fixtures.ts): a seeded, reproducible sequence of unsigned 32-bit integers. */
 export { rng } from '../dist/bench/suites/fixtures.js';
+import { percentile as harnessPercentile } from '../dist/bench/stats.js';
 
 /** The value of `--name` in `args`, or `dflt`. */
 export function option(args, name, dflt) {
@@ -64,10 +65,9 @@ export function peerProblem(name) {
   return `${pkg} does not load: ${line.trim()}${hint}`;
 }
 
-/** The value at quantile `q` (0..1) of `xs`: the element at floor(n q) of the sorted values. */
+/** The value at quantile `q` (0..1) of `xs`: the harness's percentile (ts/bench/stats.ts), interpolated. */
 export function percentile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * q))];
+  return harnessPercentile(xs, q * 100);
 }
 
 /** The middle value (upper middle of an even count). */

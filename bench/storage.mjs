@@ -57,7 +57,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PEERS, engineEnv, key, median, option, packageVersion, peerProblem, percentile, rng } from './peer.mjs';
-import { parseProcIo } from '../dist/bench/amplification.js';
+import { deviceCounter } from '../dist/bench/amplification.js';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => option(args, name, dflt);
@@ -433,18 +433,11 @@ async function engine(name) {
 }
 
 /**
- * Bytes this process has caused to be written to storage so far
- * (/proc/self/io write_bytes less cancelled_write_bytes, as the micro suite's
- * results.write counts them: ts/bench/amplification.ts), or null.
+ * Bytes this process has caused to be written to storage so far, or null: the
+ * micro suite's counter (/proc/self/io write_bytes less cancelled_write_bytes,
+ * ts/bench/amplification.ts).
  */
-function deviceWriteBytes() {
-  try {
-    const io = parseProcIo(fs.readFileSync('/proc/self/io', 'utf8'));
-    return io === null ? null : io.writeBytes - io.cancelledWriteBytes;
-  } catch {
-    return null;
-  }
-}
+const deviceWriteBytes = deviceCounter().read;
 
 /**
  * Sync system calls this process (every thread) makes while `fn` runs:

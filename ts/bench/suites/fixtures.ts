@@ -56,18 +56,34 @@ export function dbIo(db: Database | null, handles = { opened: 0, closed: 0 }, ca
   const out = { ...carried, opens: carried.opens + handles.opened * 2, closes: carried.closes + handles.closed * 2 };
   if (db === null) return out;
   const { io, logIo } = db.stats();
-  out.reads += io.reads + logIo.reads;
-  out.writes += io.writes + logIo.writes;
-  out.bytesRead += io.bytesRead + logIo.bytesRead;
-  out.bytesWritten += io.bytesWritten + logIo.bytesWritten;
-  out.fsyncs += io.fsyncs + logIo.fsyncs;
-  out.fdatasyncs += io.fdatasyncs + logIo.fdatasyncs;
+  addIoStats(out, io);
+  addIoStats(out, logIo);
   return out;
 }
 
 /** Adds the counters of a handle about to be closed into `acc` (a handle's counters die with it). */
 export function addIo(acc: IoCounters, db: Database): void {
   addIoStats(acc, dbIo(db));
+}
+
+/**
+ * The op of an open-and-close benchmark: opens a handle with `openDb`, counts
+ * its I/O (at open: a handle's counters end before its close) and closes it;
+ * `io` adds up every handle's.
+ */
+export function openCloseOp(openDb: () => Database): { op: () => void; io: () => IoCounters } {
+  const acc = zeroIo();
+  const handles = { opened: 0, closed: 0 };
+  return {
+    op() {
+      const db = openDb();
+      handles.opened++;
+      addIo(acc, db);
+      db.close();
+      handles.closed++;
+    },
+    io: () => dbIo(null, handles, acc),
+  };
 }
 
 export interface BuildOptions {
@@ -113,7 +129,8 @@ export function shuffled(n: number, seed: number): Uint32Array {
 }
 
 export function removeDatabase(file: string): void {
-  for (const f of [file, `${file}.log`]) fs.rmSync(f, { force: true });
+  // The lock file too: derived state, and a copy made here must not inherit an earlier handle's.
+  for (const f of [file, `${file}.log`, `${file}.lock`]) fs.rmSync(f, { force: true });
 }
 
 export function copyDatabase(from: string, to: string): void {

@@ -4,15 +4,15 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { open, type Database } from '../../db/index.js';
+import { open } from '../../db/index.js';
 import { HEADER_SIZE, PageType } from '../../format/constants.js';
 import { initPageHeader } from '../../format/page.js';
 import { NodeFile } from '../../io/file.js';
 import { Pager } from '../../pager/pager.js';
 import { mappingFor } from '../../pager/map.js';
 import type { Kernels } from '../../native/kernels.js';
-import { zeroIo, type Benchmark, type BenchCase, type BenchContext, type IoCounters, type Profile } from '../registry.js';
-import { addIo, dbConfig, dbIo, key16, randomIndexes, removeDatabase, valueOf } from './fixtures.js';
+import { type Benchmark, type BenchCase, type BenchContext, type IoCounters, type Profile } from '../registry.js';
+import { dbConfig, dbIo, key16, openCloseOp, randomIndexes, removeDatabase, valueOf } from './fixtures.js';
 
 const PAGE = 16384;
 
@@ -132,23 +132,14 @@ export function pagerBenchmarks(): Benchmark[] {
       setup(ctx) {
         const file = path.join(ctx.dir, 'empty.ndb');
         removeDatabase(file);
-        let db: Database = open(file, { pageSize: PAGE });
-        const cfg = dbConfig(db);
-        db.close();
-        const acc = zeroIo();
-        const handles = { opened: 0, closed: 0 };
+        const first = open(file, { pageSize: PAGE });
+        const cfg = dbConfig(first);
+        first.close();
         return {
           ops: 300 * ctx.profile.opsScale,
           db: cfg,
           warmupOps: 20,
-          op() {
-            db = open(file, { pageSize: PAGE });
-            handles.opened++;
-            addIo(acc, db);
-            db.close();
-            handles.closed++;
-          },
-          io: () => dbIo(null, handles, acc),
+          ...openCloseOp(() => open(file, { pageSize: PAGE })),
           notes: ['I/O counts cover open (read at open); a handle\'s counters end before its close, so close-time I/O is not counted', 'open/close count 2 files per handle (data file and log)'],
         };
       },

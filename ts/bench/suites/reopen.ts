@@ -5,11 +5,10 @@
 // without the lock file, which belongs to the live process. Recovery replays
 // the log since the last checkpoint, so its time is proportional to that log.
 
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open, type Database } from '../../db/index.js';
 import { zeroIo, type Benchmark } from '../registry.js';
-import { addIo, copyDatabase, dbConfig, dbIo, keyTable, randomIndexes, removeDatabase, VALUE_BYTES, valueOf } from './fixtures.js';
+import { addIo, copyDatabase, dbConfig, dbIo, keyTable, openCloseOp, randomIndexes, removeDatabase, VALUE_BYTES, valueOf } from './fixtures.js';
 import { populated } from './write.js';
 
 const g = { suite: 'micro', group: 'reopen' } as const;
@@ -17,11 +16,6 @@ const g = { suite: 'micro', group: 'reopen' } as const;
 /** Commits in the log since the last checkpoint at the crash: the default checkpoint interval (1,000 commits). */
 const CRASH_COMMITS = 1000;
 
-/** Removes a database's files, its lock file included (a copy must not inherit a handle's lock state). */
-function removeAll(file: string): void {
-  removeDatabase(file);
-  fs.rmSync(`${file}.lock`, { force: true });
-}
 
 export function reopenBenchmarks(): Benchmark[] {
   return [
@@ -33,8 +27,6 @@ export function reopenBenchmarks(): Benchmark[] {
       params: (p) => ({ records: p.records, value_bytes: VALUE_BYTES, shutdown: 'clean', call: 'open() + close()' }),
       setup(ctx) {
         const file = populated(ctx, 'reopen.ndb');
-        const acc = zeroIo();
-        const handles = { opened: 0, closed: 0 };
         const first = open(file);
         const cfg = dbConfig(first);
         first.close();
@@ -42,14 +34,7 @@ export function reopenBenchmarks(): Benchmark[] {
           ops: Math.max(1, Math.round(20 * ctx.profile.opsScale)),
           db: cfg,
           warmupOps: 2,
-          op() {
-            const db = open(file);
-            handles.opened++;
-            addIo(acc, db);
-            db.close();
-            handles.closed++;
-          },
-          io: () => dbIo(null, handles, acc),
+          ...openCloseOp(() => open(file)),
           notes: ['each op: open() + close() of the populated database after a clean close, default options', "I/O counts cover open; a handle's counters end before its close"],
         };
       },
@@ -105,13 +90,13 @@ export function reopenBenchmarks(): Benchmark[] {
           // Fresh crashed copies for the repeat, made before its timing.
           beforeRepeat() {
             for (let i = 0; i < ops; i++) {
-              removeAll(copy(i));
+              removeDatabase(copy(i));
               copyDatabase(crash, copy(i));
             }
           },
           warmup() {
             const w = path.join(ctx.dir, 'warm.ndb');
-            removeAll(w);
+            removeDatabase(w);
             copyDatabase(crash, w);
             open(w).close();
           },
