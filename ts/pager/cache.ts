@@ -18,15 +18,15 @@ const FIRST_SLOTS = 64;
 export class PageCache {
   private readonly slotOf = new Map<number, number>();
   /** Per slot, as many as allocated so far (`slots`, at most `capacity`): the page's id (-1: empty), the page. */
-  private ids: number[] = [];
-  private pages: (Uint8Array | undefined)[] = [];
-  private referenced = new Uint8Array(0);
+  private ids!: number[];
+  private pages!: (Uint8Array | undefined)[];
+  private referenced!: Uint8Array;
   /** Search hints of the page in each slot, built on first use (ts/pager/hints.ts); dropped with it. */
-  private hints: (Uint32Array | undefined)[] = [];
+  private hints!: (Uint32Array | undefined)[];
   /** An Int32Array over the page in each slot, made on first use (value copies); dropped with it. */
-  private words: (Int32Array | undefined)[] = [];
+  private words!: (Int32Array | undefined)[];
   /** Searches of the page in each slot while it has no hints (saturating). */
-  private searches = new Uint8Array(0);
+  private searches!: Uint8Array;
   /**
    * Hint arrays of pages dropped from the cache, at most SPARE_HINTS, for the
    * next pages' hints (takeHints): a catch-up that reads pages ahead replaces
@@ -39,8 +39,8 @@ export class PageCache {
   /** Bytes of all hint arrays held, spares included (at most about a quarter of the pages': spec §9.2). */
   hintBytes = 0;
   /** Txn id and page type of the page in each slot (its header, read once at put); replaced when the slots grow. */
-  txns = new Float64Array(0);
-  types = new Uint8Array(0);
+  txns!: Float64Array;
+  types!: Uint8Array;
   /** The slot of the page the last get or put returned, -1 after a miss. */
   last = -1;
   private hand = 0;
@@ -52,7 +52,21 @@ export class PageCache {
 
   /** capacity: the most pages held at once (≥ 1). */
   constructor(readonly capacity: number) {
-    this.grow(Math.min(capacity, FIRST_SLOTS));
+    this.emptySlots();
+  }
+
+  /** Per-slot arrays of FIRST_SLOTS empty slots (or `capacity`, if smaller): at construction and clear(). */
+  private emptySlots(): void {
+    this.ids = [];
+    this.pages = [];
+    this.hints = [];
+    this.words = [];
+    this.referenced = new Uint8Array(0);
+    this.searches = new Uint8Array(0);
+    this.types = new Uint8Array(0);
+    this.txns = new Float64Array(0);
+    this.slots = 0;
+    this.grow(Math.min(this.capacity, FIRST_SLOTS));
   }
 
   /** Makes the per-slot arrays `n` long (n > slots), the new slots empty. */
@@ -205,16 +219,7 @@ export class PageCache {
   /** Drops every page and gives back the slots' memory (the arrays start small again). */
   clear(): void {
     this.slotOf.clear();
-    this.ids = [];
-    this.pages = [];
-    this.hints = [];
-    this.words = [];
-    this.referenced = new Uint8Array(0);
-    this.searches = new Uint8Array(0);
-    this.types = new Uint8Array(0);
-    this.txns = new Float64Array(0);
-    this.slots = 0;
-    this.grow(Math.min(this.capacity, FIRST_SLOTS));
+    this.emptySlots();
     this.spareHints.clear();
     this.spareCount = 0;
     this.hintBytes = 0;
