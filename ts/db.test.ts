@@ -1002,7 +1002,7 @@ describe('write transactions', () => {
     return { model, next, w };
   }
 
-  type Method = 'write' | 'writev' | 'truncate' | 'datasync';
+  type Method = 'write' | 'truncate' | 'datasync';
   /**
    * Replaces methods of a file object (the data file, or the log's) for the
    * duration of f; `fail(method, args, call)` returns true to throw the injected
@@ -1011,7 +1011,7 @@ describe('write transactions', () => {
    */
   function injecting<T>(file: DbFile, fail: (method: Method, args: unknown[], call: (...a: unknown[]) => unknown) => boolean, f: () => T): T {
     const obj = file as unknown as Record<string, unknown>;
-    for (const m of ['write', 'writev', 'truncate', 'datasync'] as const) {
+    for (const m of ['write', 'truncate', 'datasync'] as const) {
       const original = obj[m] as (...a: unknown[]) => unknown;
       obj[m] = function (this: unknown, ...args: unknown[]) {
         const call = (...a: unknown[]): unknown => original.apply(this, a);
@@ -1022,7 +1022,7 @@ describe('write transactions', () => {
     try {
       return f();
     } finally {
-      for (const m of ['write', 'writev', 'truncate', 'datasync']) delete obj[m];
+      for (const m of ['write', 'truncate', 'datasync']) delete obj[m];
     }
   }
   const injected = Object.assign(new Error('EIO: injected I/O error'), { code: 'EIO' });
@@ -1089,7 +1089,7 @@ describe('write transactions', () => {
     };
     const err = injecting(
       engineOfDatabase(db).pager.file,
-      (m) => ((point === 'page write' && (m === 'write' || m === 'writev')) || (point === 'file extension' && m === 'truncate') ? fire() : false),
+      (m) => ((point === 'page write' && m === 'write') || (point === 'file extension' && m === 'truncate') ? fire() : false),
       () =>
         injecting(
           logFileOf(db),
@@ -1181,7 +1181,7 @@ describe('write transactions', () => {
       engineOfDatabase(db).pager.file,
       (m, args) => {
         const pos = args[1] as number;
-        if (point === 'chain page write' && (m === 'writev' || (m === 'write' && pos !== metaPos))) return fire();
+        if (point === 'chain page write' && m === 'write' && pos !== metaPos) return fire();
         if (point === 'meta write' && m === 'write' && pos === metaPos) return fire();
         if (m === 'datasync') {
           syncs++;

@@ -310,18 +310,6 @@ class MemFile implements DbFile {
     });
   }
 
-  writev(bufs: readonly Uint8Array[], position: number): void {
-    let total = 0;
-    for (const b of bufs) total += b.length;
-    const joined = new Uint8Array(total);
-    let at = 0;
-    for (const b of bufs) {
-      joined.set(b, at);
-      at += b.length;
-    }
-    this.write(joined, position);
-  }
-
   datasync(): void {
     if (!this.closed) this.fs.onSync?.(this.path);
     this.io('datasync', () => {

@@ -33,8 +33,6 @@ export interface DbFile {
   read(buf: Uint8Array, position: number): number;
   /** Writes all of buf at position, or throws IoError/OutOfSpace (some bytes may have reached the file). */
   write(buf: Uint8Array, position: number): void;
-  /** Writes the buffers back to back starting at position. */
-  writev(bufs: readonly Uint8Array[], position: number): void;
   /** fdatasync. After a failure the file's durable content is unknown. */
   datasync(): void;
   /** fdatasync on the thread pool, so commits can gather behind it (group commit). */
@@ -101,33 +99,6 @@ export class NodeFile implements DbFile {
     }
     this.stats.writes++;
     this.stats.bytesWritten += done;
-  }
-
-  writev(bufs: readonly Uint8Array[], position: number): void {
-    let total = 0;
-    for (const b of bufs) total += b.length;
-    let done = 0;
-    try {
-      done = fs.writevSync(this.fd, bufs as Uint8Array[], position);
-    } catch (err) {
-      throw ioError(err, `write ${this.path} at ${position}`, this.path);
-    }
-    this.stats.writes++;
-    this.stats.bytesWritten += done;
-    if (done < total) {
-      // Short vectored write: finish buffer by buffer from where it stopped.
-      let skip = done;
-      let pos = position + done;
-      for (const b of bufs) {
-        if (skip >= b.length) {
-          skip -= b.length;
-          continue;
-        }
-        this.write(b.subarray(skip), pos);
-        pos += b.length - skip;
-        skip = 0;
-      }
-    }
   }
 
   datasync(): void {

@@ -24,7 +24,7 @@ import {
   LOG_VERSION_OFFSET,
 } from '../format/constants.js';
 import { RECORD_OVERHEAD, RECORD_PREV_POSITION_OFFSET } from '../format/record.js';
-import { LOG_PREALLOC_BYTES, LogFile, type ScanEnd, type ScannedRecord } from './file.js';
+import { LOG_PREALLOC_BYTES, LOG_PREALLOC_CHUNK, LogFile, type ScanEnd, type ScannedRecord } from './file.js';
 import { RecordBuilder } from './record.js';
 import { FaultyFileSystem } from '../io/faulty.js';
 
@@ -358,9 +358,11 @@ describe('dropping old records', () => {
 describe('preallocation (spec/file_format_v1.md §8.5)', () => {
   const zerosPast = (offset: number): boolean => fs.readFileSync(path()).subarray(offset).every((b) => b === 0);
 
-  it('an append past the known end writes LOG_PREALLOC_BYTES of zeros after its record; the appends into them leave the size alone; a record that long just extends the file', () => {
+  it('an append past the known end writes LOG_PREALLOC_BYTES of zeros after its record, LOG_PREALLOC_CHUNK at a time; the appends into them leave the size alone; a record that long just extends the file', () => {
     const log = create();
+    const writes = log.stats.writes;
     const { positions, ends } = appendCommits(log, 40);
+    expect(log.stats.writes - writes, '40 records and the zeros in chunks').toBe(40 + LOG_PREALLOC_BYTES / LOG_PREALLOC_CHUNK);
     let size = ends[0]! + LOG_PREALLOC_BYTES;
     expect(fs.statSync(path()).size).toBe(size);
     expect(zerosPast(log.end)).toBe(true);

@@ -72,6 +72,14 @@ const SCAN_CHUNK = 1 << 20;
  * long just extend the file.
  */
 export const LOG_PREALLOC_BYTES = 256 << 10;
+/**
+ * The zeros go in writes of this many bytes, not one: Linux sizes the page
+ * cache's folios by the write that fills them, and a record written into a
+ * 256 KiB folio made each commit's fdatasync slower (on this project's
+ * machine a 582-byte write + fdatasync had a p50 of 92-100 µs into space
+ * zeroed by one write, 84-85 µs into space zeroed 4 KiB at a time).
+ */
+export const LOG_PREALLOC_CHUNK = 4096;
 let zeros: Uint8Array | null = null;
 
 /** How many zero bytes buf holds from `from` (up to `to`). */
@@ -198,9 +206,9 @@ export class LogFile {
       this.reach = need;
       return;
     }
-    zeros ??= new Uint8Array(LOG_PREALLOC_BYTES);
+    zeros ??= new Uint8Array(LOG_PREALLOC_CHUNK);
     try {
-      this.file.write(zeros, need);
+      for (let at = 0; at < LOG_PREALLOC_BYTES; at += LOG_PREALLOC_CHUNK) this.file.write(zeros, need + at);
     } catch (err) {
       // A full disk still takes records that fit: the zeros only save the next syncs an
       // inode write, so without room for them the appends just extend the file. Whatever

@@ -84,7 +84,7 @@ export function expectCode(fn: () => unknown, code: string): NorthstarError {
 
 /**
  * A DbFile in memory that logs each call, positions in pages of `pageSize`
- * ("read 2", "writev 20x256", "size", "truncate 16384"): for unit tests of
+ * ("read 2", "write 20", "size", "truncate 16384"): for unit tests of
  * the pager and the tree writer without a disk.
  */
 export class MemoryFile implements DbFile {
@@ -117,13 +117,6 @@ export class MemoryFile implements DbFile {
   write(buf: Uint8Array, position: number): void {
     this.calls.push(`write ${position / this.pageSize}`);
     this.put(buf, position);
-  }
-  writev(bufs: readonly Uint8Array[], position: number): void {
-    this.calls.push(`writev ${position / this.pageSize}x${bufs.length}`);
-    for (const b of bufs) {
-      this.put(b, position);
-      position += b.length;
-    }
   }
   datasync(): void {}
   datasyncAsync(): Promise<void> {
