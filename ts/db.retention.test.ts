@@ -259,10 +259,12 @@ describe('stats across a log replaced by retention', () => {
 describe('retention and group commit', () => {
   const { openDb } = useTempDbs('ns-retention-async-');
   it('a drop while a commitAsync sync is in flight leaves that sync to finish on the old file, and the commit is acknowledged', async () => {
-    // A checkpoint every second commit, and a drop at every checkpoint: commit 2k's checkpoint
-    // replaces the log while the fdatasync commit 2k-1's commitAsync started is in flight.
-    // The test file system runs an asynchronous sync on a later turn of the event loop, so
-    // the replacement comes first every time (a real one races the thread pool).
+    // A checkpoint (db.checkpoint(), on this thread) after every second commit, and a drop at
+    // every checkpoint: it replaces the log while the fdatasync commit 2k-1's commitAsync
+    // started is in flight. The test file system runs an asynchronous sync on a later turn of
+    // the event loop, so the replacement comes first every time (a real one races the thread
+    // pool). The automatic checkpoints commitAsync starts run on the thread pool, so at most
+    // one of them starts during the loop and none finishes.
     const fileSystem = new FaultyFileSystem();
     const db = openDb({ fileSystem, sync: 'full', checkpoint: { commits: 2 }, log: { retainTxns: 1, retainBytes: Infinity, minDropBytes: 0 } });
     const acked: Promise<number>[] = [];
@@ -270,6 +272,7 @@ describe('retention and group commit', () => {
       const w = db.beginWrite();
       w.put(key(i), 'v'.repeat(500));
       acked.push(w.commitAsync());
+      if (i % 2 === 1) db.checkpoint();
     }
     expect(await Promise.all(acked)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     const s = db.stats();

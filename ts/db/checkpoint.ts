@@ -13,6 +13,7 @@ import { historyCapacity, writeHistoryPage } from '../pager/history.js';
 import { encodeMeta, type Meta } from '../pager/meta.js';
 import type { Engine } from './engine.js';
 import { publishShared, publishUpTo } from './groupcommit.js';
+import { releaseWriterLock } from './writer.js';
 
 /**
  * True when the automatic checkpoint is due: `checkpoint.commits` commits or
@@ -38,13 +39,122 @@ export function checkpointDue(e: Engine): boolean {
 }
 
 /**
- * The checkpoint protocol (spec §8.2): the log durable up to the latest
- * commit; the freelist and history chains written; the data file synced;
- * the meta written to the slot the current durable meta is not in; synced.
+ * A checkpoint between its steps (spec §8.2): its chains are written and the
+ * meta it will write is known. `stage` is the step its asynchronous form
+ * waits on: 'pages', the data file's sync (3); 'meta', the meta's sync (5).
+ */
+export interface PendingCheckpoint {
+  readonly meta: Meta;
+  readonly slot: number;
+  readonly freelistChain: number[];
+  readonly historyChain: number[];
+  /** The durable meta's chains, freed once this meta is durable. */
+  readonly oldChains: number[];
+  /** Pages the chains took from the free list (given back if the data file's sync fails). */
+  readonly taken: number[];
+  stage: 'pages' | 'meta';
+}
+
+/**
+ * The checkpoint protocol (spec §8.2), on the calling thread: the log durable
+ * up to the latest commit; the freelist and history chains written; the data
+ * file synced; the meta written to the slot the current durable meta is not
+ * in; synced. A checkpoint already under way (startCheckpoint) is finished
+ * first, the same way.
  */
 export function writeCheckpoint(e: Engine, force = false): void {
+  settleCheckpoint(e);
   const s = e.latest;
   if (!force && s.txnId === e.durable.txnId && s.logEnd === e.durable.logTail) return;
+  const p = prepareCheckpoint(e);
+  finishSynchronously(e, p);
+}
+
+/**
+ * The checkpoint protocol with its two data-file syncs on the thread pool, for
+ * commitAsync's writer (spec §8.2, "asynchronous form"): steps 1-2 now, then
+ * the event loop runs on while the data file syncs, and this handle's writes
+ * go on meanwhile (they land on pages the new meta does not reach: free
+ * pages, the chains' pages taken out of the free list first). The handle
+ * keeps the writer lock until the meta is durable (releaseWriterLock waits
+ * for it), so no other handle writes or checkpoints from a meta that is not
+ * yet the durable one. Pages freed since the durable meta stay unusable until
+ * then (FreeList.release goes by `durable`). A failure poisons the handle,
+ * as a failed synchronous checkpoint does; the commits stay durable in the log.
+ * `then` runs once the meta is durable (log retention), before the lock goes.
+ */
+export function startCheckpoint(e: Engine, then: () => void): void {
+  const p = prepareCheckpoint(e);
+  if (e.sync !== 'full') {
+    finishSynchronously(e, p);
+    then();
+    return;
+  }
+  failpoint('beforeCheckpointSync');
+  e.checkpointing = p;
+  const still = (): boolean => e.checkpointing === p && !e.closed && e.poisoned === null;
+  const fail = (err: unknown): void => {
+    if (e.checkpointing !== p) return;
+    e.checkpointing = null;
+    e.poison(err instanceof NorthstarError ? err : new NorthstarError('IoError', `checkpoint failed: ${String(err)}`, { cause: err }));
+    releaseWriterLock(e);
+  };
+  e.file
+    .datasyncAsync()
+    .then(() => {
+      if (!still()) return undefined;
+      writeMeta(e, p);
+      return e.file.datasyncAsync().then(() => {
+        if (!still()) return;
+        failpoint('afterMetaSync');
+        e.checkpointing = null;
+        installCheckpoint(e, p);
+        then();
+        releaseWriterLock(e);
+      });
+    })
+    .catch(fail);
+}
+
+/** Finishes a checkpoint startCheckpoint left under way, on the calling thread (what it has not done yet). */
+export function settleCheckpoint(e: Engine): void {
+  const p = e.checkpointing;
+  if (p === null) return;
+  e.checkpointing = null;
+  finishSynchronously(e, p);
+}
+
+/** Steps 3-5 from where `p` stands, each sync on the calling thread. */
+function finishSynchronously(e: Engine, p: PendingCheckpoint): void {
+  if (p.stage === 'pages') {
+    try {
+      failpoint('beforeCheckpointSync');
+      if (e.sync === 'full') e.file.datasync();
+    } catch (err) {
+      e.freeList.giveBack(p.taken);
+      throw err instanceof NorthstarError ? err : new NorthstarError('IoError', `checkpoint failed: ${String(err)}`, { cause: err });
+    }
+    writeMeta(e, p);
+  }
+  try {
+    if (e.sync === 'full') e.file.datasync();
+    failpoint('afterMetaSync');
+  } catch (err) {
+    const error = err instanceof NorthstarError ? err : new NorthstarError('IoError', String(err), { cause: err });
+    e.poison(error);
+    throw error;
+  }
+  installCheckpoint(e, p);
+}
+
+/**
+ * Steps 1-2: the log durable up to the latest commit, which becomes what
+ * every handle sees; new freelist and history chains written (unsynced) on
+ * pages taken from the free list or the end of the file, which the latest
+ * state then counts. The old chains are freed by this checkpoint.
+ */
+function prepareCheckpoint(e: Engine): PendingCheckpoint {
+  const s = e.latest;
   const pager = e.pager;
   // 1. Every record the meta will cover must be durable first.
   failpoint('beforeCheckpointLogSync');
@@ -98,14 +208,15 @@ export function writeCheckpoint(e: Engine, force = false): void {
       order.map((i) => pages[i]!),
     );
     pager.extendTo(pageCount * pager.pageSize);
-    // 3. Every page the meta can reach is durable before the meta.
-    failpoint('beforeCheckpointSync');
-    if (e.sync === 'full') e.file.datasync();
   } catch (err) {
     e.freeList.giveBack(taken);
     throw err instanceof NorthstarError ? err : new NorthstarError('IoError', `checkpoint failed: ${String(err)}`, { cause: err });
   }
-  // 4. The meta, into the other slot; 5. durable.
+  // The chains' pages past the old end are the latest state's from here: the writes after
+  // this one (an asynchronous checkpoint's) allocate past them.
+  e.latest = { ...s, pageCount };
+  if (e.published.txnId === s.txnId) e.published = e.latest;
+  e.commitsSinceCheckpoint = 0;
   const meta: Meta = {
     pageSize: pager.pageSize,
     txnId: s.txnId,
@@ -120,28 +231,34 @@ export function writeCheckpoint(e: Engine, force = false): void {
     checkpointSeq: (e.durable.checkpointSeq + 1) >>> 0,
   };
   const slot = e.durableSlot === META_PAGE_A ? META_PAGE_B : META_PAGE_A;
+  return { meta, slot, freelistChain, historyChain, oldChains, taken, stage: 'pages' };
+}
+
+/** Step 4 (once every page the meta reaches is durable): the meta, into the other slot, unsynced. */
+function writeMeta(e: Engine, p: PendingCheckpoint): void {
+  p.stage = 'meta';
   try {
     // Counted before it happens (concurrency §2.4): a checkpoint that dies here still makes the next writer look.
     e.metaWritesSeen = e.coord.noteMetaWrite();
     failpoint('beforeMetaWrite');
-    e.file.write(encodeMeta(meta, slot, pager.kernels), slot * pager.pageSize);
+    e.file.write(encodeMeta(p.meta, p.slot, e.pager.kernels), p.slot * e.pager.pageSize);
     failpoint('beforeMetaSync');
-    if (e.sync === 'full') e.file.datasync();
-    failpoint('afterMetaSync');
   } catch (err) {
     const error = err instanceof NorthstarError ? err : new NorthstarError('IoError', String(err), { cause: err });
     e.poison(error);
     throw error;
   }
+}
+
+/** After step 5: the meta is durable; it is the one every handle's next writer starts from. */
+function installCheckpoint(e: Engine, p: PendingCheckpoint): void {
+  const { meta } = p;
   e.durable = meta;
-  e.durableSlot = slot;
-  e.latest = { ...s, pageCount };
-  if (e.published.txnId === s.txnId) e.published = e.latest;
-  e.freelistPages = freelistChain;
-  e.historyPages = historyChain;
-  e.freeList.addPending(s.txnId, oldChains);
-  e.commitsSinceCheckpoint = 0;
-  noteLogCut(e, { txnId: s.txnId, position: s.logEnd });
+  e.durableSlot = p.slot;
+  e.freelistPages = p.freelistChain;
+  e.historyPages = p.historyChain;
+  e.freeList.addPending(meta.txnId, p.oldChains);
+  noteLogCut(e, { txnId: meta.txnId, position: meta.logTail });
   // The next writer, here or in another handle, starts from this meta (concurrency §5).
   publishShared(e);
 }

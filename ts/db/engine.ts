@@ -24,7 +24,7 @@ import type { CommitResult, ReadHost, TreeState, WriteHost } from '../txn/host.j
 import type { WriteTxn } from '../txn/write.js';
 import type { Coordinator } from '../shared/coordinator.js';
 import { loadFreeList, loadHistory } from './chains.js';
-import { writeCheckpoint, checkpointDue, type LogCut } from './checkpoint.js';
+import { writeCheckpoint, checkpointDue, startCheckpoint, type LogCut, type PendingCheckpoint } from './checkpoint.js';
 import { dropRetiredLog } from './truncate.js';
 import { publishUpTo, syncLogUpTo, type Unsynced, type SyncWaiter } from './groupcommit.js';
 import { snapshotOf, stateOfMeta } from './logscan.js';
@@ -92,6 +92,8 @@ export class Engine implements WriteHost, ReadHost {
 
   // ---- checkpoints (checkpoint.ts) ----
   commitsSinceCheckpoint = 0;
+  /** A checkpoint whose data-file syncs run on the thread pool (startCheckpoint); it holds the writer lock. */
+  checkpointing: PendingCheckpoint | null = null;
   /** Checkpoints this handle opened at or wrote, oldest first: where log retention may cut (truncate.ts, spec §8.7). */
   logCuts!: LogCut[];
 
@@ -268,12 +270,21 @@ export class Engine implements WriteHost, ReadHost {
     return syncLogUpTo(this, position);
   }
 
-  writerDone(): void {
+  /**
+   * The write transaction ended. A checkpoint due now runs on this thread
+   * after commit() (a synchronous form, like its log sync), and with its
+   * syncs on the thread pool after commitAsync() (startCheckpoint), one at a
+   * time.
+   */
+  writerDone(async = false): void {
     this.writer = null;
-    if (!this.closed && !this.poisoned && checkpointDue(this)) {
+    if (!this.closed && !this.poisoned && this.checkpointing === null && checkpointDue(this)) {
       try {
-        writeCheckpoint(this);
-        dropRetiredLog(this);
+        if (async) startCheckpoint(this, () => dropRetiredLog(this));
+        else {
+          writeCheckpoint(this);
+          dropRetiredLog(this);
+        }
       } catch (err) {
         // The commit itself is durable in the log; a failed checkpoint only
         // delays the data file. Refuse writes until reopen recovers.

@@ -29,7 +29,9 @@ export interface OpenOptions {
    * since the last one (defaults 1000 and 64 MiB), or once the pages commits
    * freed since then that only a checkpoint lets the writer reuse reach
    * `freedBytes` (default 128 MiB): what the data file may grow by between
-   * checkpoints (spec/file_format_v1.md §8.2).
+   * checkpoints (spec/file_format_v1.md §8.2). One made due by commit() syncs
+   * on the calling thread, like commit() itself; one made due by
+   * commitAsync() syncs on the thread pool while the handle keeps writing.
    */
   checkpoint?: { commits?: number; logBytes?: number; freedBytes?: number };
   /**

@@ -274,9 +274,9 @@ export function withWriterLock<T>(e: Engine, fn: () => T, timeoutMs = 0): T {
   }
 }
 
-/** Lets other handles write, once this one has no write transaction and no commit waiting for its sync. */
+/** Lets other handles write, once this one has no write transaction, no commit waiting for its sync and no checkpoint under way. */
 export function releaseWriterLock(e: Engine): void {
-  if (e.writer === null && e.unsynced.length === 0 && !e.recovering && e.coord.writerLocked) e.coord.unlockWriter();
+  if (e.writer === null && e.unsynced.length === 0 && e.checkpointing === null && !e.recovering && e.coord.writerLocked) e.coord.unlockWriter();
   // The writer is free here (this handle's waiters) or the lock is (every handle's in this thread).
   if (e.writer === null) nudgeWaiters();
 }

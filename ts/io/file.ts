@@ -39,6 +39,7 @@ export interface DbFile {
   datasyncAsync(): Promise<void>;
   truncate(size: number): void;
   size(): number;
+  /** Closes the file; a datasyncAsync still running keeps the descriptor open until it ends. */
   close(): void;
 }
 
@@ -112,7 +113,17 @@ export class NodeFile implements DbFile {
 
   datasyncAsync(): Promise<void> {
     return new Promise((resolve, reject) => {
-      fs.fdatasync(this.fd, (err) => {
+      const fd = this.fd;
+      this.syncsInFlight++;
+      fs.fdatasync(fd, (err) => {
+        // The descriptor stays open while the thread pool syncs it (close() leaves it to
+        // the last sync), so a number closed and reused meanwhile is never synced instead.
+        if (--this.syncsInFlight === 0 && this.closeDeferred) {
+          // Nobody is left to tell of a failed close: the handle was closed already.
+          try {
+            fs.closeSync(fd);
+          } catch {}
+        }
         if (err) reject(ioError(err, `fdatasync ${this.path}`, this.path));
         else {
           this.stats.fdatasyncs++;
@@ -138,10 +149,18 @@ export class NodeFile implements DbFile {
     }
   }
 
+  /** datasyncAsync calls running; close() waits for them to end before the descriptor goes. */
+  private syncsInFlight = 0;
+  private closeDeferred = false;
+
   close(): void {
     if (this.fd < 0) return;
     const fd = this.fd;
     this.fd = -1;
+    if (this.syncsInFlight > 0) {
+      this.closeDeferred = true;
+      return;
+    }
     try {
       fs.closeSync(fd);
     } catch (err) {

@@ -70,8 +70,12 @@ export interface WriteHost {
   committed(result: CommitResult, durable: boolean): void;
   /** Resolves once the log is durable up to `position` (group commit). */
   syncLogUpTo(position: number): Promise<void>;
-  /** Releases the writer slot; called exactly once per transaction. */
-  writerDone(): void;
+  /**
+   * Releases the writer slot; called exactly once per transaction. `async`:
+   * the transaction was committed by commitAsync, so a checkpoint it makes
+   * due syncs on the thread pool.
+   */
+  writerDone(async?: boolean): void;
   /** The log's durable content is unknown: refuse writes until reopen. */
   poison(err: NorthstarError): void;
 }

@@ -238,7 +238,7 @@ export class WriteTxn implements Disposable {
         },
         durable,
       );
-      this.#finish('committed');
+      this.#finish('committed', deferSync);
       failpoint('afterCommitPublish');
       return txnId;
     } catch (err) {
@@ -273,9 +273,10 @@ export class WriteTxn implements Disposable {
     this.#taken.length = 0;
   }
 
-  #finish(state: 'committed' | 'aborted' | 'failed'): void {
+  /** `deferSync`: commitAsync's, whose checkpoint, if one is due, syncs on the thread pool. */
+  #finish(state: 'committed' | 'aborted' | 'failed', deferSync = false): void {
     this.#state = state;
-    this.#host.writerDone();
+    this.#host.writerDone(deferSync);
   }
 
   /** A tree change failed half-way: the transaction is fit only for abort. */

@@ -1,0 +1,140 @@
+// Checkpoints (ts/db/checkpoint.ts, spec/file_format_v1.md §8.2): the
+// asynchronous form commitAsync's writer runs, whose two data-file syncs run on
+// the thread pool while this handle's writes go on, and how the synchronous
+// callers (db.checkpoint(), close()) finish one that is under way.
+
+import { describe, expect, it } from 'vitest';
+import { open, type Database } from '../index.js';
+import { expectCode, expectVerified, useTempDbs } from '../testing/fixtures.js';
+import { engineOfDatabase } from './internal.js';
+
+const tmp = useTempDbs('northstar-checkpoint-');
+
+function value(db: Database, key: string): string | undefined {
+  const r = db.beginRead();
+  try {
+    return r.get(key)?.toString();
+  } finally {
+    r.close();
+  }
+}
+
+/** `n` commits by commitAsync, each awaited; returns the last txn id. */
+async function commitsAsync(db: Database, from: number, n: number): Promise<number> {
+  let id = 0;
+  for (let i = from; i < from + n; i++) {
+    const w = db.beginWrite();
+    w.put(`k${i}`, `v${i}`);
+    id = await w.commitAsync();
+  }
+  return id;
+}
+
+/** Resolves once fn() holds, looking on every turn of the event loop (up to 10 s). */
+async function until(fn: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+describe('the asynchronous checkpoint (commitAsync)', () => {
+  it('runs after the commit that made it due has resolved; this handle writes meanwhile, other handles wait for the writer until the meta is durable', async () => {
+    const a = tmp.openDb({ sync: 'full', checkpoint: { commits: 5 } });
+    const b = tmp.track(open(tmp.dbPath(), { sync: 'full' }));
+    expect(await commitsAsync(a, 0, 5)).toBe(5);
+    // The fifth commit made the checkpoint due: its data file sync is on the thread pool now.
+    expect(a.stats().checkpoint.txnId).toBe(0);
+    const w = a.beginWrite();
+    w.put('meanwhile', 'x');
+    expect(w.commit()).toBe(6);
+    expect(value(a, 'meanwhile')).toBe('x');
+    expectCode(() => b.beginWrite(), 'WriteBusy');
+    const wb = await b.beginWriteAsync({ timeoutMs: 10_000 });
+    expect(a.stats().checkpoint.txnId, 'the writer lock went once the meta was durable').toBe(5);
+    wb.put('b', 'y');
+    expect(wb.commit()).toBe(7);
+    expect(value(b, 'meanwhile')).toBe('x');
+    expectVerified(b);
+    a.close();
+    b.close();
+    const again = tmp.openDb({ sync: 'full' });
+    for (let i = 0; i < 5; i++) expect(value(again, `k${i}`)).toBe(`v${i}`);
+    expect(value(again, 'b')).toBe('y');
+    expectVerified(again);
+  });
+
+  it('db.checkpoint() during one finishes it on this thread, then checkpoints the commits after it; the thread pool finishing later changes nothing', async () => {
+    const db = tmp.openDb({ sync: 'full', checkpoint: { commits: 4 } });
+    await commitsAsync(db, 0, 4);
+    expect(engineOfDatabase(db).checkpointing).not.toBeNull();
+    const w = db.beginWrite();
+    w.put('five', '5');
+    w.commit();
+    db.checkpoint();
+    expect(engineOfDatabase(db).checkpointing).toBeNull();
+    expect(db.stats().checkpoint).toMatchObject({ txnId: 5, commitsSince: 0 });
+    const seq = engineOfDatabase(db).durable.checkpointSeq;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(db.stats().checkpoint.txnId).toBe(5);
+    expect(engineOfDatabase(db).durable.checkpointSeq).toBe(seq);
+    expectVerified(db);
+  });
+
+  it('close() during one finishes it: the reopened database starts at the last commit with nothing to replay', async () => {
+    const db = tmp.openDb({ sync: 'full', checkpoint: { commits: 3 } });
+    await commitsAsync(db, 0, 3);
+    expect(engineOfDatabase(db).checkpointing).not.toBeNull();
+    db.close();
+    const again = tmp.openDb({ sync: 'full' });
+    expect(again.stats().checkpoint).toMatchObject({ txnId: 3, commitsSince: 0 });
+    expect(value(again, 'k2')).toBe('v2');
+    expectVerified(again);
+  });
+
+  it('one at a time: commits during one do not start another; the next starts at the first due commit after it', async () => {
+    const db = tmp.openDb({ sync: 'full', checkpoint: { commits: 2 } });
+    await commitsAsync(db, 0, 2);
+    const first = engineOfDatabase(db).checkpointing;
+    expect(first?.meta.txnId).toBe(2);
+    const pending = [];
+    for (let i = 2; i < 6; i++) {
+      const w = db.beginWrite();
+      w.put(`k${i}`, `v${i}`);
+      pending.push(w.commitAsync());
+    }
+    expect(engineOfDatabase(db).checkpointing).toBe(first);
+    await Promise.all(pending);
+    await until(() => engineOfDatabase(db).checkpointing === null);
+    expect(db.stats().checkpoint.txnId).toBe(2);
+    await commitsAsync(db, 6, 1);
+    expect(engineOfDatabase(db).checkpointing?.meta.txnId).toBe(7);
+    await until(() => db.stats().checkpoint.txnId === 7);
+    expectVerified(db);
+  });
+
+  it('a failed data-file sync poisons the handle (writes refused until reopen) and loses no acknowledged commit', async () => {
+    const db = tmp.openDb({ sync: 'full', checkpoint: { commits: 3 } });
+    const file = engineOfDatabase(db).file;
+    const real = file.datasyncAsync.bind(file);
+    let failed = 0;
+    file.datasyncAsync = () => (failed++ === 0 ? Promise.reject(new Error('EIO: injected')) : real());
+    expect(await commitsAsync(db, 0, 3)).toBe(3);
+    await until(() => engineOfDatabase(db).checkpointing === null);
+    expect(failed).toBe(1);
+    expectCode(() => db.beginWrite(), 'IoError');
+    expect(db.stats().checkpoint.txnId).toBe(0);
+    db.close();
+    const again = tmp.openDb({ sync: 'full' });
+    for (let i = 0; i < 3; i++) expect(value(again, `k${i}`)).toBe(`v${i}`);
+    expectVerified(again);
+  });
+
+  it('sync: none runs it at once (there is nothing to wait for)', async () => {
+    const db = tmp.openDb({ checkpoint: { commits: 2 } });
+    await commitsAsync(db, 0, 2);
+    expect(engineOfDatabase(db).checkpointing).toBeNull();
+    expect(db.stats().checkpoint.txnId).toBe(2);
+  });
+});
