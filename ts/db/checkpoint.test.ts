@@ -3,6 +3,7 @@
 // the thread pool while this handle's writes go on, and how the synchronous
 // callers (db.checkpoint(), close()) finish one that is under way.
 
+import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { open, type Database } from '../index.js';
 import { expectCode, expectVerified, useTempDbs } from '../testing/fixtures.js';
@@ -128,6 +129,27 @@ describe('the asynchronous checkpoint (commitAsync)', () => {
     db.close();
     const again = tmp.openDb({ sync: 'full' });
     for (let i = 0; i < 3; i++) expect(value(again, `k${i}`)).toBe(`v${i}`);
+    expectVerified(again);
+  });
+
+  it('pages its meta reaches stay unused while it is pending: a crash once it is durable recovers from it', async () => {
+    // History of one commit: nothing but the pending meta keeps the pages of txn 3 from reuse.
+    const db = tmp.openDb({ sync: 'full', checkpoint: { commits: 3 }, history: { txns: 1 } });
+    await commitsAsync(db, 0, 3);
+    expect(engineOfDatabase(db).checkpointing?.meta.txnId).toBe(3);
+    for (let i = 0; i < 6; i++) {
+      const w = db.beginWrite();
+      for (let k = 0; k < 3; k++) w.put(`k${k}`, `x${i}`);
+      w.commit();
+    }
+    await until(() => db.stats().checkpoint.txnId === 3);
+    // The files as a crash would leave them now: meta 3 durable, the six commits in the log.
+    const copy = tmp.dbPath('copy');
+    fs.copyFileSync(tmp.dbPath(), copy);
+    fs.copyFileSync(tmp.logPath(), `${copy}.log`);
+    const again = tmp.openDb({ sync: 'full' }, 'copy');
+    expect(again.txnId).toBe(9);
+    for (let k = 0; k < 3; k++) expect(value(again, `k${k}`)).toBe('x5');
     expectVerified(again);
   });
 

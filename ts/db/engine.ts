@@ -302,8 +302,15 @@ export class Engine implements WriteHost, ReadHost {
     return this.sync === 'none' ? -1 : this.syncedEnd;
   }
 
+  /**
+   * The newest meta that reaches pages already written: the durable one, or
+   * the one an asynchronous checkpoint is writing. A page written up to it
+   * and freed later is protected (reusable only after a checkpoint past its
+   * freeing commit is durable), also while that meta is still pending: should
+   * it become durable, its tree must still be intact (spec §8.2).
+   */
   get checkpointTxnId(): number {
-    return this.durable.txnId;
+    return this.checkpointing?.meta.txnId ?? this.durable.txnId;
   }
 }
 

@@ -50,7 +50,7 @@ export interface CommitResult {
 export interface WriteHost {
   readonly pager: Pager;
   readonly latest: TreeState;
-  /** Txn id of the durable checkpoint. */
+  /** Txn id of the newest checkpoint's meta, durable or being written: pages written up to it are protected. */
   readonly checkpointTxnId: number;
   readonly freeList: FreeList;
   readonly log: LogFile;
