@@ -18,8 +18,10 @@ export const ErrorCode = {
   InvalidArgument: 'InvalidArgument',
   /** The transaction or database was closed. */
   Closed: 'Closed',
-  /** An AbortSignal passed to a wait (beginWriteAsync, write, openAsync) was aborted; its reason is the cause. */
+  /** An AbortSignal passed to a wait (beginWriteAsync, write, openAsync, a queue's claim) was aborted; its reason is the cause. */
   Aborted: 'Aborted',
+  /** A task queue's complete, fail or renew came with a claim that is no longer the task's current one; nothing was changed. */
+  LeaseLost: 'LeaseLost',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

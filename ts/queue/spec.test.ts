@@ -1,0 +1,98 @@
+// spec/task_queue_v0.md's tables against the code: the key tags, the task
+// record's fixed layout (checked by encoding a record and reading the bytes
+// at the offsets the spec gives), and the named constants.
+
+import { describe, expect, it } from 'vitest';
+import { parseTables, readSpec, tablesWithHeader } from '../testing/spec_tables.js';
+import * as keys from './keys.js';
+import * as queue from './queue.js';
+import { encodeTask, TASK_FIXED_BYTES, TASK_RECORD_VERSION, TaskState, BLOB_JSON } from './task.js';
+
+const tables = parseTables(readSpec('task_queue_v0.md'));
+
+describe('spec/task_queue_v0.md', () => {
+  it('§2 tags: every table of the key layout has the tag the code writes', () => {
+    const [t] = tablesWithHeader(tables, 'tag', 'table', 'rest of the key', 'value');
+    const byName: Record<string, number> = {
+      task: keys.TAG_TASK,
+      ready: keys.TAG_READY,
+      delayed: keys.TAG_DELAYED,
+      age: keys.TAG_AGE,
+      lease: keys.TAG_LEASE,
+      finished: keys.TAG_FINISHED,
+      key: keys.TAG_IDEMPOTENCY,
+      count: keys.TAG_COUNT,
+      counter: keys.TAG_COUNTER,
+    };
+    expect(t!.rows.length).toBe(Object.keys(byName).length);
+    for (const r of t!.rows) {
+      const name = /^(\w+) \(`(\w)`\)$/.exec(r.cells[1]!);
+      expect(name, `line ${r.line}`).not.toBeNull();
+      expect(Number(/`(0x[0-9a-f]+)`/.exec(r.cells[0]!)![1]), `line ${r.line}`).toBe(byName[name![1]!]);
+      expect(String.fromCharCode(byName[name![1]!]!)).toBe(name![2]);
+    }
+  });
+
+  it('§2 and §4.7 constants have the values the code uses', () => {
+    const values = tablesWithHeader(tables, 'constant', 'value', 'meaning').concat(tablesWithHeader(tables, 'constant', 'value'));
+    const code: Record<string, unknown> = { ...keys, ...queue };
+    let n = 0;
+    for (const t of values) {
+      for (const r of t.rows) {
+        const name = /^`(\w+)`$/.exec(r.cells[0]!)![1]!;
+        n++;
+        if (name === 'QUEUE_KEY_PREFIX') expect(Buffer.from(keys.QUEUE_KEY_PREFIX).toString('hex').replace(/(..)(?!$)/g, '$1 ')).toBe(r.cells[1]!.replace(/`/g, ''));
+        else expect(code[name], `${name} (line ${r.line})`).toBe(Number(r.cells[1]));
+      }
+    }
+    expect(n).toBe(12);
+  });
+
+  it('§3 the task record: each fixed field lies at the offset and size the spec gives', () => {
+    const [t] = tablesWithHeader(tables, 'offset', 'size', 'field', 'meaning');
+    const record = {
+      id: 0x0102030405,
+      state: TaskState.claimed,
+      priority: -7,
+      attempt: 3,
+      maxAttempts: 9,
+      createdAt: 11,
+      readyAt: 12,
+      leaseUntil: 13,
+      token: 14,
+      updatedAt: 15,
+      finishedAt: 16,
+      type: 't',
+      worker: 'w',
+      key: 'k',
+      payload: { kind: BLOB_JSON, bytes: Buffer.from('1') } as const,
+      result: null,
+      error: null,
+    };
+    const b = encodeTask(record);
+    const want: Record<string, number> = {
+      version: TASK_RECORD_VERSION,
+      state: record.state,
+      reserved: 0,
+      priority: record.priority,
+      attempt: 3,
+      maxAttempts: 9,
+      id: record.id,
+      createdAt: 11,
+      readyAt: 12,
+      leaseUntil: 13,
+      token: 14,
+      updatedAt: 15,
+      finishedAt: 16,
+    };
+    let fixed = 0;
+    for (const r of t!.rows) {
+      if (r.cells[1] === '') continue;
+      const [offset, size, field] = [Number(r.cells[0]), Number(r.cells[1]), r.cells[2]!];
+      const read = size === 1 ? b.readUInt8(offset) : size === 2 ? b.readUInt16BE(offset) : size === 4 ? (field === 'priority' ? b.readInt32BE(offset) : b.readUInt32BE(offset)) : keys.readU64(b, offset);
+      expect(read, `${field} at ${offset}`).toBe(want[field]);
+      fixed = Math.max(fixed, offset + size);
+    }
+    expect(fixed).toBe(TASK_FIXED_BYTES);
+  });
+});

@@ -1,0 +1,498 @@
+// The task state machine (spec/task_queue_v0.md §4): every transition as the
+// writes it makes inside one write transaction. Each checks everything first
+// and writes only once nothing can refuse it, so a refused call (LeaseLost,
+// InvalidArgument) leaves the transaction as it was and the other calls of
+// the same batch go on.
+//
+//   enqueue           -> pending (ready, or delayed until readyAt)
+//   pending  --claim--> claimed            (token = next fencing token, attempt + 1)
+//   claimed  --complete--> done
+//   claimed  --fail--> pending (retry at now + retryInMs) | dead (attempt >= maxAttempts)
+//   claimed  --lease expires, found by a claim--> pending | dead
+//   claimed  --renew--> claimed            (leaseUntil moves; same token)
+//   pending | claimed --cancel--> cancelled
+//   claimed | dead | cancelled --requeue--> pending (attempt 0)
+//   done | dead | cancelled --purge, retention--> gone
+
+import { NorthstarError } from '../errors.js';
+import type { WriteTxn } from '../txn/write.js';
+import { idempotencyKeyBytes, MAX_PRIORITY, MIN_PRIORITY, readU64, TAG_DELAYED, TAG_FINISHED, TAG_LEASE, TAG_READY, typeBytes, u64Value, type QueueKeys } from './keys.js';
+import { decodeTask, encodeTask, toBlob, TaskState, type Blob, type TaskRecord } from './task.js';
+
+/** What a queue's transitions need to know about it. */
+export interface QueueCore {
+  readonly keys: QueueKeys;
+  readonly name: string;
+  readonly maxPayloadBytes: number;
+  readonly defaultMaxAttempts: number;
+}
+
+/** A task to enqueue (q.enqueue). */
+export interface EnqueueSpec {
+  type: string;
+  payload?: unknown;
+  priority?: number;
+  delayMs?: number;
+  /** Idempotency key: enqueueing a live task's key again returns that task's id. */
+  key?: string;
+  maxAttempts?: number;
+}
+
+/** The task a claim handed out, as complete, fail and renew need it. */
+export interface ClaimRef {
+  id: number;
+  token: number;
+}
+
+/** Counters of a queue (C keys). */
+const COUNTERS = ['seq', 'token', 'claims', 'completions', 'finished'] as const;
+type CounterName = (typeof COUNTERS)[number];
+
+/**
+ * One write transaction's view of a queue: the transitions, and the counts
+ * and counters they change, written once at the end (flush) instead of by
+ * every call of a batch.
+ */
+export class QueueTxn {
+  private readonly counters = new Map<CounterName, number>();
+  /** Counters this transaction changed (flush writes only these: a batch of refused calls writes nothing). */
+  private readonly bumped = new Set<CounterName>();
+  private readonly countDeltas = new Map<string, { state: number; type: Buffer; delta: number }>();
+
+  constructor(
+    readonly w: WriteTxn,
+    readonly q: QueueCore,
+    /** The queue clock's time for this transaction (ms). */
+    readonly now: number,
+  ) {}
+
+  // ---- counters and counts ----
+
+  counter(name: CounterName): number {
+    let v = this.counters.get(name);
+    if (v === undefined) {
+      const raw = this.w.get(this.q.keys.counter(name));
+      v = raw === undefined ? 0 : readU64(raw, 0);
+      this.counters.set(name, v);
+    }
+    return v;
+  }
+
+  bump(name: CounterName, delta = 1): number {
+    const v = this.counter(name) + delta;
+    this.counters.set(name, v);
+    this.bumped.add(name);
+    return v;
+  }
+
+  count(state: number, type: string, delta: number): void {
+    const k = `${state}\u0000${type}`;
+    const c = this.countDeltas.get(k);
+    if (c) c.delta += delta;
+    else this.countDeltas.set(k, { state, type: Buffer.from(type, 'utf8'), delta });
+  }
+
+  /** Writes the counters and counts this transaction changed. */
+  flush(): void {
+    const keys = this.q.keys;
+    for (const name of this.bumped) this.w.put(keys.counter(name), u64Value(this.counters.get(name)!));
+    this.bumped.clear();
+    for (const c of this.countDeltas.values()) {
+      if (c.delta === 0) continue;
+      const key = keys.count(c.state, c.type);
+      const raw = this.w.get(key);
+      const n = (raw === undefined ? 0 : readU64(raw, 0)) + c.delta;
+      if (n < 0) throw new NorthstarError('Corrupt', `queue ${this.q.name}: count of state ${c.state} type ${c.type} would go below 0`);
+      if (n === 0) this.w.del(key);
+      else this.w.put(key, u64Value(n));
+    }
+    this.countDeltas.clear();
+  }
+
+  // ---- records and indexes ----
+
+  read(id: number): TaskRecord | undefined {
+    const v = this.w.get(this.q.keys.task(id));
+    return v === undefined ? undefined : decodeTask(v, this.q.name);
+  }
+
+  write(t: TaskRecord): void {
+    t.updatedAt = this.now;
+    this.w.put(this.q.keys.task(t.id), encodeTask(t));
+  }
+
+  /** Puts a pending task in the ready index (and the age index), or the delayed index when it may not run yet. */
+  place(t: TaskRecord): void {
+    const keys = this.q.keys;
+    if (t.readyAt > this.now) this.w.put(keys.delayed(t.readyAt, t.id), EMPTY);
+    else {
+      this.w.put(keys.ready(typeBytes(t.type), t.priority, t.readyAt, t.id), EMPTY);
+      this.w.put(keys.age(t.readyAt, t.id), EMPTY);
+    }
+  }
+
+  /** Takes a pending task out of whichever index place() put it in. */
+  unplace(t: TaskRecord): void {
+    const keys = this.q.keys;
+    if (this.w.del(keys.delayed(t.readyAt, t.id))) return;
+    this.w.del(keys.ready(typeBytes(t.type), t.priority, t.readyAt, t.id));
+    this.w.del(keys.age(t.readyAt, t.id));
+  }
+
+  /** A task reaches done, dead or cancelled: the finished index, its key freed, the counts. */
+  finish(t: TaskRecord, state: number): void {
+    const from = t.state;
+    t.state = state;
+    t.finishedAt = this.now;
+    t.leaseUntil = 0;
+    this.w.put(this.q.keys.finished(t.finishedAt, t.id), EMPTY);
+    if (t.key !== '') this.releaseKey(t);
+    this.count(from, t.type, -1);
+    this.count(state, t.type, +1);
+    this.bump('finished');
+  }
+
+  private releaseKey(t: TaskRecord): void {
+    const k = this.q.keys.idempotency(Buffer.from(t.key, 'utf8'));
+    const held = this.w.get(k);
+    if (held !== undefined && readU64(held, 0) === t.id) this.w.del(k);
+  }
+
+  /** The task a claim handed out, if that claim is still its current one; LeaseLost otherwise. */
+  current(ref: ClaimRef, what: string): TaskRecord {
+    checkRef(ref);
+    const t = this.read(ref.id);
+    if (t === undefined) throw new NorthstarError('InvalidArgument', `${what}: no task ${ref.id} in queue ${this.q.name}`);
+    if (t.state !== TaskState.claimed || t.token !== ref.token) {
+      throw new NorthstarError('LeaseLost', `${what}: task ${ref.id} is no longer held by token ${ref.token} (${describeHolder(t)})`);
+    }
+    return t;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function describeHolder(t: TaskRecord): string {
+  if (t.state === TaskState.claimed) return `claimed again, token ${t.token}`;
+  return ['pending', 'claimed', 'done', 'dead', 'cancelled'][t.state]!;
+}
+
+function checkRef(ref: ClaimRef): void {
+  if (ref === null || typeof ref !== 'object' || !Number.isSafeInteger(ref.id) || ref.id < 1 || !Number.isSafeInteger(ref.token) || ref.token < 1) {
+    throw new NorthstarError('InvalidArgument', 'expected a claimed task ({ id, token })');
+  }
+}
+
+export function checkId(id: unknown): number {
+  if (!Number.isSafeInteger(id) || (id as number) < 1) throw new NorthstarError('InvalidArgument', `task id must be a positive integer, got ${String(id)}`);
+  return id as number;
+}
+
+export function checkMs(v: unknown, what: string, min: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new NorthstarError('InvalidArgument', `${what} must be a finite number >= ${min}, got ${String(v)}`);
+  return Math.floor(v);
+}
+
+/** A checked enqueue: everything validated, the payload encoded. */
+export interface CheckedSpec {
+  type: string;
+  payload: Blob;
+  priority: number;
+  delayMs: number;
+  key: string;
+  maxAttempts: number;
+}
+
+/** Checks one task to enqueue without writing anything. */
+export function checkSpec(q: QueueCore, spec: EnqueueSpec): CheckedSpec {
+  if (spec === null || typeof spec !== 'object') throw new NorthstarError('InvalidArgument', 'each task must be an object');
+  typeBytes(spec.type);
+  const payload = toBlob(spec.payload === undefined ? null : spec.payload, 'payload');
+  if (payload.bytes.length > q.maxPayloadBytes) {
+    throw new NorthstarError('InvalidArgument', `payload of ${payload.bytes.length} bytes exceeds maxPayloadBytes (${q.maxPayloadBytes})`);
+  }
+  const priority = spec.priority ?? 0;
+  if (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
+    throw new NorthstarError('InvalidArgument', `priority must be an integer in [${MIN_PRIORITY}, ${MAX_PRIORITY}], got ${String(priority)}`);
+  }
+  const delayMs = spec.delayMs === undefined ? 0 : checkMs(spec.delayMs, 'delayMs', 0);
+  if (spec.key !== undefined) idempotencyKeyBytes(spec.key);
+  const maxAttempts = spec.maxAttempts ?? q.defaultMaxAttempts;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 0xffff_ffff) {
+    throw new NorthstarError('InvalidArgument', `maxAttempts must be a positive integer, got ${String(maxAttempts)}`);
+  }
+  return { type: spec.type, payload, priority, delayMs, key: spec.key ?? '', maxAttempts };
+}
+
+// ---- the transitions ---------------------------------------------------------
+
+/** enqueue: a new pending task, or the id of the live task holding the same key. */
+export function enqueue(tx: QueueTxn, s: CheckedSpec): number {
+  const keys = tx.q.keys;
+  let keyOf: Buffer | null = null;
+  if (s.key !== '') {
+    keyOf = keys.idempotency(Buffer.from(s.key, 'utf8'));
+    const held = tx.w.get(keyOf);
+    if (held !== undefined) return readU64(held, 0);
+  }
+  const id = tx.bump('seq');
+  const t: TaskRecord = {
+    id,
+    state: TaskState.pending,
+    priority: s.priority,
+    attempt: 0,
+    maxAttempts: s.maxAttempts,
+    createdAt: tx.now,
+    readyAt: tx.now + s.delayMs,
+    leaseUntil: 0,
+    token: 0,
+    updatedAt: tx.now,
+    finishedAt: 0,
+    type: s.type,
+    worker: '',
+    key: s.key,
+    payload: s.payload,
+    result: null,
+    error: null,
+  };
+  tx.write(t);
+  tx.place(t);
+  if (keyOf !== null) tx.w.put(keyOf, u64Value(id));
+  tx.count(TaskState.pending, t.type, +1);
+  return id;
+}
+
+/**
+ * Housekeeping every claim does first, so no sweeper has to run: delayed
+ * tasks whose time has come move to the ready index, and claims whose lease
+ * has expired give their task back (pending, or dead after maxAttempts).
+ * At most `limit` of each per call.
+ */
+export function advanceTime(tx: QueueTxn, limit: number): void {
+  const { w, q, now } = tx;
+  const keys = q.keys;
+  const due: Array<[number, number]> = [];
+  for (const [k] of w.scan({ ...keys.table(TAG_DELAYED), limit })) {
+    const [at, id] = keys.timeIdOf(k);
+    if (at > now) break;
+    due.push([at, id]);
+  }
+  for (const [at, id] of due) {
+    w.del(keys.delayed(at, id));
+    const t = tx.read(id);
+    if (t === undefined || t.state !== TaskState.pending) throw new NorthstarError('Corrupt', `queue ${q.name}: delayed entry for task ${id}, which is not pending`);
+    tx.place(t);
+  }
+  const expired: Array<[number, number]> = [];
+  for (const [k] of w.scan({ ...keys.table(TAG_LEASE), limit })) {
+    const [until, id] = keys.timeIdOf(k);
+    if (until > now) break;
+    expired.push([until, id]);
+  }
+  for (const [until, id] of expired) {
+    w.del(keys.lease(until, id));
+    const t = tx.read(id);
+    if (t === undefined || t.state !== TaskState.claimed) throw new NorthstarError('Corrupt', `queue ${q.name}: lease entry for task ${id}, which is not claimed`);
+    t.error = toBlob(`lease expired (worker ${t.worker}, token ${t.token})`, 'error');
+    requeueAfter(tx, t, 0);
+  }
+}
+
+/** A claimed task goes back to pending `delayMs` from now, or to dead once it has had maxAttempts claims. */
+function requeueAfter(tx: QueueTxn, t: TaskRecord, delayMs: number): void {
+  t.leaseUntil = 0;
+  if (t.attempt >= t.maxAttempts) tx.finish(t, TaskState.dead);
+  else {
+    t.state = TaskState.pending;
+    t.readyAt = tx.now + delayMs;
+    tx.place(t);
+    tx.count(TaskState.claimed, t.type, -1);
+    tx.count(TaskState.pending, t.type, +1);
+  }
+  tx.write(t);
+}
+
+/** The head of one type's ready index. */
+interface Head {
+  type: Buffer;
+  lt: Buffer;
+  key: Buffer;
+  priority: number;
+  readyAt: number;
+  id: number;
+}
+
+function headAfter(tx: QueueTxn, type: Buffer, gte: Buffer, lt: Buffer, after: Buffer | null): Head | null {
+  for (const [k] of tx.w.scan(after === null ? { gte, lt, limit: 1 } : { gt: after, lt, limit: 1 })) {
+    const [priority, readyAt, id] = tx.q.keys.readyFieldsOf(k);
+    return { type, lt, key: k, priority, readyAt, id };
+  }
+  return null;
+}
+
+/** The types with ready tasks, read from the ready index (one seek per type). */
+function readyTypes(tx: QueueTxn): Buffer[] {
+  const keys = tx.q.keys;
+  const { gte, lt } = keys.table(TAG_READY);
+  const types: Buffer[] = [];
+  let from = gte;
+  for (;;) {
+    let found: Buffer | null = null;
+    for (const [k] of tx.w.scan({ gte: from, lt, limit: 1 })) found = keys.readyTypeOf(k);
+    if (found === null) return types;
+    types.push(found);
+    from = keys.readyOfType(found).lt;
+  }
+}
+
+/** Whether head a runs before head b: higher priority, then ready earlier, then enqueued earlier. */
+function before(a: Head, b: Head): boolean {
+  if (a.priority !== b.priority) return a.priority > b.priority;
+  if (a.readyAt !== b.readyAt) return a.readyAt < b.readyAt;
+  return a.id < b.id;
+}
+
+/**
+ * claim: up to `max` ready tasks of `types` (every type when null), highest
+ * priority first, then oldest. Each gets the next fencing token, attempt + 1,
+ * and a lease of leaseMs from now.
+ */
+export function claim(tx: QueueTxn, worker: string, types: readonly Buffer[] | null, leaseMs: number, max: number): TaskRecord[] {
+  const keys = tx.q.keys;
+  const heads: Head[] = [];
+  for (const type of types ?? readyTypes(tx)) {
+    const { gte, lt } = keys.readyOfType(type);
+    const h = headAfter(tx, type, gte, lt, null);
+    if (h !== null) heads.push(h);
+  }
+  const claimed: TaskRecord[] = [];
+  while (claimed.length < max && heads.length > 0) {
+    let best = 0;
+    for (let i = 1; i < heads.length; i++) if (before(heads[i]!, heads[best]!)) best = i;
+    const h = heads[best]!;
+    const next = headAfter(tx, h.type, h.key, h.lt, h.key);
+    if (next === null) heads.splice(best, 1);
+    else heads[best] = next;
+    tx.w.del(h.key);
+    tx.w.del(keys.age(h.readyAt, h.id));
+    const t = tx.read(h.id);
+    if (t === undefined || t.state !== TaskState.pending) throw new NorthstarError('Corrupt', `queue ${tx.q.name}: ready entry for task ${h.id}, which is not pending`);
+    t.state = TaskState.claimed;
+    t.attempt++;
+    t.token = tx.bump('token');
+    t.worker = worker;
+    t.leaseUntil = tx.now + leaseMs;
+    tx.write(t);
+    tx.w.put(keys.lease(t.leaseUntil, t.id), EMPTY);
+    tx.count(TaskState.pending, t.type, -1);
+    tx.count(TaskState.claimed, t.type, +1);
+    tx.bump('claims');
+    claimed.push(t);
+  }
+  return claimed;
+}
+
+/** complete: the claim's task is done, with its result. */
+export function complete(tx: QueueTxn, ref: ClaimRef, result: Blob | null): TaskRecord {
+  const t = tx.current(ref, 'complete');
+  tx.w.del(tx.q.keys.lease(t.leaseUntil, t.id));
+  t.result = result;
+  tx.finish(t, TaskState.done);
+  tx.write(t);
+  tx.bump('completions');
+  return t;
+}
+
+/** fail: the claim's task goes back to pending after retryInMs, or to dead after maxAttempts claims. */
+export function fail(tx: QueueTxn, ref: ClaimRef, error: Blob | null, retryInMs: number): TaskRecord {
+  const t = tx.current(ref, 'fail');
+  tx.w.del(tx.q.keys.lease(t.leaseUntil, t.id));
+  t.error = error;
+  requeueAfter(tx, t, retryInMs);
+  return t;
+}
+
+/** renew: the claim's lease ends leaseMs from now instead. */
+export function renew(tx: QueueTxn, ref: ClaimRef, leaseMs: number): TaskRecord {
+  const t = tx.current(ref, 'renew');
+  const keys = tx.q.keys;
+  tx.w.del(keys.lease(t.leaseUntil, t.id));
+  t.leaseUntil = tx.now + leaseMs;
+  tx.w.put(keys.lease(t.leaseUntil, t.id), EMPTY);
+  tx.write(t);
+  return t;
+}
+
+/** cancel: a pending or claimed task is cancelled (its claim, if any, is lost); false for any other state. */
+export function cancel(tx: QueueTxn, id: number): boolean {
+  const t = tx.read(id);
+  if (t === undefined) return false;
+  if (t.state === TaskState.pending) tx.unplace(t);
+  else if (t.state === TaskState.claimed) tx.w.del(tx.q.keys.lease(t.leaseUntil, t.id));
+  else return false;
+  tx.finish(t, TaskState.cancelled);
+  tx.write(t);
+  return true;
+}
+
+/**
+ * requeue (the CLI's): a claimed, dead or cancelled task is pending again now,
+ * with its attempts counted from 0; a claim it had is lost. False for pending
+ * and done tasks; InvalidArgument when its idempotency key went to another task.
+ */
+export function requeue(tx: QueueTxn, id: number): boolean {
+  const t = tx.read(id);
+  if (t === undefined || t.state === TaskState.pending || t.state === TaskState.done) return false;
+  const keys = tx.q.keys;
+  if (t.state !== TaskState.claimed && t.key !== '') {
+    const held = tx.w.get(keys.idempotency(Buffer.from(t.key, 'utf8')));
+    if (held !== undefined && readU64(held, 0) !== t.id) {
+      throw new NorthstarError('InvalidArgument', `task ${id}: its key ${JSON.stringify(t.key)} belongs to live task ${readU64(held, 0)} now`);
+    }
+  }
+  if (t.state === TaskState.claimed) tx.w.del(keys.lease(t.leaseUntil, t.id));
+  else {
+    tx.w.del(keys.finished(t.finishedAt, t.id));
+    if (t.key !== '') tx.w.put(keys.idempotency(Buffer.from(t.key, 'utf8')), u64Value(t.id));
+    tx.bump('finished', -1);
+  }
+  tx.count(t.state, t.type, -1);
+  tx.count(TaskState.pending, t.type, +1);
+  t.state = TaskState.pending;
+  t.attempt = 0;
+  t.leaseUntil = 0;
+  t.finishedAt = 0;
+  t.readyAt = tx.now;
+  tx.place(t);
+  tx.write(t);
+  return true;
+}
+
+/**
+ * Deletes finished tasks in `states` that finished at or before `before`,
+ * oldest first: looks at up to `limit` entries of the finished index after
+ * key `after` (from its start when null). Returns how many went, and the last
+ * entry looked at (where the next call goes on), null once none is left.
+ */
+export function purge(tx: QueueTxn, states: ReadonlySet<number>, before: number, limit: number, after: Buffer | null = null): { gone: number; last: Buffer | null } {
+  const keys = tx.q.keys;
+  const { gte, lt } = keys.table(TAG_FINISHED);
+  const found: Buffer[] = [];
+  for (const [k] of tx.w.scan(after === null ? { gte, lt, limit } : { gt: after, lt, limit })) {
+    if (keys.timeIdOf(k)[0] > before) break;
+    found.push(k);
+  }
+  let gone = 0;
+  for (const k of found) {
+    const id = keys.timeIdOf(k)[1];
+    const t = tx.read(id);
+    if (t === undefined) throw new NorthstarError('Corrupt', `queue ${tx.q.name}: finished entry for task ${id}, which does not exist`);
+    if (!states.has(t.state)) continue;
+    tx.w.del(k);
+    tx.w.del(keys.task(id));
+    tx.count(t.state, t.type, -1);
+    tx.bump('finished', -1);
+    gone++;
+  }
+  return { gone, last: found.length === limit ? found[found.length - 1]! : null };
+}
