@@ -58,6 +58,16 @@ export class QueueTxn {
   /** Counters this transaction changed (flush writes only these: a batch of refused calls writes nothing). */
   private readonly bumped = new Set<CounterName>();
   private readonly countDeltas = new Map<string, { state: number; type: Buffer; delta: number }>();
+  /** advanceTime ran in this transaction: `now` is fixed, so once finds everything due. */
+  advanced = false;
+  /**
+   * The ready index's head of each type as this transaction last saw it
+   * (null: empty), and whether the list of types with ready tasks is known:
+   * the claims of one batch continue where the last one stopped instead of
+   * seeking again. place() forgets a type's head when it adds to it.
+   */
+  readonly heads = new Map<string, Head | null>();
+  typesKnown = false;
 
   constructor(
     readonly w: WriteTxn,
@@ -128,6 +138,8 @@ export class QueueTxn {
     else {
       this.w.put(keys.ready(typeBytes(t.type), t.priority, t.readyAt, t.id), EMPTY);
       this.w.put(keys.age(t.readyAt, t.id), EMPTY);
+      this.heads.delete(t.type);
+      this.typesKnown = false;
     }
   }
 
@@ -137,6 +149,8 @@ export class QueueTxn {
     if (this.w.del(keys.delayed(t.readyAt, t.id))) return;
     this.w.del(keys.ready(typeBytes(t.type), t.priority, t.readyAt, t.id));
     this.w.del(keys.age(t.readyAt, t.id));
+    this.heads.delete(t.type);
+    this.typesKnown = false;
   }
 
   /** A task reaches done, dead or cancelled: the finished index, its key freed, the counts. */
@@ -269,6 +283,8 @@ export function enqueue(tx: QueueTxn, s: CheckedSpec): number {
  * At most `limit` of each per call.
  */
 export function advanceTime(tx: QueueTxn, limit: number): void {
+  if (tx.advanced) return;
+  tx.advanced = true;
   const { w, q, now } = tx;
   const keys = q.keys;
   const due: Array<[number, number]> = [];
@@ -332,6 +348,7 @@ function headAfter(tx: QueueTxn, type: Buffer, gte: Buffer, lt: Buffer, after: B
 
 /** The types with ready tasks, read from the ready index (one seek per type). */
 function readyTypes(tx: QueueTxn): Buffer[] {
+  if (tx.typesKnown) return [...tx.heads.values()].filter((h): h is Head => h !== null).map((h) => h.type);
   const keys = tx.q.keys;
   const { gte, lt } = keys.table(TAG_READY);
   const types: Buffer[] = [];
@@ -339,7 +356,12 @@ function readyTypes(tx: QueueTxn): Buffer[] {
   for (;;) {
     let found: Buffer | null = null;
     for (const [k] of tx.w.scan({ gte: from, lt, limit: 1 })) found = keys.readyTypeOf(k);
-    if (found === null) return types;
+    if (found === null) {
+      // Every type with ready tasks is now in `heads` (its head read below by claim).
+      tx.typesKnown = true;
+      for (const name of [...tx.heads.keys()]) if (!types.some((t) => t.toString('utf8') === name)) tx.heads.delete(name);
+      return types;
+    }
     types.push(found);
     from = keys.readyOfType(found).lt;
   }
@@ -361,8 +383,13 @@ export function claim(tx: QueueTxn, worker: string, types: readonly Buffer[] | n
   const keys = tx.q.keys;
   const heads: Head[] = [];
   for (const type of types ?? readyTypes(tx)) {
-    const { gte, lt } = keys.readyOfType(type);
-    const h = headAfter(tx, type, gte, lt, null);
+    const name = type.toString('utf8');
+    let h = tx.heads.get(name);
+    if (h === undefined) {
+      const { gte, lt } = keys.readyOfType(type);
+      h = headAfter(tx, type, gte, lt, null);
+      tx.heads.set(name, h);
+    }
     if (h !== null) heads.push(h);
   }
   const claimed: TaskRecord[] = [];
@@ -371,6 +398,7 @@ export function claim(tx: QueueTxn, worker: string, types: readonly Buffer[] | n
     for (let i = 1; i < heads.length; i++) if (before(heads[i]!, heads[best]!)) best = i;
     const h = heads[best]!;
     const next = headAfter(tx, h.type, h.key, h.lt, h.key);
+    tx.heads.set(h.type.toString('utf8'), next);
     if (next === null) heads.splice(best, 1);
     else heads[best] = next;
     tx.w.del(h.key);
