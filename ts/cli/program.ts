@@ -8,6 +8,7 @@ import { benchCommand } from './bench.js';
 import { CliError, errorLine, Exit, type Io } from './common.js';
 import { dumpCommand } from './dump.js';
 import { logdumpCommand } from './logdump.js';
+import { queueCommand } from './queue.js';
 import { replayCommand } from './replay.js';
 import { statsCommand } from './stats.js';
 import { verifyCommand } from './verify.js';
@@ -33,9 +34,9 @@ export function runCli(args: string[], io: Io): number {
     code = c;
   };
   const program = new Command('northstar')
-    .description('inspect and check NorthstarDB databases')
+    .description('inspect and check NorthstarDB databases and their task queues')
     .version(packageVersion(), '-V, --version');
-  const commands = [logdumpCommand(io, done), verifyCommand(io, done), dumpCommand(io, done), replayCommand(io, done), statsCommand(io, done), benchCommand(io, done)];
+  const commands = [logdumpCommand(io, done), verifyCommand(io, done), dumpCommand(io, done), replayCommand(io, done), statsCommand(io, done), queueCommand(io, done), benchCommand(io, done)];
   const output = {
     writeOut: (s: string) => emitLines(s, io.out),
     writeErr: (s: string) => emitLines(s, io.err),
