@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { open, type Database, type OpenOptions } from '../db/index.js';
+import { openQueue } from '../queue/index.js';
 import { NorthstarError } from '../errors.js';
 import { rng } from './rng.js';
 import { setFailpointHook, type FailpointName } from '../io/failpoint.js';
@@ -337,6 +338,33 @@ const handlers: Record<string, (req: Request, emit: (event: string, fields: obje
       pageCounts.push(d.stats().pageCount);
     }
     return { pageCounts, stalls, txnId: d.txnId };
+  },
+
+  /**
+   * Task-queue agents (spec/task_queue_v0.md): `agents` concurrent claimers
+   * on queue `queue` of this handle, each claiming one task at a time
+   * (waitMs 200) and completing it, until a claim finds nothing, `total`
+   * tasks were enqueued and none is pending or claimed. Returns every completion as
+   * [task id, token] (the parent's ledger counts duplicates and losses).
+   */
+  async queueAgents(req) {
+    const q = openQueue(handle(), req.queue as string);
+    const done: Array<[number, number]> = [];
+    const agent = async (n: number): Promise<void> => {
+      for (;;) {
+        const [t] = await q.claim({ worker: `${process.pid}:${n}`, leaseMs: 60_000, waitMs: 200 });
+        if (t === undefined) {
+          const s = q.stats();
+          if (s.enqueued >= (req.total as number) && s.counts.pending + s.counts.claimed === 0) return;
+          continue;
+        }
+        await q.complete(t, { by: `${process.pid}:${n}` });
+        done.push([t.id, t.token]);
+      }
+    };
+    await Promise.all(Array.from({ length: req.agents as number }, (_, n) => agent(n)));
+    await q.close();
+    return { done };
   },
 
   /**
