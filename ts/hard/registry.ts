@@ -16,6 +16,7 @@ import { cargoFuzzSuite } from './cargofuzz.js';
 import { goldenSuite } from './golden.js';
 import { concurrencySuite } from './concurrency.js';
 import { concurrencyMultiSuite } from './concurrencymulti.js';
+import { queueCrashSuite } from './queuecrash.js';
 
 export interface SuiteOptions {
   /** The full run (`npm run hardening`); false for the bounded version `npm test` runs. */
@@ -37,3 +38,5 @@ export const suites: HardeningSuite[] = [crashSuite, crashMultiSuite, powerlossS
 // §4–§7: corruption, fuzzing (fast-check, then cargo-fuzz), golden files, concurrency (in one
 // thread, then across worker threads and processes).
 suites.push(corruptionSuite, fuzzSuite, cargoFuzzSuite, goldenSuite, concurrencySuite, concurrencyMultiSuite);
+// Issue #15: the task queue's agents SIGKILLed at random and at named windows.
+suites.push(queueCrashSuite);
