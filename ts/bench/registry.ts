@@ -10,6 +10,7 @@ import { kernelBenchmarks } from './suites/kernels.js';
 import { logBenchmarks } from './suites/log.js';
 import { btreeBenchmarks } from './suites/btree.js';
 import { macroBenchmarks } from './suites/macro.js';
+import { queueBenchmarks } from './suites/queue.js';
 import { mvccBenchmarks } from './suites/mvcc.js';
 import { pagerBenchmarks } from './suites/pager.js';
 import { hardeningBenchmarks } from './suites/hardening.js';
@@ -162,8 +163,8 @@ export interface Target {
   /** Met when the figure is >= (at least), <= (at most) or < (below) the bound. */
   bound: 'atLeast' | 'atMost' | 'below';
   limit: number;
-  /** How figure and bound print: 1.82x, or 4.20 µs. */
-  unit: 'ratio' | 'ns';
+  /** How figure and bound print: 1.82x, 4.20 µs, or 33,000/s. */
+  unit: 'ratio' | 'ns' | 'per_sec';
 }
 
 /** A relation between benchmarks checked after a run (e.g. batching monotonicity). */
@@ -192,6 +193,7 @@ export function allBenchmarks(): Benchmark[] {
     ...reopenBenchmarks(),
     ...kernelBenchmarks(),
     ...macroBenchmarks(),
+    ...queueBenchmarks(),
     ...hardeningBenchmarks(),
     ...concurrencyBenchmarks(),
   ];
@@ -202,6 +204,7 @@ const BOUND_SIGN = { atLeast: '>=', atMost: '<=', below: '<' } as const;
 /** A figure as targets print it. */
 export function formatTargetValue(v: number, unit: Target['unit']): string {
   if (unit === 'ratio') return `${v.toFixed(2)}x`;
+  if (unit === 'per_sec') return `${Math.round(v).toLocaleString('en-US')}/s`;
   if (v >= 1e6) return `${(v / 1e6).toFixed(2)} ms`;
   if (v >= 1e3) return `${(v / 1e3).toFixed(2)} µs`;
   return `${v.toFixed(0)} ns`;

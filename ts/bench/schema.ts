@@ -152,7 +152,7 @@ export interface TargetOutcome {
   /** The bound, e.g. ">= 1.70x" or "< 5.00 µs". */
   limit: string;
   /** How value prints: a ratio (1.82x) or nanoseconds. */
-  unit: 'ratio' | 'ns';
+  unit: 'ratio' | 'ns' | 'per_sec';
   met: boolean;
 }
 

@@ -173,7 +173,7 @@ export async function runQueueCrash(opts: QueueCrashOptions): Promise<Figures> {
       f.completions += now.completions - seen.completions;
       f.claims += now.claims - seen.claims;
       seen = now;
-      if (f.cycles % 10 === 0) opts.log(`  queuecrash: ${f.cycles} cycles, ${f.tasks} tasks, ${f.completions} completions`);
+      if (f.cycles % 10 === 0) opts.log(`${f.cycles} cycles, ${f.tasks} tasks, ${f.completions} completions`);
     }
     return { ...f };
   } finally {

@@ -1,0 +1,134 @@
+// macro/task_queue_claims: the workload the project exists for (issue #15
+// §5). `tasks` no-op tasks, then M agents claim + complete them, every call
+// durable (sync 'full'), as async agents of one process, worker threads, or
+// processes. Each repeat runs ts/bench/queue_load.ts in a child process on
+// the implementation under test (the runner is synchronous; the queue is
+// not). Latency samples are claim latencies (asked -> durable claim); extra
+// figures: tasks/s, duplicates and stuck tasks (both must be 0: counted as
+// errors), commits and fdatasyncs per task.
+
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Benchmark, Profile, SelfMeasured, Target } from '../registry.js';
+import { zeroIo } from '../registry.js';
+import type { QueueLoadMode, QueueLoadOptions, QueueLoadResult } from '../queue_load.js';
+
+const g = { suite: 'macro', group: 'task_queue_claims', kind: 'db' } as const;
+
+/** The compiled driver: beside this module in dist/, or dist/ of the checkout when this runs from ts/ (vitest). */
+function driverScript(): string {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.js')) return path.join(path.dirname(here), '..', 'queue_load.js');
+  return path.join(path.dirname(here), '..', '..', '..', 'dist', 'bench', 'queue_load.js');
+}
+
+/** Tasks per repeat at a profile. */
+export function queueTasks(p: Profile): number {
+  return p.name === 'dev_nvme' ? 20_000 : 5_000;
+}
+
+interface Shape {
+  name: string;
+  mode: QueueLoadMode;
+  agents: number;
+  workers?: number;
+  max?: number;
+  critical: boolean;
+  targets?: Target[];
+  what: string;
+}
+
+const SHAPES: Shape[] = [
+  { name: 'async_1', mode: 'async', agents: 1, critical: false, what: '1 async agent' },
+  { name: 'async_16', mode: 'async', agents: 16, critical: false, what: '16 async agents in one process' },
+  {
+    name: 'async_64',
+    mode: 'async',
+    agents: 64,
+    critical: true,
+    what: '64 async agents in one process, one task per claim',
+    targets: [
+      { name: 'tasks/s >= 3x BullMQ (10,966/s in the issue #15 run)', metric: 'ops_per_sec', bound: 'atLeast', limit: 33_000, unit: 'per_sec' },
+      { name: 'claim p99 < 1 ms', metric: 'p99_ns', bound: 'below', limit: 1_000_000, unit: 'ns' },
+    ],
+  },
+  { name: 'async_256', mode: 'async', agents: 256, critical: false, what: '256 async agents in one process' },
+  {
+    name: 'batched_64',
+    mode: 'async',
+    agents: 64,
+    max: 64,
+    critical: false,
+    what: '64 async agents claiming up to 64 tasks each',
+    targets: [{ name: "tasks/s >= 3x graphile-worker's batched mode (25,681/s in the issue #15 run)", metric: 'ops_per_sec', bound: 'atLeast', limit: 77_000, unit: 'per_sec' }],
+  },
+  { name: 'threads_4x16', mode: 'threads', agents: 64, workers: 4, critical: false, what: '4 worker threads x 16 agents, a handle each' },
+  {
+    name: 'processes_4x16',
+    mode: 'processes',
+    agents: 64,
+    workers: 4,
+    critical: false,
+    what: '4 processes x 16 agents, a handle each',
+    targets: [{ name: "tasks/s >= 3x the best peer's multi-process figure (BullMQ 6,188/s in the issue #15 run)", metric: 'ops_per_sec', bound: 'atLeast', limit: 18_564, unit: 'per_sec' }],
+  },
+  { name: 'agents_1000', mode: 'processes', agents: 1000, workers: 4, critical: false, what: '1,000 agents over 4 processes' },
+];
+
+function runDriver(o: QueueLoadOptions, impl: string): QueueLoadResult {
+  const r = spawnSync(process.execPath, [driverScript(), JSON.stringify(o)], {
+    encoding: 'utf8',
+    env: { ...process.env, NORTHSTAR_NATIVE: impl === 'fallback' ? '0' : (process.env.NORTHSTAR_NATIVE ?? '') },
+    timeout: 600_000,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`queue driver exited with ${r.status ?? r.signal}: ${r.stderr.trim().slice(-500)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as QueueLoadResult;
+}
+
+export function queueBenchmarks(): Benchmark[] {
+  return SHAPES.map((s) => ({
+    ...g,
+    name: s.name,
+    critical: s.critical,
+    ...(s.targets ? { targets: s.targets } : {}),
+    params: (p) => ({ tasks: queueTasks(p), agents: s.agents, mode: s.mode, workers: s.workers ?? 1, tasks_per_claim: s.max ?? 1, sync: 'full', shape: s.what }),
+    setup(ctx) {
+      if (!fs.existsSync(driverScript())) throw new Error(`${driverScript()} is missing: run npm run build first`);
+      let n = 0;
+      return {
+        ops: queueTasks(ctx.profile),
+        threads: s.agents,
+        warmupOps: 0,
+        warmup() {},
+        run(): SelfMeasured {
+          const file = path.join(ctx.dir, `q${n++}.ndb`);
+          const res = runDriver({ file, tasks: queueTasks(ctx.profile), agents: s.agents, mode: s.mode, ...(s.workers ? { workers: s.workers } : {}), ...(s.max ? { max: s.max } : {}) }, ctx.impl);
+          for (const f of [file, `${file}.log`, `${file}.lock`]) fs.rmSync(f, { force: true });
+          const io = { ...zeroIo(), fdatasyncs: res.fdatasyncs, bytesWritten: res.bytesWritten };
+          return {
+            ops: res.tasks,
+            durationNs: res.durationNs,
+            samples: Float64Array.from(res.claimNs),
+            errors: res.duplicates + res.stuck,
+            ...(res.duplicates + res.stuck > 0 ? { firstError: new Error(`${res.duplicates} duplicates, ${res.stuck} stuck`) } : {}),
+            jsBytes: 0,
+            externalBytes: 0,
+            gcCount: 0,
+            io,
+            extra: {
+              tasks_per_sec: res.tasksPerSec,
+              duplicates: res.duplicates,
+              stuck: res.stuck,
+              commits_per_task: res.commits / res.tasks,
+              fdatasyncs_per_task: res.fdatasyncs / res.tasks,
+            },
+            notes: ['ops are tasks (claim + complete, each durable); latency samples are claim latencies, asked to durable; allocations are not counted (child processes)'],
+          };
+        },
+      };
+    },
+  }));
+}
