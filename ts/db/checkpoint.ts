@@ -216,6 +216,9 @@ function prepareCheckpoint(e: Engine): PendingCheckpoint {
   // this one (an asynchronous checkpoint's) allocate past them.
   e.latest = { ...s, pageCount };
   if (e.published.txnId === s.txnId) e.published = e.latest;
+  // So do the free pages: a take-over that applies later records from freeListAt must not
+  // count the chains' pages past the old end as taken from the end and freed again.
+  if (e.freeListAt !== null && e.freeListAt.pageCount < pageCount) e.freeListAt = { ...e.freeListAt, pageCount };
   e.commitsSinceCheckpoint = 0;
   const meta: Meta = {
     pageSize: pager.pageSize,

@@ -190,7 +190,19 @@ export class Engine implements WriteHost, ReadHost {
   forgetFreeList(): void {
     this.#freeList = null;
     this.#freelistPages = [];
+    this.freeListAt = null;
   }
+
+  /**
+   * The commit the free pages (read and in use) account for: its txn, the
+   * log position after its record, and the page count then. A writer taking
+   * over after another handle wrote applies only the records after it,
+   * instead of rebuilding from the durable meta (takeOver; concurrency §5).
+   * null: not known (rebuild).
+   */
+  freeListAt: { txnId: number; logEnd: number; pageCount: number } | null = null;
+  /** Take-overs after another handle wrote: applied incrementally, or rebuilt from the durable meta (tests). */
+  readonly takeOvers = { incremental: 0, rebuilt: 0 };
 
   /**
    * Reads the chain of `durable`. Pages freed by a commit after retained
@@ -257,6 +269,7 @@ export class Engine implements WriteHost, ReadHost {
     this.freeList.giveBack(result.reusable);
     this.freeList.addPending(s.txnId, result.freed, true);
     this.freeList.addPending(s.txnId, result.freedYoung, false);
+    this.freeListAt = { txnId: s.txnId, logEnd: s.logEnd, pageCount: s.pageCount };
     this.commitsSinceCheckpoint++;
     if (durable) {
       this.syncedEnd = s.logEnd;
