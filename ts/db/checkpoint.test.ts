@@ -6,19 +6,12 @@
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { open, type Database } from '../index.js';
-import { expectCode, expectVerified, useTempDbs } from '../testing/fixtures.js';
+import { expectCode, expectVerified, latestValue, useTempDbs } from '../testing/fixtures.js';
 import { engineOfDatabase } from './internal.js';
 
 const tmp = useTempDbs('northstar-checkpoint-');
 
-function value(db: Database, key: string): string | undefined {
-  const r = db.beginRead();
-  try {
-    return r.get(key)?.toString();
-  } finally {
-    r.close();
-  }
-}
+const value = latestValue;
 
 /** `n` commits by commitAsync, each awaited; returns the last txn id. */
 async function commitsAsync(db: Database, from: number, n: number): Promise<number> {

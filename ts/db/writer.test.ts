@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { NorthstarError, open, type Database, type WriteTxn } from '../index.js';
-import { expectCode, expectVerified, useTempDbs } from '../testing/fixtures.js';
+import { expectCode, expectVerified, latestValue, useTempDbs } from '../testing/fixtures.js';
 import { usePeers, type Peer } from '../testing/peers.js';
 import { implementation } from '../native/kernels.js';
 import { W_SEQ } from '../shared/layout.js';
@@ -24,14 +24,7 @@ function two(): [Database, Database] {
   return [a, b];
 }
 
-function value(db: Database, key: string): string | undefined {
-  const r = db.beginRead();
-  try {
-    return r.get(key)?.toString();
-  } finally {
-    r.close();
-  }
-}
+const value = latestValue;
 
 /** Appends `id` to key 'order' in `w` and commits. */
 function append(w: WriteTxn, id: string): number {

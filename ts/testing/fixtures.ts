@@ -60,6 +60,16 @@ export function useTempDbs(prefix: string): TempDbs {
   };
 }
 
+/** The value of `key` in the latest snapshot, as text (a read transaction of its own). */
+export function latestValue(db: Database, key: string): string | undefined {
+  const r = db.beginRead();
+  try {
+    return r.get(key)?.toString();
+  } finally {
+    r.close();
+  }
+}
+
 /** verify() finds nothing, and the file holds every page the meta counts (spec §3, rule 2). */
 export function expectVerified(db: Database): void {
   const report = db.verify();
