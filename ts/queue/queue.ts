@@ -11,10 +11,13 @@ import type { WriteTxn } from '../txn/write.js';
 import { Batcher } from './batcher.js';
 import { QueueKeys, readU64, TAG_AGE, TAG_COUNT, TAG_DELAYED, TAG_LEASE, TAG_READY, TAG_TASK, typeBytes } from './keys.js';
 import { decodeTask, fromBlob, STATE_NAMES, TaskState, toBlob, type TaskRecord, type TaskStateName } from './task.js';
+import type { ClaimedTask, ClaimOptions, ListOptions, PurgeOptions, QueueOptions, QueueStats, TaskInfo } from './types.js';
 import * as T from './transitions.js';
 import { verifyQueue, type QueueVerifyReport } from './verify.js';
 import { Wakeups } from './wakeups.js';
 import { QueueWorker, type WorkHandler, type WorkOptions } from './worker.js';
+
+export type { ClaimedTask, ClaimOptions, ListOptions, PurgeOptions, QueueOptions, QueueStats, TaskInfo } from './types.js';
 
 export const DEFAULT_LEASE_MS = 30_000;
 export const DEFAULT_QUEUE_MAX_ATTEMPTS = 5;
@@ -26,104 +29,6 @@ export const DEFAULT_QUEUE_MAX_BATCH = 1024;
 export const RETENTION_STEP = 32;
 /** Delayed tasks promoted and expired leases taken back per claim transaction, at most. */
 export const ADVANCE_STEP = 256;
-
-export interface QueueOptions {
-  /** The clock leases and delays are measured on, in ms (default Date.now). Every handle of a queue must share it. */
-  clock?: () => number;
-  /** Largest payload, encoded (JSON text or the bytes), in bytes (default 1 MiB). */
-  maxPayloadBytes?: number;
-  /** Claims a task gets before a failure or an expired lease makes it dead, when enqueue does not say (default 5). */
-  maxAttempts?: number;
-  /**
-   * Finished (done, dead, cancelled) tasks are deleted once they finished
-   * `finishedMs` ago (default 24 h), or when more than `maxFinished` of them
-   * are kept (default 100,000), oldest first, a few per transaction.
-   * `Infinity` keeps them.
-   */
-  retention?: { finishedMs?: number; maxFinished?: number };
-  /** Calls one transaction takes at most (default 1024). */
-  maxBatch?: number;
-}
-
-/** A task a claim handed out. Pass it back to complete, fail or renew. */
-export interface ClaimedTask {
-  id: number;
-  type: string;
-  payload: unknown;
-  priority: number;
-  /** Which claim of the task this is: 1 for the first. */
-  attempt: number;
-  maxAttempts: number;
-  /** The fencing token of this claim: strictly increasing across every claim of the queue. */
-  token: number;
-  /** When the lease ends (ms of the queue clock) unless renewed. */
-  leaseUntil: number;
-  worker: string;
-  createdAt: number;
-}
-
-/** A task as q.get() shows it. */
-export interface TaskInfo {
-  id: number;
-  type: string;
-  state: TaskStateName;
-  priority: number;
-  attempt: number;
-  maxAttempts: number;
-  payload: unknown;
-  result?: unknown;
-  error?: unknown;
-  /** The worker of its latest claim. */
-  worker?: string;
-  token?: number;
-  leaseUntil?: number;
-  key?: string;
-  createdAt: number;
-  readyAt: number;
-  updatedAt: number;
-  finishedAt?: number;
-}
-
-export interface ClaimOptions {
-  /** Who claims (stored with the task, shown by get and the CLI). */
-  worker: string;
-  /** Only tasks of these types (default: every type). */
-  types?: readonly string[];
-  /** Lease length in ms (default 30 s). */
-  leaseMs?: number;
-  /** Tasks to claim at most (default 1). */
-  max?: number;
-  /** When no task is ready, wait up to this long for one (default 0: answer at once). */
-  waitMs?: number;
-  /** Aborting it ends a wait early (the claim then resolves with what it has, usually []). */
-  signal?: AbortSignal;
-}
-
-export interface QueueStats {
-  queue: string;
-  counts: Record<TaskStateName, number>;
-  byType: Record<string, Record<TaskStateName, number>>;
-  /** Age (ms) of the task that has been ready the longest, null when none is ready. */
-  oldestReadyAgeMs: number | null;
-  /** Tasks ever enqueued, claims and completions so far. */
-  enqueued: number;
-  claims: number;
-  completions: number;
-}
-
-export interface PurgeOptions {
-  /** Finished states to purge (default done and dead). */
-  states?: readonly ('done' | 'dead' | 'cancelled')[];
-  /** Only tasks that finished at least this long ago (default 0). */
-  olderThanMs?: number;
-}
-
-export interface ListOptions {
-  state?: TaskStateName;
-  type?: string;
-  /** At most this many (default 100). */
-  limit?: number;
-}
 
 function emptyCounts(): Record<TaskStateName, number> {
   return { pending: 0, claimed: 0, done: 0, dead: 0, cancelled: 0 };

@@ -10,7 +10,7 @@
 import * as os from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { NorthstarError } from '../errors.js';
-import type { ClaimedTask, Queue } from './queue.js';
+import type { ClaimedTask, WorkQueue } from './types.js';
 
 export type WorkHandler = (task: ClaimedTask, signal: AbortSignal) => unknown;
 
@@ -49,7 +49,7 @@ export class QueueWorker {
   private closing: Promise<void> | null = null;
 
   constructor(
-    private readonly q: Queue,
+    private readonly q: WorkQueue,
     private readonly options: WorkOptions,
     private readonly handler: WorkHandler,
     private readonly onClosed: () => void,
