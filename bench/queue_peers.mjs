@@ -18,7 +18,7 @@
 // stopped by pid; a peer whose server or package is missing is listed as
 // pending, with how to install it.
 //
-//   node bench/queue_peers.mjs [--tasks 20000] [--peers northstar,fallback,bullmq,graphile,sqlite] [--json out.json] [--svg out.svg]
+//   node bench/queue_peers.mjs [--tasks 20000] [--peers northstar,fallback,bullmq,graphile,graphile-batched,sqlite] [--json out.json] [--svg out.svg]
 //
 // Needs `npm run build` first.
 
@@ -34,7 +34,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const args = process.argv.slice(2);
 const TASKS = Number(option(args, 'tasks', 20_000));
-const PEERS = option(args, 'peers', 'northstar,fallback,bullmq,graphile,sqlite').split(',');
+const PEERS = option(args, 'peers', 'northstar,fallback,bullmq,graphile,graphile-batched,sqlite').split(',');
 const CASES = [
   { key: 'w1', label: '1 worker', workers: 1, procs: 1 },
   { key: 'w16', label: '16 workers', workers: 16, procs: 1 },
@@ -196,7 +196,7 @@ async function runCase(peer, c, server) {
 function childJson(env) {
   const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...args], { env, encoding: 'utf8', maxBuffer: 512 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`child ${env.QUEUE_PEERS_ROLE} of ${env.QUEUE_PEERS_PEER} exited with ${r.status}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop());
+  return JSON.parse(fs.readFileSync(r.stdout.trim().split('\n').pop(), 'utf8'));
 }
 
 function childJsonAsync(env) {
@@ -204,7 +204,7 @@ function childJsonAsync(env) {
     const p = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
-    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`worker child exited with ${code}`))));
+    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(fs.readFileSync(out.trim().split('\n').pop(), 'utf8'))) : reject(new Error(`worker child exited with ${code}`))));
   });
 }
 
@@ -225,8 +225,10 @@ async function child(role) {
     const start = Number(process.env.QUEUE_PEERS_START);
     out = await IMPLS[peer].work(dir, server, workers, start);
   }
-  process.stdout.write(`${JSON.stringify(out)}\n`);
-  process.exit(0);
+  // Through a file: a pipe to the parent is asynchronous here, and exit() could cut a long result short.
+  const file = path.join(dir, `result-${role}-${process.pid}.json`);
+  fs.writeFileSync(file, JSON.stringify(out));
+  process.stdout.write(`${file}\n`, () => process.exit(0));
 }
 
 async function sleepUntil(t) {

@@ -159,6 +159,9 @@ function implGateCommand(io: Io, allowFile: string, out?: string): number {
 export function benchCommand(io: Io, done: (code: number) => void): Command {
   const bench = new Command('bench')
     .description('benchmarks: list, run, compare, gate, capture-baseline, report')
+    // Options after a subcommand are the subcommand's: without this, bench's own --profile
+    // (for --list) took `bench run --profile dev_nvme`'s, and every run was at ci.
+    .enablePositionalOptions()
     .option('--list', 'same as bench list')
     .addOption(new Option('--profile <name>', 'sizes shown by --list').choices(['ci', 'dev_nvme', 'custom']).default('ci'))
     .action((opts: { list?: boolean; profile: ProfileName }, cmd: Command) => {

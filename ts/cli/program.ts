@@ -34,6 +34,7 @@ export function runCli(args: string[], io: Io): number {
     code = c;
   };
   const program = new Command('northstar')
+    .enablePositionalOptions()
     .description('inspect and check NorthstarDB databases and their task queues')
     .version(packageVersion(), '-V, --version');
   const commands = [logdumpCommand(io, done), verifyCommand(io, done), dumpCommand(io, done), replayCommand(io, done), statsCommand(io, done), queueCommand(io, done), benchCommand(io, done)];
