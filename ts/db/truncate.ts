@@ -48,6 +48,10 @@ function dropLogBefore(e: Engine, position: number): void {
   // The writer of record first: should this handle die once the file is replaced, the
   // next writer reopens the log rather than append to the old file (concurrency §5).
   publishShared(e);
+  // Counted before it happens, as a meta write is (concurrency §2.4): a writer taking over
+  // after this handle died past this point rebuilds from the files and opens the log the
+  // path names, rather than apply records to the replaced file and append there.
+  e.metaWritesSeen = e.coord.noteMetaWrite();
   e.log.dropBefore(position);
   // Other handles still have the replaced file open: they reopen it when they see this.
   e.logGeneration++;

@@ -235,6 +235,9 @@ export function takeOver(e: Engine, p: PublishedState = readPublished(e)): void 
     const at = e.freeListAt;
     let pageCount: number;
     let from: number;
+    // W_META_WRITES also counts log replacements (truncateLog, retention: §2.4), so a
+    // truncateLog that died before it published the new file's generation forces the
+    // rebuild, which opens the file the path names now.
     const incremental = !metaMoved && at !== null && e.logGeneration === generation && at.txnId <= p.txnId && at.logEnd <= p.logEnd;
     if (incremental) {
       pageCount = at.pageCount;
