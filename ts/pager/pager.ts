@@ -232,8 +232,13 @@ export class Pager {
    * and writes back the whole folio. Measured on this project's machine
    * (ext4, Linux 6.18): 100-put commits on a freshly loaded 1M-key database
    * ran at 386-428/s with runs coalesced and 806-946/s with a write per page,
-   * with fewer device bytes per commit; sorted bulk loads were unchanged
-   * (2.25-2.30M keys/s both ways). Spec/file_format_v1.md §8.1 step 2.
+   * with fewer device bytes per commit. Bulk loads pay for it: coalescing
+   * only runs of fresh pages (past the file's end) into writes of up to 8 or
+   * 64 pages gave sorted loads of 1.6-1.9M and 1.8-2.3M keys/s against
+   * 1.5-1.7M one page at a time, and 100-put commits afterwards 630-690/s and
+   * 570-600/s against 790-800/s (one run each, in the same process, noisy):
+   * the small random commits of the task queue come first. Spec
+   * file_format_v1.md §8.1 step 2.
    */
   writePages(ids: readonly number[], pages: readonly Uint8Array[]): void {
     const size = this.pageSize;
