@@ -68,6 +68,9 @@ export class QueueWorker {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.stop.abort();
+      const wake = this.slotFreed;
+      this.slotFreed = null;
+      wake?.();
       await this.loop;
       await Promise.allSettled([...this.running]);
       this.onClosed();
@@ -75,11 +78,17 @@ export class QueueWorker {
     return this.closing;
   }
 
+  /** Handlers running now: a slot frees when its handler returns, before its completion is durable. */
+  private handling = 0;
+  private slotFreed: (() => void) | null = null;
+
   private async run(): Promise<void> {
     while (!this.stop.signal.aborted) {
-      const free = this.concurrency - this.running.size;
+      // The next claim goes out as soon as a handler returns, so it shares a transaction
+      // and an fdatasync with that handler's completion instead of waiting for it.
+      const free = this.concurrency - this.handling;
       if (free === 0) {
-        await Promise.race(this.running);
+        await new Promise<void>((r) => (this.slotFreed = r));
         continue;
       }
       let tasks: ClaimedTask[];
@@ -99,6 +108,7 @@ export class QueueWorker {
         continue;
       }
       for (const t of tasks) {
+        this.handling++;
         const p = this.runOne(t).finally(() => this.running.delete(p));
         this.running.add(p);
       }
@@ -119,6 +129,10 @@ export class QueueWorker {
       outcome = { ok: false, error };
     } finally {
       clearInterval(timer);
+      this.handling--;
+      const wake = this.slotFreed;
+      this.slotFreed = null;
+      wake?.();
     }
     try {
       if (outcome.ok) {
