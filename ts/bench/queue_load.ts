@@ -20,7 +20,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { open } from '../db/index.js';
-import { openQueue } from '../queue/index.js';
+import { openQueue, QueueWorker } from '../queue/index.js';
+import type { WorkQueue } from '../queue/types.js';
 
 export type QueueLoadMode = 'async' | 'threads' | 'processes';
 
@@ -34,6 +35,8 @@ export interface QueueLoadOptions {
   workers?: number;
   /** Tasks per claim (default 1); completions of one claim go together. */
   max?: number;
+  /** Agents as one q.work() pool per handle (concurrency = its agents) instead of claim/complete loops. */
+  work?: boolean;
 }
 
 export interface QueueLoadResult {
@@ -63,25 +66,45 @@ interface AgentsReport {
 const now = (): number => Number(process.hrtime.bigint());
 
 /** `agents` async agents on a fresh handle of `file`, each claiming `max` at a time until the queue is empty. */
-async function runAgents(file: string, agents: number, max: number): Promise<AgentsReport> {
+async function runAgents(file: string, agents: number, max: number, work = false): Promise<AgentsReport> {
   const db = open(file, { sync: 'full' });
   const q = openQueue(db, 'bench', { retention: { finishedMs: Infinity, maxFinished: Infinity } });
   const s0 = db.stats();
   const ids: number[] = [];
   const claimNs: number[] = [];
   const startNs = now();
-  await Promise.all(
-    Array.from({ length: agents }, async (_, a) => {
-      for (;;) {
+  if (work) {
+    // q.work()'s own loop, its claims timed on the way through.
+    let idle = 0;
+    const timed: WorkQueue = {
+      claim: async (o) => {
         const t0 = now();
-        const got = await q.claim({ worker: `${process.pid}:${a}`, max });
-        if (got.length === 0) return;
-        claimNs.push(now() - t0);
-        for (const t of got) ids.push(t.id);
-        await Promise.all(got.map((t) => q.complete(t)));
-      }
-    }),
-  );
+        const got = await q.claim({ ...o, waitMs: 0 });
+        if (got.length > 0) claimNs.push(now() - t0);
+        else idle++;
+        return got;
+      },
+      complete: (t, r) => q.complete(t, r),
+      fail: (t, o) => q.fail(t, o),
+      renew: (t, ms) => q.renew(t, ms),
+    };
+    const pool = new QueueWorker(timed, { concurrency: agents, worker: `${process.pid}` }, (t) => void ids.push(t.id), () => {});
+    while (idle === 0 || q.stats().counts.pending + q.stats().counts.claimed > 0) await new Promise((r) => setTimeout(r, 1));
+    await pool.close();
+  } else {
+    await Promise.all(
+      Array.from({ length: agents }, async (_, a) => {
+        for (;;) {
+          const t0 = now();
+          const got = await q.claim({ worker: `${process.pid}:${a}`, max });
+          if (got.length === 0) return;
+          claimNs.push(now() - t0);
+          for (const t of got) ids.push(t.id);
+          await Promise.all(got.map((t) => q.complete(t)));
+        }
+      }),
+    );
+  }
   const endNs = now();
   const s1 = db.stats();
   await q.close();
@@ -99,8 +122,8 @@ async function runAgents(file: string, agents: number, max: number): Promise<Age
 const SELF = fileURLToPath(import.meta.url);
 
 /** Runs the agents of one worker (thread or process) and hands back its report. */
-function inWorker(mode: 'threads' | 'processes', file: string, agents: number, max: number): Promise<AgentsReport> {
-  const args = { role: 'agents', file, agents, max };
+function inWorker(mode: 'threads' | 'processes', file: string, agents: number, max: number, work: boolean): Promise<AgentsReport> {
+  const args = { role: 'agents', file, agents, max, work };
   if (mode === 'threads') {
     return new Promise((resolve, reject) => {
       const w = new Worker(SELF, { workerData: args });
@@ -128,11 +151,11 @@ export async function runQueueLoad(o: QueueLoadOptions): Promise<QueueLoadResult
   }
   const txn0 = txnOf(o.file);
   let reports: AgentsReport[];
-  if (o.mode === 'async') reports = [await runAgents(o.file, o.agents, max)];
+  if (o.mode === 'async') reports = [await runAgents(o.file, o.agents, max, o.work)];
   else {
     const workers = Math.max(1, Math.min(o.workers ?? 4, o.agents));
     const per = Array.from({ length: workers }, (_, i) => Math.floor(o.agents / workers) + (i < o.agents % workers ? 1 : 0));
-    reports = await Promise.all(per.map((n) => inWorker(o.mode as 'threads' | 'processes', o.file, n, max)));
+    reports = await Promise.all(per.map((n) => inWorker(o.mode as 'threads' | 'processes', o.file, n, max, o.work === true)));
   }
   const commits = txnOf(o.file) - txn0;
   const seen = new Set<number>();
@@ -169,12 +192,12 @@ function txnOf(file: string): number {
 // ---- as a script, a worker thread, or a forked agents process ----
 
 if (!isMainThread && (workerData as { role?: string } | null)?.role === 'agents') {
-  const d = workerData as { file: string; agents: number; max: number };
-  void runAgents(d.file, d.agents, d.max).then((r) => parentPort!.postMessage(r));
+  const d = workerData as { file: string; agents: number; max: number; work: boolean };
+  void runAgents(d.file, d.agents, d.max, d.work).then((r) => parentPort!.postMessage(r));
 } else if (isMainThread && process.argv[1] === SELF) {
-  const arg = JSON.parse(process.argv[2]!) as ({ role: 'agents' } & { file: string; agents: number; max: number }) | QueueLoadOptions;
+  const arg = JSON.parse(process.argv[2]!) as ({ role: 'agents' } & { file: string; agents: number; max: number; work: boolean }) | QueueLoadOptions;
   if ('role' in arg) {
-    void runAgents(arg.file, arg.agents, arg.max).then((r) => {
+    void runAgents(arg.file, arg.agents, arg.max, arg.work).then((r) => {
       process.send!(r, () => process.exit(0));
     });
   } else {

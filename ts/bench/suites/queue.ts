@@ -35,6 +35,8 @@ interface Shape {
   agents: number;
   workers?: number;
   max?: number;
+  /** Agents as a q.work() pool instead of claim/complete loops. */
+  work?: boolean;
   critical: boolean;
   targets?: Target[];
   what: string;
@@ -64,6 +66,8 @@ const SHAPES: Shape[] = [
     what: '64 async agents claiming up to 64 tasks each',
     targets: [{ name: "tasks/s >= 3x graphile-worker's batched mode (25,681/s in the issue #15 run)", metric: 'ops_per_sec', bound: 'atLeast', limit: 77_000, unit: 'per_sec' }],
   },
+  { name: 'work_64', mode: 'async', agents: 64, work: true, critical: false, what: 'q.work() with concurrency 64 (the next claim shares the completion\'s commit)' },
+  { name: 'work_processes_4x16', mode: 'processes', agents: 64, workers: 4, work: true, critical: false, what: '4 processes, each a q.work() pool of 16' },
   { name: 'threads_4x16', mode: 'threads', agents: 64, workers: 4, critical: false, what: '4 worker threads x 16 agents, a handle each' },
   {
     name: 'processes_4x16',
@@ -94,7 +98,7 @@ export function queueBenchmarks(): Benchmark[] {
     name: s.name,
     critical: s.critical,
     ...(s.targets ? { targets: s.targets } : {}),
-    params: (p) => ({ tasks: queueTasks(p), agents: s.agents, mode: s.mode, workers: s.workers ?? 1, tasks_per_claim: s.max ?? 1, sync: 'full', shape: s.what }),
+    params: (p) => ({ tasks: queueTasks(p), agents: s.agents, mode: s.mode, workers: s.workers ?? 1, tasks_per_claim: s.max ?? 1, work_pool: s.work === true, sync: 'full', shape: s.what }),
     setup(ctx) {
       if (!fs.existsSync(driverScript())) throw new Error(`${driverScript()} is missing: run npm run build first`);
       let n = 0;
@@ -105,7 +109,7 @@ export function queueBenchmarks(): Benchmark[] {
         warmup() {},
         run(): SelfMeasured {
           const file = path.join(ctx.dir, `q${n++}.ndb`);
-          const res = runDriver({ file, tasks: queueTasks(ctx.profile), agents: s.agents, mode: s.mode, ...(s.workers ? { workers: s.workers } : {}), ...(s.max ? { max: s.max } : {}) }, ctx.impl);
+          const res = runDriver({ file, tasks: queueTasks(ctx.profile), agents: s.agents, mode: s.mode, ...(s.workers ? { workers: s.workers } : {}), ...(s.max ? { max: s.max } : {}), ...(s.work ? { work: true } : {}) }, ctx.impl);
           for (const f of [file, `${file}.log`, `${file}.lock`]) fs.rmSync(f, { force: true });
           const io = { ...zeroIo(), fdatasyncs: res.fdatasyncs, bytesWritten: res.bytesWritten };
           return {
