@@ -198,7 +198,7 @@ export class Engine implements WriteHost, ReadHost {
    * log position after its record, and the page count then. A writer taking
    * over after another handle wrote applies only the records after it,
    * instead of rebuilding from the durable meta (takeOver; concurrency §5).
-   * null: not known (rebuild).
+   * null: not known (rebuild). The state of that commit itself, not a copy.
    */
   freeListAt: { txnId: number; logEnd: number; pageCount: number } | null = null;
   /** Take-overs after another handle wrote: applied incrementally, or rebuilt from the durable meta (tests). */
@@ -269,7 +269,7 @@ export class Engine implements WriteHost, ReadHost {
     this.freeList.giveBack(result.reusable);
     this.freeList.addPending(s.txnId, result.freed, true);
     this.freeList.addPending(s.txnId, result.freedYoung, false);
-    this.freeListAt = { txnId: s.txnId, logEnd: s.logEnd, pageCount: s.pageCount };
+    this.freeListAt = s;
     this.commitsSinceCheckpoint++;
     if (durable) {
       this.syncedEnd = s.logEnd;

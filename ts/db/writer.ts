@@ -276,7 +276,7 @@ export function takeOver(e: Engine, p: PublishedState = readPublished(e)): void 
     e.latest = state;
     e.published = state;
     e.history.add(snapshotOf(state));
-    e.freeListAt = { txnId: state.txnId, logEnd: state.logEnd, pageCount: state.pageCount };
+    e.freeListAt = state;
   }
   e.syncedEnd = p.logEnd;
   e.log.cutUnpublished(p.logEnd);

@@ -323,6 +323,7 @@ class MemFile implements DbFile {
   }
 
   datasyncAsync(): Promise<void> {
+    this.syncsInFlight++;
     return new Promise((resolve, reject) => {
       setImmediate(() => {
         try {
@@ -330,6 +331,8 @@ class MemFile implements DbFile {
           resolve();
         } catch (err) {
           reject(err);
+        } finally {
+          if (--this.syncsInFlight === 0 && this.closeDeferred) this.closed = true;
         }
       });
     });
@@ -346,7 +349,12 @@ class MemFile implements DbFile {
     return this.node.size;
   }
 
+  /** datasyncAsync calls not yet run; close() leaves the file to them, as NodeFile does (DbFile.close). */
+  private syncsInFlight = 0;
+  private closeDeferred = false;
+
   close(): void {
-    this.closed = true;
+    if (this.syncsInFlight > 0) this.closeDeferred = true;
+    else this.closed = true;
   }
 }

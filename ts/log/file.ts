@@ -262,39 +262,9 @@ export class LogFile {
       return Promise.reject(err);
     }
     // The file this sync runs on stays open until the sync ends, even if dropBefore
-    // replaces it meanwhile: closing it under the sync would fail the sync (EBADF), or
-    // sync whatever file reused its descriptor.
-    const file = this.file;
-    this.syncsInFlight.set(file, (this.syncsInFlight.get(file) ?? 0) + 1);
-    const settled = (): void => {
-      const n = this.syncsInFlight.get(file)! - 1;
-      if (n > 0) this.syncsInFlight.set(file, n);
-      else {
-        this.syncsInFlight.delete(file);
-        if (file !== this.file || this.closed) file.close();
-      }
-    };
-    return file.datasyncAsync().then(
-      () => {
-        settled();
-        failpoint('afterLogSync');
-      },
-      (err: unknown) => {
-        settled();
-        throw err;
-      },
-    );
-  }
-
-  /** close() was called: the file goes once no sync runs on it. */
-  private closed = false;
-
-  /** Asynchronous syncs running, by the file they run on (datasyncAsync). */
-  private readonly syncsInFlight = new Map<DbFile, number>();
-
-  /** Closes a file this log no longer uses, once no sync runs on it. */
-  private retire(file: DbFile): void {
-    if (!this.syncsInFlight.has(file)) file.close();
+    // replaces it or close() closes it meanwhile: DbFile.close() leaves its descriptor
+    // to a running datasyncAsync.
+    return this.file.datasyncAsync().then(() => failpoint('afterLogSync'));
   }
 
   /** Cuts the log at position (dropping a torn tail or a failed append) and syncs. */
@@ -345,7 +315,7 @@ export class LogFile {
     failpoint('beforeLogCompactRename');
     this.fs.rename(tmp, this.path);
     this.carryStats(this.file.stats);
-    this.retire(this.file);
+    this.file.close();
     this.file = this.fs.open(this.path);
     this.base = position;
     this.reach = -1;
@@ -478,9 +448,8 @@ export class LogFile {
     return { kind: 'torn', position: pos, status: name };
   }
 
+  /** A sync still running on the file (commitAsync) keeps it open until it ends (DbFile.close). */
   close(): void {
-    this.closed = true;
-    // A sync still running on it (commitAsync) closes it when it ends.
-    this.retire(this.file);
+    this.file.close();
   }
 }
