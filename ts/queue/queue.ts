@@ -77,13 +77,9 @@ export class Queue implements T.QueueCore {
   // ---- changing the queue ----
 
   /** Enqueues tasks in one transaction; resolves to their ids (an existing id for a live idempotency key). */
-  enqueue(tasks: readonly T.EnqueueSpec[]): Promise<number[]> {
-    try {
-      const checked = this.checkSpecs(tasks);
-      return this.batcher.submit((tx) => checked.map((s) => T.enqueue(tx, s)));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async enqueue(tasks: readonly T.EnqueueSpec[]): Promise<number[]> {
+    const checked = this.checkSpecs(tasks);
+    return this.batcher.submit((tx) => checked.map((s) => T.enqueue(tx, s)));
   }
 
   /**
@@ -125,10 +121,10 @@ export class Queue implements T.QueueCore {
       if (left <= 0 || options.signal?.aborted || this.closed) return [];
       // Nothing ready: wait for a commit, or the next delayed task or lease expiry, then look
       // again with a read first, so that waiting claims cost no write transaction.
-      for (;;) {
-        const next = this.nextTimeEvent();
-        await this.wakeups.next(Math.min(left, next), options.signal);
-        if (Date.now() >= deadline || options.signal?.aborted || this.closed || this.claimable(types)) break;
+      for (let look = this.look(types); ; look = this.look(types)) {
+        if (look.claimable) break;
+        await this.wakeups.next(Math.min(deadline - Date.now(), look.nextMs), options.signal);
+        if (Date.now() >= deadline || options.signal?.aborted || this.closed) break;
       }
     }
   }
@@ -139,72 +135,52 @@ export class Queue implements T.QueueCore {
    * transaction: its writes and the completion commit together, or neither.
    * LeaseLost when the claim is no longer the task's current one.
    */
-  complete(task: T.ClaimRef, result?: unknown, fn?: (w: WriteTxn) => void | Promise<void>): Promise<void> {
-    try {
-      this.checkOpen();
-      const blob = result === undefined ? null : toBlob(result, 'result');
-      if (fn !== undefined && typeof fn !== 'function') throw new NorthstarError('InvalidArgument', 'complete: the third argument must be a function');
-      if (fn === undefined) return this.batcher.submit((tx) => void T.complete(tx, task, blob));
-      return this.batcher
-        .submit((tx): unknown => {
-          T.complete(tx, task, blob);
-          return fn(tx.w);
-        }, true)
-        .then(() => undefined);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async complete(task: T.ClaimRef, result?: unknown, fn?: (w: WriteTxn) => void | Promise<void>): Promise<void> {
+    this.checkOpen();
+    const blob = result === undefined ? null : toBlob(result, 'result');
+    if (fn !== undefined && typeof fn !== 'function') throw new NorthstarError('InvalidArgument', 'complete: the third argument must be a function');
+    if (fn === undefined) return this.batcher.submit((tx) => void T.complete(tx, task, blob));
+    return this.batcher
+      .submit((tx): unknown => {
+        T.complete(tx, task, blob);
+        return fn(tx.w);
+      }, true)
+      .then(() => undefined);
   }
 
   /**
    * Gives a claimed task back: pending again after `retryInMs` (default 0),
    * or dead once it has had maxAttempts claims. `error` is stored with it.
    */
-  fail(task: T.ClaimRef, options: { error?: unknown; retryInMs?: number } = {}): Promise<void> {
-    try {
-      this.checkOpen();
-      const error = options.error === undefined ? null : toBlob(options.error, 'error');
-      const retryInMs = options.retryInMs === undefined ? 0 : T.checkMs(options.retryInMs, 'retryInMs', 0);
-      return this.batcher.submit((tx) => void T.fail(tx, task, error, retryInMs));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async fail(task: T.ClaimRef, options: { error?: unknown; retryInMs?: number } = {}): Promise<void> {
+    this.checkOpen();
+    const error = options.error === undefined ? null : toBlob(options.error, 'error');
+    const retryInMs = options.retryInMs === undefined ? 0 : T.checkMs(options.retryInMs, 'retryInMs', 0);
+    return this.batcher.submit((tx) => void T.fail(tx, task, error, retryInMs));
   }
 
   /** Extends a claim's lease to `leaseMs` from now (a heartbeat); resolves to the new leaseUntil. */
-  renew(task: T.ClaimRef, leaseMs: number = DEFAULT_LEASE_MS): Promise<number> {
-    try {
-      this.checkOpen();
-      const ms = T.checkMs(leaseMs, 'leaseMs', 1);
-      return this.batcher.submit((tx) => T.renew(tx, task, ms).leaseUntil).then((until) => {
-        if (typeof task === 'object' && 'leaseUntil' in task) (task as ClaimedTask).leaseUntil = until;
-        return until;
-      });
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async renew(task: T.ClaimRef, leaseMs: number = DEFAULT_LEASE_MS): Promise<number> {
+    this.checkOpen();
+    const ms = T.checkMs(leaseMs, 'leaseMs', 1);
+    return this.batcher.submit((tx) => T.renew(tx, task, ms).leaseUntil).then((until) => {
+      if (typeof task === 'object' && 'leaseUntil' in task) (task as ClaimedTask).leaseUntil = until;
+      return until;
+    });
   }
 
   /** Cancels a pending or claimed task; true if it was one (a claim it had is lost). */
-  cancel(id: number): Promise<boolean> {
-    try {
-      this.checkOpen();
-      const n = T.checkId(id);
-      return this.batcher.submit((tx) => T.cancel(tx, n));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async cancel(id: number): Promise<boolean> {
+    this.checkOpen();
+    const n = T.checkId(id);
+    return this.batcher.submit((tx) => T.cancel(tx, n));
   }
 
   /** Makes a claimed, dead or cancelled task pending again now, attempts from 0; true if it was one. */
-  requeue(id: number): Promise<boolean> {
-    try {
-      this.checkOpen();
-      const n = T.checkId(id);
-      return this.batcher.submit((tx) => T.requeue(tx, n));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async requeue(id: number): Promise<boolean> {
+    this.checkOpen();
+    const n = T.checkId(id);
+    return this.batcher.submit((tx) => T.requeue(tx, n));
   }
 
   /** Deletes finished tasks (default: done and dead, any age); resolves to how many went. */
@@ -325,31 +301,23 @@ export class Queue implements T.QueueCore {
     return tasks.map((t) => T.checkSpec(this, t));
   }
 
-  /** Whether a claim of `types` would find something now (a read; no write transaction). */
-  private claimable(types: readonly Buffer[] | null): boolean {
-    const now = Math.floor(this.clock());
-    return this.read((r) => {
-      for (const tag of [TAG_DELAYED, TAG_LEASE]) {
-        for (const [k] of r.scan({ ...this.keys.table(tag), limit: 1 })) if (this.keys.timeIdOf(k)[0] <= now) return true;
-      }
-      if (types === null) {
-        for (const _ of r.scan({ ...this.keys.table(TAG_READY), limit: 1 })) return true;
-        return false;
-      }
-      for (const t of types) for (const _ of r.scan({ ...this.keys.readyOfType(t), limit: 1 })) return true;
-      return false;
-    });
-  }
-
-  /** Ms until the first delayed task is due or the first lease expires (Infinity: neither). */
-  private nextTimeEvent(): number {
+  /**
+   * One read of what a waiting claim of `types` needs: whether it would find a
+   * task now (a ready one of its types, a due delayed task, an expired lease),
+   * else the ms until the first delayed task is due or the first lease expires
+   * (Infinity: neither). No write transaction.
+   */
+  private look(types: readonly Buffer[] | null): { claimable: boolean; nextMs: number } {
     const now = Math.floor(this.clock());
     return this.read((r) => {
       let next = Infinity;
       for (const tag of [TAG_DELAYED, TAG_LEASE]) {
         for (const [k] of r.scan({ ...this.keys.table(tag), limit: 1 })) next = Math.min(next, this.keys.timeIdOf(k)[0] - now);
       }
-      return Math.max(0, next);
+      if (next <= 0) return { claimable: true, nextMs: 0 };
+      const ranges = types === null ? [this.keys.table(TAG_READY)] : types.map((t) => this.keys.readyOfType(t));
+      for (const range of ranges) for (const _ of r.scan({ ...range, limit: 1 })) return { claimable: true, nextMs: 0 };
+      return { claimable: false, nextMs: next };
     });
   }
 

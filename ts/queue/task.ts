@@ -116,7 +116,11 @@ export function encodeTask(t: TaskRecord): Buffer {
   return b;
 }
 
-/** Decodes a T value; Corrupt (naming the task) when it is not a v1 task record. */
+/**
+ * Decodes a T value; Corrupt (naming the task) when it is not a v1 task record.
+ * The blobs are views of `v`, not copies: `v` must be the caller's own bytes
+ * (get() and scan() hand out copies).
+ */
 export function decodeTask(v: Uint8Array, queue: string): TaskRecord {
   const b = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   const bad = (why: string): NorthstarError => new NorthstarError('Corrupt', `queue ${queue}: task record ${b.length >= 24 ? readU64(b, 16) : '?'}: ${why}`);
@@ -137,7 +141,7 @@ export function decodeTask(v: Uint8Array, queue: string): TaskRecord {
     const kind = b[at]!;
     const n = b.readUInt32BE(at + 1);
     if (kind > BLOB_BYTES || (kind === BLOB_NONE && n !== 0) || at + 5 + n > b.length) throw bad('bad blob');
-    const bytes = Buffer.from(b.subarray(at + 5, at + 5 + n));
+    const bytes = b.subarray(at + 5, at + 5 + n);
     at += 5 + n;
     return kind === BLOB_NONE ? null : { kind: kind as Blob['kind'], bytes };
   };

@@ -136,7 +136,7 @@ export class QueueTxn {
     const keys = this.q.keys;
     if (t.readyAt > this.now) this.w.put(keys.delayed(t.readyAt, t.id), EMPTY);
     else {
-      this.w.put(keys.ready(typeBytes(t.type), t.priority, t.readyAt, t.id), EMPTY);
+      this.w.put(keys.ready(Buffer.from(t.type, 'utf8'), t.priority, t.readyAt, t.id), EMPTY);
       this.w.put(keys.age(t.readyAt, t.id), EMPTY);
       this.heads.delete(t.type);
       this.typesKnown = false;
@@ -147,7 +147,7 @@ export class QueueTxn {
   unplace(t: TaskRecord): void {
     const keys = this.q.keys;
     if (this.w.del(keys.delayed(t.readyAt, t.id))) return;
-    this.w.del(keys.ready(typeBytes(t.type), t.priority, t.readyAt, t.id));
+    this.w.del(keys.ready(Buffer.from(t.type, 'utf8'), t.priority, t.readyAt, t.id));
     this.w.del(keys.age(t.readyAt, t.id));
     this.heads.delete(t.type);
     this.typesKnown = false;

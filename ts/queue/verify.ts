@@ -4,7 +4,7 @@
 
 import { NorthstarError } from '../errors.js';
 import type { ReadTxn } from '../txn/read.js';
-import { QueueKeys, readU64, TAG_AGE, TAG_COUNT, TAG_COUNTER, TAG_DELAYED, TAG_FINISHED, TAG_IDEMPOTENCY, TAG_LEASE, TAG_READY, TAG_TASK, typeBytes } from './keys.js';
+import { QueueKeys, readU64, u64Value, TAG_AGE, TAG_COUNT, TAG_COUNTER, TAG_DELAYED, TAG_FINISHED, TAG_IDEMPOTENCY, TAG_LEASE, TAG_READY, TAG_TASK, typeBytes } from './keys.js';
 import { decodeTask, STATE_NAMES, TaskState } from './task.js';
 
 export interface QueueVerifyReport {
@@ -48,12 +48,6 @@ export function verifyQueue(r: ReadTxn, keys: QueueKeys, name: string, now: numb
   let maxToken = 0;
   let finished = 0;
   let tasks = 0;
-  const u64 = (n: number): Buffer => {
-    const b = Buffer.alloc(8);
-    b.writeUInt32BE(Math.floor(n / 2 ** 32), 0);
-    b.writeUInt32BE(n >>> 0, 4);
-    return b;
-  };
 
   for (const [k, v] of r.scan(keys.table(TAG_TASK))) {
     tasks++;
@@ -91,11 +85,11 @@ export function verifyQueue(r: ReadTxn, keys: QueueKeys, name: string, now: numb
         expect(TAG_FINISHED, keys.finished(t.finishedAt, id), what);
         if (t.leaseUntil !== 0) problem(`${what}: finished with a lease`);
     }
-    if (t.key !== '' && (t.state === TaskState.pending || t.state === TaskState.claimed)) expect(TAG_IDEMPOTENCY, keys.idempotency(Buffer.from(t.key, 'utf8')), what, u64(id));
+    if (t.key !== '' && (t.state === TaskState.pending || t.state === TaskState.claimed)) expect(TAG_IDEMPOTENCY, keys.idempotency(Buffer.from(t.key, 'utf8')), what, u64Value(id));
   }
   for (const [key, n] of counts) {
     const [state, type] = key.split('\u0000') as [string, string];
-    expect(TAG_COUNT, keys.count(Number(state), Buffer.from(type, 'utf8')), `count of ${STATE_NAMES[Number(state)]} ${type}`, u64(n));
+    expect(TAG_COUNT, keys.count(Number(state), Buffer.from(type, 'utf8')), `count of ${STATE_NAMES[Number(state)]} ${type}`, u64Value(n));
   }
 
   // Every entry of every index table must be one the records call for, and the other way round.
