@@ -55,3 +55,9 @@ export function ioError(err: unknown, what: string, path?: string): NorthstarErr
   const msg = err instanceof Error ? err.message : String(err);
   return new NorthstarError(kind, `${what}: ${msg}`, { path, cause: err });
 }
+
+/** @internal `err` itself when it is a NorthstarError, else an IoError wrapping it (`what: ` before its text when given). */
+export function asIoError(err: unknown, what?: string): NorthstarError {
+  if (err instanceof NorthstarError) return err;
+  return new NorthstarError('IoError', what === undefined ? String(err) : `${what}: ${String(err)}`, { cause: err });
+}

@@ -4,7 +4,7 @@
 // writes the meta into the slot the durable meta is not in and syncs again;
 // a crash anywhere leaves the old meta, whose pages nothing has overwritten.
 
-import { NorthstarError } from '../errors.js';
+import { asIoError, NorthstarError } from '../errors.js';
 import { FREELIST_ENTRIES_OFFSET, FREELIST_ENTRY_SIZE, HEADER_SIZE, HISTORY_ENTRIES_OFFSET, HISTORY_ENTRY_SIZE, META_PAGE_A, META_PAGE_B, PageType } from '../format/constants.js';
 import { initPageHeader, writePageTxnId } from '../format/page.js';
 import { failpoint } from '../io/failpoint.js';
@@ -96,7 +96,7 @@ export function startCheckpoint(e: Engine, then: () => void): void {
   const fail = (err: unknown): void => {
     if (e.checkpointing !== p) return;
     e.checkpointing = null;
-    e.poison(err instanceof NorthstarError ? err : new NorthstarError('IoError', `checkpoint failed: ${String(err)}`, { cause: err }));
+    e.poison(asIoError(err, 'checkpoint failed'));
     releaseWriterLock(e);
   };
   e.file
@@ -132,7 +132,7 @@ function finishSynchronously(e: Engine, p: PendingCheckpoint): void {
       if (e.sync === 'full') e.file.datasync();
     } catch (err) {
       e.freeList.giveBack(p.taken);
-      throw err instanceof NorthstarError ? err : new NorthstarError('IoError', `checkpoint failed: ${String(err)}`, { cause: err });
+      throw asIoError(err, 'checkpoint failed');
     }
     writeMeta(e, p);
   }
@@ -140,7 +140,7 @@ function finishSynchronously(e: Engine, p: PendingCheckpoint): void {
     if (e.sync === 'full') e.file.datasync();
     failpoint('afterMetaSync');
   } catch (err) {
-    const error = err instanceof NorthstarError ? err : new NorthstarError('IoError', String(err), { cause: err });
+    const error = asIoError(err);
     e.poison(error);
     throw error;
   }
@@ -210,7 +210,7 @@ function prepareCheckpoint(e: Engine): PendingCheckpoint {
     pager.extendTo(pageCount * pager.pageSize);
   } catch (err) {
     e.freeList.giveBack(taken);
-    throw err instanceof NorthstarError ? err : new NorthstarError('IoError', `checkpoint failed: ${String(err)}`, { cause: err });
+    throw asIoError(err, 'checkpoint failed');
   }
   // The chains' pages past the old end are the latest state's from here: the writes after
   // this one (an asynchronous checkpoint's) allocate past them.
@@ -247,7 +247,7 @@ function writeMeta(e: Engine, p: PendingCheckpoint): void {
     e.file.write(encodeMeta(p.meta, p.slot, e.pager.kernels), p.slot * e.pager.pageSize);
     failpoint('beforeMetaSync');
   } catch (err) {
-    const error = err instanceof NorthstarError ? err : new NorthstarError('IoError', String(err), { cause: err });
+    const error = asIoError(err);
     e.poison(error);
     throw error;
   }

@@ -8,7 +8,7 @@
 // (other handles' commits), truncate.ts, close.ts.
 
 import { EventEmitter } from 'node:events';
-import { ErrorCode, NorthstarError } from '../errors.js';
+import { asIoError, ErrorCode, NorthstarError } from '../errors.js';
 import { maxKeySize } from '../format/page.js';
 import type { DbFile } from '../io/file.js';
 import type { LogFile } from '../log/file.js';
@@ -301,7 +301,7 @@ export class Engine implements WriteHost, ReadHost {
       } catch (err) {
         // The commit itself is durable in the log; a failed checkpoint only
         // delays the data file. Refuse writes until reopen recovers.
-        this.poison(err instanceof NorthstarError ? err : new NorthstarError('IoError', String(err), { cause: err }));
+        this.poison(asIoError(err));
       }
     }
     releaseWriterLock(this);

@@ -4,7 +4,7 @@
 // becomes what readers see (here and, through the lock file's published block,
 // in every other handle) only once a sync covers it, in commit order.
 
-import { NorthstarError } from '../errors.js';
+import { asIoError, NorthstarError } from '../errors.js';
 import type { CommitResult, TreeState } from '../txn/host.js';
 import type { Engine } from './engine.js';
 import { snapshotOf } from './logscan.js';
@@ -75,7 +75,7 @@ function startSync(e: Engine): void {
     },
     (err: unknown) => {
       e.syncing = null;
-      const error = err instanceof NorthstarError ? err : new NorthstarError('IoError', String(err), { cause: err });
+      const error = asIoError(err);
       e.poison(error);
       const waiting = e.syncWaiters;
       e.syncWaiters = [];

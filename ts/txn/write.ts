@@ -3,7 +3,7 @@
 // them durable in the order of spec/file_format_v1.md §8: pages to the data
 // file without a sync, then the record to the log and one fdatasync of the log.
 
-import { NorthstarError } from '../errors.js';
+import { asIoError, NorthstarError } from '../errors.js';
 import { ScanIterator, type ScanHost } from '../btree/cursor.js';
 import { treeGet } from '../btree/read.js';
 import { TreeWriter } from '../btree/writer.js';
@@ -242,7 +242,7 @@ export class WriteTxn implements Disposable {
       failpoint('afterCommitPublish');
       return txnId;
     } catch (err) {
-      const e = err instanceof NorthstarError ? err : new NorthstarError('IoError', `commit failed: ${String(err)}`, { cause: err });
+      const e = asIoError(err, 'commit failed');
       if (appended) {
         // The record may be partly or wholly in the log: cut it off, or, if even
         // that fails, refuse writes until reopen decides from the log itself.
