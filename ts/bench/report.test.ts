@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { benchCommand } from '../cli/bench.js';
 import { runCli } from '../cli/program.js';
 import { csvOf, htmlOf, summaryLines, writeLines } from './report.js';
 import { loadResults, summarize, writeSummaryOf } from './runner.js';
@@ -24,7 +25,7 @@ function tree(ops: number): string {
 function cli(...args: string[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = runCli(args, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  const code = runCli(args, { out: (l) => out.push(l), err: (l) => err.push(l) }, [benchCommand]);
   return { code, out, err };
 }
 

@@ -14,6 +14,7 @@ import { PageType, TYPE_OFFSET } from '../format/constants.js';
 import { LOG_PREALLOC_BYTES, LogFile } from '../log/file.js';
 import { RecordBuilder } from '../log/record.js';
 import { kernels } from '../native/kernels.js';
+import { benchCommand } from './bench.js';
 import { runCli } from './program.js';
 import { ensureBuilt, mainJs } from '../testing/build.js';
 
@@ -40,7 +41,7 @@ interface Run {
 function cli(...args: string[]): Run {
   const out: string[] = [];
   const err: string[] = [];
-  const code = runCli(args, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  const code = runCli(args, { out: (l) => out.push(l), err: (l) => err.push(l) }, [benchCommand]);
   return { code, out, err };
 }
 

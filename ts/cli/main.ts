@@ -1,8 +1,24 @@
 #!/usr/bin/env node
 // Entry point of the `northstar` command (package.json "bin"): runs the tool
 // on this process's arguments; program.ts has the commands.
+//
+// The developer tools (`northstar bench`) come from ./bench.js, which exists
+// in a clone of the repository but not in the published package (its
+// "files" leave out dist/bench/ and dist/cli/bench.*): there the command is
+// absent. When the file is there, a failure to load it is a real error.
 
-import { runCli } from './program.js';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { runCli, type CommandFactory } from './program.js';
+
+async function developerCommands(): Promise<CommandFactory[]> {
+  const bench = new URL('./bench.js', import.meta.url);
+  if (!existsSync(fileURLToPath(bench))) return [];
+  const { benchCommand } = (await import(bench.href)) as typeof import('./bench.js');
+  return [benchCommand];
+}
+
+const more = await developerCommands();
 
 // Output is gathered into large writes: a dump of millions of pairs is then
 // not millions of write calls.
@@ -18,14 +34,18 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   process.exit(1);
 });
 
-process.exitCode = runCli(process.argv.slice(2), {
-  out(line) {
-    pending += line + '\n';
-    if (pending.length >= 64 * 1024) flush();
+process.exitCode = runCli(
+  process.argv.slice(2),
+  {
+    out(line) {
+      pending += line + '\n';
+      if (pending.length >= 64 * 1024) flush();
+    },
+    err(line) {
+      flush();
+      process.stderr.write(line + '\n');
+    },
   },
-  err(line) {
-    flush();
-    process.stderr.write(line + '\n');
-  },
-});
+  more,
+);
 flush();

@@ -4,7 +4,6 @@
 
 import * as fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { benchCommand } from './bench.js';
 import { CliError, errorLine, Exit, type Io } from './common.js';
 import { dumpCommand } from './dump.js';
 import { logdumpCommand } from './logdump.js';
@@ -22,13 +21,18 @@ function packageVersion(): string {
   }
 }
 
+/** Makes one subcommand; `done` receives its exit code. */
+export type CommandFactory = (io: Io, done: (code: number) => void) => Command;
+
 /**
  * Runs the tool on `args` (without node and script); returns the exit code:
  * 0 all well, 1 problems found or a failure, 2 a bad command line. Never
  * throws: every error becomes one line on io.err. NORTHSTAR_DEBUG=1 adds the
- * stack of unexpected errors.
+ * stack of unexpected errors. `more` adds subcommands: the developer tools
+ * (`bench`), which the published package does not ship (main.ts adds them
+ * when they are present).
  */
-export function runCli(args: string[], io: Io): number {
+export function runCli(args: string[], io: Io, more: readonly CommandFactory[] = []): number {
   let code: number = Exit.Ok;
   const done = (c: number): void => {
     code = c;
@@ -37,7 +41,7 @@ export function runCli(args: string[], io: Io): number {
     .enablePositionalOptions()
     .description('inspect and check NorthstarDB databases and their task queues')
     .version(packageVersion(), '-V, --version');
-  const commands = [logdumpCommand(io, done), verifyCommand(io, done), dumpCommand(io, done), replayCommand(io, done), statsCommand(io, done), queueCommand(io, done), benchCommand(io, done)];
+  const commands = [logdumpCommand(io, done), verifyCommand(io, done), dumpCommand(io, done), replayCommand(io, done), statsCommand(io, done), queueCommand(io, done), ...more.map((make) => make(io, done))];
   const output = {
     writeOut: (s: string) => emitLines(s, io.out),
     writeErr: (s: string) => emitLines(s, io.err),

@@ -7,7 +7,7 @@
 import * as fallback from './fallback.js';
 import * as fallbackLog from './fallback_log.js';
 import { crc32c as crc32cFallback } from './crc32c.js';
-import { loadNativeBinding, nativeLoadError } from './loader.js';
+import { announceFallback, loadNativeBinding, nativeLoadError } from './loader.js';
 
 export interface Kernels {
   crc32c(data: Uint8Array, seed?: number): number;
@@ -83,3 +83,5 @@ export const nativeUnavailableReason: string | null = native
   : process.env.NORTHSTAR_NATIVE === '0'
     ? 'disabled by NORTHSTAR_NATIVE=0'
     : (nativeLoadError ?? 'addon lacks kernels (rebuild with npm run build)');
+
+if (nativeUnavailableReason !== null) announceFallback(nativeUnavailableReason);

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { loadNativeBinding, nativeLoadError } from './loader.js';
@@ -23,6 +24,13 @@ describe('loadNativeBinding', () => {
       vi.stubEnv('NORTHSTAR_NATIVE', value);
       expect(() => loadNativeBinding()).not.toThrow();
     }
+  });
+
+  it('the crate and the package share one version (a loaded addon of another version is refused)', () => {
+    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const crate = /^version = "([^"]+)"/m.exec(fs.readFileSync(new URL('../../crates/northstar-native/Cargo.toml', import.meta.url), 'utf8'))?.[1];
+    expect(crate).toBe(pkg.version);
+    if (binding !== null) expect(binding.nativeInfo().version).toBe(pkg.version);
   });
 
   it.runIf(nativeRequired)('loads the addon when NORTHSTAR_REQUIRE_NATIVE=1', () => {
