@@ -14,10 +14,10 @@
 //              targets whose addon is in --artifacts (a local proof)
 //
 // The steps, in order:
-// 1. `npm pack` this package (its "files" choose what ships: compiled JS and
-//    .d.ts, the generated loader, specs, user docs, README, LICENSE; never
-//    tests, benchmarks, Rust sources or a .node file) and unpack it into
-//    out/stage. dist/ must be built (npm run build).
+// 1. Copy the files `npm pack` would ship into out/stage (package.json
+//    "files" chooses them: compiled JS and .d.ts, the generated loader, specs,
+//    user docs, README, LICENSE; never tests, benchmarks, Rust sources or a
+//    .node file). dist/ must be built (npm run build).
 // 2. In the staged copy only, drop what a user's install must not see:
 //    "scripts" (npm 11 warns of a `prepare` it will not run) and
 //    "devDependencies" (`npm pkg delete`).
@@ -29,12 +29,13 @@
 //    is left to the caller).
 // 4. `npm pack` each platform package and the main package into out/.
 //
-// Prints one JSON line per tarball: { name, file, packed, unpacked, files }.
+// Prints one JSON line per tarball: { name, file, packed, unpacked, files,
+// paths } (paths: every file in it, as npm lists them).
 // Nothing outside out/ is written. The release workflow
 // (.github/workflows/release.yml) publishes the tarballs this makes.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,12 +70,13 @@ const binaryName = manifest.napi.binaryName;
 
 if (!existsSync(join(root, 'dist', 'index.js'))) fail('dist/ is not built: run npm run build first');
 
-// 1. The main package as `npm pack` makes it, unpacked into the stage.
+// 1. The main package's files as `npm pack` chooses them, copied into the stage.
 rmSync(stage, { recursive: true, force: true });
 mkdirSync(stage, { recursive: true });
-const mainPack = pack(root, stage);
-run('tar', ['-xzf', join(stage, mainPack.filename), '-C', stage, '--strip-components=1'], stage);
-rmSync(join(stage, mainPack.filename));
+for (const { path } of JSON.parse(npm(['pack', '--dry-run', '--ignore-scripts', '--json'], root))[0].files) {
+  mkdirSync(dirname(join(stage, path)), { recursive: true });
+  copyFileSync(join(root, path), join(stage, path));
+}
 
 // 2. What a user's install must not see.
 npm(['pkg', 'delete', 'scripts', 'devDependencies'], stage);
@@ -104,7 +106,7 @@ const made = [];
 for (const triple of targets) made.push(pack(join(stage, 'npm', abiOf(triple)), out));
 made.push(pack(stage, out));
 for (const p of made) {
-  console.log(JSON.stringify({ name: p.name, file: join(out, p.filename), packed: p.size, unpacked: p.unpackedSize, files: p.entryCount }));
+  console.log(JSON.stringify({ name: p.name, file: join(out, p.filename), packed: p.size, unpacked: p.unpackedSize, files: p.entryCount, paths: p.files.map((f) => f.path) }));
 }
 
 /** The `<platform>-<arch>[-<abi>]` suffix napi-rs gives a Rust target triple (the ones package.json may list). */
@@ -132,6 +134,7 @@ function npm(args, cwd) {
 }
 
 function run(command, args, cwd, shell = false) {
+  // (No tar or other tool whose flavour differs by OS: only node, npm and napi.)
   const r = spawnSync(command, args, { cwd, encoding: 'utf8', shell, maxBuffer: 64 * 1024 * 1024 });
   if (r.error || r.status !== 0) fail(`${command} ${args.join(' ')} failed in ${cwd}:\n${r.stdout ?? ''}${r.stderr ?? ''}${r.error ?? ''}`);
   return r.stdout;
