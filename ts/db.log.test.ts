@@ -431,7 +431,7 @@ beforeAll(() => {
   // dist/native/loader.js finds the addon two levels up, as in the package.
   fs.symlinkSync(nodePath.join(ROOT, 'crates'), nodePath.join(childDir, 'crates'));
   fs.symlinkSync(nodePath.join(ROOT, 'node_modules'), nodePath.join(childDir, 'node_modules'));
-  fs.writeFileSync(nodePath.join(childDir, 'package.json'), '{ "type": "module" }\n');
+  fs.copyFileSync(nodePath.join(ROOT, 'package.json'), nodePath.join(childDir, 'package.json')); // type: module, and the version the native loader checks the addon against
   fs.writeFileSync(
     nodePath.join(childDir, 'child.mjs'),
     `import { open, implementation } from './dist/index.js';

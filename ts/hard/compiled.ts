@@ -31,6 +31,6 @@ export function compiledEngine(scratch: string): string {
   }
   fs.symlinkSync(nodePath.join(ROOT, 'crates'), nodePath.join(scratch, 'crates'));
   fs.symlinkSync(nodePath.join(ROOT, 'node_modules'), nodePath.join(scratch, 'node_modules'));
-  fs.writeFileSync(nodePath.join(scratch, 'package.json'), '{ "type": "module" }\n');
+  fs.copyFileSync(nodePath.join(ROOT, 'package.json'), nodePath.join(scratch, 'package.json')); // type: module, and the version the native loader checks the addon against
   return dist;
 }

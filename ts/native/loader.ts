@@ -66,16 +66,24 @@ export function loadNativeBinding(): NativeBinding | null {
     return null;
   }
   const version = binding.nativeInfo().version;
-  if (version !== PACKAGE_VERSION) {
-    nativeLoadError = `native addon is version ${version}, this package is ${PACKAGE_VERSION}; install matching versions (or rebuild with npm run build)`;
+  const expected = packageVersion();
+  if (version !== expected) {
+    nativeLoadError = `native addon is version ${version}, this package is ${expected ?? 'of unknown version (no package.json two levels above the loader)'}; install matching versions (or rebuild with npm run build)`;
     return null;
   }
   nativeLoadError = null;
   return binding;
 }
 
-/** This package's version, from the package.json two levels up (from ts/native/ and dist/native/ alike). */
-const PACKAGE_VERSION = (requireFromHere('../../package.json') as { version: string }).version;
+/** This package's version, from the package.json two levels up (from ts/native/ and dist/native/ alike); null when unreadable. */
+function packageVersion(): string | null {
+  try {
+    const { version } = requireFromHere('../../package.json') as { version?: unknown };
+    return typeof version === 'string' ? version : null;
+  } catch {
+    return null;
+  }
+}
 
 /** Marks the process once the fallback notice is out; global, so a second copy of this module prints nothing. */
 const NOTICE_PRINTED = Symbol.for('northstardb.fallbackNoticePrinted');

@@ -105,7 +105,7 @@ beforeAll(() => {
     { cwd: ROOT, encoding: 'utf8' },
   );
   if (!fs.existsSync(nodePath.join(childDir, 'dist', 'shared', 'dirlock.js'))) throw new Error(`tsc produced no dist/shared/dirlock.js: ${tsc.stdout}${tsc.stderr}`);
-  fs.writeFileSync(nodePath.join(childDir, 'package.json'), '{ "type": "module" }\n');
+  fs.copyFileSync(nodePath.join(ROOT, 'package.json'), nodePath.join(childDir, 'package.json')); // type: module, and the version the native loader checks the addon against
   fs.writeFileSync(nodePath.join(childDir, 'child.mjs'), CHILD);
 });
 

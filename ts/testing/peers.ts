@@ -67,7 +67,7 @@ function compile(scratch: string): string {
   if (!fs.existsSync(script)) throw new Error(`tsc produced no testing/peer.js: ${tsc.stdout}${tsc.stderr}`);
   fs.symlinkSync(nodePath.join(ROOT, 'crates'), nodePath.join(scratch, 'crates'));
   fs.symlinkSync(nodePath.join(ROOT, 'node_modules'), nodePath.join(scratch, 'node_modules'));
-  fs.writeFileSync(nodePath.join(scratch, 'package.json'), '{ "type": "module" }\n');
+  fs.copyFileSync(nodePath.join(ROOT, 'package.json'), nodePath.join(scratch, 'package.json')); // type: module, and the version the native loader checks the addon against
   return script;
 }
 
