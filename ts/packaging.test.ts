@@ -37,7 +37,10 @@ const pathWithoutCargo = (process.env.PATH ?? '')
 
 /** The environment of a user's shell: no cargo, and none of the switches this suite sets. */
 function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, PATH: pathWithoutCargo, ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // Windows spells it Path; a copy of process.env is an ordinary object, so drop every spelling before setting one.
+  for (const name of Object.keys(env)) if (name.toUpperCase() === 'PATH') delete env[name];
+  Object.assign(env, { PATH: pathWithoutCargo }, extra);
   for (const name of ['NORTHSTAR_NATIVE', 'NORTHSTAR_QUIET', 'NORTHSTAR_REQUIRE_NATIVE', 'NODE_OPTIONS', 'VITEST', 'VITEST_WORKER_ID', 'VITEST_POOL_ID']) {
     if (!(name in extra)) delete env[name];
   }
