@@ -837,4 +837,5 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.FileMapping = nativeBinding.FileMapping
 module.exports.SharedFile = nativeBinding.SharedFile
+module.exports.WordWatch = nativeBinding.WordWatch
 module.exports.nativeInfo = nativeBinding.nativeInfo

@@ -174,11 +174,34 @@ export declare class SharedFile {
    */
   view(): ArrayBuffer
   /**
+   * Adds 1 to word `word` and wakes every `watch()` of it, in every process
+   * (spec/concurrency_v0.md §2.6); returns the previous value.
+   */
+  bumpAndWake(word: number): number
+  /**
+   * Calls `onChange` (on this thread, from its event loop) soon after each
+   * `bumpAndWake(word)` by any handle in any process; changes close
+   * together may be reported once. A thread of its own waits for them, so
+   * nothing blocks here and the watch does not keep the event loop alive.
+   * Returns `null` where the OS offers no such wake-up (only Linux does):
+   * callers then look on a timer. `close()` the watch to stop it; the
+   * `SharedFile` may close first (the watch keeps the mapping).
+   */
+  watch(word: number, onChange: () => void): WordWatch | null
+  /**
    * Releases the lock, closes the file, and unmaps the table unless a
    * `view()` of it is still reachable (then the last one's collection
    * unmaps it). Idempotent. If JavaScript never calls it, the garbage
    * collector's finalizer does the same when the object is collected.
    */
+  close(): void
+}
+
+/**
+ * A running `SharedFile.watch()`: `close()` stops it (idempotent); so does
+ * the garbage collector's finalizer of a forgotten one.
+ */
+export declare class WordWatch {
   close(): void
 }
 

@@ -10,7 +10,7 @@ import { kernelBenchmarks } from './suites/kernels.js';
 import { logBenchmarks } from './suites/log.js';
 import { btreeBenchmarks } from './suites/btree.js';
 import { macroBenchmarks } from './suites/macro.js';
-import { queueBenchmarks } from './suites/queue.js';
+import { queueBenchmarks, queueDoneBenchmarks } from './suites/queue.js';
 import { mvccBenchmarks } from './suites/mvcc.js';
 import { pagerBenchmarks } from './suites/pager.js';
 import { hardeningBenchmarks } from './suites/hardening.js';
@@ -194,6 +194,7 @@ export function allBenchmarks(): Benchmark[] {
     ...kernelBenchmarks(),
     ...macroBenchmarks(),
     ...queueBenchmarks(),
+    ...queueDoneBenchmarks(),
     ...hardeningBenchmarks(),
     ...concurrencyBenchmarks(),
   ];

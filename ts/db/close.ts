@@ -4,6 +4,7 @@
 // zeros, then give back the reader slot and close the files.
 
 import { NorthstarError } from '../errors.js';
+import { stopWatching } from './changes.js';
 import { writeCheckpoint } from './checkpoint.js';
 import type { Engine } from './engine.js';
 import { forgetRaise } from './snapshots.js';
@@ -36,6 +37,7 @@ export function close(e: Engine): void {
 /** Closes the files and the lock-file view; the handle is closed from here on, whatever fails. */
 export function closeFiles(e: Engine): void {
   e.closed = true;
+  stopWatching(e);
   // A closed handle is nobody's to raise; dropping it here also lets it be collected
   // before the current task ends.
   forgetRaise(e);

@@ -106,6 +106,10 @@ export class Engine implements WriteHost, ReadHost {
   prefetched = 0;
   /** Catch-ups done (stats().catchUps). */
   catchUps = 0;
+  /** The lock file's change watch (changes.ts): undefined until first needed, null where the store cannot watch. */
+  changeWatch: { close(): void } | null | undefined = undefined;
+  /** Who hears of changes the watch sees (changes.ts). */
+  readonly changeListeners = new Set<() => void>();
 
   closed = false;
   /** Set when the log's durable content is unknown: writes are refused until reopen. */

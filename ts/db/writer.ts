@@ -8,6 +8,7 @@ import { NorthstarError } from '../errors.js';
 import { chooseMeta } from '../pager/meta.js';
 import type { PublishedState } from '../shared/coordinator.js';
 import { WriteTxn } from '../txn/write.js';
+import { listen, unlisten } from './changes.js';
 import type { Engine } from './engine.js';
 import { catchUp, publishedFromLog, readPublished, reloadDurable } from './follow.js';
 import { publishShared } from './groupcommit.js';
@@ -60,8 +61,10 @@ export interface WriterWaiter {
  * The write transaction, when it is this call's turn: calls on every handle,
  * in every thread and process, are served in the order they were made (each
  * takes a ticket of the lock file's writer queue now). Never blocks the
- * thread: it looks again on a timer (1 ms, doubling to WRITER_LOOK_MAX_MS) and at once when
- * a handle of this thread lets the writer go. Rejects with WriteBusy after
+ * thread: it looks again at once when a handle of this thread lets the writer
+ * go, soon after one of another thread or process does where the handle hears
+ * changes (changes.ts), and on a timer (1 ms, doubling to WRITER_LOOK_MAX_MS,
+ * or WRITER_LOOK_WATCHED_MS where it hears changes). Rejects with WriteBusy after
  * `timeoutMs`, Aborted when `signal` aborts, Closed when the handle closes.
  */
 export function beginWriteAsync(e: Engine, timeoutMs: number, signal: AbortSignal | undefined): Promise<WriteTxn> {
@@ -106,6 +109,28 @@ export function rejectWriterWaiters(e: Engine, err: NorthstarError): void {
  * loads of the lock file.
  */
 export const WRITER_LOOK_MAX_MS = 2;
+
+/**
+ * The same bound where the handle hears other handles let the writer go
+ * (changes.ts: the lock file's change word, spec/concurrency_v0.md §2.6): the
+ * timer is then only the safety net for a release nobody signals (a process
+ * that died holding the lock, a waiter ahead that gave up).
+ */
+export const WRITER_LOOK_WATCHED_MS = 20;
+
+/** The change listener of each handle whose waiters listen (hearChanges). */
+const listeners = new WeakMap<Engine, () => void>();
+
+/** True when changes by other handles wake this handle's waiters (a look at each). */
+function hearChanges(e: Engine): boolean {
+  if (listeners.has(e)) return true;
+  const l = (): void => {
+    if (e.writerWaiters.length > 0) lookForWriter(e);
+  };
+  if (!listen(e, l)) return false;
+  listeners.set(e, l);
+  return true;
+}
 
 /** Handles of this thread with waiters, looked at again as soon as a handle lets the writer go. */
 const waiting = new Set<Engine>();
@@ -164,8 +189,9 @@ function lookForWriter(e: Engine): void {
     }
   }
   waiting.add(e);
+  const heard = hearChanges(e);
   if (e.writerTimer === null) {
-    e.writerBackoff = Math.min(e.writerBackoff * 2 || 1, WRITER_LOOK_MAX_MS);
+    e.writerBackoff = Math.min(e.writerBackoff * 2 || 1, heard ? WRITER_LOOK_WATCHED_MS : WRITER_LOOK_MAX_MS);
     e.writerTimer = setTimeout(() => {
       e.writerTimer = null;
       lookForWriter(e);
@@ -192,6 +218,11 @@ function takeLockFor(e: Engine, head: WriterWaiter): boolean {
 
 function stopLooking(e: Engine): void {
   waiting.delete(e);
+  const l = listeners.get(e);
+  if (l !== undefined) {
+    unlisten(e, l);
+    listeners.delete(e);
+  }
   if (e.writerTimer !== null) clearTimeout(e.writerTimer);
   e.writerTimer = null;
   e.writerBackoff = 0;

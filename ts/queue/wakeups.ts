@@ -4,22 +4,34 @@
 //
 // - A commit of this handle, or one of another handle that this handle has
 //   seen ('commit' events of the Database).
-// - A commit of another thread or process: db.txnId reads the lock file's
-//   published txn id (a few atomic loads, no read transaction) every
-//   POLL_MS while a claim waits.
+// - A commit of another thread or process: the handle's change watch
+//   (ts/db/changes.ts, spec/concurrency_v0.md §2.6) calls soon after any
+//   handle publishes; where the handle cannot watch, db.txnId is read every
+//   POLL_MS while a claim waits. Either way a wake-up happens only when the
+//   published txn id (a few atomic loads, no read transaction) moved.
 // - Time: the first delayed task's ready time and the first lease's expiry,
 //   read once per look (a timer to the earlier of them).
 
+import { listen, unlisten } from '../db/changes.js';
 import type { Database } from '../db/database.js';
+import type { CommitEvent } from '../db/options.js';
+import { engineOfDatabase } from '../db/internal.js';
 
-/** How often a waiting claim looks at the lock file for other handles' commits. */
+/** How often a waiting claim looks at the lock file for other handles' commits, where the handle cannot watch it. */
 export const POLL_MS = 2;
 
 export class Wakeups {
   private readonly waiters = new Set<() => void>();
   private timer: NodeJS.Timeout | null = null;
   private seen = -1;
-  private readonly onCommit = (): void => this.wakeAll();
+  private listening = false;
+  private readonly onCommit = (ev: CommitEvent): void => {
+    // Seen here first (this handle's commit, or another's it caught up with):
+    // the watch's call for it then finds nothing new. Not db.txnId: reading it
+    // catches up, which emits 'commit' events, this one among them.
+    if (ev.txnId > this.seen) this.seen = ev.txnId;
+    this.wakeAll();
+  };
 
   constructor(private readonly db: Database) {}
 
@@ -49,25 +61,34 @@ export class Wakeups {
   private start(): void {
     this.db.on('commit', this.onCommit);
     this.seen = this.db.txnId;
-    this.timer = setInterval(() => {
-      let now: number;
-      try {
-        now = this.db.txnId;
-      } catch {
-        // Closed: the waiting claims find out when they look again.
-        this.wakeAll();
-        return;
-      }
-      if (now !== this.seen) {
-        this.seen = now;
-        this.wakeAll();
-      }
-    }, POLL_MS);
+    if (listen(engineOfDatabase(this.db), this.look)) {
+      this.listening = true;
+      return;
+    }
+    this.timer = setInterval(this.look, POLL_MS);
     this.timer.unref();
   }
 
+  /** Wakes the waiting claims if the published txn id moved since the last look. */
+  private readonly look = (): void => {
+    let now: number;
+    try {
+      now = this.db.txnId;
+    } catch {
+      // Closed: the waiting claims find out when they look again.
+      this.wakeAll();
+      return;
+    }
+    if (now !== this.seen) {
+      this.seen = now;
+      this.wakeAll();
+    }
+  };
+
   private stop(): void {
     this.db.off('commit', this.onCommit);
+    if (this.listening) unlisten(engineOfDatabase(this.db), this.look);
+    this.listening = false;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
   }

@@ -39,6 +39,7 @@ import {
   W_LOG_GENERATION,
   W_QUEUE_TICKET,
   W_MAGIC,
+  W_CHANGES,
   W_SEQ,
   W_TXN,
   W_VERSION,
@@ -239,6 +240,16 @@ export class Coordinator {
     // A reader on the fast path that sees the new txn goes on to the seqlock read, which waits for the even W_SEQ.
     this.store.storeMany(PUBLISHED_FIRST, values);
     this.store.store(W_SEQ, odd + 1);
+    this.store.signal(W_CHANGES);
+  }
+
+  /**
+   * Calls `onChange` on this thread soon after any handle, in any thread or
+   * process, publishes or lets the writer go (§2.6); null where the store
+   * cannot watch (then look on a timer). Close it to stop.
+   */
+  watchChanges(onChange: () => void): { close(): void } | null {
+    return this.store.watch(W_CHANGES, onChange);
   }
 
   /** The log generation word alone (no seqlock): for a recovery to publish a later one. */
@@ -459,6 +470,7 @@ export class Coordinator {
     if (!this.holdsWriter) return;
     this.holdsWriter = false;
     this.store.unlockWriter();
+    this.store.signal(W_CHANGES);
   }
 
   close(): void {

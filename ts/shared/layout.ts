@@ -42,6 +42,15 @@ export const PUBLISHED_WORDS = W_WRITER - W_TXN + 1;
 /** Bumped before every write of a meta page (a checkpoint): a writer that saw no bump since it last checked skips re-reading the metas (§5). */
 export const W_META_WRITES = 20;
 
+// §2.6 Change word: outside the seqlock block.
+/**
+ * Bumped, with a wake-up of every handle watching it in any process, after
+ * every publish and every release of the writer lock (Coordinator.signalChange):
+ * a handle waiting for the writer or for a commit sleeps on it instead of
+ * looking on a timer. Only its changes matter, never its value.
+ */
+export const W_CHANGES = 22;
+
 // §2.5 Writer queue: who waits for the writer lock, in the order they asked (§5.2).
 /** The last ticket handed out; a waiter takes the next by compare-and-swap. */
 export const W_QUEUE_TICKET = 21;

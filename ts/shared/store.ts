@@ -28,6 +28,14 @@ export interface WordStore {
   /** The writer lock, non-blocking. */
   tryLockWriter(): boolean;
   unlockWriter(): void;
+  /**
+   * Changes `word` and wakes every watch of it, in every thread and process
+   * (spec/concurrency_v0.md §2.6). A no-op where nothing can watch ('file',
+   * 'memory': their handles look on timers).
+   */
+  signal(word: number): void;
+  /** Calls `onChange` on this thread soon after each signal(word) anywhere; null where the store cannot (then look on a timer). */
+  watch(word: number, onChange: () => void): { close(): void } | null;
   close(): void;
 }
 
@@ -80,6 +88,15 @@ class NativeStore implements WordStore {
 
   unlockWriter(): void {
     this.file.unlock();
+  }
+
+  signal(word: number): void {
+    this.file.bumpAndWake(word);
+  }
+
+  watch(word: number, onChange: () => void): { close(): void } | null {
+    // Where the OS has no cross-process wake-up (not Linux), the addon says null.
+    return this.file.watch(word, onChange);
   }
 
   close(): void {
@@ -149,6 +166,12 @@ class FileStore implements WordStore {
 
   unlockWriter(): void {
     this.writer.release();
+  }
+
+  signal(): void {}
+
+  watch(): null {
+    return null;
   }
 
   close(): void {
@@ -224,6 +247,12 @@ class MemoryStore implements WordStore {
     if (!this.holds) return;
     this.holds = false;
     this.table.locked = false;
+  }
+
+  signal(): void {}
+
+  watch(): null {
+    return null;
   }
 
   close(): void {

@@ -13,15 +13,16 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Benchmark, Profile, SelfMeasured, Target } from '../registry.js';
 import { zeroIo } from '../registry.js';
+import type { QueueDoneOp, QueueDoneOptions, QueueDoneResult } from '../queue_done.js';
 import type { QueueLoadMode, QueueLoadOptions, QueueLoadResult } from '../queue_load.js';
 
 const g = { suite: 'macro', group: 'task_queue_claims', kind: 'db' } as const;
 
-/** The compiled driver: beside this module in dist/, or dist/ of the checkout when this runs from ts/ (vitest). */
-function driverScript(): string {
+/** A compiled driver (`name`.js): beside this module in dist/, or dist/ of the checkout when this runs from ts/ (vitest). */
+function driverScript(name = 'queue_load'): string {
   const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) return path.join(path.dirname(here), '..', 'queue_load.js');
-  return path.join(path.dirname(here), '..', '..', '..', 'dist', 'bench', 'queue_load.js');
+  if (here.endsWith('.js')) return path.join(path.dirname(here), '..', `${name}.js`);
+  return path.join(path.dirname(here), '..', '..', '..', 'dist', 'bench', `${name}.js`);
 }
 
 /** Tasks per repeat at a profile. */
@@ -82,14 +83,19 @@ const SHAPES: Shape[] = [
 ];
 
 function runDriver(o: QueueLoadOptions, impl: string): QueueLoadResult {
-  const r = spawnSync(process.execPath, [driverScript(), JSON.stringify(o)], {
+  return runChild('queue_load', o, impl) as QueueLoadResult;
+}
+
+/** Runs a driver script in a child process on implementation `impl`; returns the JSON of its last output line. */
+function runChild(name: string, o: object, impl: string): unknown {
+  const r = spawnSync(process.execPath, [driverScript(name), JSON.stringify(o)], {
     encoding: 'utf8',
     env: { ...process.env, NORTHSTAR_NATIVE: impl === 'fallback' ? '0' : (process.env.NORTHSTAR_NATIVE ?? '') },
     timeout: 600_000,
     maxBuffer: 256 * 1024 * 1024,
   });
-  if (r.status !== 0) throw new Error(`queue driver exited with ${r.status ?? r.signal}: ${r.stderr.trim().slice(-500)}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as QueueLoadResult;
+  if (r.status !== 0) throw new Error(`${name} driver exited with ${r.status ?? r.signal}: ${r.stderr.trim().slice(-500)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
 export function queueBenchmarks(): Benchmark[] {
@@ -130,6 +136,75 @@ export function queueBenchmarks(): Benchmark[] {
               fdatasyncs_per_task: res.fdatasyncs / res.tasks,
             },
             notes: ['ops are tasks (claim + complete, each durable); latency samples are claim latencies, asked to durable; allocations are not counted (child processes)'],
+          };
+        },
+      };
+    },
+  }));
+}
+
+// ---- macro/task_queue_done: cost against the done tasks kept ----------------
+
+/** Done tasks of the large database: 1M at dev_nvme (the issue's figure), 200k at ci (a build of seconds, not a minute). */
+export function doneTasksLarge(p: Profile): number {
+  return p.name === 'dev_nvme' ? 1_000_000 : 200_000;
+}
+const DONE_SMALL = 10_000;
+const DONE_PENDING = 2_000;
+const DONE_OPS = 1_000;
+
+const DONE_OPS_WHAT: Record<QueueDoneOp, string> = {
+  stats: 'q.stats(): counts by state and type, the oldest ready age',
+  claim: 'a durable claim of one task (each then completed, untimed)',
+};
+
+function median(ns: number[]): number {
+  const s = [...ns].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
+/**
+ * `macro/task_queue_done/{stats,claim}`: each repeat builds a queue with 10k
+ * done tasks and one with doneTasksLarge() (2,000 ready tasks on top, eight
+ * types, retention off) and times the operation on both. Samples and ops/s are
+ * the large database's; extra figures give both medians and their ratio, the
+ * target (the cost does not grow with the done tasks kept).
+ */
+export function queueDoneBenchmarks(): Benchmark[] {
+  return (['stats', 'claim'] as const).map((op) => ({
+    suite: 'macro',
+    group: 'task_queue_done',
+    kind: 'db',
+    name: op,
+    critical: false,
+    targets: [{ name: `${op} median at the large size <= 1.5x at 10k done tasks (does not grow with done tasks kept)`, metric: 'large_over_small', bound: 'atMost', limit: 1.5, unit: 'ratio' }],
+    params: (p) => ({ op: DONE_OPS_WHAT[op], done_small: DONE_SMALL, done_large: doneTasksLarge(p), pending: DONE_PENDING, types: 8, ops: DONE_OPS, sync: op === 'claim' ? 'full' : 'n/a (a read)' }),
+    setup(ctx) {
+      if (!fs.existsSync(driverScript('queue_done'))) throw new Error(`${driverScript('queue_done')} is missing: run npm run build first`);
+      let n = 0;
+      return {
+        ops: DONE_OPS,
+        threads: 1,
+        warmupOps: 0,
+        warmup() {},
+        run(): SelfMeasured {
+          const files: [string, string] = [path.join(ctx.dir, `small${n}.ndb`), path.join(ctx.dir, `large${n++}.ndb`)];
+          const o: QueueDoneOptions = { files, op, small: DONE_SMALL, large: doneTasksLarge(ctx.profile), pending: DONE_PENDING, ops: DONE_OPS };
+          const res = runChild('queue_done', o, ctx.impl) as QueueDoneResult;
+          for (const f of files) for (const g of [f, `${f}.log`, `${f}.lock`]) fs.rmSync(g, { force: true });
+          const small = median(res.smallNs);
+          const large = median(res.largeNs);
+          return {
+            ops: res.largeNs.length,
+            durationNs: res.largeNs.reduce((a, b) => a + b, 0),
+            samples: Float64Array.from(res.largeNs),
+            errors: 0,
+            jsBytes: 0,
+            externalBytes: 0,
+            gcCount: 0,
+            io: zeroIo(),
+            extra: { small_p50_ns: small, large_p50_ns: large, large_over_small: large / small, build_large_sec: res.buildLargeSec },
+            notes: ['ops/s and samples: the large database; duration is the sum of the timed calls; allocations and I/O are not counted (child process)'],
           };
         },
       };

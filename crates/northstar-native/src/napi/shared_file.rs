@@ -22,7 +22,11 @@ use std::io;
 use std::path::Path;
 use std::ptr;
 
-use napi::bindgen_prelude::{This, Unknown};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Function, This, Unknown};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::sys;
 use napi::{check_status, Env, Error, JsValue, Result, Status, ValueType};
 use napi_derive::napi;
@@ -30,6 +34,7 @@ use napi_derive::napi;
 use crate::napi::kernels::{index, number, typed_array, Call, Cx, View};
 use crate::napi::{throw_error, throw_range_error, throw_type_error};
 use crate::os::shared_file::{self as os, SharedError, MAX_SAFE_INTEGER, MAX_SIZE, WORD_SIZE};
+use crate::os::wake;
 
 /// A file mapped shared read-write as a table of 64-bit words, with an
 /// exclusive OS lock: NorthstarDB's cross-process primitive for `<db>.lock`.
@@ -278,6 +283,52 @@ impl SharedFile {
         unsafe { external_arraybuffer(&env, data, len, mapping, "read words with load()") }
     }
 
+    /// Adds 1 to word `word` and wakes every `watch()` of it, in every process
+    /// (spec/concurrency_v0.md §2.6); returns the previous value.
+    #[napi(catch_unwind, ts_args_type = "word: number")]
+    pub fn bump_and_wake(&self, env: Env, word: Unknown) -> Result<f64> {
+        let file = self.file(&env)?;
+        let w = word_arg(&env, file, word)?;
+        self.check(&env, file.bump_and_wake(w)).map(|v| v as f64)
+    }
+
+    /// Calls `onChange` (on this thread, from its event loop) soon after each
+    /// `bumpAndWake(word)` by any handle in any process; changes close
+    /// together may be reported once. A thread of its own waits for them, so
+    /// nothing blocks here and the watch does not keep the event loop alive.
+    /// Returns `null` where the OS offers no such wake-up (only Linux does):
+    /// callers then look on a timer. `close()` the watch to stop it; the
+    /// `SharedFile` may close first (the watch keeps the mapping).
+    #[napi(catch_unwind, ts_args_type = "word: number, onChange: () => void")]
+    pub fn watch(&self, env: Env, word: Unknown, on_change: Function<(), ()>) -> Result<Option<WordWatch>> {
+        let file = self.file(&env)?;
+        let w = word_arg(&env, file, word)?;
+        if !wake::SUPPORTED {
+            return Ok(None);
+        }
+        // One call in flight at a time: the thread calls again only after the
+        // event loop has run the last one (it clears `queued` first).
+        let queued = Arc::new(AtomicBool::new(false));
+        let cleared = Arc::clone(&queued);
+        let tsfn = on_change
+            .build_threadsafe_function::<()>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(move |_ctx| {
+                cleared.store(false, Ordering::SeqCst);
+                Ok(())
+            })?;
+        let watch = os::Watch::spawn(file.mapping(), w, move || {
+            if queued.swap(true, Ordering::SeqCst) {
+                return true;
+            }
+            // Closing: the environment is going away (a worker thread ends).
+            tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking) != Status::Closing
+        })
+        .map_err(|e| throw_shared_error(&env, &self.path, SharedError::Os { op: "watch", error: e }))?;
+        Ok(Some(WordWatch { watch: Some(watch) }))
+    }
+
     /// Releases the lock, closes the file, and unmaps the table unless a
     /// `view()` of it is still reachable (then the last one's collection
     /// unmaps it). Idempotent. If JavaScript never calls it, the garbage
@@ -478,4 +529,20 @@ unsafe extern "C" fn release<T>(_env: sys::napi_env, _data: *mut c_void, hint: *
     // this buffer, and N-API calls the finalizer once. Dropping a mapping
     // (unmapping) cannot panic.
     drop(unsafe { Box::from_raw(hint.cast::<T>()) });
+}
+
+/// A running `SharedFile.watch()`: `close()` stops it (idempotent); so does
+/// the garbage collector's finalizer of a forgotten one.
+#[napi]
+pub struct WordWatch {
+    /// `None` once closed; dropping the `os::Watch` stops its thread.
+    watch: Option<os::Watch>,
+}
+
+#[napi]
+impl WordWatch {
+    #[napi(catch_unwind)]
+    pub fn close(&mut self) {
+        self.watch = None;
+    }
 }

@@ -8,3 +8,7 @@ pub mod shared_file;
 // The read-only mapping window of the data file (spec/file_format_v1.md §9.3),
 // under JavaScript's `FileMapping`.
 pub mod window;
+
+// Waking the handles of other processes when a lock-file word changes
+// (spec/concurrency_v0.md §2.6): futexes on Linux, a timer elsewhere.
+pub mod wake;

@@ -37,10 +37,13 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::SeqCst};
 use std::sync::Arc;
+use std::time::Duration;
 
 use memmap2::{MmapOptions, MmapRaw};
+
+use super::wake;
 
 /// Bytes per word.
 pub const WORD_SIZE: usize = 8;
@@ -239,6 +242,14 @@ impl SharedFile {
         }
     }
 
+    /// Adds 1 to word `w` and wakes every waiter of it, in every process
+    /// (spec/concurrency_v0.md §2.6); returns the previous value.
+    pub fn bump_and_wake(&self, w: usize) -> SharedResult<i64> {
+        let old = self.fetch_add(w, 1)?;
+        wake::wake_all(self.mapping().low_half(w));
+        Ok(old)
+    }
+
     /// Loads words `first .. first + out.len()` into `out`, each one atomically
     /// (the range is not a snapshot). On `Range` (the range does not fit, or a
     /// word holds an unsafe value) `out` is partly written.
@@ -316,6 +327,59 @@ impl Mapping {
     /// Its length in bytes: the `size` the `SharedFile` was opened with.
     pub fn size(&self) -> usize {
         self.0.len()
+    }
+
+    /// The low 32 bits of word `w` (bytes 8w..8w+4: the words are little-endian),
+    /// the futex of `wake`. Panics if the word is outside the mapping.
+    pub fn low_half(&self, w: usize) -> &AtomicU32 {
+        assert!(w * WORD_SIZE + WORD_SIZE <= self.size(), "word {w} outside the mapping");
+        // Safety: in bounds (above) and 4-aligned (the mapping is page-aligned);
+        // valid while `&self` keeps the mapping alive; every access is atomic.
+        unsafe { AtomicU32::from_ptr(self.as_ptr().add(w * WORD_SIZE).cast()) }
+    }
+}
+
+/// A thread that calls `notify` each time word `w` of a mapping changes (after
+/// a `bump_and_wake` of it, in any process) from the value it held when
+/// `spawn` was called, until `notify` returns false or the `Watch` is dropped.
+/// Changes close together may be reported once.
+pub struct Watch {
+    stop: Arc<AtomicBool>,
+    mapping: Mapping,
+    w: usize,
+}
+
+impl Watch {
+    pub fn spawn(mapping: Mapping, w: usize, mut notify: impl FnMut() -> bool + Send + 'static) -> io::Result<Watch> {
+        // Read here, not in the thread: a change between this call's return and
+        // the thread's first look must count (the thread may start late).
+        let mut last = mapping.low_half(w).load(SeqCst);
+        let stop = Arc::new(AtomicBool::new(false));
+        let watch = Watch { stop: Arc::clone(&stop), mapping: mapping.clone(), w };
+        std::thread::Builder::new().name("northstar-watch".to_owned()).spawn(move || {
+            let word = mapping.low_half(w);
+            while !stop.load(SeqCst) {
+                // The timeout only bounds how long a missed stop could go unseen.
+                wake::wait(word, last, Duration::from_millis(250));
+                let now = word.load(SeqCst);
+                if now != last && !stop.load(SeqCst) {
+                    last = now;
+                    if !notify() {
+                        break;
+                    }
+                }
+            }
+        })?;
+        Ok(watch)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.stop.store(true, SeqCst);
+        // Ends the thread's wait at once (other processes' watchers see no
+        // change of the word and wait again).
+        wake::wake_all(self.mapping.low_half(self.w));
     }
 }
 
