@@ -111,6 +111,7 @@ async function startServer(peer) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'queue-peers-redis-'));
     const port = 26379 + servers++;
     const p = spawn(which('redis-server'), ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+    running.set(p.pid, dir);
     await waitFor(() => spawnSync(which('redis-cli') ?? 'redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG', 'redis-server');
     return { url: { host: '127.0.0.1', port }, stop: () => stopServer(p, dir) };
   }
@@ -128,13 +129,15 @@ async function startServer(peer) {
     const p = spawn(asPg[0] ?? bin('postgres'), [...(asPg.length ? [...asPg.slice(1), bin('postgres')] : []), '-D', path.join(dir, 'data'), '-p', String(port), '-h', '127.0.0.1', '-k', dir, '-c', 'fsync=on', '-c', 'synchronous_commit=on', '-c', 'max_connections=300'], { stdio: 'ignore' });
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
     await waitFor(() => spawnSync(bin('pg_isready'), ['-h', '127.0.0.1', '-p', String(port)]).status === 0, 'postgres');
+    const postmaster = Number(fs.readFileSync(path.join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    running.set(postmaster, dir);
     // p is runuser's process: the server is postmaster.pid's, stopped by its pid (SIGQUIT: immediate shutdown).
     return {
       url,
       stop: async () => {
-        const pid = Number(fs.readFileSync(path.join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
-        process.kill(pid, 'SIGQUIT');
-        await waitFor(() => !alive(pid), 'postgres to stop');
+        process.kill(postmaster, 'SIGQUIT');
+        await waitFor(() => !alive(postmaster), 'postgres to stop');
+        running.delete(postmaster);
         await stopServer(p, dir);
       },
     };
@@ -143,6 +146,25 @@ async function startServer(peer) {
 }
 
 let servers = 0;
+
+/**
+ * Servers running now (pid and directory), killed and removed on any exit: a
+ * run that dies (an exception, Ctrl-C, a closed pipe: `| head`) leaves no
+ * server behind. postgres is stopped through its postmaster's pid.
+ */
+const running = new Map();
+process.on('exit', () => {
+  for (const [pid, dir] of running) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => process.exit(130));
+process.stdout.on('error', (err) => process.exit(err.code === 'EPIPE' ? 0 : 1));
 
 function alive(pid) {
   try {
@@ -158,6 +180,7 @@ async function stopServer(p, dir) {
   const gone = new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', r)));
   p.kill('SIGKILL');
   await gone;
+  running.delete(p.pid);
   fs.rmSync(dir, { recursive: true, force: true });
 }
 

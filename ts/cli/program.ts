@@ -4,6 +4,7 @@
 
 import * as fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { cartridgeCommand } from './cartridge.js';
 import { CliError, errorLine, Exit, type Io } from './common.js';
 import { dumpCommand } from './dump.js';
 import { logdumpCommand } from './logdump.js';
@@ -41,7 +42,7 @@ export function runCli(args: string[], io: Io, more: readonly CommandFactory[] =
     .enablePositionalOptions()
     .description('inspect and check NorthstarDB databases and their task queues')
     .version(packageVersion(), '-V, --version');
-  const commands = [logdumpCommand(io, done), verifyCommand(io, done), dumpCommand(io, done), replayCommand(io, done), statsCommand(io, done), queueCommand(io, done), ...more.map((make) => make(io, done))];
+  const commands = [logdumpCommand(io, done), verifyCommand(io, done), dumpCommand(io, done), replayCommand(io, done), statsCommand(io, done), queueCommand(io, done), cartridgeCommand(io, done), ...more.map((make) => make(io, done))];
   const output = {
     writeOut: (s: string) => emitLines(s, io.out),
     writeErr: (s: string) => emitLines(s, io.err),

@@ -78,6 +78,9 @@ export interface ReplayCommit {
   opCount: number;
   /** State hash after this commit. */
   stateHash: string;
+  /** Log position of the commit's record, and just past it. */
+  position: number;
+  end: number;
 }
 
 export interface ReplayOptions {
@@ -228,7 +231,7 @@ function* run(path: string, toTxnId: number | undefined, perOp: boolean, perComm
         }
         last = txnId;
         commits++;
-        if (perCommit) yield { txnId: last, opCount: count, stateHash: h.toString() };
+        if (perCommit) yield { txnId: last, opCount: count, stateHash: h.toString(), position: pos, end: pos + status };
       }
       pos += status;
     }

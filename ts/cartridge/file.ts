@@ -1,0 +1,70 @@
+// Cartridge files on disk (spec/cartridge_v1.md §5): a new cartridge
+// replaces the old whole or not at all, and never replaces a file that is not
+// a cartridge (a mistyped --out naming a database must not destroy it).
+
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
+import { NorthstarError } from '../errors.js';
+import { syncDirectory } from '../io/file.js';
+import { CARTRIDGE_MAGIC, Cartridge } from './format.js';
+
+/**
+ * Writes `bytes` (an encoded cartridge) to `path` durably and atomically: a
+ * temporary file beside it, fsync, rename over `path`, fsync of the
+ * directory. Refuses (InvalidArgument) when `path` exists and does not start
+ * with the cartridge magic; IoError when the file system fails, with the
+ * temporary file removed and `path` as it was.
+ */
+export function writeCartridgeFile(path: string, bytes: Uint8Array): void {
+  if (fs.existsSync(path) && !startsWithMagic(path)) {
+    throw new NorthstarError('InvalidArgument', `${path} exists and is not a cartridge: it is left as it is (choose another path)`, { path });
+  }
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    const fd = fs.openSync(tmp, 'wx', 0o644);
+    try {
+      let done = 0;
+      while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, done);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, path);
+    syncDirectory(nodePath.dirname(nodePath.resolve(path)));
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw new NorthstarError('IoError', `write cartridge ${path}: ${(err as Error).message}`, { path, cause: err });
+  }
+}
+
+/** Reads and checks (spec §3) the cartridge at `path`: IoError when unreadable, Corrupt or UnsupportedFormat when it fails a check. */
+export function readCartridgeFile(path: string): Cartridge {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(path);
+  } catch (err) {
+    throw new NorthstarError('IoError', `read cartridge ${path}: ${(err as Error).message}`, { path, cause: err });
+  }
+  try {
+    return Cartridge.decode(bytes);
+  } catch (err) {
+    if (err instanceof NorthstarError) throw new NorthstarError(err.code, `${path}: ${err.message}`, { path });
+    throw err;
+  }
+}
+
+function startsWithMagic(path: string): boolean {
+  const head = Buffer.alloc(4);
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    return fs.readSync(fd, head, 0, 4, 0) === 4 && head.readUInt32LE(0) === CARTRIDGE_MAGIC;
+  } finally {
+    fs.closeSync(fd);
+  }
+}

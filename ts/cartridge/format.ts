@@ -1,0 +1,315 @@
+// The cartridge file (spec/cartridge_v1.md §2–§3): encodeCartridge lays out
+// the header, the group table, the entry table, the names and the checksum;
+// decodeCartridge runs every check of §3 before it hands out anything, so a
+// damaged file is refused, never half-read. A decoded Cartridge answers from
+// the bytes it was given (a file read whole, or a mapping) without copying
+// the entries.
+
+import { NorthstarError } from '../errors.js';
+import { kernels } from '../native/kernels.js';
+
+export const CARTRIDGE_MAGIC = 0x5443534e; // "NSCT" read as a little-endian u32
+export const CARTRIDGE_VERSION = 1;
+export const CARTRIDGE_TYPE_PENDING_TASKS_BY_TYPE = 1;
+/** The task_queue_v0 key layout the entries come from. */
+export const QUEUE_LAYOUT_VERSION = 0;
+export const CARTRIDGE_HEADER_SIZE = 128;
+export const CARTRIDGE_GROUP_SIZE = 32;
+export const CARTRIDGE_ENTRY_SIZE = 24;
+export const CARTRIDGE_TRAILER_SIZE = 8;
+
+// Header field offsets (§2).
+export const H_MAGIC = 0;
+export const H_VERSION = 4;
+export const H_TYPE = 6;
+export const H_DB_ID = 8;
+export const H_TXN_ID = 16;
+export const H_LOG_END = 24;
+export const H_QUEUE_LAYOUT = 32;
+export const H_GROUP_COUNT = 36;
+export const H_ENTRY_COUNT = 40;
+export const H_GROUPS_OFFSET = 48;
+export const H_ENTRIES_OFFSET = 56;
+export const H_NAMES_OFFSET = 64;
+export const H_FILE_LENGTH = 72;
+export const H_HEADER_END = 120;
+
+/** One ready task: its place in claim order within its (queue, type) group. */
+export interface CartridgeEntry {
+  rank: number;
+  readyAt: number;
+  id: number;
+}
+
+/** One (queue, type) group and its entries in claim order (never empty). */
+export interface CartridgeGroup {
+  queue: Buffer;
+  type: Buffer;
+  entries: CartridgeEntry[];
+}
+
+/** What a cartridge says, besides its groups. */
+export interface CartridgeHeader {
+  version: number;
+  type: number;
+  dbId: number;
+  txnId: number;
+  logEnd: number;
+  queueLayout: number;
+  groupCount: number;
+  entryCount: number;
+  fileLength: number;
+}
+
+/** The whole content of a cartridge: `groups` sorted by (queue, type), each group's entries in claim order. */
+export interface CartridgeContent {
+  dbId: number;
+  txnId: number;
+  logEnd: number;
+  groups: CartridgeGroup[];
+}
+
+const align8 = (n: number): number => (n + 7) & ~7;
+
+function setU64(v: DataView, at: number, n: number): void {
+  v.setUint32(at, n % 2 ** 32, true);
+  v.setUint32(at + 4, Math.floor(n / 2 ** 32), true);
+}
+
+function getU64(v: DataView, at: number): number {
+  return v.getUint32(at, true) + v.getUint32(at + 4, true) * 2 ** 32;
+}
+
+/** Byte order of (rank, readyAt, id): the order of the ready keys within a group. */
+export function compareEntries(a: CartridgeEntry, b: CartridgeEntry): number {
+  return a.rank - b.rank || a.readyAt - b.readyAt || a.id - b.id;
+}
+
+/** The file of `c` (§2). Its groups must be sorted and distinct, each non-empty and in claim order: a builder's bug throws here. */
+export function encodeCartridge(c: CartridgeContent): Uint8Array {
+  // Names: each distinct queue name and type once, in first-use order.
+  const nameAt = new Map<string, number>();
+  const names: Buffer[] = [];
+  let namesLength = 0;
+  const place = (b: Buffer): number => {
+    const k = b.toString('latin1');
+    let at = nameAt.get(k);
+    if (at === undefined) {
+      at = namesLength;
+      nameAt.set(k, at);
+      names.push(b);
+      namesLength += b.length;
+    }
+    return at;
+  };
+  let entryCount = 0;
+  for (let g = 0; g < c.groups.length; g++) {
+    const group = c.groups[g]!;
+    if (group.entries.length === 0) throw new Error('encodeCartridge: an empty group');
+    if (g > 0) {
+      const prev = c.groups[g - 1]!;
+      const order = Buffer.compare(prev.queue, group.queue) || Buffer.compare(prev.type, group.type);
+      if (order >= 0) throw new Error('encodeCartridge: groups are not sorted and distinct');
+    }
+    for (let i = 1; i < group.entries.length; i++) {
+      if (compareEntries(group.entries[i - 1]!, group.entries[i]!) >= 0) throw new Error('encodeCartridge: entries are not in claim order');
+    }
+    entryCount += group.entries.length;
+  }
+  const groupNames = c.groups.map((g) => [place(g.queue), place(g.type)] as const);
+  const groupsOffset = CARTRIDGE_HEADER_SIZE;
+  const entriesOffset = groupsOffset + c.groups.length * CARTRIDGE_GROUP_SIZE;
+  const namesOffset = entriesOffset + entryCount * CARTRIDGE_ENTRY_SIZE;
+  const fileLength = align8(namesOffset + namesLength) + CARTRIDGE_TRAILER_SIZE;
+
+  const out = new Uint8Array(fileLength);
+  const v = new DataView(out.buffer);
+  v.setUint32(H_MAGIC, CARTRIDGE_MAGIC, true);
+  v.setUint16(H_VERSION, CARTRIDGE_VERSION, true);
+  v.setUint16(H_TYPE, CARTRIDGE_TYPE_PENDING_TASKS_BY_TYPE, true);
+  setU64(v, H_DB_ID, c.dbId);
+  setU64(v, H_TXN_ID, c.txnId);
+  setU64(v, H_LOG_END, c.logEnd);
+  v.setUint32(H_QUEUE_LAYOUT, QUEUE_LAYOUT_VERSION, true);
+  v.setUint32(H_GROUP_COUNT, c.groups.length, true);
+  setU64(v, H_ENTRY_COUNT, entryCount);
+  setU64(v, H_GROUPS_OFFSET, groupsOffset);
+  setU64(v, H_ENTRIES_OFFSET, entriesOffset);
+  setU64(v, H_NAMES_OFFSET, namesOffset);
+  setU64(v, H_FILE_LENGTH, fileLength);
+  setU64(v, H_HEADER_END, CARTRIDGE_HEADER_SIZE);
+
+  let first = 0;
+  let e = entriesOffset;
+  for (let g = 0; g < c.groups.length; g++) {
+    const group = c.groups[g]!;
+    const at = groupsOffset + g * CARTRIDGE_GROUP_SIZE;
+    v.setUint32(at, groupNames[g]![0], true);
+    v.setUint16(at + 4, group.queue.length, true);
+    v.setUint16(at + 6, group.type.length, true);
+    v.setUint32(at + 8, groupNames[g]![1], true);
+    setU64(v, at + 16, first);
+    setU64(v, at + 24, group.entries.length);
+    for (const entry of group.entries) {
+      v.setUint32(e, entry.rank, true);
+      setU64(v, e + 8, entry.readyAt);
+      setU64(v, e + 16, entry.id);
+      e += CARTRIDGE_ENTRY_SIZE;
+    }
+    first += group.entries.length;
+  }
+  let n = namesOffset;
+  for (const b of names) {
+    out.set(b, n);
+    n += b.length;
+  }
+  v.setUint32(fileLength - 4, kernels.crc32c(out.subarray(0, fileLength - 4)), true);
+  return out;
+}
+
+function corrupt(check: number, what: string): NorthstarError {
+  return new NorthstarError('Corrupt', `cartridge check ${check} failed: ${what}`);
+}
+
+/**
+ * A checked cartridge (§3): its header, and its groups read from the bytes it
+ * was decoded from. Lookups never copy the entry table.
+ */
+export class Cartridge {
+  private readonly v: DataView;
+  private readonly index = new Map<string, number>();
+
+  private constructor(
+    readonly bytes: Uint8Array,
+    readonly header: CartridgeHeader,
+    private readonly groupsOffset: number,
+    private readonly entriesOffset: number,
+    private readonly namesOffset: number,
+  ) {
+    this.v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let g = 0; g < header.groupCount; g++) this.index.set(this.key(this.queueOf(g), this.typeOf(g)), g);
+  }
+
+  /** Runs every check of spec §3 on `bytes`; Corrupt or UnsupportedFormat names the first that fails. */
+  static decode(bytes: Uint8Array): Cartridge {
+    const len = bytes.byteLength;
+    if (len < CARTRIDGE_HEADER_SIZE + CARTRIDGE_TRAILER_SIZE) throw corrupt(1, `${len} bytes, shorter than a header and a trailer`);
+    const v = new DataView(bytes.buffer, bytes.byteOffset, len);
+    const fileLength = getU64(v, H_FILE_LENGTH);
+    if (fileLength !== len) throw corrupt(1, `the header says ${fileLength} bytes, the file has ${len}`);
+    const crc = kernels.crc32c(bytes.subarray(0, len - 4));
+    if (v.getUint32(len - 4, true) !== crc || v.getUint32(len - 8, true) !== 0) throw corrupt(2, 'checksum mismatch');
+    const magic = v.getUint32(H_MAGIC, true);
+    const version = v.getUint16(H_VERSION, true);
+    const type = v.getUint16(H_TYPE, true);
+    const queueLayout = v.getUint32(H_QUEUE_LAYOUT, true);
+    if (magic !== CARTRIDGE_MAGIC) throw new NorthstarError('UnsupportedFormat', `cartridge check 3 failed: magic 0x${magic.toString(16)} is not a cartridge's`);
+    if (version !== CARTRIDGE_VERSION) throw new NorthstarError('UnsupportedFormat', `cartridge check 3 failed: format version ${version}, this code reads ${CARTRIDGE_VERSION}`);
+    if (type !== CARTRIDGE_TYPE_PENDING_TASKS_BY_TYPE) throw new NorthstarError('UnsupportedFormat', `cartridge check 3 failed: cartridge type ${type} is unknown`);
+    if (queueLayout !== QUEUE_LAYOUT_VERSION) throw new NorthstarError('UnsupportedFormat', `cartridge check 3 failed: queue layout ${queueLayout}, this code reads ${QUEUE_LAYOUT_VERSION}`);
+    const groupCount = v.getUint32(H_GROUP_COUNT, true);
+    const entryCount = getU64(v, H_ENTRY_COUNT);
+    const groupsOffset = getU64(v, H_GROUPS_OFFSET);
+    const entriesOffset = getU64(v, H_ENTRIES_OFFSET);
+    const namesOffset = getU64(v, H_NAMES_OFFSET);
+    const namesEnd = len - CARTRIDGE_TRAILER_SIZE;
+    for (let at = 80; at < H_HEADER_END; at++) if (bytes[at] !== 0) throw corrupt(4, 'reserved header bytes are not zero');
+    if (getU64(v, H_HEADER_END) !== CARTRIDGE_HEADER_SIZE || groupsOffset !== CARTRIDGE_HEADER_SIZE) throw corrupt(4, 'the group table does not follow the header');
+    if (entriesOffset !== groupsOffset + groupCount * CARTRIDGE_GROUP_SIZE) throw corrupt(4, 'the entry table does not follow the group table');
+    if (namesOffset !== entriesOffset + entryCount * CARTRIDGE_ENTRY_SIZE || namesOffset > namesEnd) throw corrupt(4, 'the names do not follow the entry table inside the file');
+    const header: CartridgeHeader = { version, type, dbId: getU64(v, H_DB_ID), txnId: getU64(v, H_TXN_ID), logEnd: getU64(v, H_LOG_END), queueLayout, groupCount, entryCount, fileLength };
+    // Check 5, and the name ranges of check 4.
+    let expectFirst = 0;
+    let prevQueue: Buffer | null = null;
+    let prevType: Buffer | null = null;
+    for (let g = 0; g < groupCount; g++) {
+      const at = groupsOffset + g * CARTRIDGE_GROUP_SIZE;
+      const qAt = v.getUint32(at, true);
+      const qLen = v.getUint16(at + 4, true);
+      const tLen = v.getUint16(at + 6, true);
+      const tAt = v.getUint32(at + 8, true);
+      if (v.getUint32(at + 12, true) !== 0) throw corrupt(4, `group ${g}: reserved bytes are not zero`);
+      if (qLen === 0 || tLen === 0 || namesOffset + qAt + qLen > namesEnd || namesOffset + tAt + tLen > namesEnd) throw corrupt(4, `group ${g}: a name lies outside the names`);
+      const queue = Buffer.from(bytes.buffer, bytes.byteOffset + namesOffset + qAt, qLen);
+      const typ = Buffer.from(bytes.buffer, bytes.byteOffset + namesOffset + tAt, tLen);
+      if (prevQueue !== null && (Buffer.compare(prevQueue, queue) || Buffer.compare(prevType!, typ)) >= 0) throw corrupt(5, `group ${g} is not after group ${g - 1}`);
+      prevQueue = queue;
+      prevType = typ;
+      const first = getU64(v, at + 16);
+      const count = getU64(v, at + 24);
+      if (first !== expectFirst || count === 0) throw corrupt(5, `group ${g}: entries ${first}+${count} do not continue at ${expectFirst}`);
+      for (let i = 1; i < count; i++) {
+        const a = entriesOffset + (first + i - 1) * CARTRIDGE_ENTRY_SIZE;
+        const b = a + CARTRIDGE_ENTRY_SIZE;
+        const order = v.getUint32(a, true) - v.getUint32(b, true) || getU64(v, a + 8) - getU64(v, b + 8) || getU64(v, a + 16) - getU64(v, b + 16);
+        if (order >= 0) throw corrupt(5, `group ${g}: entry ${first + i} is not after entry ${first + i - 1}`);
+      }
+      for (let i = 0; i < count; i++) if (v.getUint32(entriesOffset + (first + i) * CARTRIDGE_ENTRY_SIZE + 4, true) !== 0) throw corrupt(4, `entry ${first + i}: reserved bytes are not zero`);
+      expectFirst = first + count;
+    }
+    if (expectFirst !== entryCount) throw corrupt(5, `the groups hold ${expectFirst} entries, the header says ${entryCount}`);
+    return new Cartridge(bytes, header, groupsOffset, entriesOffset, namesOffset);
+  }
+
+  /** Every (queue, type) group with its entry count, in the file's order. */
+  groups(): { queue: string; type: string; count: number }[] {
+    const out: { queue: string; type: string; count: number }[] = [];
+    for (let g = 0; g < this.header.groupCount; g++) out.push({ queue: this.queueOf(g).toString('utf8'), type: this.typeOf(g).toString('utf8'), count: this.countOf(g) });
+    return out;
+  }
+
+  /** How many tasks of `type` are ready in queue `queue` (0 when none). */
+  count(queue: string, type: string): number {
+    const g = this.index.get(this.key(Buffer.from(queue, 'utf8'), Buffer.from(type, 'utf8')));
+    return g === undefined ? 0 : this.countOf(g);
+  }
+
+  /** Up to `limit` ready tasks of `type` in queue `queue`, in claim order. */
+  entries(queue: string, type: string, limit = Infinity): CartridgeEntry[] {
+    const g = this.index.get(this.key(Buffer.from(queue, 'utf8'), Buffer.from(type, 'utf8')));
+    if (g === undefined) return [];
+    return this.entriesOf(g, limit);
+  }
+
+  /** Every group with all its entries: what encodeCartridge took (a test and a verify compare them). */
+  content(): CartridgeContent {
+    const groups: CartridgeGroup[] = [];
+    for (let g = 0; g < this.header.groupCount; g++) groups.push({ queue: Buffer.from(this.queueOf(g)), type: Buffer.from(this.typeOf(g)), entries: this.entriesOf(g, Infinity) });
+    return { dbId: this.header.dbId, txnId: this.header.txnId, logEnd: this.header.logEnd, groups };
+  }
+
+  private entriesOf(g: number, limit: number): CartridgeEntry[] {
+    const at = this.groupsOffset + g * CARTRIDGE_GROUP_SIZE;
+    const first = getU64(this.v, at + 16);
+    const n = Math.min(getU64(this.v, at + 24), limit);
+    const out: CartridgeEntry[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const e = this.entriesOffset + (first + i) * CARTRIDGE_ENTRY_SIZE;
+      out[i] = { rank: this.v.getUint32(e, true), readyAt: getU64(this.v, e + 8), id: getU64(this.v, e + 16) };
+    }
+    return out;
+  }
+
+  private countOf(g: number): number {
+    return getU64(this.v, this.groupsOffset + g * CARTRIDGE_GROUP_SIZE + 24);
+  }
+
+  private queueOf(g: number): Buffer {
+    const at = this.groupsOffset + g * CARTRIDGE_GROUP_SIZE;
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.namesOffset + this.v.getUint32(at, true), this.v.getUint16(at + 4, true));
+  }
+
+  private typeOf(g: number): Buffer {
+    const at = this.groupsOffset + g * CARTRIDGE_GROUP_SIZE;
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.namesOffset + this.v.getUint32(at + 8, true), this.v.getUint16(at + 6, true));
+  }
+
+  private key(queue: Buffer, type: Buffer): string {
+    return `${queue.toString('latin1')}\0${type.toString('latin1')}`;
+  }
+}
+
+/** decodeCartridge(bytes): Cartridge.decode, as a function. */
+export function decodeCartridge(bytes: Uint8Array): Cartridge {
+  return Cartridge.decode(bytes);
+}
