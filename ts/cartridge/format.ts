@@ -167,6 +167,39 @@ export function encodeCartridge(c: CartridgeContent): Uint8Array {
   return out;
 }
 
+const ENTRY_WORDS = CARTRIDGE_ENTRY_SIZE / 4;
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * The file as u32 words (word i = bytes 4i..4i+3, little-endian), covering
+ * [from, from + length): a view when the CPU is little-endian and the bytes are
+ * 4-aligned, else a converted copy placed at the same word indexes.
+ */
+function littleEndianWords(bytes: Uint8Array, from: number, length: number): Uint32Array {
+  if (LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
+  const out = new Uint32Array(bytes.byteLength >>> 2);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = from; at < from + length; at += 4) out[at >>> 2] = v.getUint32(at, true);
+  return out;
+}
+
+/**
+ * Within the `count` entries from word `w`: 0 when each is strictly after the
+ * one before in (rank, readyAt, id) and every reserved word is 0; else i > 0,
+ * the first entry not after entry i − 1, or −(i + 1) for entry i's reserved word.
+ */
+function firstDisorder(u: Uint32Array, w: number, count: number): number {
+  for (let i = 0; i < count; i++, w += ENTRY_WORDS) {
+    if (u[w + 1] !== 0) return -(i + 1);
+    if (i === 0) continue;
+    const p = w - ENTRY_WORDS;
+    // rank, readyAt (high, low), id (high, low): unsigned words, most significant first.
+    const d = u[p]! - u[w]! || u[p + 3]! - u[w + 3]! || u[p + 2]! - u[w + 2]! || u[p + 5]! - u[w + 5]! || u[p + 4]! - u[w + 4]!;
+    if (d >= 0) return i;
+  }
+  return 0;
+}
+
 function corrupt(check: number, what: string): NorthstarError {
   return new NorthstarError('Corrupt', `cartridge check ${check} failed: ${what}`);
 }
@@ -218,7 +251,10 @@ export class Cartridge {
     if (entriesOffset !== groupsOffset + groupCount * CARTRIDGE_GROUP_SIZE) throw corrupt(4, 'the entry table does not follow the group table');
     if (namesOffset !== entriesOffset + entryCount * CARTRIDGE_ENTRY_SIZE || namesOffset > namesEnd) throw corrupt(4, 'the names do not follow the entry table inside the file');
     const header: CartridgeHeader = { version, type, dbId: getU64(v, H_DB_ID), txnId: getU64(v, H_TXN_ID), logEnd: getU64(v, H_LOG_END), queueLayout, groupCount, entryCount, fileLength };
-    // Check 5, and the name ranges of check 4.
+    // Check 5, and the name ranges of check 4. The entries are compared as
+    // little-endian u32 words (an aligned view, or a copy when the bytes are
+    // not 4-aligned): the hot loop of a load, 1M entries in a few ms.
+    const words = littleEndianWords(bytes, entriesOffset, entryCount * CARTRIDGE_ENTRY_SIZE);
     let expectFirst = 0;
     let prevQueue: Buffer | null = null;
     let prevType: Buffer | null = null;
@@ -238,13 +274,9 @@ export class Cartridge {
       const first = getU64(v, at + 16);
       const count = getU64(v, at + 24);
       if (first !== expectFirst || count === 0) throw corrupt(5, `group ${g}: entries ${first}+${count} do not continue at ${expectFirst}`);
-      for (let i = 1; i < count; i++) {
-        const a = entriesOffset + (first + i - 1) * CARTRIDGE_ENTRY_SIZE;
-        const b = a + CARTRIDGE_ENTRY_SIZE;
-        const order = v.getUint32(a, true) - v.getUint32(b, true) || getU64(v, a + 8) - getU64(v, b + 8) || getU64(v, a + 16) - getU64(v, b + 16);
-        if (order >= 0) throw corrupt(5, `group ${g}: entry ${first + i} is not after entry ${first + i - 1}`);
-      }
-      for (let i = 0; i < count; i++) if (v.getUint32(entriesOffset + (first + i) * CARTRIDGE_ENTRY_SIZE + 4, true) !== 0) throw corrupt(4, `entry ${first + i}: reserved bytes are not zero`);
+      const bad = firstDisorder(words, (entriesOffset >>> 2) + first * ENTRY_WORDS, count);
+      if (bad > 0) throw corrupt(5, `group ${g}: entry ${first + bad} is not after entry ${first + bad - 1}`);
+      if (bad < 0) throw corrupt(4, `entry ${first - bad - 1}: reserved bytes are not zero`);
       expectFirst = first + count;
     }
     if (expectFirst !== entryCount) throw corrupt(5, `the groups hold ${expectFirst} entries, the header says ${entryCount}`);
