@@ -310,6 +310,23 @@ export class Cartridge {
     return { dbId: this.header.dbId, txnId: this.header.txnId, logEnd: this.header.logEnd, groups };
   }
 
+  /** The index of group (queue, type) as byte strings, or undefined when the cartridge has none. */
+  groupIndex(queue: Buffer, type: Buffer): number | undefined {
+    return this.index.get(this.key(queue, type));
+  }
+
+  /** Entry `i` of group `g` (0 ≤ i < its count). */
+  entryAt(g: number, i: number): CartridgeEntry {
+    const first = getU64(this.v, this.groupsOffset + g * CARTRIDGE_GROUP_SIZE + 16);
+    const e = this.entriesOffset + (first + i) * CARTRIDGE_ENTRY_SIZE;
+    return { rank: this.v.getUint32(e, true), readyAt: getU64(this.v, e + 8), id: getU64(this.v, e + 16) };
+  }
+
+  /** The queue name and type of group `g`, as bytes (views of the file). */
+  groupNames(g: number): [Buffer, Buffer] {
+    return [this.queueOf(g), this.typeOf(g)];
+  }
+
   private entriesOf(g: number, limit: number): CartridgeEntry[] {
     const at = this.groupsOffset + g * CARTRIDGE_GROUP_SIZE;
     const first = getU64(this.v, at + 16);
@@ -322,7 +339,8 @@ export class Cartridge {
     return out;
   }
 
-  private countOf(g: number): number {
+  /** The number of entries of group `g`. */
+  countOf(g: number): number {
     return getU64(this.v, this.groupsOffset + g * CARTRIDGE_GROUP_SIZE + 24);
   }
 

@@ -75,5 +75,14 @@ describe('northstar cartridge', () => {
     expect(r.err[0]).toContain('is not a cartridge');
     expect(Buffer.compare(fs.readFileSync(db), before)).toBe(0);
     expect(cli('cartridge', 'build', db, '--at', '9').code).toBe(1);
+    // --base: the earlier cartridge plus the commits since, byte-identical to a full build.
+    const inc = nodePath.join(tmp.dir, 'inc.cartridge');
+    expect(cli('cartridge', 'build', db, '--base', out, '--out', inc).code).toBe(0);
+    expect(cli('cartridge', 'build', db).code).toBe(0);
+    expect(Buffer.compare(fs.readFileSync(inc), fs.readFileSync(`${db}.pending_tasks_by_type.cartridge`))).toBe(0);
+    const other = await fixture('other');
+    const wrong = cli('cartridge', 'build', other, '--base', out, '--out', nodePath.join(tmp.dir, 'x.cartridge'));
+    expect(wrong.code).toBe(1);
+    expect(wrong.err[0]).toContain('UnsupportedFormat');
   });
 });

@@ -12,5 +12,7 @@ export interface LogCommit {
   txnId: number;
   /** Log position of the record. */
   position: number;
+  /** Log position just past the record (where the next record starts, or an alignment gap before it). */
+  end: number;
   ops: LogOp[];
 }

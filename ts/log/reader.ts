@@ -10,16 +10,25 @@ import type { LogFile } from './file.js';
 import { RECORD_HEADER_SIZE, RECORD_TYPE_OFFSET, RecordType, COMMIT_OP_COUNT_OFFSET, OpType } from '../format/record.js';
 
 /**
- * Commit records with txnId in [from, upTo], as copies. `missing(from, first)`
- * is called (and must throw) when the log no longer holds commit `from`; it
- * starts at commit `first`. A scan that ends (damaged or torn record) before
+ * Commit records with txnId in [from, upTo], as copies, scanning from log
+ * position `start` (default: the log's first record; a caller that knows
+ * where commit `from` starts, such as the end of the record before it, skips
+ * the scan up to it). `missing(from, first)` is called (and must throw) when
+ * the log no longer holds commit `from`: the scan's first commit is `first`. A scan that ends (damaged or torn record) before
  * commit `upTo` throws Corrupt: the stream never ends early without saying so.
  */
-export function* readLogRecords(log: LogFile, k: Kernels, from: number, upTo: number, missing: (txnId: number, firstTxnId: number) => never): Generator<LogCommit, void, void> {
+export function* readLogRecords(
+  log: LogFile,
+  k: Kernels,
+  from: number,
+  upTo: number,
+  missing: (txnId: number, firstTxnId: number) => never,
+  start = log.base,
+): Generator<LogCommit, void, void> {
   let out = new Uint32Array(4 * 256);
   let first = true;
   let last = 0;
-  const it = log.scan(log.base);
+  const it = log.scan(start);
   let s = it.next();
   for (; !s.done; s = it.next()) {
     const r = s.value;
@@ -46,10 +55,11 @@ export function* readLogRecords(log: LogFile, k: Kernels, from: number, upTo: nu
         value: Buffer.from(r.bytes.subarray(ko + kl, ko + kl + vl)),
       });
     }
-    yield { txnId: r.txnId, position: r.position, ops };
+    yield { txnId: r.txnId, position: r.position, end: r.position + r.bytes.length, ops };
   }
   const end = s.value;
-  if (end.kind !== 'end' && last < upTo) {
+  // A torn tail ends a scan to the end of the log (upTo Infinity) quietly, as replay does: it was never acknowledged.
+  if (end.kind !== 'end' && last < upTo && !(upTo === Infinity && end.kind === 'torn')) {
     throw new NorthstarError('Corrupt', `${log.path}: ${end.kind} record at position ${end.position} (${end.status ?? ''}) before commit ${upTo}`, {
       path: log.path,
     });

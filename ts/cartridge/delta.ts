@@ -1,0 +1,186 @@
+// A cartridge brought up to date by the commits since it was built
+// (spec/cartridge_v1.md §6): each commit's puts and deletes of ready keys are
+// additions and removals against the cartridge's entries, so a lookup through
+// a LiveCartridge is exact at the txn of the last commit applied, without a
+// rebuild. content() is the merged whole; encoded, it is byte-identical to a
+// fresh build at that txn (a test checks it), which is how an incremental
+// build and a full one agree.
+
+import { NorthstarError } from '../errors.js';
+import type { LogCommit } from '../log/commit.js';
+import { LogFile } from '../log/file.js';
+import { readLogRecords } from '../log/reader.js';
+import { kernels } from '../native/kernels.js';
+import { cartridgeGroupsOf } from './build.js';
+import { compareEntries, type Cartridge, type CartridgeContent, type CartridgeEntry, type CartridgeGroup } from './format.js';
+
+/** A group's changes: entries added (by entry key) and entries of the base removed. */
+interface GroupDelta {
+  queue: Buffer;
+  type: Buffer;
+  added: Map<string, CartridgeEntry>;
+  /** Sorted view of `added`, rebuilt when stale. */
+  sorted: CartridgeEntry[] | null;
+  removed: Set<string>;
+}
+
+const entryKey = (e: CartridgeEntry): string => `${e.rank}:${e.readyAt}:${e.id}`;
+const groupKey = (queue: Buffer, type: Buffer): string => `${queue.toString('latin1')}\0${type.toString('latin1')}`;
+
+/** A cartridge and the commits applied on top of it. */
+export class LiveCartridge {
+  private readonly groups = new Map<string, GroupDelta>();
+  /** The txn and log position the answers are exact at. */
+  txnId: number;
+  logEnd: number;
+
+  constructor(readonly base: Cartridge) {
+    this.txnId = base.header.txnId;
+    this.logEnd = base.header.logEnd;
+  }
+
+  /** Entries added and removed since the base: what a rebuild would fold in (a trigger for one). */
+  get deltaSize(): number {
+    let n = 0;
+    for (const g of this.groups.values()) n += g.added.size + g.removed.size;
+    return n;
+  }
+
+  /**
+   * Applies commit `c`, which must be the next one (txn + 1): each put of a
+   * ready key adds its entry, each delete removes it. InvalidArgument for a
+   * commit out of order.
+   */
+  apply(c: LogCommit): void {
+    if (c.txnId !== this.txnId + 1) throw new NorthstarError('InvalidArgument', `commit ${c.txnId} applied after txn ${this.txnId}`);
+    for (const op of c.ops) {
+      const [g] = cartridgeGroupsOf([op.key]);
+      if (g === undefined) continue;
+      const entry = g.entries[0]!;
+      const d = this.delta(g.queue, g.type);
+      const k = entryKey(entry);
+      if (op.type === 'put') {
+        // A key is put once while it lives; a put of one the base holds (and
+        // no removal undid) changes nothing.
+        if (!d.removed.delete(k) && !d.added.has(k) && !this.inBase(g.queue, g.type, entry)) {
+          d.added.set(k, entry);
+          d.sorted = null;
+        }
+      } else if (d.added.delete(k)) {
+        d.sorted = null;
+      } else if (!d.removed.has(k) && this.inBase(g.queue, g.type, entry)) {
+        d.removed.add(k);
+      }
+    }
+    this.txnId = c.txnId;
+    this.logEnd = c.end;
+  }
+
+  /** How many tasks of `type` are ready in queue `queue`. */
+  count(queue: string, type: string): number {
+    const q = Buffer.from(queue, 'utf8');
+    const t = Buffer.from(type, 'utf8');
+    const g = this.base.groupIndex(q, t);
+    const d = this.groups.get(groupKey(q, t));
+    return (g === undefined ? 0 : this.base.countOf(g)) + (d === undefined ? 0 : d.added.size - d.removed.size);
+  }
+
+  /** Up to `limit` ready tasks of `type` in queue `queue`, in claim order: the base's minus removals, merged with additions. */
+  entries(queue: string, type: string, limit = Infinity): CartridgeEntry[] {
+    const q = Buffer.from(queue, 'utf8');
+    const t = Buffer.from(type, 'utf8');
+    return this.merged(this.base.groupIndex(q, t), this.groups.get(groupKey(q, t)), limit);
+  }
+
+  /** Every group, merged: what a fresh build at `txnId` holds (encodeCartridge of it gives its bytes). */
+  content(): CartridgeContent {
+    const byKey = new Map<string, CartridgeGroup>();
+    for (let g = 0; g < this.base.header.groupCount; g++) {
+      const [queue, type] = this.base.groupNames(g);
+      byKey.set(groupKey(queue, type), { queue: Buffer.from(queue), type: Buffer.from(type), entries: [] });
+    }
+    for (const d of this.groups.values()) if (!byKey.has(groupKey(d.queue, d.type))) byKey.set(groupKey(d.queue, d.type), { queue: d.queue, type: d.type, entries: [] });
+    const groups: CartridgeGroup[] = [];
+    for (const [k, group] of byKey) {
+      group.entries = this.merged(this.base.groupIndex(group.queue, group.type), this.groups.get(k), Infinity);
+      if (group.entries.length > 0) groups.push(group);
+    }
+    groups.sort((a, b) => Buffer.compare(a.queue, b.queue) || Buffer.compare(a.type, b.type));
+    return { dbId: this.base.header.dbId, txnId: this.txnId, logEnd: this.logEnd, groups };
+  }
+
+  private merged(g: number | undefined, d: GroupDelta | undefined, limit: number): CartridgeEntry[] {
+    const out: CartridgeEntry[] = [];
+    const n = g === undefined ? 0 : this.base.countOf(g);
+    const added = d === undefined ? [] : this.sortedAdded(d);
+    let i = 0;
+    let j = 0;
+    while (out.length < limit && (i < n || j < added.length)) {
+      const b = i < n ? this.base.entryAt(g!, i) : null;
+      if (b !== null && d?.removed.has(entryKey(b))) {
+        i++;
+        continue;
+      }
+      if (b !== null && (j >= added.length || compareEntries(b, added[j]!) < 0)) {
+        out.push(b);
+        i++;
+      } else {
+        out.push(added[j++]!);
+      }
+    }
+    return out;
+  }
+
+  private sortedAdded(d: GroupDelta): CartridgeEntry[] {
+    if (d.sorted === null) d.sorted = [...d.added.values()].sort(compareEntries);
+    return d.sorted;
+  }
+
+  private delta(queue: Buffer, type: Buffer): GroupDelta {
+    const k = groupKey(queue, type);
+    let d = this.groups.get(k);
+    if (d === undefined) this.groups.set(k, (d = { queue, type, added: new Map(), sorted: null, removed: new Set() }));
+    return d;
+  }
+
+  /** Whether the base holds `entry` in group (queue, type): a binary search of the group. */
+  private inBase(queue: Buffer, type: Buffer, entry: CartridgeEntry): boolean {
+    const g = this.base.groupIndex(queue, type);
+    if (g === undefined) return false;
+    let lo = 0;
+    let hi = this.base.countOf(g) - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareEntries(this.base.entryAt(g, mid), entry);
+      if (c === 0) return true;
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
+  }
+}
+
+/**
+ * Brings cartridge `base` of database `dbPath` up to txn `at` (default: the
+ * log's last commit) from the log alone, reading from the base's log position
+ * on. UnsupportedFormat when the base belongs to another database;
+ * SnapshotNotFound when the log no longer holds the commit after the base's
+ * txn (log retention or truncateLog dropped it: rebuild instead).
+ */
+export function liveFromLog(base: Cartridge, dbPath: string, at?: number): LiveCartridge {
+  const logPath = dbPath.endsWith('.log') ? dbPath : `${dbPath}.log`;
+  const log = LogFile.open(logPath, null, kernels);
+  try {
+    if (log.dbId !== base.header.dbId) throw new NorthstarError('UnsupportedFormat', `the cartridge was built from database ${base.header.dbId}, ${logPath} is database ${log.dbId}'s`, { path: logPath });
+    if (base.header.logEnd < log.base) throw new NorthstarError('SnapshotNotFound', `${logPath} starts at position ${log.base}, after the cartridge's txn ${base.header.txnId} (position ${base.header.logEnd}): rebuild it`, { path: logPath });
+    const live = new LiveCartridge(base);
+    const missing = (t: number, first: number): never => {
+      throw new NorthstarError('SnapshotNotFound', `${logPath}: commit ${t} is not at the cartridge's log position (found commit ${first}): rebuild it`, { path: logPath });
+    };
+    for (const c of readLogRecords(log, kernels, base.header.txnId + 1, at ?? Infinity, missing, base.header.logEnd)) live.apply(c);
+    if (at !== undefined && live.txnId !== at) throw new NorthstarError('SnapshotNotFound', `${logPath}: the log ends at txn ${live.txnId}, before txn ${at}`, { path: logPath });
+    return live;
+  } finally {
+    log.close();
+  }
+}
