@@ -20,6 +20,7 @@ export function writeCartridgeFile(path: string, bytes: Uint8Array): void {
   if (fs.existsSync(path) && !startsWithMagic(path)) {
     throw new NorthstarError('InvalidArgument', `${path} exists and is not a cartridge: it is left as it is (choose another path)`, { path });
   }
+  removeDeadTemporaries(path);
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     const fd = fs.openSync(tmp, 'wx', 0o644);
@@ -66,5 +67,36 @@ function startsWithMagic(path: string): boolean {
     return fs.readSync(fd, head, 0, 4, 0) === 4 && head.readUInt32LE(0) === CARTRIDGE_MAGIC;
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * Removes `<path>.tmp-<pid>-<random>` files left by writers that died before
+ * their rename (their process is gone): never the cartridge itself, never a
+ * live writer's file.
+ */
+function removeDeadTemporaries(path: string): void {
+  const dir = nodePath.dirname(nodePath.resolve(path));
+  const stem = `${nodePath.basename(path)}.tmp-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(stem)) continue;
+    const m = /^(\d+)-[0-9a-f]{8}$/.exec(name.slice(stem.length));
+    if (m === null || processAlive(Number(m[1]))) continue;
+    fs.rmSync(nodePath.join(dir, name), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
