@@ -18,3 +18,5 @@ export type { MemTable } from './log/memtable.js';
 export type { LogCommit, LogOp } from './log/commit.js';
 export { openQueue, Queue, QueueWorker, DEFAULT_LEASE_MS, DEFAULT_QUEUE_MAX_ATTEMPTS, DEFAULT_QUEUE_MAX_BATCH, DEFAULT_QUEUE_MAX_FINISHED, DEFAULT_QUEUE_MAX_PAYLOAD_BYTES, DEFAULT_QUEUE_RETENTION_MS, DEFAULT_RETRY_DELAY_MS } from './queue/index.js';
 export type { QueueOptions, ClaimedTask, TaskInfo, ClaimOptions, QueueStats, PurgeOptions, ListOptions, EnqueueSpec, ClaimRef, TaskStateName, QueueVerifyReport, WorkOptions, WorkHandler } from './queue/index.js';
+export { openCartridge, CartridgeService, DEFAULT_CARTRIDGE_DELTA_ENTRIES, DEFAULT_CARTRIDGE_EVERY_COMMITS } from './cartridge/serve.js';
+export type { OpenCartridgeOptions, CartridgeInfo, CartridgeState, ReadyTask } from './cartridge/serve.js';

@@ -17,7 +17,7 @@ import { CARTRIDGE_MAGIC, Cartridge } from './format.js';
  * temporary file removed and `path` as it was.
  */
 export function writeCartridgeFile(path: string, bytes: Uint8Array): void {
-  if (fs.existsSync(path) && !startsWithMagic(path)) {
+  if (!replaceable(path)) {
     throw new NorthstarError('InvalidArgument', `${path} exists and is not a cartridge: it is left as it is (choose another path)`, { path });
   }
   removeDeadTemporaries(path);
@@ -55,6 +55,11 @@ export function readCartridgeFile(path: string): Cartridge {
   }
 }
 
+/** True when `path` does not exist or starts with the cartridge magic: a file a cartridge write may replace. */
+export function replaceable(path: string): boolean {
+  return !fs.existsSync(path) || startsWithMagic(path);
+}
+
 function startsWithMagic(path: string): boolean {
   const head = Buffer.alloc(4);
   let fd: number;
@@ -75,7 +80,7 @@ function startsWithMagic(path: string): boolean {
  * their rename (their process is gone): never the cartridge itself, never a
  * live writer's file.
  */
-function removeDeadTemporaries(path: string): void {
+export function removeDeadTemporaries(path: string): void {
   const dir = nodePath.dirname(nodePath.resolve(path));
   const stem = `${nodePath.basename(path)}.tmp-`;
   let names: string[];

@@ -87,6 +87,23 @@ export function compareEntries(a: CartridgeEntry, b: CartridgeEntry): number {
 
 /** The file of `c` (§2). Its groups must be sorted and distinct, each non-empty and in claim order: a builder's bug throws here. */
 export function encodeCartridge(c: CartridgeContent): Uint8Array {
+  const steps = encodeSteps(c);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+  }
+}
+
+/** Entries handled, and bytes checksummed (× CARTRIDGE_ENTRY_SIZE), between two yields of encodeSteps. */
+export const ENCODE_SLICE_ENTRIES = 100_000;
+
+/**
+ * encodeCartridge as steps: yields after each ENCODE_SLICE_ENTRIES entries
+ * checked or laid out and each slice of the checksum, so that a caller on
+ * the event loop (a background rebuild) can let other work run between them.
+ */
+export function* encodeSteps(c: CartridgeContent): Generator<void, Uint8Array, void> {
+  let budget = ENCODE_SLICE_ENTRIES;
   // Names: each distinct queue name and type once, in first-use order.
   const nameAt = new Map<string, number>();
   const names: Buffer[] = [];
@@ -113,6 +130,10 @@ export function encodeCartridge(c: CartridgeContent): Uint8Array {
     }
     for (let i = 1; i < group.entries.length; i++) {
       if (compareEntries(group.entries[i - 1]!, group.entries[i]!) >= 0) throw new Error('encodeCartridge: entries are not in claim order');
+      if (--budget === 0) {
+        budget = ENCODE_SLICE_ENTRIES;
+        yield;
+      }
     }
     entryCount += group.entries.length;
   }
@@ -155,6 +176,10 @@ export function encodeCartridge(c: CartridgeContent): Uint8Array {
       setU64(v, e + 8, entry.readyAt);
       setU64(v, e + 16, entry.id);
       e += CARTRIDGE_ENTRY_SIZE;
+      if (--budget === 0) {
+        budget = ENCODE_SLICE_ENTRIES;
+        yield;
+      }
     }
     first += group.entries.length;
   }
@@ -163,7 +188,13 @@ export function encodeCartridge(c: CartridgeContent): Uint8Array {
     out.set(b, n);
     n += b.length;
   }
-  v.setUint32(fileLength - 4, kernels.crc32c(out.subarray(0, fileLength - 4)), true);
+  let crc = 0;
+  const slice = ENCODE_SLICE_ENTRIES * CARTRIDGE_ENTRY_SIZE;
+  for (let at = 0; at < fileLength - 4; at += slice) {
+    crc = kernels.crc32c(out.subarray(at, Math.min(at + slice, fileLength - 4)), crc);
+    if (at + slice < fileLength - 4) yield;
+  }
+  v.setUint32(fileLength - 4, crc, true);
   return out;
 }
 

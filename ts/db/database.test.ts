@@ -11,7 +11,7 @@ import { useTempDbs } from '../testing/fixtures.js';
 const tmp = useTempDbs('northstar-surface-');
 
 /** The methods and accessors a Database has beyond EventEmitter's. */
-const PUBLIC = ['beginRead', 'beginWrite', 'beginWriteAsync', 'checkpoint', 'close', 'logPath', 'maxKeySize', 'path', 'readLog', 'stats', 'sync', 'truncateLog', 'txnId', 'verify', 'write'];
+const PUBLIC = ['beginRead', 'beginWrite', 'beginWriteAsync', 'cartridges', 'checkpoint', 'close', 'logPath', 'maxKeySize', 'path', 'readLog', 'stats', 'sync', 'truncateLog', 'txnId', 'verify', 'write'];
 
 /** What the engine held and Database exposed before it became a facade. */
 const ENGINE = ['pager', 'log', 'freeList', 'latest', 'recordBuilder', 'source', 'committed', 'poison', 'writerDone', 'syncLogUpTo', 'releaseSnapshot', 'checkOpen', 'raiseSlot', 'coord', 'file', 'opts', 'published', 'durable'];

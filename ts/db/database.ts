@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { NorthstarError } from '../errors.js';
 import { verifyDatabase } from '../btree/verify.js';
 import type { VerifyReport } from '../btree/verify_report.js';
+import type { CartridgeInfo } from '../cartridge/serve.js';
 import { LOG_HEADER_SIZE } from '../format/constants.js';
 import type { LogCommit } from '../log/commit.js';
 import { readLogRecords } from '../log/reader.js';
@@ -224,6 +225,15 @@ export class Database extends EventEmitter<DatabaseEvents> implements Disposable
       throw new NorthstarError('InvalidArgument', 'beforeTxnId must be a non-negative integer');
     }
     truncateLog(e, before);
+  }
+
+  /**
+   * The cartridges served for this handle (openCartridge), each with its
+   * file, state (valid, building, invalid and why), built-at txn, lag in
+   * commits, entries, bytes, build time and last rebuild reason.
+   */
+  cartridges(): CartridgeInfo[] {
+    return [...this.#e.cartridges].map((c) => c.info());
   }
 
   stats(): DatabaseStats {

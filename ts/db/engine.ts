@@ -20,6 +20,7 @@ import { chooseMeta, type Meta } from '../pager/meta.js';
 import { Pager } from '../pager/pager.js';
 import { mappingFor } from '../pager/map.js';
 import type { PageSource } from '../btree/read.js';
+import type { CartridgeInfo } from '../cartridge/serve.js';
 import type { CommitResult, ReadHost, TreeState, WriteHost } from '../txn/host.js';
 import type { WriteTxn } from '../txn/write.js';
 import type { Coordinator } from '../shared/coordinator.js';
@@ -110,6 +111,8 @@ export class Engine implements WriteHost, ReadHost {
   changeWatch: { close(): void } | null | undefined = undefined;
   /** Who hears of changes the watch sees (changes.ts). */
   readonly changeListeners = new Set<() => void>();
+  /** Cartridges served for this handle (ts/cartridge/serve.ts), for db.cartridges(). */
+  readonly cartridges = new Set<{ info(): CartridgeInfo }>();
 
   closed = false;
   /** Set when the log's durable content is unknown: writes are refused until reopen. */

@@ -1,0 +1,352 @@
+// A cartridge served beside a running database (spec/cartridge_v1.md §7):
+// openCartridge(db) loads the file if it fits the database, keeps it exact by
+// applying the commits since (§6) at each lookup, and rebuilds it in the
+// background when it is missing or invalid, every `everyCommits` commits,
+// when its delta passes `deltaEntries`, or on demand. A rebuild never blocks
+// the event loop for long: it scans a snapshot's ready keys a slice at a
+// time, encodes and checksums in slices, and writes the file with
+// asynchronous I/O (atomically, §5). Until a valid cartridge is loaded,
+// lookups are answered from the tree, so they are never blocked and never
+// wrong.
+
+import { randomBytes } from 'node:crypto';
+import * as fsp from 'node:fs/promises';
+import * as nodePath from 'node:path';
+import type { Database } from '../db/database.js';
+import { engineOfDatabase } from '../db/internal.js';
+import { NorthstarError } from '../errors.js';
+import { readLogRecords } from '../log/reader.js';
+import { QUEUE_KEY_PREFIX } from '../queue/keys.js';
+import { cartridgeGroupsOf } from './build.js';
+import { LiveCartridge } from './delta.js';
+import { Cartridge, encodeSteps, type CartridgeEntry } from './format.js';
+import { readCartridgeFile, removeDeadTemporaries, replaceable } from './file.js';
+
+export interface OpenCartridgeOptions {
+  /** The cartridge file (default: `<db>.pending_tasks_by_type.cartridge`). */
+  file?: string;
+  /** Rebuild after this many commits since the file's txn (default 10,000; Infinity: never for this reason). */
+  everyCommits?: number;
+  /** Rebuild when the delta holds this many added and removed entries (default 100,000). */
+  deltaEntries?: number;
+  /** Ready keys scanned per slice of a rebuild, between turns of the event loop (default 20,000). */
+  sliceKeys?: number;
+}
+
+export type CartridgeState = 'valid' | 'building' | 'invalid';
+
+/** What db.cartridges() and CartridgeService.info() report. */
+export interface CartridgeInfo {
+  type: 'pending_tasks_by_type';
+  file: string;
+  state: CartridgeState;
+  /** Why it is not valid (state 'invalid', or 'building' after an invalid one); null when valid. */
+  why: string | null;
+  /** The txn the loaded file was built at (null when none is loaded). */
+  builtAtTxn: number | null;
+  /** Commits since builtAtTxn that lookups apply as a delta. */
+  lagCommits: number;
+  /** Added and removed entries of that delta. */
+  deltaEntries: number;
+  /** Ready tasks in the loaded file. */
+  entries: number;
+  bytes: number;
+  /** How long the last build took, ms (null before the first). */
+  buildMs: number | null;
+  /** Why the last rebuild started: 'missing', 'invalid: …', 'commits', 'delta', 'on demand'. */
+  lastRebuildReason: string | null;
+  rebuilds: number;
+}
+
+export const DEFAULT_CARTRIDGE_EVERY_COMMITS = 10_000;
+export const DEFAULT_CARTRIDGE_DELTA_ENTRIES = 100_000;
+const DEFAULT_SLICE_KEYS = 20_000;
+
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** One ready task as a lookup returns it. */
+export interface ReadyTask {
+  id: number;
+  priority: number;
+  readyAt: number;
+}
+
+const asTask = (e: CartridgeEntry): ReadyTask => ({ id: e.id, priority: 2 ** 31 - 1 - e.rank, readyAt: e.readyAt });
+
+export class CartridgeService {
+  readonly file: string;
+  private live: LiveCartridge | null = null;
+  private state: CartridgeState = 'invalid';
+  private why: string | null = 'not loaded yet';
+  private building: Promise<void> | null = null;
+  private buildMs: number | null = null;
+  private lastRebuildReason: string | null = null;
+  private rebuilds = 0;
+  private closed = false;
+  private readonly everyCommits: number;
+  private readonly deltaLimit: number;
+  private readonly sliceKeys: number;
+
+  constructor(
+    private readonly db: Database,
+    options: OpenCartridgeOptions = {},
+  ) {
+    this.file = options.file ?? `${db.path}.pending_tasks_by_type.cartridge`;
+    this.everyCommits = options.everyCommits ?? DEFAULT_CARTRIDGE_EVERY_COMMITS;
+    this.deltaLimit = options.deltaEntries ?? DEFAULT_CARTRIDGE_DELTA_ENTRIES;
+    this.sliceKeys = options.sliceKeys ?? DEFAULT_SLICE_KEYS;
+    this.load();
+    if (this.live === null) void this.rebuild(this.why === 'missing' ? 'missing' : `invalid: ${this.why}`).catch(() => {});
+  }
+
+  /** How many tasks of `type` are ready in queue `queue`, exact at the database's latest commit. */
+  count(queue: string, type: string): number {
+    const live = this.current();
+    if (live !== null) return live.count(queue, type);
+    let n = 0;
+    this.fromTree(queue, type, Infinity, () => n++);
+    return n;
+  }
+
+  /** Up to `limit` ready tasks of `type` in queue `queue`, in claim order, exact at the latest commit. */
+  next(queue: string, type: string, limit = 1): ReadyTask[] {
+    const live = this.current();
+    if (live !== null) return live.entries(queue, type, limit).map(asTask);
+    const out: ReadyTask[] = [];
+    this.fromTree(queue, type, limit, (t) => out.push(t));
+    return out;
+  }
+
+  info(): CartridgeInfo {
+    const live = this.live;
+    const base = live?.base ?? null;
+    return {
+      type: 'pending_tasks_by_type',
+      file: this.file,
+      state: this.state,
+      why: this.state === 'valid' ? null : this.why,
+      builtAtTxn: base === null ? null : base.header.txnId,
+      lagCommits: live === null ? 0 : this.latestTxn() - base!.header.txnId,
+      deltaEntries: live === null ? 0 : live.deltaSize,
+      entries: base === null ? 0 : base.header.entryCount,
+      bytes: base === null ? 0 : base.header.fileLength,
+      buildMs: this.buildMs,
+      lastRebuildReason: this.lastRebuildReason,
+      rebuilds: this.rebuilds,
+    };
+  }
+
+  /**
+   * Builds the cartridge at the latest commit in the background and loads it;
+   * resolves when it is in use (a build already running is joined). Lookups
+   * go on meanwhile, from the old cartridge or the tree.
+   */
+  rebuild(reason = 'on demand'): Promise<void> {
+    if (this.closed) return Promise.reject(new NorthstarError('Closed', 'the cartridge service is closed'));
+    if (this.building !== null) return this.building;
+    this.lastRebuildReason = reason;
+    if (this.live === null) this.state = 'building';
+    this.building = this.build()
+      .catch((err: unknown) => {
+        // The old cartridge, if any, keeps serving; without one the state says why.
+        if (this.live === null) {
+          this.state = 'invalid';
+          this.why = `rebuild failed: ${(err as Error).message}`;
+        }
+        throw err;
+      })
+      .finally(() => {
+        this.building = null;
+      });
+    return this.building;
+  }
+
+  /** Stops: waits for a running build, then forgets the cartridge (the file stays). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.building?.catch(() => {});
+    this.live = null;
+    engineOfDatabase(this.db).cartridges.delete(this);
+  }
+
+  // ---- loading and catching up ----
+
+  /** Loads the file if it passes every check and fits this database (§3); else records why not. */
+  private load(): void {
+    let c: Cartridge;
+    try {
+      c = readCartridgeFile(this.file);
+    } catch (err) {
+      const missing = (err as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT';
+      this.invalidate(missing ? 'missing' : (err as Error).message);
+      return;
+    }
+    this.adopt(c);
+  }
+
+  private adopt(c: Cartridge): void {
+    const e = engineOfDatabase(this.db);
+    if (c.header.dbId !== e.log.dbId) return this.invalidate(`built from database ${c.header.dbId}, this is database ${e.log.dbId}`);
+    if (c.header.txnId > this.latestTxn()) return this.invalidate(`built at txn ${c.header.txnId}, after this database's latest commit ${this.latestTxn()}`);
+    this.live = new LiveCartridge(c);
+    this.state = 'valid';
+    this.why = null;
+    if (this.current() === null) this.live = null; // the catch-up found it unusable (why is set)
+  }
+
+  private invalidate(why: string): void {
+    this.live = null;
+    this.state = this.building !== null ? 'building' : 'invalid';
+    this.why = why;
+  }
+
+  private latestTxn(): number {
+    return this.db.txnId;
+  }
+
+  /** The live cartridge brought up to the latest commit, or null (then answer from the tree). Starts a rebuild when a trigger fires. */
+  private current(): LiveCartridge | null {
+    if (this.closed) throw new NorthstarError('Closed', 'the cartridge service is closed');
+    const live = this.live;
+    if (live === null) return null;
+    const latest = this.latestTxn();
+    if (live.txnId < latest) {
+      const e = engineOfDatabase(this.db);
+      try {
+        const missing = (t: number): never => {
+          throw new NorthstarError('SnapshotNotFound', `commit ${t} is no longer at the cartridge's log position`);
+        };
+        for (const c of readLogRecords(e.log, e.pager.kernels, live.txnId + 1, latest, missing, live.logEnd)) live.apply(c);
+      } catch (err) {
+        this.invalidate(`cannot catch up: ${(err as Error).message}`);
+        void this.rebuild(`invalid: ${this.why}`).catch(() => {});
+        return null;
+      }
+    }
+    if (this.building === null && !this.closed) {
+      if (live.txnId - live.base.header.txnId >= this.everyCommits) void this.rebuild('commits').catch(() => {});
+      else if (live.deltaSize >= this.deltaLimit) void this.rebuild('delta').catch(() => {});
+    }
+    return live;
+  }
+
+  /** Ready tasks of (queue, type) from the latest snapshot's ready index, in claim order. */
+  private fromTree(queue: string, type: string, limit: number, each: (t: ReadyTask) => void): void {
+    const prefix = Buffer.concat([QUEUE_KEY_PREFIX, Buffer.from(queue, 'utf8'), Buffer.from([0, 0x52]), Buffer.from(type, 'utf8'), Buffer.from([0])]);
+    const r = this.db.beginRead();
+    try {
+      let n = 0;
+      for (const [k] of r.scan({ prefix })) {
+        if (n++ >= limit) break;
+        const [g] = cartridgeGroupsOf([k]);
+        if (g !== undefined) each(asTask(g.entries[0]!));
+      }
+    } finally {
+      r.close();
+    }
+  }
+
+  // ---- building ----
+
+  private async build(): Promise<void> {
+    const started = process.hrtime.bigint();
+    const e = engineOfDatabase(this.db);
+    const r = this.db.beginRead();
+    let bytes: Uint8Array;
+    let txnId: number;
+    try {
+      txnId = r.txnId;
+      // The log position just past txn `txnId`'s record: the published state's, as the snapshot is the latest.
+      const logEnd = txnId === 0 ? e.log.base : e.published.txnId === txnId ? e.published.logEnd : this.logEndOf(txnId);
+      const keys: Uint8Array[] = [];
+      const it = r.scan({ prefix: QUEUE_KEY_PREFIX })[Symbol.iterator]();
+      for (;;) {
+        let done = false;
+        for (let i = 0; i < this.sliceKeys; i++) {
+          const s = it.next();
+          if (s.done) {
+            done = true;
+            break;
+          }
+          const k = s.value[0];
+          if (isReadyKey(k)) keys.push(Buffer.from(k));
+        }
+        if (done) break;
+        await turn();
+        if (this.closed) return;
+      }
+      bytes = await encodeInSlices(cartridgeGroupsOf(keys), e.log.dbId, txnId, logEnd);
+    } finally {
+      r.close();
+    }
+    await writeFileAtomically(this.file, bytes);
+    if (this.closed) return;
+    // Bytes this process just encoded from a snapshot: checked as any file is (the order check is a few ms per million entries).
+    const c = Cartridge.decode(bytes);
+    this.live = new LiveCartridge(c);
+    this.state = 'valid';
+    this.why = null;
+    this.rebuilds++;
+    this.buildMs = Number(process.hrtime.bigint() - started) / 1e6;
+  }
+
+  private logEndOf(txnId: number): number {
+    const e = engineOfDatabase(this.db);
+    let end = e.log.base;
+    for (const c of readLogRecords(e.log, e.pager.kernels, txnId, txnId, () => {
+      throw new NorthstarError('SnapshotNotFound', `commit ${txnId} is not in the log`);
+    }))
+      end = c.end;
+    return txnId === 0 ? e.log.base : end;
+  }
+}
+
+function isReadyKey(k: Uint8Array): boolean {
+  const nameEnd = k.indexOf(0, QUEUE_KEY_PREFIX.length);
+  return nameEnd > QUEUE_KEY_PREFIX.length && k[nameEnd + 1] === 0x52;
+}
+
+/** encodeCartridge in slices (encodeSteps), a turn of the event loop between them. */
+async function encodeInSlices(groups: ReturnType<typeof cartridgeGroupsOf>, dbId: number, txnId: number, logEnd: number): Promise<Uint8Array> {
+  const steps = encodeSteps({ dbId, txnId, logEnd, groups });
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+    await turn();
+  }
+}
+
+/** spec §5 with asynchronous I/O: temporary file, fsync, rename, directory fsync. */
+async function writeFileAtomically(path: string, bytes: Uint8Array): Promise<void> {
+  if (!replaceable(path)) throw new NorthstarError('InvalidArgument', `${path} exists and is not a cartridge: it is left as it is (open the cartridge with another file)`, { path });
+  removeDeadTemporaries(path);
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    const fh = await fsp.open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, path);
+    if (process.platform !== 'win32') {
+      const dir = await fsp.open(nodePath.dirname(nodePath.resolve(path)), 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    }
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw new NorthstarError('IoError', `write cartridge ${path}: ${(err as Error).message}`, { path, cause: err });
+  }
+}
+
+/** Serves the pending_tasks_by_type cartridge of `db` (spec §7); listed by db.cartridges(). */
+export function openCartridge(db: Database, options: OpenCartridgeOptions = {}): CartridgeService {
+  const s = new CartridgeService(db, options);
+  engineOfDatabase(db).cartridges.add(s);
+  return s;
+}
