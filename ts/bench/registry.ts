@@ -10,6 +10,7 @@ import { kernelBenchmarks } from './suites/kernels.js';
 import { logBenchmarks } from './suites/log.js';
 import { btreeBenchmarks } from './suites/btree.js';
 import { macroBenchmarks } from './suites/macro.js';
+import { cartridgeBenchmarks } from './suites/cartridge.js';
 import { queueBenchmarks, queueDoneBenchmarks } from './suites/queue.js';
 import { mvccBenchmarks } from './suites/mvcc.js';
 import { pagerBenchmarks } from './suites/pager.js';
@@ -195,6 +196,7 @@ export function allBenchmarks(): Benchmark[] {
     ...macroBenchmarks(),
     ...queueBenchmarks(),
     ...queueDoneBenchmarks(),
+    ...cartridgeBenchmarks(),
     ...hardeningBenchmarks(),
     ...concurrencyBenchmarks(),
   ];
