@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { NorthstarError } from '../errors.js';
-import { syncDirectory } from '../io/file.js';
+import { syncDirectory, writeWholeFile } from '../io/file.js';
+import { processAlive } from '../shared/coordinator.js';
 import { CARTRIDGE_MAGIC, Cartridge } from './format.js';
 
 /**
@@ -23,14 +24,7 @@ export function writeCartridgeFile(path: string, bytes: Uint8Array): void {
   removeDeadTemporaries(path);
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    const fd = fs.openSync(tmp, 'wx', 0o644);
-    try {
-      let done = 0;
-      while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, done);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeWholeFile(tmp, bytes, 'wx');
     fs.renameSync(tmp, path);
     syncDirectory(nodePath.dirname(nodePath.resolve(path)));
   } catch (err) {
@@ -94,14 +88,5 @@ export function removeDeadTemporaries(path: string): void {
     const m = /^(\d+)-[0-9a-f]{8}$/.exec(name.slice(stem.length));
     if (m === null || processAlive(Number(m[1]))) continue;
     fs.rmSync(nodePath.join(dir, name), { force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

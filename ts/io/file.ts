@@ -178,14 +178,7 @@ export class NodeFile implements DbFile {
 export function createFileAtomically(path: string, content: Uint8Array): void {
   const tmp = `${path}.tmp-${process.pid}`;
   try {
-    const fd = fs.openSync(tmp, 'w', 0o644);
-    try {
-      let done = 0;
-      while (done < content.length) done += fs.writeSync(fd, content, done, content.length - done, done);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeWholeFile(tmp, content, 'w');
     // A link, not a rename: it fails (EEXIST) where a file appeared at `path` meanwhile,
     // instead of replacing a file someone may need.
     try {
@@ -206,6 +199,18 @@ export function createFileAtomically(path: string, content: Uint8Array): void {
       // the temporary file may not exist; nothing else to undo
     }
     throw ioError(err, `create ${path}`, path);
+  }
+}
+
+/** Writes all of `content` to a file opened with `flags` (mode 0o644), fsyncs it and closes it; throws the fs error as is. */
+export function writeWholeFile(path: string, content: Uint8Array, flags: 'w' | 'wx'): void {
+  const fd = fs.openSync(path, flags, 0o644);
+  try {
+    let done = 0;
+    while (done < content.length) done += fs.writeSync(fd, content, done, content.length - done, done);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -7,21 +7,14 @@
 // the log), cold load, size and cost per commit applied. Where the cartridge
 // does not win, the ratios say so; the README says when to turn it on.
 
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { CartridgeLoadOptions, CartridgeLoadResult } from '../cartridge_load.js';
 import type { Benchmark, Profile, SelfMeasured } from '../registry.js';
 import { zeroIo } from '../registry.js';
+import { driverScript, runDriver } from './driver.js';
 
 const g = { suite: 'macro', group: 'cartridge', kind: 'db' } as const;
-
-function driverScript(): string {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) return path.join(path.dirname(here), '..', 'cartridge_load.js');
-  return path.join(path.dirname(here), '..', '..', '..', 'dist', 'bench', 'cartridge_load.js');
-}
 
 /** Ready tasks: 1M at dev_nvme (the issue's figure), 10k at ci. */
 export function cartridgeTasks(p: Profile): number {
@@ -35,17 +28,6 @@ const SCAN_OPS = 20;
 function quantile(ns: number[], q: number): number {
   const s = [...ns].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(s.length * q))]!;
-}
-
-function run(o: CartridgeLoadOptions, impl: string): CartridgeLoadResult {
-  const r = spawnSync(process.execPath, [driverScript(), JSON.stringify(o)], {
-    encoding: 'utf8',
-    env: { ...process.env, NORTHSTAR_NATIVE: impl === 'fallback' ? '0' : (process.env.NORTHSTAR_NATIVE ?? '') },
-    timeout: 1_800_000,
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  if (r.status !== 0) throw new Error(`cartridge driver exited with ${r.status ?? r.signal}: ${r.stderr.trim().slice(-500)}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as CartridgeLoadResult;
 }
 
 type Way = 'nextNs' | 'countNs';
@@ -64,7 +46,7 @@ export function cartridgeBenchmarks(): Benchmark[] {
       targets: [{ name: `cartridge p50 at most the ordered index's (${WHAT[way]})`, metric: 'index_over_cartridge', bound: 'atLeast', limit: 1, unit: 'ratio' }],
       params: (p) => ({ lookup: WHAT[way], ready_tasks: cartridgeTasks(p), types: TYPES, ops: OPS, scan_ops: SCAN_OPS, ways: 'cartridge (samples), ordered index, task scan' }),
       setup(ctx) {
-        if (!fs.existsSync(driverScript())) throw new Error(`${driverScript()} is missing: run npm run build first`);
+        if (!fs.existsSync(driverScript('cartridge_load'))) throw new Error(`${driverScript('cartridge_load')} is missing: run npm run build first`);
         let n = 0;
         return {
           ops: OPS,
@@ -73,7 +55,7 @@ export function cartridgeBenchmarks(): Benchmark[] {
           warmup() {},
           run(): SelfMeasured {
             const file = path.join(ctx.dir, `c${n++}.ndb`);
-            const res = run({ file, tasks: cartridgeTasks(ctx.profile), types: TYPES, ops: OPS, scanOps: SCAN_OPS }, ctx.impl);
+            const res = runDriver('cartridge_load', { file, tasks: cartridgeTasks(ctx.profile), types: TYPES, ops: OPS, scanOps: SCAN_OPS } satisfies CartridgeLoadOptions, ctx.impl, 1_800_000) as CartridgeLoadResult;
             for (const f of fs.readdirSync(ctx.dir)) if (f.startsWith(path.basename(file))) fs.rmSync(path.join(ctx.dir, f), { force: true });
             const ns = res[way];
             const p50 = (w: 'cartridge' | 'index' | 'scan'): number => quantile(ns[w], 0.5);

@@ -7,23 +7,15 @@
 // figures: tasks/s, duplicates and stuck tasks (both must be 0: counted as
 // errors), commits and fdatasyncs per task.
 
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Benchmark, Profile, SelfMeasured, Target } from '../registry.js';
 import { zeroIo } from '../registry.js';
+import { driverScript, runDriver } from './driver.js';
 import type { QueueDoneOp, QueueDoneOptions, QueueDoneResult } from '../queue_done.js';
 import type { QueueLoadMode, QueueLoadOptions, QueueLoadResult } from '../queue_load.js';
 
 const g = { suite: 'macro', group: 'task_queue_claims', kind: 'db' } as const;
-
-/** A compiled driver (`name`.js): beside this module in dist/, or dist/ of the checkout when this runs from ts/ (vitest). */
-function driverScript(name = 'queue_load'): string {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) return path.join(path.dirname(here), '..', `${name}.js`);
-  return path.join(path.dirname(here), '..', '..', '..', 'dist', 'bench', `${name}.js`);
-}
 
 /** Tasks per repeat at a profile. */
 export function queueTasks(p: Profile): number {
@@ -82,20 +74,8 @@ const SHAPES: Shape[] = [
   { name: 'agents_1000', mode: 'processes', agents: 1000, workers: 4, critical: false, what: '1,000 agents over 4 processes' },
 ];
 
-function runDriver(o: QueueLoadOptions, impl: string): QueueLoadResult {
-  return runChild('queue_load', o, impl) as QueueLoadResult;
-}
-
-/** Runs a driver script in a child process on implementation `impl`; returns the JSON of its last output line. */
-function runChild(name: string, o: object, impl: string): unknown {
-  const r = spawnSync(process.execPath, [driverScript(name), JSON.stringify(o)], {
-    encoding: 'utf8',
-    env: { ...process.env, NORTHSTAR_NATIVE: impl === 'fallback' ? '0' : (process.env.NORTHSTAR_NATIVE ?? '') },
-    timeout: 600_000,
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  if (r.status !== 0) throw new Error(`${name} driver exited with ${r.status ?? r.signal}: ${r.stderr.trim().slice(-500)}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+function runLoad(o: QueueLoadOptions, impl: string): QueueLoadResult {
+  return runDriver('queue_load', o, impl) as QueueLoadResult;
 }
 
 export function queueBenchmarks(): Benchmark[] {
@@ -106,7 +86,7 @@ export function queueBenchmarks(): Benchmark[] {
     ...(s.targets ? { targets: s.targets } : {}),
     params: (p) => ({ tasks: queueTasks(p), agents: s.agents, mode: s.mode, workers: s.workers ?? 1, tasks_per_claim: s.max ?? 1, work_pool: s.work === true, sync: 'full', shape: s.what }),
     setup(ctx) {
-      if (!fs.existsSync(driverScript())) throw new Error(`${driverScript()} is missing: run npm run build first`);
+      if (!fs.existsSync(driverScript('queue_load'))) throw new Error(`${driverScript('queue_load')} is missing: run npm run build first`);
       let n = 0;
       return {
         ops: queueTasks(ctx.profile),
@@ -115,7 +95,7 @@ export function queueBenchmarks(): Benchmark[] {
         warmup() {},
         run(): SelfMeasured {
           const file = path.join(ctx.dir, `q${n++}.ndb`);
-          const res = runDriver({ file, tasks: queueTasks(ctx.profile), agents: s.agents, mode: s.mode, ...(s.workers ? { workers: s.workers } : {}), ...(s.max ? { max: s.max } : {}), ...(s.work ? { work: true } : {}) }, ctx.impl);
+          const res = runLoad({ file, tasks: queueTasks(ctx.profile), agents: s.agents, mode: s.mode, ...(s.workers ? { workers: s.workers } : {}), ...(s.max ? { max: s.max } : {}), ...(s.work ? { work: true } : {}) }, ctx.impl);
           for (const f of [file, `${file}.log`, `${file}.lock`]) fs.rmSync(f, { force: true });
           const io = { ...zeroIo(), fdatasyncs: res.fdatasyncs, bytesWritten: res.bytesWritten };
           return {
@@ -190,7 +170,7 @@ export function queueDoneBenchmarks(): Benchmark[] {
         run(): SelfMeasured {
           const files: [string, string] = [path.join(ctx.dir, `small${n}.ndb`), path.join(ctx.dir, `large${n++}.ndb`)];
           const o: QueueDoneOptions = { files, op, small: DONE_SMALL, large: doneTasksLarge(ctx.profile), pending: DONE_PENDING, ops: DONE_OPS };
-          const res = runChild('queue_done', o, ctx.impl) as QueueDoneResult;
+          const res = runDriver('queue_done', o, ctx.impl) as QueueDoneResult;
           for (const f of files) for (const g of [f, `${f}.log`, `${f}.lock`]) fs.rmSync(g, { force: true });
           const small = median(res.smallNs);
           const large = median(res.largeNs);
