@@ -21,6 +21,7 @@ import { cartridgeGroupsOf } from './build.js';
 import { LiveCartridge } from './delta.js';
 import { Cartridge, encodeSteps, type CartridgeEntry } from './format.js';
 import { readCartridgeFile, removeDeadTemporaries, replaceable } from './file.js';
+import type { CartridgeInfo, CartridgeState } from './info.js';
 
 export interface OpenCartridgeOptions {
   /** The cartridge file (default: `<db>.pending_tasks_by_type.cartridge`). */
@@ -33,30 +34,7 @@ export interface OpenCartridgeOptions {
   sliceKeys?: number;
 }
 
-export type CartridgeState = 'valid' | 'building' | 'invalid';
-
-/** What db.cartridges() and CartridgeService.info() report. */
-export interface CartridgeInfo {
-  type: 'pending_tasks_by_type';
-  file: string;
-  state: CartridgeState;
-  /** Why it is not valid (state 'invalid', or 'building' after an invalid one); null when valid. */
-  why: string | null;
-  /** The txn the loaded file was built at (null when none is loaded). */
-  builtAtTxn: number | null;
-  /** Commits since builtAtTxn that lookups apply as a delta. */
-  lagCommits: number;
-  /** Added and removed entries of that delta. */
-  deltaEntries: number;
-  /** Ready tasks in the loaded file. */
-  entries: number;
-  bytes: number;
-  /** How long the last build took, ms (null before the first). */
-  buildMs: number | null;
-  /** Why the last rebuild started: 'missing', 'invalid: …', 'commits', 'delta', 'on demand'. */
-  lastRebuildReason: string | null;
-  rebuilds: number;
-}
+export type { CartridgeInfo, CartridgeState } from './info.js';
 
 export const DEFAULT_CARTRIDGE_EVERY_COMMITS = 10_000;
 export const DEFAULT_CARTRIDGE_DELTA_ENTRIES = 100_000;

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { NorthstarError } from '../errors.js';
 import { verifyDatabase } from '../btree/verify.js';
 import type { VerifyReport } from '../btree/verify_report.js';
-import type { CartridgeInfo } from '../cartridge/serve.js';
+import type { CartridgeInfo } from '../cartridge/info.js';
 import { LOG_HEADER_SIZE } from '../format/constants.js';
 import type { LogCommit } from '../log/commit.js';
 import { readLogRecords } from '../log/reader.js';

@@ -20,7 +20,7 @@ import { chooseMeta, type Meta } from '../pager/meta.js';
 import { Pager } from '../pager/pager.js';
 import { mappingFor } from '../pager/map.js';
 import type { PageSource } from '../btree/read.js';
-import type { CartridgeInfo } from '../cartridge/serve.js';
+import type { CartridgeInfo } from '../cartridge/info.js';
 import type { CommitResult, ReadHost, TreeState, WriteHost } from '../txn/host.js';
 import type { WriteTxn } from '../txn/write.js';
 import type { Coordinator } from '../shared/coordinator.js';
