@@ -12,6 +12,9 @@
 // --all        every target in package.json "napi.targets" must have its
 //              addon (the release); without it, the platform packages are the
 //              targets whose addon is in --artifacts (a local proof)
+// --main-only  no platform package: the main package alone, without
+//              optionalDependencies (a machine without the addon proving the
+//              fallback)
 //
 // The steps, in order:
 // 1. Copy the files `npm pack` would ship into out/stage (package.json
@@ -60,6 +63,7 @@ const { values: opts } = parseArgs({
     artifacts: { type: 'string', default: join(root, 'crates', 'northstar-native') },
     out: { type: 'string', default: join(root, 'target', 'package') },
     all: { type: 'boolean', default: false },
+    'main-only': { type: 'boolean', default: false },
   },
 });
 const out = resolve(opts.out);
@@ -82,6 +86,11 @@ for (const { path } of JSON.parse(npm(['pack', '--dry-run', '--ignore-scripts', 
 npm(['pkg', 'delete', 'scripts', 'devDependencies'], stage);
 
 // 3. Platform packages, with @napi-rs/cli. Locally, only the targets built here.
+if (opts['main-only']) {
+  const p = pack(stage, out);
+  console.log(JSON.stringify({ name: p.name, file: join(out, p.filename), packed: p.size, unpacked: p.unpackedSize, files: p.entryCount, paths: p.files.map((f) => f.path) }));
+  process.exit(0);
+}
 const available = new Set(findAddons(artifacts).map((file) => file.slice(binaryName.length + 1, -'.node'.length)));
 const targets = manifest.napi.targets.filter((triple) => opts.all || available.has(abiOf(triple)));
 const missing = manifest.napi.targets.filter((triple) => !available.has(abiOf(triple)));

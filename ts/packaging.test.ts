@@ -75,7 +75,9 @@ interface Tarball {
 
 /** Runs scripts/package.mjs into out; returns its tarballs by package name. */
 function buildPackages(out: string): Map<string, Tarball> {
-  const r = ok(sh(process.execPath, [nodePath.join(root, 'scripts', 'package.mjs'), '--out', out], { cwd: root }), 'scripts/package.mjs');
+  // Without this machine's addon there is no platform package to make: the main package alone.
+  const args = [nodePath.join(root, 'scripts', 'package.mjs'), '--out', out, ...(addonBuilt ? [] : ['--main-only'])];
+  const r = ok(sh(process.execPath, args, { cwd: root }), 'scripts/package.mjs');
   const tarballs = r.stdout
     .split('\n')
     .filter((l) => l.startsWith('{'))

@@ -405,7 +405,8 @@ describe('errors and help', () => {
 // ---- the built binary ---------------------------------------------------------------
 
 function spawnCli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', env: { ...process.env, NORTHSTAR_DEBUG: '' } });
+  // NORTHSTAR_QUIET: where the addon is not built, the package's one fallback line would join the CLI's own stderr.
+  const r = spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', env: { ...process.env, NORTHSTAR_DEBUG: '', NORTHSTAR_QUIET: '1' } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
