@@ -10,14 +10,14 @@ import { NorthstarError } from '../errors.js';
 import type { LogCommit } from '../log/commit.js';
 import { LogFile } from '../log/file.js';
 import { readLogRecords } from '../log/reader.js';
-import { kernels } from '../native/kernels.js';
-import { cartridgeGroupsOf } from './build.js';
-import { compareEntries, type Cartridge, type CartridgeContent, type CartridgeEntry, type CartridgeGroup } from './format.js';
+import { kernels, type Kernels } from '../native/kernels.js';
+import { readyKeyOf } from './build.js';
+import { compareEntries, groupKey, type Cartridge, type CartridgeContent, type CartridgeEntry, type CartridgeGroup } from './format.js';
 
 /** A group's changes: entries added (by entry key) and entries of the base removed. */
 interface GroupDelta {
-  queue: Buffer;
-  type: Buffer;
+  queue: string;
+  type: string;
   added: Map<string, CartridgeEntry>;
   /** Sorted view of `added`, rebuilt when stale. */
   sorted: CartridgeEntry[] | null;
@@ -25,7 +25,6 @@ interface GroupDelta {
 }
 
 const entryKey = (e: CartridgeEntry): string => `${e.rank}:${e.readyAt}:${e.id}`;
-const groupKey = (queue: Buffer, type: Buffer): string => `${queue.toString('latin1')}\0${type.toString('latin1')}`;
 
 /** A cartridge and the commits applied on top of it. */
 export class LiveCartridge {
@@ -54,21 +53,22 @@ export class LiveCartridge {
   apply(c: LogCommit): void {
     if (c.txnId !== this.txnId + 1) throw new NorthstarError('InvalidArgument', `commit ${c.txnId} applied after txn ${this.txnId}`);
     for (const op of c.ops) {
-      const [g] = cartridgeGroupsOf([op.key]);
-      if (g === undefined) continue;
-      const entry = g.entries[0]!;
-      const d = this.delta(g.queue, g.type);
-      const k = entryKey(entry);
+      const r = readyKeyOf(op.key);
+      if (r === null) continue;
+      const queue = r.queue.toString('utf8');
+      const type = r.type.toString('utf8');
+      const d = this.delta(queue, type);
+      const k = entryKey(r.entry);
       if (op.type === 'put') {
         // A key is put once while it lives; a put of one the base holds (and
         // no removal undid) changes nothing.
-        if (!d.removed.delete(k) && !d.added.has(k) && !this.inBase(g.queue, g.type, entry)) {
-          d.added.set(k, entry);
+        if (!d.removed.delete(k) && !d.added.has(k) && !this.inBase(queue, type, r.entry)) {
+          d.added.set(k, r.entry);
           d.sorted = null;
         }
       } else if (d.added.delete(k)) {
         d.sorted = null;
-      } else if (!d.removed.has(k) && this.inBase(g.queue, g.type, entry)) {
+      } else if (!d.removed.has(k) && this.inBase(queue, type, r.entry)) {
         d.removed.add(k);
       }
     }
@@ -76,34 +76,43 @@ export class LiveCartridge {
     this.logEnd = c.end;
   }
 
+  /**
+   * Applies the commits after `txnId`, up to `upTo`, read from `log` at this
+   * cartridge's log position on. SnapshotNotFound when the log no longer
+   * holds the next commit there (log retention, truncateLog): rebuild instead.
+   */
+  catchUp(log: LogFile, k: Kernels, upTo: number): void {
+    if (this.logEnd < log.base) throw new NorthstarError('SnapshotNotFound', `${log.path} starts at position ${log.base}, after the cartridge's txn ${this.txnId} (position ${this.logEnd}): rebuild it`, { path: log.path });
+    const missing = (t: number, first: number): never => {
+      throw new NorthstarError('SnapshotNotFound', `${log.path}: commit ${t} is not at the cartridge's log position (found commit ${first}): rebuild it`, { path: log.path });
+    };
+    for (const c of readLogRecords(log, k, this.txnId + 1, upTo, missing, this.logEnd)) this.apply(c);
+  }
+
   /** How many tasks of `type` are ready in queue `queue`. */
   count(queue: string, type: string): number {
-    const q = Buffer.from(queue, 'utf8');
-    const t = Buffer.from(type, 'utf8');
-    const g = this.base.groupIndex(q, t);
-    const d = this.groups.get(groupKey(q, t));
+    const g = this.base.groupIndex(queue, type);
+    const d = this.groups.get(groupKey(queue, type));
     return (g === undefined ? 0 : this.base.countOf(g)) + (d === undefined ? 0 : d.added.size - d.removed.size);
   }
 
   /** Up to `limit` ready tasks of `type` in queue `queue`, in claim order: the base's minus removals, merged with additions. */
   entries(queue: string, type: string, limit = Infinity): CartridgeEntry[] {
-    const q = Buffer.from(queue, 'utf8');
-    const t = Buffer.from(type, 'utf8');
-    return this.merged(this.base.groupIndex(q, t), this.groups.get(groupKey(q, t)), limit);
+    return this.merged(this.base.groupIndex(queue, type), this.groups.get(groupKey(queue, type)), limit);
   }
 
   /** Every group, merged: what a fresh build at `txnId` holds (encodeCartridge of it gives its bytes). */
   content(): CartridgeContent {
-    const byKey = new Map<string, CartridgeGroup>();
+    const names = new Map<string, [string, string]>();
     for (let g = 0; g < this.base.header.groupCount; g++) {
-      const [queue, type] = this.base.groupNames(g);
-      byKey.set(groupKey(queue, type), { queue: Buffer.from(queue), type: Buffer.from(type), entries: [] });
+      const [queue, type] = this.base.groupNames(g).map((b) => b.toString('utf8')) as [string, string];
+      names.set(groupKey(queue, type), [queue, type]);
     }
-    for (const d of this.groups.values()) if (!byKey.has(groupKey(d.queue, d.type))) byKey.set(groupKey(d.queue, d.type), { queue: d.queue, type: d.type, entries: [] });
+    for (const [k, d] of this.groups) names.set(k, [d.queue, d.type]);
     const groups: CartridgeGroup[] = [];
-    for (const [k, group] of byKey) {
-      group.entries = this.merged(this.base.groupIndex(group.queue, group.type), this.groups.get(k), Infinity);
-      if (group.entries.length > 0) groups.push(group);
+    for (const [k, [queue, type]] of names) {
+      const entries = this.merged(this.base.groupIndex(queue, type), this.groups.get(k), Infinity);
+      if (entries.length > 0) groups.push({ queue: Buffer.from(queue, 'utf8'), type: Buffer.from(type, 'utf8'), entries });
     }
     groups.sort((a, b) => Buffer.compare(a.queue, b.queue) || Buffer.compare(a.type, b.type));
     return { dbId: this.base.header.dbId, txnId: this.txnId, logEnd: this.logEnd, groups };
@@ -136,7 +145,7 @@ export class LiveCartridge {
     return d.sorted;
   }
 
-  private delta(queue: Buffer, type: Buffer): GroupDelta {
+  private delta(queue: string, type: string): GroupDelta {
     const k = groupKey(queue, type);
     let d = this.groups.get(k);
     if (d === undefined) this.groups.set(k, (d = { queue, type, added: new Map(), sorted: null, removed: new Set() }));
@@ -144,7 +153,7 @@ export class LiveCartridge {
   }
 
   /** Whether the base holds `entry` in group (queue, type): a binary search of the group. */
-  private inBase(queue: Buffer, type: Buffer, entry: CartridgeEntry): boolean {
+  private inBase(queue: string, type: string, entry: CartridgeEntry): boolean {
     const g = this.base.groupIndex(queue, type);
     if (g === undefined) return false;
     let lo = 0;
@@ -172,12 +181,8 @@ export function liveFromLog(base: Cartridge, dbPath: string, at?: number): LiveC
   const log = LogFile.open(logPath, null, kernels);
   try {
     if (log.dbId !== base.header.dbId) throw new NorthstarError('UnsupportedFormat', `the cartridge was built from database ${base.header.dbId}, ${logPath} is database ${log.dbId}'s`, { path: logPath });
-    if (base.header.logEnd < log.base) throw new NorthstarError('SnapshotNotFound', `${logPath} starts at position ${log.base}, after the cartridge's txn ${base.header.txnId} (position ${base.header.logEnd}): rebuild it`, { path: logPath });
     const live = new LiveCartridge(base);
-    const missing = (t: number, first: number): never => {
-      throw new NorthstarError('SnapshotNotFound', `${logPath}: commit ${t} is not at the cartridge's log position (found commit ${first}): rebuild it`, { path: logPath });
-    };
-    for (const c of readLogRecords(log, kernels, base.header.txnId + 1, at ?? Infinity, missing, base.header.logEnd)) live.apply(c);
+    live.catchUp(log, kernels, at ?? Infinity);
     if (at !== undefined && live.txnId !== at) throw new NorthstarError('SnapshotNotFound', `${logPath}: the log ends at txn ${live.txnId}, before txn ${at}`, { path: logPath });
     return live;
   } finally {

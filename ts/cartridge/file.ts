@@ -4,6 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { NorthstarError } from '../errors.js';
 import { syncDirectory, writeWholeFile } from '../io/file.js';
@@ -18,19 +19,58 @@ import { CARTRIDGE_MAGIC, Cartridge } from './format.js';
  * temporary file removed and `path` as it was.
  */
 export function writeCartridgeFile(path: string, bytes: Uint8Array): void {
-  if (!replaceable(path)) {
-    throw new NorthstarError('InvalidArgument', `${path} exists and is not a cartridge: it is left as it is (choose another path)`, { path });
-  }
-  removeDeadTemporaries(path);
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = temporaryFor(path);
   try {
     writeWholeFile(tmp, bytes, 'wx');
     fs.renameSync(tmp, path);
     syncDirectory(nodePath.dirname(nodePath.resolve(path)));
   } catch (err) {
     fs.rmSync(tmp, { force: true });
-    throw new NorthstarError('IoError', `write cartridge ${path}: ${(err as Error).message}`, { path, cause: err });
+    throw writeFailed(path, err);
   }
+}
+
+/** writeCartridgeFile with asynchronous I/O, for a background build on the event loop: the same steps, the same refusals. */
+export async function writeCartridgeFileAsync(path: string, bytes: Uint8Array): Promise<void> {
+  const tmp = temporaryFor(path);
+  try {
+    const fh = await fsp.open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, path);
+    if (process.platform !== 'win32') {
+      // (syncDirectory, asynchronously; Windows cannot open a directory for fsync.)
+      const dir = await fsp.open(nodePath.dirname(nodePath.resolve(path)), 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    }
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw writeFailed(path, err);
+  }
+}
+
+/**
+ * The temporary file a write of `path` goes through, once `path` is known to
+ * be replaceable (else InvalidArgument) and dead writers' temporaries are gone.
+ */
+function temporaryFor(path: string): string {
+  if (!replaceable(path)) {
+    throw new NorthstarError('InvalidArgument', `${path} exists and is not a cartridge: it is left as it is (choose another path)`, { path });
+  }
+  removeDeadTemporaries(path);
+  return `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+function writeFailed(path: string, err: unknown): NorthstarError {
+  return new NorthstarError('IoError', `write cartridge ${path}: ${(err as Error).message}`, { path, cause: err });
 }
 
 /** Reads and checks (spec §3) the cartridge at `path`: IoError when unreadable, Corrupt or UnsupportedFormat when it fails a check. */
@@ -50,7 +90,7 @@ export function readCartridgeFile(path: string): Cartridge {
 }
 
 /** True when `path` does not exist or starts with the cartridge magic: a file a cartridge write may replace. */
-export function replaceable(path: string): boolean {
+function replaceable(path: string): boolean {
   return !fs.existsSync(path) || startsWithMagic(path);
 }
 
@@ -74,7 +114,7 @@ function startsWithMagic(path: string): boolean {
  * their rename (their process is gone): never the cartridge itself, never a
  * live writer's file.
  */
-export function removeDeadTemporaries(path: string): void {
+function removeDeadTemporaries(path: string): void {
   const dir = nodePath.dirname(nodePath.resolve(path));
   const stem = `${nodePath.basename(path)}.tmp-`;
   let names: string[];

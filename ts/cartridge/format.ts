@@ -6,6 +6,7 @@
 // the entries.
 
 import { NorthstarError } from '../errors.js';
+import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../format/bytes.js';
 import { kernels } from '../native/kernels.js';
 
 export const CARTRIDGE_MAGIC = 0x5443534e; // "NSCT" read as a little-endian u32
@@ -71,13 +72,12 @@ export interface CartridgeContent {
 
 const align8 = (n: number): number => (n + 7) & ~7;
 
-function setU64(v: DataView, at: number, n: number): void {
-  v.setUint32(at, n % 2 ** 32, true);
-  v.setUint32(at + 4, Math.floor(n / 2 ** 32), true);
-}
-
-function getU64(v: DataView, at: number): number {
-  return v.getUint32(at, true) + v.getUint32(at + 4, true) * 2 ** 32;
+/**
+ * The lookup key of group (queue, type): names hold no zero byte (task_queue_v0
+ * §2), so the zero between them is unambiguous.
+ */
+export function groupKey(queue: string, type: string): string {
+  return `${queue}\0${type}`;
 }
 
 /** Byte order of (rank, readyAt, id): the order of the ready keys within a group. */
@@ -144,37 +144,47 @@ export function* encodeSteps(c: CartridgeContent): Generator<void, Uint8Array, v
   const fileLength = align8(namesOffset + namesLength) + CARTRIDGE_TRAILER_SIZE;
 
   const out = new Uint8Array(fileLength);
-  const v = new DataView(out.buffer);
-  v.setUint32(H_MAGIC, CARTRIDGE_MAGIC, true);
-  v.setUint16(H_VERSION, CARTRIDGE_VERSION, true);
-  v.setUint16(H_TYPE, CARTRIDGE_TYPE_PENDING_TASKS_BY_TYPE, true);
-  setU64(v, H_DB_ID, c.dbId);
-  setU64(v, H_TXN_ID, c.txnId);
-  setU64(v, H_LOG_END, c.logEnd);
-  v.setUint32(H_QUEUE_LAYOUT, QUEUE_LAYOUT_VERSION, true);
-  v.setUint32(H_GROUP_COUNT, c.groups.length, true);
-  setU64(v, H_ENTRY_COUNT, entryCount);
-  setU64(v, H_GROUPS_OFFSET, groupsOffset);
-  setU64(v, H_ENTRIES_OFFSET, entriesOffset);
-  setU64(v, H_NAMES_OFFSET, namesOffset);
-  setU64(v, H_FILE_LENGTH, fileLength);
-  setU64(v, H_HEADER_END, CARTRIDGE_HEADER_SIZE);
+  writeU32(out, H_MAGIC, CARTRIDGE_MAGIC);
+  writeU16(out, H_VERSION, CARTRIDGE_VERSION);
+  writeU16(out, H_TYPE, CARTRIDGE_TYPE_PENDING_TASKS_BY_TYPE);
+  writeU64(out, H_DB_ID, c.dbId);
+  writeU64(out, H_TXN_ID, c.txnId);
+  writeU64(out, H_LOG_END, c.logEnd);
+  writeU32(out, H_QUEUE_LAYOUT, QUEUE_LAYOUT_VERSION);
+  writeU32(out, H_GROUP_COUNT, c.groups.length);
+  writeU64(out, H_ENTRY_COUNT, entryCount);
+  writeU64(out, H_GROUPS_OFFSET, groupsOffset);
+  writeU64(out, H_ENTRIES_OFFSET, entriesOffset);
+  writeU64(out, H_NAMES_OFFSET, namesOffset);
+  writeU64(out, H_FILE_LENGTH, fileLength);
+  writeU64(out, H_HEADER_END, CARTRIDGE_HEADER_SIZE);
 
   let first = 0;
   let e = entriesOffset;
+  const words = LITTLE_ENDIAN ? new Uint32Array(out.buffer, out.byteOffset, out.byteLength >>> 2) : null;
   for (let g = 0; g < c.groups.length; g++) {
     const group = c.groups[g]!;
     const at = groupsOffset + g * CARTRIDGE_GROUP_SIZE;
-    v.setUint32(at, groupNames[g]![0], true);
-    v.setUint16(at + 4, group.queue.length, true);
-    v.setUint16(at + 6, group.type.length, true);
-    v.setUint32(at + 8, groupNames[g]![1], true);
-    setU64(v, at + 16, first);
-    setU64(v, at + 24, group.entries.length);
+    writeU32(out, at, groupNames[g]![0]);
+    writeU16(out, at + 4, group.queue.length);
+    writeU16(out, at + 6, group.type.length);
+    writeU32(out, at + 8, groupNames[g]![1]);
+    writeU64(out, at + 16, first);
+    writeU64(out, at + 24, group.entries.length);
     for (const entry of group.entries) {
-      v.setUint32(e, entry.rank, true);
-      setU64(v, e + 8, entry.readyAt);
-      setU64(v, e + 16, entry.id);
+      if (words !== null) {
+        // As little-endian u32 words (the layout decode checks them in): rank, 0, readyAt lo/hi, id lo/hi.
+        const w = e >>> 2;
+        words[w] = entry.rank;
+        words[w + 2] = entry.readyAt % TWO_32;
+        words[w + 3] = entry.readyAt / TWO_32;
+        words[w + 4] = entry.id % TWO_32;
+        words[w + 5] = entry.id / TWO_32;
+      } else {
+        writeU32(out, e, entry.rank);
+        writeU64(out, e + 8, entry.readyAt);
+        writeU64(out, e + 16, entry.id);
+      }
       e += CARTRIDGE_ENTRY_SIZE;
       if (--budget === 0) {
         budget = ENCODE_SLICE_ENTRIES;
@@ -194,11 +204,12 @@ export function* encodeSteps(c: CartridgeContent): Generator<void, Uint8Array, v
     crc = kernels.crc32c(out.subarray(at, Math.min(at + slice, fileLength - 4)), crc);
     if (at + slice < fileLength - 4) yield;
   }
-  v.setUint32(fileLength - 4, crc, true);
+  writeU32(out, fileLength - 4, crc);
   return out;
 }
 
 const ENTRY_WORDS = CARTRIDGE_ENTRY_SIZE / 4;
+const TWO_32 = 2 ** 32;
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
@@ -209,8 +220,7 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 function littleEndianWords(bytes: Uint8Array, from: number, length: number): Uint32Array {
   if (LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
   const out = new Uint32Array(bytes.byteLength >>> 2);
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let at = from; at < from + length; at += 4) out[at >>> 2] = v.getUint32(at, true);
+  for (let at = from; at < from + length; at += 4) out[at >>> 2] = readU32(bytes, at);
   return out;
 }
 
@@ -240,7 +250,6 @@ function corrupt(check: number, what: string): NorthstarError {
  * was decoded from. Lookups never copy the entry table.
  */
 export class Cartridge {
-  private readonly v: DataView;
   private readonly index = new Map<string, number>();
 
   private constructor(
@@ -250,38 +259,36 @@ export class Cartridge {
     private readonly entriesOffset: number,
     private readonly namesOffset: number,
   ) {
-    this.v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let g = 0; g < header.groupCount; g++) this.index.set(this.key(this.queueOf(g), this.typeOf(g)), g);
+    for (let g = 0; g < header.groupCount; g++) this.index.set(groupKey(this.queueOf(g).toString('utf8'), this.typeOf(g).toString('utf8')), g);
   }
 
   /** Runs every check of spec §3 on `bytes`; Corrupt or UnsupportedFormat names the first that fails. */
   static decode(bytes: Uint8Array): Cartridge {
     const len = bytes.byteLength;
     if (len < CARTRIDGE_HEADER_SIZE + CARTRIDGE_TRAILER_SIZE) throw corrupt(1, `${len} bytes, shorter than a header and a trailer`);
-    const v = new DataView(bytes.buffer, bytes.byteOffset, len);
-    const fileLength = getU64(v, H_FILE_LENGTH);
+    const fileLength = readU64(bytes, H_FILE_LENGTH);
     if (fileLength !== len) throw corrupt(1, `the header says ${fileLength} bytes, the file has ${len}`);
     const crc = kernels.crc32c(bytes.subarray(0, len - 4));
-    if (v.getUint32(len - 4, true) !== crc || v.getUint32(len - 8, true) !== 0) throw corrupt(2, 'checksum mismatch');
-    const magic = v.getUint32(H_MAGIC, true);
-    const version = v.getUint16(H_VERSION, true);
-    const type = v.getUint16(H_TYPE, true);
-    const queueLayout = v.getUint32(H_QUEUE_LAYOUT, true);
+    if (readU32(bytes, len - 4) !== crc || readU32(bytes, len - 8) !== 0) throw corrupt(2, 'checksum mismatch');
+    const magic = readU32(bytes, H_MAGIC);
+    const version = readU16(bytes, H_VERSION);
+    const type = readU16(bytes, H_TYPE);
+    const queueLayout = readU32(bytes, H_QUEUE_LAYOUT);
     if (magic !== CARTRIDGE_MAGIC) throw new NorthstarError('UnsupportedFormat', `cartridge check 3 failed: magic 0x${magic.toString(16)} is not a cartridge's`);
     if (version !== CARTRIDGE_VERSION) throw new NorthstarError('UnsupportedFormat', `cartridge check 3 failed: format version ${version}, this code reads ${CARTRIDGE_VERSION}`);
     if (type !== CARTRIDGE_TYPE_PENDING_TASKS_BY_TYPE) throw new NorthstarError('UnsupportedFormat', `cartridge check 3 failed: cartridge type ${type} is unknown`);
     if (queueLayout !== QUEUE_LAYOUT_VERSION) throw new NorthstarError('UnsupportedFormat', `cartridge check 3 failed: queue layout ${queueLayout}, this code reads ${QUEUE_LAYOUT_VERSION}`);
-    const groupCount = v.getUint32(H_GROUP_COUNT, true);
-    const entryCount = getU64(v, H_ENTRY_COUNT);
-    const groupsOffset = getU64(v, H_GROUPS_OFFSET);
-    const entriesOffset = getU64(v, H_ENTRIES_OFFSET);
-    const namesOffset = getU64(v, H_NAMES_OFFSET);
+    const groupCount = readU32(bytes, H_GROUP_COUNT);
+    const entryCount = readU64(bytes, H_ENTRY_COUNT);
+    const groupsOffset = readU64(bytes, H_GROUPS_OFFSET);
+    const entriesOffset = readU64(bytes, H_ENTRIES_OFFSET);
+    const namesOffset = readU64(bytes, H_NAMES_OFFSET);
     const namesEnd = len - CARTRIDGE_TRAILER_SIZE;
     for (let at = 80; at < H_HEADER_END; at++) if (bytes[at] !== 0) throw corrupt(4, 'reserved header bytes are not zero');
-    if (getU64(v, H_HEADER_END) !== CARTRIDGE_HEADER_SIZE || groupsOffset !== CARTRIDGE_HEADER_SIZE) throw corrupt(4, 'the group table does not follow the header');
+    if (readU64(bytes, H_HEADER_END) !== CARTRIDGE_HEADER_SIZE || groupsOffset !== CARTRIDGE_HEADER_SIZE) throw corrupt(4, 'the group table does not follow the header');
     if (entriesOffset !== groupsOffset + groupCount * CARTRIDGE_GROUP_SIZE) throw corrupt(4, 'the entry table does not follow the group table');
     if (namesOffset !== entriesOffset + entryCount * CARTRIDGE_ENTRY_SIZE || namesOffset > namesEnd) throw corrupt(4, 'the names do not follow the entry table inside the file');
-    const header: CartridgeHeader = { version, type, dbId: getU64(v, H_DB_ID), txnId: getU64(v, H_TXN_ID), logEnd: getU64(v, H_LOG_END), queueLayout, groupCount, entryCount, fileLength };
+    const header: CartridgeHeader = { version, type, dbId: readU64(bytes, H_DB_ID), txnId: readU64(bytes, H_TXN_ID), logEnd: readU64(bytes, H_LOG_END), queueLayout, groupCount, entryCount, fileLength };
     // Check 5, and the name ranges of check 4. The entries are compared as
     // little-endian u32 words (an aligned view, or a copy when the bytes are
     // not 4-aligned): the hot loop of a load, 1M entries in a few ms.
@@ -291,19 +298,19 @@ export class Cartridge {
     let prevType: Buffer | null = null;
     for (let g = 0; g < groupCount; g++) {
       const at = groupsOffset + g * CARTRIDGE_GROUP_SIZE;
-      const qAt = v.getUint32(at, true);
-      const qLen = v.getUint16(at + 4, true);
-      const tLen = v.getUint16(at + 6, true);
-      const tAt = v.getUint32(at + 8, true);
-      if (v.getUint32(at + 12, true) !== 0) throw corrupt(4, `group ${g}: reserved bytes are not zero`);
+      const qAt = readU32(bytes, at);
+      const qLen = readU16(bytes, at + 4);
+      const tLen = readU16(bytes, at + 6);
+      const tAt = readU32(bytes, at + 8);
+      if (readU32(bytes, at + 12) !== 0) throw corrupt(4, `group ${g}: reserved bytes are not zero`);
       if (qLen === 0 || tLen === 0 || namesOffset + qAt + qLen > namesEnd || namesOffset + tAt + tLen > namesEnd) throw corrupt(4, `group ${g}: a name lies outside the names`);
       const queue = Buffer.from(bytes.buffer, bytes.byteOffset + namesOffset + qAt, qLen);
       const typ = Buffer.from(bytes.buffer, bytes.byteOffset + namesOffset + tAt, tLen);
       if (prevQueue !== null && (Buffer.compare(prevQueue, queue) || Buffer.compare(prevType!, typ)) >= 0) throw corrupt(5, `group ${g} is not after group ${g - 1}`);
       prevQueue = queue;
       prevType = typ;
-      const first = getU64(v, at + 16);
-      const count = getU64(v, at + 24);
+      const first = readU64(bytes, at + 16);
+      const count = readU64(bytes, at + 24);
       if (first !== expectFirst || count === 0) throw corrupt(5, `group ${g}: entries ${first}+${count} do not continue at ${expectFirst}`);
       const bad = firstDisorder(words, (entriesOffset >>> 2) + first * ENTRY_WORDS, count);
       if (bad > 0) throw corrupt(5, `group ${g}: entry ${first + bad} is not after entry ${first + bad - 1}`);
@@ -323,13 +330,13 @@ export class Cartridge {
 
   /** How many tasks of `type` are ready in queue `queue` (0 when none). */
   count(queue: string, type: string): number {
-    const g = this.index.get(this.key(Buffer.from(queue, 'utf8'), Buffer.from(type, 'utf8')));
+    const g = this.index.get(groupKey(queue, type));
     return g === undefined ? 0 : this.countOf(g);
   }
 
   /** Up to `limit` ready tasks of `type` in queue `queue`, in claim order. */
   entries(queue: string, type: string, limit = Infinity): CartridgeEntry[] {
-    const g = this.index.get(this.key(Buffer.from(queue, 'utf8'), Buffer.from(type, 'utf8')));
+    const g = this.index.get(groupKey(queue, type));
     if (g === undefined) return [];
     return this.entriesOf(g, limit);
   }
@@ -341,16 +348,16 @@ export class Cartridge {
     return { dbId: this.header.dbId, txnId: this.header.txnId, logEnd: this.header.logEnd, groups };
   }
 
-  /** The index of group (queue, type) as byte strings, or undefined when the cartridge has none. */
-  groupIndex(queue: Buffer, type: Buffer): number | undefined {
-    return this.index.get(this.key(queue, type));
+  /** The index of group (queue, type), or undefined when the cartridge has none. */
+  groupIndex(queue: string, type: string): number | undefined {
+    return this.index.get(groupKey(queue, type));
   }
 
   /** Entry `i` of group `g` (0 ≤ i < its count). */
   entryAt(g: number, i: number): CartridgeEntry {
-    const first = getU64(this.v, this.groupsOffset + g * CARTRIDGE_GROUP_SIZE + 16);
+    const first = readU64(this.bytes, this.groupsOffset + g * CARTRIDGE_GROUP_SIZE + 16);
     const e = this.entriesOffset + (first + i) * CARTRIDGE_ENTRY_SIZE;
-    return { rank: this.v.getUint32(e, true), readyAt: getU64(this.v, e + 8), id: getU64(this.v, e + 16) };
+    return { rank: readU32(this.bytes, e), readyAt: readU64(this.bytes, e + 8), id: readU64(this.bytes, e + 16) };
   }
 
   /** The queue name and type of group `g`, as bytes (views of the file). */
@@ -360,33 +367,29 @@ export class Cartridge {
 
   private entriesOf(g: number, limit: number): CartridgeEntry[] {
     const at = this.groupsOffset + g * CARTRIDGE_GROUP_SIZE;
-    const first = getU64(this.v, at + 16);
-    const n = Math.min(getU64(this.v, at + 24), limit);
+    const first = readU64(this.bytes, at + 16);
+    const n = Math.min(readU64(this.bytes, at + 24), limit);
     const out: CartridgeEntry[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const e = this.entriesOffset + (first + i) * CARTRIDGE_ENTRY_SIZE;
-      out[i] = { rank: this.v.getUint32(e, true), readyAt: getU64(this.v, e + 8), id: getU64(this.v, e + 16) };
+      out[i] = { rank: readU32(this.bytes, e), readyAt: readU64(this.bytes, e + 8), id: readU64(this.bytes, e + 16) };
     }
     return out;
   }
 
   /** The number of entries of group `g`. */
   countOf(g: number): number {
-    return getU64(this.v, this.groupsOffset + g * CARTRIDGE_GROUP_SIZE + 24);
+    return readU64(this.bytes, this.groupsOffset + g * CARTRIDGE_GROUP_SIZE + 24);
   }
 
   private queueOf(g: number): Buffer {
     const at = this.groupsOffset + g * CARTRIDGE_GROUP_SIZE;
-    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.namesOffset + this.v.getUint32(at, true), this.v.getUint16(at + 4, true));
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.namesOffset + readU32(this.bytes, at), readU16(this.bytes, at + 4));
   }
 
   private typeOf(g: number): Buffer {
     const at = this.groupsOffset + g * CARTRIDGE_GROUP_SIZE;
-    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.namesOffset + this.v.getUint32(at + 8, true), this.v.getUint16(at + 6, true));
-  }
-
-  private key(queue: Buffer, type: Buffer): string {
-    return `${queue.toString('latin1')}\0${type.toString('latin1')}`;
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.namesOffset + readU32(this.bytes, at + 8), readU16(this.bytes, at + 6));
   }
 }
 

@@ -9,18 +9,14 @@
 // lookups are answered from the tree, so they are never blocked and never
 // wrong.
 
-import { randomBytes } from 'node:crypto';
-import * as fsp from 'node:fs/promises';
-import * as nodePath from 'node:path';
 import type { Database } from '../db/database.js';
 import { engineOfDatabase } from '../db/internal.js';
 import { NorthstarError } from '../errors.js';
-import { readLogRecords } from '../log/reader.js';
 import { QUEUE_KEY_PREFIX } from '../queue/keys.js';
-import { cartridgeGroupsOf } from './build.js';
+import { GroupCollector, readyKeyOf } from './build.js';
 import { LiveCartridge } from './delta.js';
-import { Cartridge, encodeSteps, type CartridgeEntry } from './format.js';
-import { readCartridgeFile, removeDeadTemporaries, replaceable } from './file.js';
+import { Cartridge, encodeSteps, type CartridgeEntry, type CartridgeGroup } from './format.js';
+import { readCartridgeFile, writeCartridgeFileAsync } from './file.js';
 import type { CartridgeInfo, CartridgeState } from './info.js';
 
 export interface OpenCartridgeOptions {
@@ -191,10 +187,7 @@ export class CartridgeService {
     if (live.txnId < latest) {
       const e = engineOfDatabase(this.db);
       try {
-        const missing = (t: number): never => {
-          throw new NorthstarError('SnapshotNotFound', `commit ${t} is no longer at the cartridge's log position`);
-        };
-        for (const c of readLogRecords(e.log, e.pager.kernels, live.txnId + 1, latest, missing, live.logEnd)) live.apply(c);
+        live.catchUp(e.log, e.pager.kernels, latest);
       } catch (err) {
         this.invalidate(`cannot catch up: ${(err as Error).message}`);
         void this.rebuild(`invalid: ${this.why}`).catch(() => {});
@@ -216,8 +209,8 @@ export class CartridgeService {
       let n = 0;
       for (const [k] of r.scan({ prefix })) {
         if (n++ >= limit) break;
-        const [g] = cartridgeGroupsOf([k]);
-        if (g !== undefined) each(asTask(g.entries[0]!));
+        const ready = readyKeyOf(k);
+        if (ready !== null) each(asTask(ready.entry));
       }
     } finally {
       r.close();
@@ -232,32 +225,25 @@ export class CartridgeService {
     const r = this.db.beginRead();
     let bytes: Uint8Array;
     let txnId: number;
+    let scanned = 0;
     try {
       txnId = r.txnId;
-      // The log position just past txn `txnId`'s record: the published state's, as the snapshot is the latest.
-      const logEnd = txnId === 0 ? e.log.base : e.published.txnId === txnId ? e.published.logEnd : this.logEndOf(txnId);
-      const keys: Uint8Array[] = [];
+      // The snapshot is the published state (beginRead of the latest): its record ends the log's committed part.
+      const logEnd = txnId === 0 ? e.log.base : e.published.logEnd;
+      const collector = new GroupCollector();
       const it = r.scan({ prefix: QUEUE_KEY_PREFIX })[Symbol.iterator]();
-      for (;;) {
-        let done = false;
-        for (let i = 0; i < this.sliceKeys; i++) {
-          const s = it.next();
-          if (s.done) {
-            done = true;
-            break;
-          }
-          const k = s.value[0];
-          if (isReadyKey(k)) keys.push(Buffer.from(k));
+      for (let s = it.next(); !s.done; s = it.next()) {
+        collector.add(s.value[0]);
+        if (++scanned % this.sliceKeys === 0) {
+          await turn();
+          if (this.closed) return;
         }
-        if (done) break;
-        await turn();
-        if (this.closed) return;
       }
-      bytes = await encodeInSlices(cartridgeGroupsOf(keys), e.log.dbId, txnId, logEnd);
+      bytes = await encodeInSlices(collector.groups(), e.log.dbId, txnId, logEnd);
     } finally {
       r.close();
     }
-    await writeFileAtomically(this.file, bytes);
+    await writeCartridgeFileAsync(this.file, bytes);
     if (this.closed) return;
     // Bytes this process just encoded from a snapshot: checked as any file is (the order check is a few ms per million entries).
     const c = Cartridge.decode(bytes);
@@ -267,58 +253,15 @@ export class CartridgeService {
     this.rebuilds++;
     this.buildMs = Number(process.hrtime.bigint() - started) / 1e6;
   }
-
-  private logEndOf(txnId: number): number {
-    const e = engineOfDatabase(this.db);
-    let end = e.log.base;
-    for (const c of readLogRecords(e.log, e.pager.kernels, txnId, txnId, () => {
-      throw new NorthstarError('SnapshotNotFound', `commit ${txnId} is not in the log`);
-    }))
-      end = c.end;
-    return txnId === 0 ? e.log.base : end;
-  }
-}
-
-function isReadyKey(k: Uint8Array): boolean {
-  const nameEnd = k.indexOf(0, QUEUE_KEY_PREFIX.length);
-  return nameEnd > QUEUE_KEY_PREFIX.length && k[nameEnd + 1] === 0x52;
 }
 
 /** encodeCartridge in slices (encodeSteps), a turn of the event loop between them. */
-async function encodeInSlices(groups: ReturnType<typeof cartridgeGroupsOf>, dbId: number, txnId: number, logEnd: number): Promise<Uint8Array> {
+async function encodeInSlices(groups: CartridgeGroup[], dbId: number, txnId: number, logEnd: number): Promise<Uint8Array> {
   const steps = encodeSteps({ dbId, txnId, logEnd, groups });
   for (;;) {
     const s = steps.next();
     if (s.done) return s.value;
     await turn();
-  }
-}
-
-/** spec §5 with asynchronous I/O: temporary file, fsync, rename, directory fsync. */
-async function writeFileAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  if (!replaceable(path)) throw new NorthstarError('InvalidArgument', `${path} exists and is not a cartridge: it is left as it is (open the cartridge with another file)`, { path });
-  removeDeadTemporaries(path);
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    const fh = await fsp.open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, path);
-    if (process.platform !== 'win32') {
-      const dir = await fsp.open(nodePath.dirname(nodePath.resolve(path)), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
-    }
-  } catch (err) {
-    await fsp.rm(tmp, { force: true });
-    throw new NorthstarError('IoError', `write cartridge ${path}: ${(err as Error).message}`, { path, cause: err });
   }
 }
 
