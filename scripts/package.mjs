@@ -87,8 +87,7 @@ npm(['pkg', 'delete', 'scripts', 'devDependencies'], stage);
 
 // 3. Platform packages, with @napi-rs/cli. Locally, only the targets built here.
 if (opts['main-only']) {
-  const p = pack(stage, out);
-  console.log(JSON.stringify({ name: p.name, file: join(out, p.filename), packed: p.size, unpacked: p.unpackedSize, files: p.entryCount, paths: p.files.map((f) => f.path) }));
+  report(pack(stage, out));
   process.exit(0);
 }
 const available = new Set(findAddons(artifacts).map((file) => file.slice(binaryName.length + 1, -'.node'.length)));
@@ -114,7 +113,10 @@ for (const file of readdirSync(stage)) if (file.endsWith('.node')) rmSync(join(s
 const made = [];
 for (const triple of targets) made.push(pack(join(stage, 'npm', abiOf(triple)), out));
 made.push(pack(stage, out));
-for (const p of made) {
+for (const p of made) report(p);
+
+/** The JSON line of one tarball (npm pack's description of it). */
+function report(p) {
   console.log(JSON.stringify({ name: p.name, file: join(out, p.filename), packed: p.size, unpacked: p.unpackedSize, files: p.entryCount, paths: p.files.map((f) => f.path) }));
 }
 

@@ -70,21 +70,9 @@ describe('spec/task_queue_v0.md', () => {
       error: null,
     };
     const b = encodeTask(record);
-    const want: Record<string, number> = {
-      version: TASK_RECORD_VERSION,
-      state: record.state,
-      reserved: 0,
-      priority: record.priority,
-      attempt: 3,
-      maxAttempts: 9,
-      id: record.id,
-      createdAt: 11,
-      readyAt: 12,
-      leaseUntil: 13,
-      token: 14,
-      updatedAt: 15,
-      finishedAt: 16,
-    };
+    // The record's own values: what the bytes at each field's offset must hold.
+    const want: Record<string, number> = { version: TASK_RECORD_VERSION, reserved: 0 };
+    for (const f of ['state', 'priority', 'attempt', 'maxAttempts', 'id', 'createdAt', 'readyAt', 'leaseUntil', 'token', 'updatedAt', 'finishedAt'] as const) want[f] = record[f];
     let fixed = 0;
     for (const r of t!.rows) {
       if (r.cells[1] === '') continue;

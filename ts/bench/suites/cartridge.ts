@@ -7,12 +7,10 @@
 // the log), cold load, size and cost per commit applied. Where the cartridge
 // does not win, the ratios say so; the README says when to turn it on.
 
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CartridgeLoadOptions, CartridgeLoadResult } from '../cartridge_load.js';
-import type { Benchmark, Profile, SelfMeasured } from '../registry.js';
-import { zeroIo } from '../registry.js';
-import { driverScript, runDriver } from './driver.js';
+import type { Benchmark, Profile } from '../registry.js';
+import { childCase, removeDatabase, runDriver } from './driver.js';
 
 const g = { suite: 'macro', group: 'cartridge', kind: 'db' } as const;
 
@@ -46,29 +44,17 @@ export function cartridgeBenchmarks(): Benchmark[] {
       targets: [{ name: `cartridge p50 at most the ordered index's (${WHAT[way]})`, metric: 'index_over_cartridge', bound: 'atLeast', limit: 1, unit: 'ratio' }],
       params: (p) => ({ lookup: WHAT[way], ready_tasks: cartridgeTasks(p), types: TYPES, ops: OPS, scan_ops: SCAN_OPS, ways: 'cartridge (samples), ordered index, task scan' }),
       setup(ctx) {
-        if (!fs.existsSync(driverScript('cartridge_load'))) throw new Error(`${driverScript('cartridge_load')} is missing: run npm run build first`);
-        let n = 0;
-        return {
-          ops: OPS,
-          threads: 1,
-          warmupOps: 0,
-          warmup() {},
-          run(): SelfMeasured {
-            const file = path.join(ctx.dir, `c${n++}.ndb`);
-            const res = runDriver('cartridge_load', { file, tasks: cartridgeTasks(ctx.profile), types: TYPES, ops: OPS, scanOps: SCAN_OPS } satisfies CartridgeLoadOptions, ctx.impl, 1_800_000) as CartridgeLoadResult;
-            for (const f of fs.readdirSync(ctx.dir)) if (f.startsWith(path.basename(file))) fs.rmSync(path.join(ctx.dir, f), { force: true });
-            const ns = res[way];
-            const p50 = (w: 'cartridge' | 'index' | 'scan'): number => quantile(ns[w], 0.5);
-            return {
-              ops: ns.cartridge.length,
-              durationNs: ns.cartridge.reduce((a, b) => a + b, 0),
-              samples: Float64Array.from(ns.cartridge),
-              errors: 0,
-              jsBytes: 0,
-              externalBytes: 0,
-              gcCount: 0,
-              io: zeroIo(),
-              extra: {
+        return childCase('cartridge_load', OPS, 1, (n) => {
+          const file = path.join(ctx.dir, `c${n}.ndb`);
+          const res = runDriver('cartridge_load', { file, tasks: cartridgeTasks(ctx.profile), types: TYPES, ops: OPS, scanOps: SCAN_OPS } satisfies CartridgeLoadOptions, ctx.impl, 1_800_000) as CartridgeLoadResult;
+          removeDatabase(file);
+          const ns = res[way];
+          const p50 = (w: 'cartridge' | 'index' | 'scan'): number => quantile(ns[w], 0.5);
+          return {
+            ops: ns.cartridge.length,
+            durationNs: ns.cartridge.reduce((a, b) => a + b, 0),
+            samples: Float64Array.from(ns.cartridge),
+            extra: {
                 cartridge_p50_ns: p50('cartridge'),
                 cartridge_p99_ns: quantile(ns.cartridge, 0.99),
                 index_p50_ns: p50('index'),
@@ -82,10 +68,9 @@ export function cartridgeBenchmarks(): Benchmark[] {
                 file_bytes: res.bytes,
                 apply_us_per_commit: res.applyUsPerCommit,
               },
-              notes: ['ops/s and samples: the cartridge; duration is the sum of its timed lookups; index and scan figures in extra; allocations and I/O are not counted (child process)'],
-            };
-          },
-        };
+            notes: ['ops/s and samples: the cartridge; duration is the sum of its timed lookups; index and scan figures in extra; allocations and I/O are not counted (child process)'],
+          };
+        });
       },
     }),
   );

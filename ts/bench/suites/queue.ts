@@ -7,11 +7,10 @@
 // figures: tasks/s, duplicates and stuck tasks (both must be 0: counted as
 // errors), commits and fdatasyncs per task.
 
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Benchmark, Profile, SelfMeasured, Target } from '../registry.js';
+import type { Benchmark, Profile, Target } from '../registry.js';
 import { zeroIo } from '../registry.js';
-import { driverScript, runDriver } from './driver.js';
+import { childCase, removeDatabase, runDriver } from './driver.js';
 import type { QueueDoneOp, QueueDoneOptions, QueueDoneResult } from '../queue_done.js';
 import type { QueueLoadMode, QueueLoadOptions, QueueLoadResult } from '../queue_load.js';
 
@@ -86,39 +85,27 @@ export function queueBenchmarks(): Benchmark[] {
     ...(s.targets ? { targets: s.targets } : {}),
     params: (p) => ({ tasks: queueTasks(p), agents: s.agents, mode: s.mode, workers: s.workers ?? 1, tasks_per_claim: s.max ?? 1, work_pool: s.work === true, sync: 'full', shape: s.what }),
     setup(ctx) {
-      if (!fs.existsSync(driverScript('queue_load'))) throw new Error(`${driverScript('queue_load')} is missing: run npm run build first`);
-      let n = 0;
-      return {
-        ops: queueTasks(ctx.profile),
-        threads: s.agents,
-        warmupOps: 0,
-        warmup() {},
-        run(): SelfMeasured {
-          const file = path.join(ctx.dir, `q${n++}.ndb`);
-          const res = runLoad({ file, tasks: queueTasks(ctx.profile), agents: s.agents, mode: s.mode, ...(s.workers ? { workers: s.workers } : {}), ...(s.max ? { max: s.max } : {}), ...(s.work ? { work: true } : {}) }, ctx.impl);
-          for (const f of [file, `${file}.log`, `${file}.lock`]) fs.rmSync(f, { force: true });
-          const io = { ...zeroIo(), fdatasyncs: res.fdatasyncs, bytesWritten: res.bytesWritten };
-          return {
-            ops: res.tasks,
-            durationNs: res.durationNs,
-            samples: Float64Array.from(res.claimNs),
-            errors: res.duplicates + res.stuck,
-            ...(res.duplicates + res.stuck > 0 ? { firstError: new Error(`${res.duplicates} duplicates, ${res.stuck} stuck`) } : {}),
-            jsBytes: 0,
-            externalBytes: 0,
-            gcCount: 0,
-            io,
-            extra: {
-              tasks_per_sec: res.tasksPerSec,
-              duplicates: res.duplicates,
-              stuck: res.stuck,
-              commits_per_task: res.commits / res.tasks,
-              fdatasyncs_per_task: res.fdatasyncs / res.tasks,
-            },
-            notes: ['ops are tasks (claim + complete, each durable); latency samples are claim latencies, asked to durable; allocations are not counted (child processes)'],
-          };
-        },
-      };
+      return childCase('queue_load', queueTasks(ctx.profile), s.agents, (n) => {
+        const file = path.join(ctx.dir, `q${n}.ndb`);
+        const res = runLoad({ file, tasks: queueTasks(ctx.profile), agents: s.agents, mode: s.mode, ...(s.workers ? { workers: s.workers } : {}), ...(s.max ? { max: s.max } : {}), ...(s.work ? { work: true } : {}) }, ctx.impl);
+        removeDatabase(file);
+        return {
+          ops: res.tasks,
+          durationNs: res.durationNs,
+          samples: Float64Array.from(res.claimNs),
+          errors: res.duplicates + res.stuck,
+          ...(res.duplicates + res.stuck > 0 ? { firstError: new Error(`${res.duplicates} duplicates, ${res.stuck} stuck`) } : {}),
+          io: { ...zeroIo(), fdatasyncs: res.fdatasyncs, bytesWritten: res.bytesWritten },
+          extra: {
+            tasks_per_sec: res.tasksPerSec,
+            duplicates: res.duplicates,
+            stuck: res.stuck,
+            commits_per_task: res.commits / res.tasks,
+            fdatasyncs_per_task: res.fdatasyncs / res.tasks,
+          },
+          notes: ['ops are tasks (claim + complete, each durable); latency samples are claim latencies, asked to durable; allocations are not counted (child processes)'],
+        };
+      });
     },
   }));
 }
@@ -160,34 +147,21 @@ export function queueDoneBenchmarks(): Benchmark[] {
     targets: [{ name: `${op} median at the large size <= 1.5x at 10k done tasks (does not grow with done tasks kept)`, metric: 'large_over_small', bound: 'atMost', limit: 1.5, unit: 'ratio' }],
     params: (p) => ({ op: DONE_OPS_WHAT[op], done_small: DONE_SMALL, done_large: doneTasksLarge(p), pending: DONE_PENDING, types: 8, ops: DONE_OPS, sync: op === 'claim' ? 'full' : 'n/a (a read)' }),
     setup(ctx) {
-      if (!fs.existsSync(driverScript('queue_done'))) throw new Error(`${driverScript('queue_done')} is missing: run npm run build first`);
-      let n = 0;
-      return {
-        ops: DONE_OPS,
-        threads: 1,
-        warmupOps: 0,
-        warmup() {},
-        run(): SelfMeasured {
-          const files: [string, string] = [path.join(ctx.dir, `small${n}.ndb`), path.join(ctx.dir, `large${n++}.ndb`)];
-          const o: QueueDoneOptions = { files, op, small: DONE_SMALL, large: doneTasksLarge(ctx.profile), pending: DONE_PENDING, ops: DONE_OPS };
-          const res = runDriver('queue_done', o, ctx.impl) as QueueDoneResult;
-          for (const f of files) for (const g of [f, `${f}.log`, `${f}.lock`]) fs.rmSync(g, { force: true });
-          const small = median(res.smallNs);
-          const large = median(res.largeNs);
-          return {
-            ops: res.largeNs.length,
-            durationNs: res.largeNs.reduce((a, b) => a + b, 0),
-            samples: Float64Array.from(res.largeNs),
-            errors: 0,
-            jsBytes: 0,
-            externalBytes: 0,
-            gcCount: 0,
-            io: zeroIo(),
-            extra: { small_p50_ns: small, large_p50_ns: large, large_over_small: large / small, build_large_sec: res.buildLargeSec },
-            notes: ['ops/s and samples: the large database; duration is the sum of the timed calls; allocations and I/O are not counted (child process)'],
-          };
-        },
-      };
+      return childCase('queue_done', DONE_OPS, 1, (n) => {
+        const files: [string, string] = [path.join(ctx.dir, `small${n}.ndb`), path.join(ctx.dir, `large${n}.ndb`)];
+        const o: QueueDoneOptions = { files, op, small: DONE_SMALL, large: doneTasksLarge(ctx.profile), pending: DONE_PENDING, ops: DONE_OPS };
+        const res = runDriver('queue_done', o, ctx.impl) as QueueDoneResult;
+        for (const f of files) removeDatabase(f);
+        const small = median(res.smallNs);
+        const large = median(res.largeNs);
+        return {
+          ops: res.largeNs.length,
+          durationNs: res.largeNs.reduce((a, b) => a + b, 0),
+          samples: Float64Array.from(res.largeNs),
+          extra: { small_p50_ns: small, large_p50_ns: large, large_over_small: large / small, build_large_sec: res.buildLargeSec },
+          notes: ['ops/s and samples: the large database; duration is the sum of the timed calls; allocations and I/O are not counted (child process)'],
+        };
+      });
     },
   }));
 }
