@@ -82,6 +82,8 @@ export class Engine implements WriteHost, ReadHost {
   /** The timer of the next look for the writer on the waiters' behalf, and its current delay. */
   writerTimer: NodeJS.Timeout | null = null;
   writerBackoff = 0;
+  /** While waiters listen for other handles' changes (changes.ts): the listener that looks for the writer for them. */
+  writerListener: (() => void) | null = null;
   /** Commits whose record is in the log but whose sync has not completed (commitAsync). */
   unsynced: Unsynced[] = [];
   syncing: Promise<void> | null = null;

@@ -118,17 +118,14 @@ export const WRITER_LOOK_MAX_MS = 2;
  */
 export const WRITER_LOOK_WATCHED_MS = 20;
 
-/** The change listener of each handle whose waiters listen (hearChanges). */
-const listeners = new WeakMap<Engine, () => void>();
-
 /** True when changes by other handles wake this handle's waiters (a look at each). */
 function hearChanges(e: Engine): boolean {
-  if (listeners.has(e)) return true;
+  if (e.writerListener !== null) return true;
   const l = (): void => {
     if (e.writerWaiters.length > 0) lookForWriter(e);
   };
   if (!listen(e, l)) return false;
-  listeners.set(e, l);
+  e.writerListener = l;
   return true;
 }
 
@@ -218,10 +215,9 @@ function takeLockFor(e: Engine, head: WriterWaiter): boolean {
 
 function stopLooking(e: Engine): void {
   waiting.delete(e);
-  const l = listeners.get(e);
-  if (l !== undefined) {
-    unlisten(e, l);
-    listeners.delete(e);
+  if (e.writerListener !== null) {
+    unlisten(e, e.writerListener);
+    e.writerListener = null;
   }
   if (e.writerTimer !== null) clearTimeout(e.writerTimer);
   e.writerTimer = null;
