@@ -22,6 +22,12 @@ interface GroupDelta {
   /** Sorted view of `added`, rebuilt when stale. */
   sorted: CartridgeEntry[] | null;
   removed: Set<string>;
+  /**
+   * Base entries [0, skip) are all in `removed`: claims take a group's head
+   * first, so its removals gather at the front, and a walk starts after them
+   * instead of looking each up again. Reset when a removal is undone.
+   */
+  skip: number;
 }
 
 const entryKey = (e: CartridgeEntry): string => `${e.rank}:${e.readyAt}:${e.id}`;
@@ -62,7 +68,8 @@ export class LiveCartridge {
       if (op.type === 'put') {
         // A key is put once while it lives; a put of one the base holds (and
         // no removal undid) changes nothing.
-        if (!d.removed.delete(k) && !d.added.has(k) && !this.inBase(queue, type, r.entry)) {
+        if (d.removed.delete(k)) d.skip = 0;
+        else if (!d.added.has(k) && !this.inBase(queue, type, r.entry)) {
           d.added.set(k, r.entry);
           d.sorted = null;
         }
@@ -98,7 +105,29 @@ export class LiveCartridge {
 
   /** Up to `limit` ready tasks of `type` in queue `queue`, in claim order: the base's minus removals, merged with additions. */
   entries(queue: string, type: string, limit = Infinity): CartridgeEntry[] {
-    return this.merged(this.base.groupIndex(queue, type), this.groups.get(groupKey(queue, type)), limit);
+    const out: CartridgeEntry[] = [];
+    if (limit <= 0) return out;
+    for (const e of this.walk(queue, type)) if (out.push(e) >= limit) break;
+    return out;
+  }
+
+  /** The ready tasks of `type` in queue `queue`, in claim order, one at a time (a claim's ReadyView, ts/queue/ready.ts). */
+  walk(queue: string, type: string): Generator<CartridgeEntry, void, void> {
+    return this.merged(this.base.groupIndex(queue, type), this.groups.get(groupKey(queue, type)));
+  }
+
+  /** The types of queue `queue` with at least one ready task. */
+  types(queue: string): string[] {
+    const out: string[] = [];
+    for (let g = 0; g < this.base.header.groupCount; g++) {
+      const [q, t] = this.base.groupNames(g);
+      if (q.toString('utf8') === queue) {
+        const type = t.toString('utf8');
+        if (this.count(queue, type) > 0) out.push(type);
+      }
+    }
+    for (const d of this.groups.values()) if (d.queue === queue && this.base.groupIndex(queue, d.type) === undefined && d.added.size > 0) out.push(d.type);
+    return out;
   }
 
   /** Every group, merged: what a fresh build at `txnId` holds (encodeCartridge of it gives its bytes). */
@@ -111,33 +140,34 @@ export class LiveCartridge {
     for (const [k, d] of this.groups) names.set(k, [d.queue, d.type]);
     const groups: CartridgeGroup[] = [];
     for (const [k, [queue, type]] of names) {
-      const entries = this.merged(this.base.groupIndex(queue, type), this.groups.get(k), Infinity);
+      const entries = [...this.merged(this.base.groupIndex(queue, type), this.groups.get(k))];
       if (entries.length > 0) groups.push({ queue: Buffer.from(queue, 'utf8'), type: Buffer.from(type, 'utf8'), entries });
     }
     groups.sort((a, b) => Buffer.compare(a.queue, b.queue) || Buffer.compare(a.type, b.type));
     return { dbId: this.base.header.dbId, txnId: this.txnId, logEnd: this.logEnd, groups };
   }
 
-  private merged(g: number | undefined, d: GroupDelta | undefined, limit: number): CartridgeEntry[] {
-    const out: CartridgeEntry[] = [];
+  /** The base's entries of group g minus d's removals, merged with d's additions, in claim order. */
+  private *merged(g: number | undefined, d: GroupDelta | undefined): Generator<CartridgeEntry, void, void> {
     const n = g === undefined ? 0 : this.base.countOf(g);
     const added = d === undefined ? [] : this.sortedAdded(d);
-    let i = 0;
+    const removed = d === undefined || d.removed.size === 0 ? null : d.removed;
+    if (removed !== null) while (d!.skip < n && removed.has(entryKey(this.base.entryAt(g!, d!.skip)))) d!.skip++;
+    let i = d === undefined ? 0 : d.skip;
     let j = 0;
-    while (out.length < limit && (i < n || j < added.length)) {
+    while (i < n || j < added.length) {
       const b = i < n ? this.base.entryAt(g!, i) : null;
-      if (b !== null && d?.removed.has(entryKey(b))) {
+      if (b !== null && removed?.has(entryKey(b))) {
         i++;
         continue;
       }
       if (b !== null && (j >= added.length || compareEntries(b, added[j]!) < 0)) {
-        out.push(b);
         i++;
+        yield b;
       } else {
-        out.push(added[j++]!);
+        yield added[j++]!;
       }
     }
-    return out;
   }
 
   private sortedAdded(d: GroupDelta): CartridgeEntry[] {
@@ -148,7 +178,7 @@ export class LiveCartridge {
   private delta(queue: string, type: string): GroupDelta {
     const k = groupKey(queue, type);
     let d = this.groups.get(k);
-    if (d === undefined) this.groups.set(k, (d = { queue, type, added: new Map(), sorted: null, removed: new Set() }));
+    if (d === undefined) this.groups.set(k, (d = { queue, type, added: new Map(), sorted: null, removed: new Set(), skip: 0 }));
     return d;
   }
 

@@ -13,6 +13,7 @@ import type { Database } from '../db/database.js';
 import { engineOfDatabase } from '../db/internal.js';
 import { NorthstarError } from '../errors.js';
 import { QUEUE_KEY_PREFIX } from '../queue/keys.js';
+import type { ReadySource, ReadyView } from '../queue/ready.js';
 import { GroupCollector, readyKeyOf } from './build.js';
 import { LiveCartridge } from './delta.js';
 import { Cartridge, encodeSteps, type CartridgeEntry, type CartridgeGroup } from './format.js';
@@ -47,7 +48,7 @@ export interface ReadyTask {
 
 const asTask = (e: CartridgeEntry): ReadyTask => ({ id: e.id, priority: 2 ** 31 - 1 - e.rank, readyAt: e.readyAt });
 
-export class CartridgeService {
+export class CartridgeService implements ReadySource {
   readonly file: string;
   private live: LiveCartridge | null = null;
   private state: CartridgeState = 'invalid';
@@ -89,6 +90,17 @@ export class CartridgeService {
     const out: ReadyTask[] = [];
     this.fromTree(queue, type, limit, (t) => out.push(t));
     return out;
+  }
+
+  /**
+   * The cartridge as a claim's ReadyView (ts/queue/ready.ts), exact at
+   * committed txn `txnId`: brought up to it, or null when it cannot be (not
+   * loaded, closed, or not at that txn), and the claim reads the tree.
+   */
+  viewAt(txnId: number): ReadyView | null {
+    if (this.closed) return null;
+    const live = this.current();
+    return live !== null && live.txnId === txnId ? live : null;
   }
 
   info(): CartridgeInfo {

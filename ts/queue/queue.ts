@@ -11,6 +11,7 @@ import type { WriteTxn } from '../txn/write.js';
 import { Batcher } from './batcher.js';
 import { QueueKeys, readU64, TAG_AGE, TAG_COUNT, TAG_DELAYED, TAG_LEASE, TAG_READY, TAG_TASK, typeBytes } from './keys.js';
 import { decodeTask, fromBlob, STATE_NAMES, TaskState, toBlob, type TaskRecord, type TaskStateName } from './task.js';
+import type { ReadySource } from './ready.js';
 import type { ClaimedTask, ClaimOptions, ListOptions, PurgeOptions, QueueOptions, QueueStats, TaskInfo } from './types.js';
 import * as T from './transitions.js';
 import { verifyQueue, type QueueVerifyReport } from './verify.js';
@@ -47,6 +48,7 @@ export class Queue implements T.QueueCore {
   readonly maxPayloadBytes: number;
   readonly defaultMaxAttempts: number;
   readonly clock: () => number;
+  readonly readySource: ReadySource | null;
   private readonly retentionMs: number;
   private readonly maxFinished: number;
   private readonly batcher: Batcher;
@@ -62,6 +64,8 @@ export class Queue implements T.QueueCore {
     if (options === null || typeof options !== 'object') throw new NorthstarError('InvalidArgument', 'queue options must be an object');
     this.keys = new QueueKeys(name);
     this.clock = options.clock ?? Date.now;
+    this.readySource = options.cartridge ?? null;
+    if (this.readySource !== null && typeof this.readySource.viewAt !== 'function') throw new NorthstarError('InvalidArgument', 'cartridge must be what openCartridge returns');
     if (typeof this.clock !== 'function') throw new NorthstarError('InvalidArgument', 'clock must be a function');
     this.maxPayloadBytes = limitOption(options.maxPayloadBytes, DEFAULT_QUEUE_MAX_PAYLOAD_BYTES, 'maxPayloadBytes');
     this.defaultMaxAttempts = limitOption(options.maxAttempts, DEFAULT_QUEUE_MAX_ATTEMPTS, 'maxAttempts');

@@ -17,6 +17,7 @@
 import { NorthstarError } from '../errors.js';
 import type { WriteTxn } from '../txn/write.js';
 import { idempotencyKeyBytes, MAX_PRIORITY, MIN_PRIORITY, readU64, TAG_DELAYED, TAG_FINISHED, TAG_LEASE, TAG_READY, typeBytes, u64Value, type QueueKeys } from './keys.js';
+import { before, firstHead, nextHead, readyTypes, type Head, type ReadyEntry, type ReadySource, type ReadyView } from './ready.js';
 import { decodeTask, encodeTask, toBlob, TaskState, type Blob, type TaskRecord } from './task.js';
 
 /** What a queue's transitions need to know about it. */
@@ -25,6 +26,8 @@ export interface QueueCore {
   readonly name: string;
   readonly maxPayloadBytes: number;
   readonly defaultMaxAttempts: number;
+  /** Where claims find ready tasks besides the tree (a cartridge), or null: see ready.ts. */
+  readonly readySource: ReadySource | null;
 }
 
 /** A task to enqueue (q.enqueue). */
@@ -68,6 +71,10 @@ export class QueueTxn {
    */
   readonly heads = new Map<string, Head | null>();
   typesKnown = false;
+  /** Ready entries place() added, by type: with a ready view, the ones the view (exact at the base txn) cannot know. */
+  readonly placed = new Map<string, ReadyEntry[]>();
+  /** The ready view at this transaction's base txn: undefined until asked for, null when there is none. */
+  private view: ReadyView | null | undefined = undefined;
 
   constructor(
     readonly w: WriteTxn,
@@ -140,7 +147,19 @@ export class QueueTxn {
       this.w.put(keys.age(t.readyAt, t.id), EMPTY);
       this.heads.delete(t.type);
       this.typesKnown = false;
+      if (this.q.readySource !== null) {
+        const entry = { rank: MAX_PRIORITY - t.priority, readyAt: t.readyAt, id: t.id };
+        const list = this.placed.get(t.type);
+        if (list === undefined) this.placed.set(t.type, [entry]);
+        else list.push(entry);
+      }
     }
+  }
+
+  /** The queue's ready view exact at the txn this transaction started from (its commits so far are not in it), or null. */
+  readyView(): ReadyView | null {
+    if (this.view === undefined) this.view = this.q.readySource?.viewAt(this.w.txnId - 1) ?? null;
+    return this.view;
   }
 
   /** Takes a pending task out of whichever index place() put it in. */
@@ -328,52 +347,6 @@ function requeueAfter(tx: QueueTxn, t: TaskRecord, delayMs: number): void {
   tx.write(t);
 }
 
-/** The head of one type's ready index. */
-interface Head {
-  type: Buffer;
-  lt: Buffer;
-  key: Buffer;
-  priority: number;
-  readyAt: number;
-  id: number;
-}
-
-function headAfter(tx: QueueTxn, type: Buffer, gte: Buffer, lt: Buffer, after: Buffer | null): Head | null {
-  for (const [k] of tx.w.scan(after === null ? { gte, lt, limit: 1 } : { gt: after, lt, limit: 1 })) {
-    const [priority, readyAt, id] = tx.q.keys.readyFieldsOf(k);
-    return { type, lt, key: k, priority, readyAt, id };
-  }
-  return null;
-}
-
-/** The types with ready tasks, read from the ready index (one seek per type). */
-function readyTypes(tx: QueueTxn): Buffer[] {
-  if (tx.typesKnown) return [...tx.heads.values()].filter((h): h is Head => h !== null).map((h) => h.type);
-  const keys = tx.q.keys;
-  const { gte, lt } = keys.table(TAG_READY);
-  const types: Buffer[] = [];
-  let from = gte;
-  for (;;) {
-    let found: Buffer | null = null;
-    for (const [k] of tx.w.scan({ gte: from, lt, limit: 1 })) found = keys.readyTypeOf(k);
-    if (found === null) {
-      // Every type with ready tasks is now in `heads` (its head read below by claim).
-      tx.typesKnown = true;
-      for (const name of [...tx.heads.keys()]) if (!types.some((t) => t.toString('utf8') === name)) tx.heads.delete(name);
-      return types;
-    }
-    types.push(found);
-    from = keys.readyOfType(found).lt;
-  }
-}
-
-/** Whether head a runs before head b: higher priority, then ready earlier, then enqueued earlier. */
-function before(a: Head, b: Head): boolean {
-  if (a.priority !== b.priority) return a.priority > b.priority;
-  if (a.readyAt !== b.readyAt) return a.readyAt < b.readyAt;
-  return a.id < b.id;
-}
-
 /**
  * claim: up to `max` ready tasks of `types` (every type when null), highest
  * priority first, then oldest. Each gets the next fencing token, attempt + 1,
@@ -386,8 +359,7 @@ export function claim(tx: QueueTxn, worker: string, types: readonly Buffer[] | n
     const name = type.toString('utf8');
     let h = tx.heads.get(name);
     if (h === undefined) {
-      const { gte, lt } = keys.readyOfType(type);
-      h = headAfter(tx, type, gte, lt, null);
+      h = firstHead(tx, type);
       tx.heads.set(name, h);
     }
     if (h !== null) heads.push(h);
@@ -397,7 +369,7 @@ export function claim(tx: QueueTxn, worker: string, types: readonly Buffer[] | n
     let best = 0;
     for (let i = 1; i < heads.length; i++) if (before(heads[i]!, heads[best]!)) best = i;
     const h = heads[best]!;
-    const next = headAfter(tx, h.type, h.key, h.lt, h.key);
+    const next = nextHead(tx, h);
     tx.heads.set(h.type.toString('utf8'), next);
     if (next === null) heads.splice(best, 1);
     else heads[best] = next;

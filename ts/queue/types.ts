@@ -3,6 +3,7 @@
 // queue.ts so that the worker pool (worker.ts) needs only these, not the Queue.
 
 import type { TaskStateName } from './task.js';
+import type { ReadySource } from './ready.js';
 import type { ClaimRef } from './transitions.js';
 
 export interface QueueOptions {
@@ -21,6 +22,14 @@ export interface QueueOptions {
   retention?: { finishedMs?: number; maxFinished?: number };
   /** Calls one transaction takes at most (default 1024). */
   maxBatch?: number;
+  /**
+   * Claims find their candidates through this cartridge (openCartridge(db))
+   * instead of seeking the ready index of each type; every candidate is
+   * re-checked in the claim transaction, and while the cartridge cannot be
+   * brought to the transaction's txn the tree is read (spec/cartridge_v1.md
+   * §7.1). Default: none.
+   */
+  cartridge?: ReadySource;
 }
 
 /** A task a claim handed out. Pass it back to complete, fail or renew. */

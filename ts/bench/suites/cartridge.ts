@@ -4,10 +4,12 @@
 // ts/bench/cartridge_load.ts in a child process on the implementation under
 // test. Samples are the cartridge's lookups; extra figures give every way's
 // p50 and p99, their ratios, and the cartridge's build (from a snapshot, from
-// the log), cold load, size and cost per commit applied. Where the cartridge
+// the log), cold load, size and cost per commit applied; and claims/s with
+// and without the cartridge (ts/bench/cartridge_claims.ts). Where the cartridge
 // does not win, the ratios say so; the README says when to turn it on.
 
 import * as path from 'node:path';
+import type { CartridgeClaimsOptions, CartridgeClaimsResult } from '../cartridge_claims.js';
 import type { CartridgeLoadOptions, CartridgeLoadResult } from '../cartridge_load.js';
 import type { Benchmark, Profile } from '../registry.js';
 import { childCase, removeDatabase, runDriver } from './driver.js';
@@ -19,6 +21,13 @@ export function cartridgeTasks(p: Profile): number {
   return p.name === 'dev_nvme' ? 1_000_000 : 10_000;
 }
 const TYPES = 64;
+/** Ready tasks of the claims benchmark: enough for every round's claims, and 1M at dev_nvme. */
+function claimTasks(p: Profile): number {
+  return p.name === 'dev_nvme' ? 1_000_000 : 50_000;
+}
+const CLAIMS = 2_000;
+const ROUNDS = 3;
+const CONCURRENCY = 16;
 const OPS = 2_000;
 /** Lookups by scanning every task record: a few, they take a full scan each. */
 const SCAN_OPS = 20;
@@ -80,8 +89,33 @@ export function cartridgeBenchmarks(): Benchmark[] {
       ...g,
       name: 'claims_with_cartridge',
       critical: false,
-      params: () => ({ shape: 'claims/s with and without the cartridge' }),
-      pending: "the claim path does not consult a cartridge: claims read the ready index, which is already in claim order (the cartridge's lookups above are what a reader gains)",
+      targets: [{ name: 'claims of any type through the cartridge at least as fast as from the tree', metric: 'cartridge_over_tree_any', bound: 'atLeast', limit: 1, unit: 'ratio' }],
+      params: (p) => ({ shape: 'claims/s with and without the cartridge', ready_tasks: claimTasks(p), types: TYPES, claims_per_round: CLAIMS, rounds: ROUNDS, concurrency: CONCURRENCY, sync: 'none' }),
+      setup(ctx) {
+        return childCase('cartridge_claims', CLAIMS * ROUNDS, 1, (n) => {
+          const file = path.join(ctx.dir, `k${n}.ndb`);
+          const res = runDriver('cartridge_claims', { file, tasks: claimTasks(ctx.profile), types: TYPES, claims: CLAIMS, rounds: ROUNDS, concurrency: CONCURRENCY } satisfies CartridgeClaimsOptions, ctx.impl, 1_800_000) as CartridgeClaimsResult;
+          removeDatabase(file);
+          const median = (xs: number[]): number => quantile(xs, 0.5);
+          // Samples: ns per claim of each round of the cartridge's any-type claims.
+          const samples = Float64Array.from(res.any.cartridge, (perS) => 1e9 / perS);
+          return {
+            ops: CLAIMS * ROUNDS,
+            durationNs: samples.reduce((a, b) => a + b * CLAIMS, 0),
+            samples,
+            extra: {
+              any_tree_claims_per_s: median(res.any.tree),
+              any_cartridge_claims_per_s: median(res.any.cartridge),
+              typed_tree_claims_per_s: median(res.typed.tree),
+              typed_cartridge_claims_per_s: median(res.typed.cartridge),
+              cartridge_over_tree_any: median(res.any.cartridge) / median(res.any.tree),
+              cartridge_over_tree_typed: median(res.typed.cartridge) / median(res.typed.tree),
+              views_used_fraction: res.viewsAsked === 0 ? 0 : res.viewsUsed / res.viewsAsked,
+            },
+            notes: ["samples: ns per claim, one per round of the cartridge's any-type claims; figures are medians over rounds that alternate with the tree's; sync 'none' (the claim path's CPU)"],
+          };
+        });
+      },
     },
   ];
 }
