@@ -1,11 +1,14 @@
 // The kernel set the storage engine calls on every page access and every
-// commit-log record, bound once at load to the native addon or to the
-// pure-TypeScript fallback (spec/file_format_v1.md §2 and §4 and
-// spec/commit_record_v0.md §4–§5 define each kernel). Both implementations are
-// byte-identical; ts/native/parity.test.ts and ts/log/parity.test.ts check it.
+// commit-log record, and a cartridge load calls over its entry table, bound
+// once at load to the native addon or to the pure-TypeScript fallback
+// (spec/file_format_v1.md §2 and §4, spec/commit_record_v0.md §4–§5 and
+// spec/cartridge_v1.md §3 define each kernel). Both implementations are
+// byte-identical; ts/native/parity.test.ts, ts/native/parity_cartridge.test.ts
+// and ts/log/parity.test.ts check it.
 
 import * as fallback from './fallback.js';
 import * as fallbackLog from './fallback_log.js';
+import * as fallbackCartridge from './fallback_cartridge.js';
 import { crc32c as crc32cFallback } from './crc32c.js';
 import { announceFallback, loadNativeBinding, nativeLoadError } from './loader.js';
 
@@ -28,6 +31,14 @@ export interface Kernels {
   recordVerify(buf: Uint8Array, offset: number): number;
   /** Four u32 per op of a valid commit record into out; returns the op count. */
   recordDecode(buf: Uint8Array, offset: number, out: Uint32Array): number;
+  /**
+   * Cartridge entry order (spec/cartridge_v1.md §3, check 5) of the `count`
+   * 24-byte entries at bytes[at..]: 0 when each is strictly after the one
+   * before in (rank, readyAt, id) and every reserved word is 0; else i > 0, the
+   * first entry not after entry i − 1, or −(i + 1) when entry i's reserved word
+   * is not 0. RangeError when the entries pass the end of `bytes`.
+   */
+  cartridgeDisorder(bytes: Uint8Array, at: number, count: number): number;
 }
 
 export type Implementation = 'native' | 'fallback';
@@ -48,6 +59,7 @@ export const fallbackKernels: Kernels = {
   recordSeal: fallbackLog.recordSeal,
   recordVerify: fallbackLog.recordVerify,
   recordDecode: fallbackLog.recordDecode,
+  cartridgeDisorder: fallbackCartridge.cartridgeDisorder,
 };
 
 const KERNEL_NAMES = Object.keys(fallbackKernels) as (keyof Kernels)[];

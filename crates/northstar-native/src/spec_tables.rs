@@ -1,8 +1,9 @@
 //! Markdown tables of the specs in spec/, for the tests that check the Rust
-//! constants against them (in `kernels::layout` and `kernels::log`), as
-//! `ts/testing/spec_tables.ts` does for the TypeScript constants: prose and
-//! code drift apart, so every number the Rust code shares with a spec table
-//! is read from that table, never typed again by hand.
+//! constants against them (in `kernels::layout`, `kernels::log` and
+//! `kernels::cartridge`), as `ts/testing/spec_tables.ts` does for the
+//! TypeScript constants: prose and code drift apart, so every number the Rust
+//! code shares with a spec table is read from that table, never typed again
+//! by hand.
 //!
 //! Each check records what it compared in a `Report`: the names it checked
 //! and every problem, with the spec line it came from, so one run lists every
@@ -17,6 +18,10 @@ pub const FILE_FORMAT_V1: &str = include_str!(concat!(
 pub const COMMIT_RECORD_V0: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../spec/commit_record_v0.md"
+));
+pub const CARTRIDGE_V1: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../spec/cartridge_v1.md"
 ));
 
 /// A markdown table and the heading of the section it is in ("2.1 Layout").

@@ -39,6 +39,8 @@ export interface KernelFixtures {
   bigRecord: Uint8Array;
   smallLog: Uint8Array;
   smallOffsets: Uint32Array;
+  /** A cartridge entry table (spec/cartridge_v1.md §2) of 100k entries in claim order. */
+  cartridgeEntries: Uint8Array;
 }
 
 /** (kernels, fixtures, RecordBuilder) → a zero-argument op returning something to keep. */
@@ -144,9 +146,19 @@ export function kernelFixtures(): KernelFixtures {
   }
   const smallLog = new Uint8Array(pos);
   for (let i = 0; i < parts.length; i++) smallLog.set(parts[i]!, smallOffsets[i]!);
+
+  // 100k cartridge entries in claim order: rank, reserved 0, readyAt (~2^40, a ms timestamp), id.
+  const cartridgeEntries = new Uint8Array(100_000 * 24);
+  const ce = new DataView(cartridgeEntries.buffer);
+  for (let i = 0; i < 100_000; i++) {
+    ce.setUint32(i * 24, i >>> 12, true);
+    ce.setBigUint64(i * 24 + 8, 1_700_000_000_000n + BigInt((i & 0xfff) * 1000), true);
+    ce.setBigUint64(i * 24 + 16, BigInt(i + 1), true);
+  }
+  if (fb.cartridgeDisorder(cartridgeEntries, 0, 100_000) !== 0) throw new Error('kernel fixture: cartridge entries out of order');
   cached = {
     sealed, fullLeaf, fullBranch, roomyLeaf, roomyBranch, fragLeaf, leftHalf, rightHalf, emptyLeaf: emptyNode(LEAF),
-    probes, branchProbes, extraKey, extraAt, extraBranchAt, value, inLeaf: inLeaf.length, inBranch, bigRecord, smallLog, smallOffsets,
+    probes, branchProbes, extraKey, extraAt, extraBranchAt, value, inLeaf: inLeaf.length, inBranch, bigRecord, smallLog, smallOffsets, cartridgeEntries,
   };
   return cached;
 }
@@ -191,6 +203,8 @@ export const KERNEL_BENCHES: KernelBench[] = [
   { name: 'record_build_seal_small', kernels: ['recordSeal'], params: { op: 'RecordBuilder reset + 1 put + seal', key_bytes: 16, value_bytes: 100 },
     factory: (k, f, RB) => { const b = new RB(); const key = f.probes[0]!; const value = f.value.subarray(0, 100); let txn = 1; let s = 0;
       return () => { b.reset(txn++); b.put(key, value); s += b.seal(txn, 5, k).length; return s; }; } },
+  { name: 'cartridge_disorder_100k', kernels: ['cartridgeDisorder'], params: { entries: '100k in claim order', bytes: '2.4 MB', op: 'entry-order check of a cartridge load' },
+    factory: (k, f) => { const b = f.cartridgeEntries; const n = b.length / 24; let s = 0; return () => { s += k.cartridgeDisorder(b, 0, n); return s; }; } },
 ];
 /* eslint-enable */
 

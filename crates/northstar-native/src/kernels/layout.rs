@@ -95,6 +95,12 @@ pub mod bytes {
     }
 
     #[inline(always)]
+    pub fn u64_at(b: &[u8], o: usize) -> Option<u64> {
+        let s = b.get(o..o.checked_add(8)?)?;
+        Some(u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]))
+    }
+
+    #[inline(always)]
     pub fn put_u16(b: &mut [u8], o: usize, v: u16) {
         if let Some(s) = o.checked_add(2).and_then(|e| b.get_mut(o..e)) {
             s.copy_from_slice(&v.to_le_bytes());

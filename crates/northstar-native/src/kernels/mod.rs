@@ -14,3 +14,7 @@ pub mod search;
 // Commit-log record kernels (spec/commit_record_v0.md §4, §5), twins of
 // ts/native/fallback_log.ts.
 pub mod log;
+
+// The cartridge file's constants and its entry-order check
+// (spec/cartridge_v1.md §2, §3), twin of ts/native/fallback_cartridge.ts.
+pub mod cartridge;

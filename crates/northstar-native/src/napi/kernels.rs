@@ -187,9 +187,10 @@ pub(crate) fn index(cx: Cx, value: napi_value, max: f64, name: &str) -> Call<usi
     }
 }
 
-/// A non-negative safe integer (the twin's `checkId`): a page id.
+/// A non-negative safe integer (the twins' `checkId`, `checkSafeIndex`): a
+/// page id, a txn id, a byte offset or a count.
 #[inline(always)]
-fn page_id(cx: Cx, value: napi_value, name: &str) -> Call<u64> {
+pub(crate) fn safe_integer(cx: Cx, value: napi_value, name: &str) -> Call<u64> {
     let n = number(cx, value, name)?;
     if n.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&n) {
         Ok(n as u64)
@@ -311,7 +312,7 @@ fn page_verify(cx: Cx, [page, expected_page_id]: [napi_value; 2]) -> Call<napi_v
     // Safety: shared views only.
     let bytes = unsafe { p.bytes() };
     cx.check(page::check_page(bytes))?;
-    let id = page_id(cx, expected_page_id, "expectedPageId")?;
+    let id = safe_integer(cx, expected_page_id, "expectedPageId")?;
     let status = cx.check(page::page_verify(bytes, id))?;
     uint32(cx, status)
 }
@@ -363,8 +364,8 @@ fn branch_insert(cx: Cx, [page, at, key, child, txn]: [napi_value; 5]) -> Call<n
     let (p, count) = node_arg(cx, page, Kind::Branch, "page")?;
     let i = index(cx, at, count as f64, "index")?;
     let k = u8_array(cx, key, "key")?;
-    let c = page_id(cx, child, "child")?;
-    let t = page_id(cx, txn, "childTxn")?;
+    let c = safe_integer(cx, child, "child")?;
+    let t = safe_integer(cx, txn, "childTxn")?;
     disjoint(cx, p, k, "key overlaps the page")?;
     // Safety: the key does not overlap the page (checked just above).
     let ok = cx.check(node::branch_insert(
@@ -540,11 +541,15 @@ callbacks! {
     c"nodeDecode" => node_decode_cb(node_decode, 2);
 }
 
-/// Adds the kernel functions of this module and of `napi::log` to the
-/// module's exports at load.
+/// Adds the kernel functions of this module, of `napi::log` and of
+/// `napi::cartridge` to the module's exports at load.
 #[napi(module_exports)]
 pub fn register_kernels(exports: Object, env: Env) -> Result<()> {
-    for (name, cb) in EXPORTS.iter().chain(crate::napi::log::EXPORTS) {
+    let all = EXPORTS
+        .iter()
+        .chain(crate::napi::log::EXPORTS)
+        .chain(crate::napi::cartridge::EXPORTS);
+    for (name, cb) in all {
         let mut f = ptr::null_mut();
         // Safety: live env at module init; `name` is a NUL-terminated literal.
         let status = unsafe {

@@ -18,6 +18,8 @@
 mod kernels;
 // Commit-log record kernels (spec/commit_record_v0.md §4, §5).
 mod log;
+// The cartridge entry-order kernel (spec/cartridge_v1.md §3).
+mod cartridge;
 // The class `SharedFile` over `os::shared_file`.
 mod shared_file;
 // The class `FileMapping` over `os::window`.
