@@ -1,5 +1,5 @@
 // Claims through a cartridge (openQueue's `cartridge` option, ts/queue/ready.ts,
-// spec/cartridge_v1.md §7.1): the same random history run on two databases,
+// spec/cartridge_v1.md §7 item 5): the same random history run on two databases,
 // one claiming from the tree and one through a cartridge that is built,
 // caught up, left stale, rebuilt and closed along the way, hands out exactly
 // the same tasks with the same tokens at every step, and the cartridge is

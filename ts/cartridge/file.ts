@@ -8,6 +8,7 @@ import * as fsp from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { NorthstarError } from '../errors.js';
 import { syncDirectory, writeWholeFile } from '../io/file.js';
+import { pageMapper } from '../pager/map.js';
 import { processAlive } from '../shared/coordinator.js';
 import { CARTRIDGE_MAGIC, Cartridge } from './format.js';
 
@@ -87,6 +88,72 @@ export function readCartridgeFile(path: string): Cartridge {
     if (err instanceof NorthstarError) throw new NorthstarError(err.code, `${path}: ${err.message}`, { path });
     throw err;
   }
+}
+
+/** A cartridge loaded for serving, and how to let go of its bytes. */
+export interface LoadedCartridge {
+  cartridge: Cartridge;
+  /** Whether its bytes are a memory mapping of the file (else a copy read whole). */
+  mapped: boolean;
+  /** Unmaps the file (a mapped cartridge reads as empty afterwards); nothing to do for a copy. Idempotent. */
+  close(): void;
+}
+
+/** Largest cartridge mapped (the addon's largest window); a larger one is read whole. */
+export const MAX_MAPPED_CARTRIDGE_BYTES = 1 << 30;
+const MAP_ALIGN = 1 << 16;
+
+/**
+ * Loads and checks (spec §3) the cartridge at `path` for serving: with the
+ * native addon (where pages are mapped: pageMapper()), a read-only shared
+ * mapping of the file, so the load costs the checks and no copy; otherwise
+ * (the fallback, Windows, NORTHSTAR_MMAP=0, a file over
+ * MAX_MAPPED_CARTRIDGE_BYTES, or a failed mapping) readCartridgeFile. The
+ * same errors as readCartridgeFile.
+ *
+ * A mapping is safe against everything NorthstarDB does to the file: a new
+ * cartridge replaces it by rename (§5), so the mapped inode never changes.
+ * As with the data file (spec/file_format_v1.md §9.3), another program
+ * truncating the file in place while it is mapped would end the process
+ * (SIGBUS).
+ */
+export function loadCartridgeFile(path: string): LoadedCartridge {
+  const Mapping = pageMapper();
+  if (Mapping !== null) {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (err) {
+      throw new NorthstarError('IoError', `read cartridge ${path}: ${(err as Error).message}`, { path, cause: err });
+    }
+    let mapping: InstanceType<typeof Mapping> | null = null;
+    let bytes: Uint8Array | null = null;
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size > 0 && size <= MAX_MAPPED_CARTRIDGE_BYTES) {
+        mapping = new Mapping(fd, 0, Math.ceil(size / MAP_ALIGN) * MAP_ALIGN);
+        // The window reads zeros past what is mapped: a file that shrank between fstat and the mapping fails check 1 or 2.
+        bytes = new Uint8Array(mapping.buffer(), 0, size);
+      }
+    } catch {
+      // No mapping here (ENOMEM, a runtime without external buffers): read the file instead.
+      mapping?.close();
+      mapping = null;
+    } finally {
+      fs.closeSync(fd); // the mapping holds its own descriptor
+    }
+    if (mapping !== null && bytes !== null) {
+      const m = mapping;
+      try {
+        return { cartridge: Cartridge.decode(bytes), mapped: true, close: () => m.close() };
+      } catch (err) {
+        m.close();
+        if (err instanceof NorthstarError) throw new NorthstarError(err.code, `${path}: ${err.message}`, { path });
+        throw err;
+      }
+    }
+  }
+  return { cartridge: readCartridgeFile(path), mapped: false, close: () => {} };
 }
 
 /** True when `path` does not exist or starts with the cartridge magic: a file a cartridge write may replace. */

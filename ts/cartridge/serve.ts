@@ -17,7 +17,7 @@ import type { ReadySource, ReadyView } from '../queue/ready.js';
 import { GroupCollector, readyKeyOf } from './build.js';
 import { LiveCartridge } from './delta.js';
 import { Cartridge, encodeSteps, type CartridgeEntry, type CartridgeGroup } from './format.js';
-import { readCartridgeFile, writeCartridgeFileAsync } from './file.js';
+import { loadCartridgeFile, writeCartridgeFileAsync, type LoadedCartridge } from './file.js';
 import type { CartridgeInfo, CartridgeState } from './info.js';
 
 export interface OpenCartridgeOptions {
@@ -51,6 +51,8 @@ const asTask = (e: CartridgeEntry): ReadyTask => ({ id: e.id, priority: 2 ** 31 
 export class CartridgeService implements ReadySource {
   readonly file: string;
   private live: LiveCartridge | null = null;
+  /** The loaded file under `live`'s base (its mapping is released when `live` changes), or null. */
+  private loaded: LoadedCartridge | null = null;
   private state: CartridgeState = 'invalid';
   private why: string | null = 'not loaded yet';
   private building: Promise<void> | null = null;
@@ -151,7 +153,7 @@ export class CartridgeService implements ReadySource {
   async close(): Promise<void> {
     this.closed = true;
     await this.building?.catch(() => {});
-    this.live = null;
+    this.use(null, null);
     engineOfDatabase(this.db).cartridges.delete(this);
   }
 
@@ -159,29 +161,43 @@ export class CartridgeService implements ReadySource {
 
   /** Loads the file if it passes every check and fits this database (§3); else records why not. */
   private load(): void {
-    let c: Cartridge;
+    let loaded: LoadedCartridge;
     try {
-      c = readCartridgeFile(this.file);
+      loaded = loadCartridgeFile(this.file);
     } catch (err) {
       const missing = (err as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT';
       this.invalidate(missing ? 'missing' : (err as Error).message);
       return;
     }
-    this.adopt(c);
-  }
-
-  private adopt(c: Cartridge): void {
+    const c = loaded.cartridge;
     const e = engineOfDatabase(this.db);
-    if (c.header.dbId !== e.log.dbId) return this.invalidate(`built from database ${c.header.dbId}, this is database ${e.log.dbId}`);
-    if (c.header.txnId > this.latestTxn()) return this.invalidate(`built at txn ${c.header.txnId}, after this database's latest commit ${this.latestTxn()}`);
-    this.live = new LiveCartridge(c);
+    const unfit =
+      c.header.dbId !== e.log.dbId
+        ? `built from database ${c.header.dbId}, this is database ${e.log.dbId}`
+        : c.header.txnId > this.latestTxn()
+          ? `built at txn ${c.header.txnId}, after this database's latest commit ${this.latestTxn()}`
+          : null;
+    if (unfit !== null) {
+      loaded.close();
+      return this.invalidate(unfit);
+    }
+    this.use(new LiveCartridge(c), loaded);
     this.state = 'valid';
     this.why = null;
-    if (this.current() === null) this.live = null; // the catch-up found it unusable (why is set)
+    this.current(); // brought up to the latest commit now; a catch-up that fails invalidates it (why is set)
+  }
+
+  /** Serves `live` (over `loaded`, the file it came from, or null for bytes in memory), releasing the one before. */
+  private use(live: LiveCartridge | null, loaded: LoadedCartridge | null): void {
+    const before = this.loaded;
+    this.live = live;
+    this.loaded = loaded;
+    // Lookups are synchronous and views live within one transaction (viewAt), so nothing reads the old bytes past here.
+    if (before !== null && before !== loaded) before.close();
   }
 
   private invalidate(why: string): void {
-    this.live = null;
+    this.use(null, null);
     this.state = this.building !== null ? 'building' : 'invalid';
     this.why = why;
   }
@@ -257,9 +273,19 @@ export class CartridgeService implements ReadySource {
     }
     await writeCartridgeFileAsync(this.file, bytes);
     if (this.closed) return;
-    // Bytes this process just encoded from a snapshot: checked as any file is (the order check is a few ms per million entries).
-    const c = Cartridge.decode(bytes);
-    this.live = new LiveCartridge(c);
+    // Served from the file just written (mapped, with the native addon), checked as any file is; from the
+    // bytes in memory when the file cannot be loaded or another process replaced it with an unfit one.
+    let loaded: LoadedCartridge | null = null;
+    try {
+      loaded = loadCartridgeFile(this.file);
+      if (loaded.cartridge.header.dbId !== e.log.dbId || loaded.cartridge.header.txnId > this.latestTxn()) {
+        loaded.close();
+        loaded = null;
+      }
+    } catch {
+      loaded = null;
+    }
+    this.use(new LiveCartridge(loaded?.cartridge ?? Cartridge.decode(bytes)), loaded);
     this.state = 'valid';
     this.why = null;
     this.rebuilds++;

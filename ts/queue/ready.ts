@@ -1,5 +1,5 @@
 // Where a claim finds ready tasks (spec/task_queue_v0.md §5, and
-// spec/cartridge_v1.md §7.1 for the cartridge): the head of each type's ready
+// spec/cartridge_v1.md §7 item 5 for the cartridge): the head of each type's ready
 // index, in claim order (highest priority, then ready earliest, then enqueued
 // earliest). Two sources give the same heads:
 //

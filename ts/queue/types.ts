@@ -27,7 +27,7 @@ export interface QueueOptions {
    * instead of seeking the ready index of each type; every candidate is
    * re-checked in the claim transaction, and while the cartridge cannot be
    * brought to the transaction's txn the tree is read (spec/cartridge_v1.md
-   * §7.1). Default: none.
+   * §7 item 5). Default: none.
    */
   cartridge?: ReadySource;
 }

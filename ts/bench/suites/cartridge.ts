@@ -74,6 +74,7 @@ export function cartridgeBenchmarks(): Benchmark[] {
                 build_snapshot_ms: res.buildSnapshotMs,
                 build_log_ms: res.buildLogMs,
                 load_ms: res.loadMs,
+                load_mapped: res.loadMapped ? 1 : 0,
                 file_bytes: res.bytes,
                 apply_us_per_commit: res.applyUsPerCommit,
               },

@@ -4,7 +4,9 @@
 //! as far as the file reaches; `refresh()` maps more in place (MAP_FIXED) as
 //! the file grows. So the range never moves, and no byte of it is ever a file
 //! page past the end of the file as it was when mapped: reading any byte of
-//! it is safe, and past what is mapped it reads zeros.
+//! it is safe, and past what is mapped it reads zeros (or, in the OS page
+//! holding the file's last bytes, which is mapped whole, what the file has
+//! grown by since).
 //!
 //! What must hold, and what breaks if not:
 //! - Nothing truncates the file below what is mapped while the window lives:
@@ -131,8 +133,14 @@ mod unix {
             self.state().mapped
         }
 
-        /// Maps the file from `offset + mapped` to its current end (whole OS
-        /// pages, at most the window) over the range; returns `mapped`.
+        /// Maps the file from `offset + mapped` to its current end (at most the
+        /// window) over the range; returns `mapped`, the file's bytes now seen
+        /// through the window. The OS page holding the file's last bytes is
+        /// mapped whole: its bytes past the end of the file read as zeros (it is
+        /// not a page past the end, so touching it is no SIGBUS), and a later
+        /// refresh maps that page again, with whatever the file grew by in it.
+        /// A file whose size is a multiple of the OS page (the data file) maps
+        /// exactly as far as it reaches.
         pub fn refresh(&self) -> OsResult<usize> {
             let mut s = self.state();
             if s.fd < 0 {
@@ -150,28 +158,33 @@ mod unix {
                 return Err(("stat", io::Error::last_os_error()));
             }
             // Safety: sysconf has no preconditions.
-            let os_page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
-            let size = (end as u64).saturating_sub(self.offset);
-            let want = (size.min(self.len as u64) / os_page * os_page) as usize;
-            if want > s.mapped {
-                // Safety: [ptr + mapped, ptr + want) lies inside our reserved
-                // range (want ≤ len), still mapped (fd ≥ 0: not released),
-                // MAP_FIXED replaces only our own pages there, and the file
-                // reaches past `offset + want` now.
+            let os_page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+            let size = (end as u64).saturating_sub(self.offset).min(self.len as u64) as usize;
+            if size > s.mapped {
+                // From the page holding the first byte not mapped yet (a partial
+                // page the last refresh mapped is mapped again) to the page
+                // holding the file's last byte; `len` is a multiple of 64 KiB, so
+                // that page lies inside the window.
+                let from = s.mapped / os_page * os_page;
+                let to = size.div_ceil(os_page) * os_page;
+                // Safety: [ptr + from, ptr + to) lies inside our reserved range
+                // (to ≤ len), still mapped (fd ≥ 0: not released), MAP_FIXED
+                // replaces only our own pages there, and the file reaches into
+                // the page before `offset + to`, so no page mapped is past its end.
                 let at = unsafe {
                     libc::mmap(
-                        self.ptr.add(s.mapped).cast(),
-                        want - s.mapped,
+                        self.ptr.add(from).cast(),
+                        to - from,
                         libc::PROT_READ,
                         libc::MAP_SHARED | libc::MAP_FIXED,
                         s.fd,
-                        (self.offset + s.mapped as u64) as libc::off_t,
+                        (self.offset + from as u64) as libc::off_t,
                     )
                 };
                 if at == libc::MAP_FAILED {
                     return Err(("map", io::Error::last_os_error()));
                 }
-                s.mapped = want;
+                s.mapped = size;
             }
             Ok(s.mapped)
         }
@@ -270,15 +283,20 @@ mod tests {
     fn maps_what_the_file_holds_reads_zeros_past_it_and_maps_growth_in_place() {
         let (path, f) = temp_file(&vec![7u8; W + 10]);
         let w = Window::new(f.as_raw_fd(), 0, 4 * W).unwrap();
-        // Whole OS pages only: the tail of the file's last partial page waits for more.
-        assert_eq!(w.mapped(), W);
+        // Every byte of the file, its last partial page mapped whole: zeros after its end in that page.
+        assert_eq!(w.mapped(), W + 10);
         assert_eq!(byte(&w, 0), 7);
+        assert_eq!(byte(&w, W + 9), 7);
+        assert_eq!(byte(&w, W + 10), 0);
         assert_eq!(byte(&w, 3 * W), 0);
         let ptr = w.ptr();
+        // Growth inside and after the partial page is mapped in place.
         f.write_at(&vec![9u8; 2 * W], W as u64).unwrap();
         assert_eq!(w.refresh().unwrap(), 3 * W);
         assert_eq!(w.ptr(), ptr);
         assert_eq!(byte(&w, W + 5), 9);
+        assert_eq!(byte(&w, W + 10), 9);
+        assert_eq!(byte(&w, 3 * W - 1), 9);
         // Never past the window, however far the file reaches.
         f.write_at(&[1u8; 16], 10 * W as u64).unwrap();
         assert_eq!(w.refresh().unwrap(), 4 * W);
