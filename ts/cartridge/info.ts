@@ -20,6 +20,8 @@ export interface CartridgeInfo {
   /** Ready tasks in the loaded file. */
   entries: number;
   bytes: number;
+  /** Whether the loaded file is served from a memory mapping (native addon) rather than a copy read whole. */
+  mapped: boolean;
   /** How long the last build took, ms (null before the first). */
   buildMs: number | null;
   /** Why the last rebuild started: 'missing', 'invalid: …', 'commits', 'delta', 'on demand'. */

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { Database } from '../index.js';
 import { openQueue } from '../queue/index.js';
 import { QUEUE_KEY_PREFIX } from '../queue/keys.js';
+import { implementation } from '../native/kernels.js';
 import { useTempDbs } from '../testing/fixtures.js';
 import { buildCartridgeFromLog } from './build.js';
 import { openCartridge } from './serve.js';
@@ -112,6 +113,30 @@ describe('openCartridge', () => {
     await c3.rebuild();
     expectExact(other, c3);
     await c3.close();
+  });
+
+  it('serves a mapped file (native) that another service replaces by rename, unchanged; releases it on swap and close', async () => {
+    const db = tmp.openDb();
+    await seed(db);
+    const a = openCartridge(db);
+    await a.rebuild();
+    await a.close();
+    const served = openCartridge(db);
+    expect(served.info()).toMatchObject({ state: 'valid', mapped: implementation === 'native' && process.platform !== 'win32' });
+    const q = openQueue(db, 'work');
+    await q.claim({ worker: 'w', max: 3 });
+    // Another service writes a newer cartridge over the same path (rename): the mapped one keeps its inode.
+    const writer = openCartridge(db);
+    await writer.rebuild('on demand');
+    await writer.close();
+    expectExact(db, served);
+    await q.enqueue([{ type: 'build', priority: 3 }]);
+    await served.rebuild();
+    expect(served.info()).toMatchObject({ state: 'valid', builtAtTxn: db.txnId, mapped: implementation === 'native' && process.platform !== 'win32' });
+    expectExact(db, served);
+    await q.close();
+    await served.close();
+    expect(served.info()).toMatchObject({ mapped: false, builtAtTxn: null });
   });
 
   it('never replaces a file at its path that is not a cartridge: stays invalid and answers from the tree', async () => {

@@ -118,6 +118,7 @@ export class CartridgeService implements ReadySource {
       deltaEntries: live === null ? 0 : live.deltaSize,
       entries: base === null ? 0 : base.header.entryCount,
       bytes: base === null ? 0 : base.header.fileLength,
+      mapped: this.loaded?.mapped ?? false,
       buildMs: this.buildMs,
       lastRebuildReason: this.lastRebuildReason,
       rebuilds: this.rebuilds,
