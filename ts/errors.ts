@@ -22,6 +22,10 @@ export const ErrorCode = {
   Aborted: 'Aborted',
   /** A task queue's complete, fail or renew came with a claim that is no longer the task's current one; nothing was changed. */
   LeaseLost: 'LeaseLost',
+  /** A write on a replica, or on a primary another primary has replaced in the replication stream (ts/replication/); nothing was written. */
+  NotPrimary: 'NotPrimary',
+  /** Replication could not reach its stream in time (NATS down or unreachable, or its client packages not installed): the local commit stands, the stream has not acknowledged it. */
+  ReplicationUnavailable: 'ReplicationUnavailable',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

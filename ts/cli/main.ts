@@ -9,7 +9,7 @@
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { runCli, type CommandFactory } from './program.js';
+import { runCliAsync, type CommandFactory } from './program.js';
 
 async function developerCommands(): Promise<CommandFactory[]> {
   const bench = new URL('./bench.js', import.meta.url);
@@ -34,12 +34,20 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   process.exit(1);
 });
 
-process.exitCode = runCli(
+// A command that runs on (replicate, replica) prints a line now and then: it
+// goes out within 50 ms.
+let timer: NodeJS.Timeout | null = null;
+process.exitCode = await runCliAsync(
   process.argv.slice(2),
   {
     out(line) {
       pending += line + '\n';
       if (pending.length >= 64 * 1024) flush();
+      else
+        timer ??= setTimeout(() => {
+          timer = null;
+          flush();
+        }, 50).unref();
     },
     err(line) {
       flush();

@@ -10,6 +10,7 @@ import { dumpCommand } from './dump.js';
 import { logdumpCommand } from './logdump.js';
 import { queueCommand } from './queue.js';
 import { replayCommand } from './replay.js';
+import { replicaCommand, replicateCommand } from './replicate.js';
 import { statsCommand } from './stats.js';
 import { verifyCommand } from './verify.js';
 
@@ -22,8 +23,8 @@ function packageVersion(): string {
   }
 }
 
-/** Makes one subcommand; `done` receives its exit code. */
-export type CommandFactory = (io: Io, done: (code: number) => void) => Command;
+/** Makes one subcommand; `done` receives its exit code (a promise of it from a command that runs on: runCliAsync). */
+export type CommandFactory = (io: Io, done: (code: number | Promise<number>) => void) => Command;
 
 /**
  * Runs the tool on `args` (without node and script); returns the exit code:
@@ -34,15 +35,37 @@ export type CommandFactory = (io: Io, done: (code: number) => void) => Command;
  * when they are present).
  */
 export function runCli(args: string[], io: Io, more: readonly CommandFactory[] = []): number {
-  let code: number = Exit.Ok;
-  const done = (c: number): void => {
+  const code = run(args, io, more);
+  if (typeof code === 'number') return code;
+  io.err('northstar: this command runs until stopped: use runCliAsync');
+  return Exit.Failed;
+}
+
+/**
+ * runCli for every command, those that run until stopped (replicate,
+ * replica) included: resolves to the exit code, never rejects.
+ */
+export async function runCliAsync(args: string[], io: Io, more: readonly CommandFactory[] = []): Promise<number> {
+  const code = run(args, io, more);
+  if (typeof code === 'number') return code;
+  try {
+    return await code;
+  } catch (err) {
+    io.err(errorLine(err));
+    return Exit.Failed;
+  }
+}
+
+function run(args: string[], io: Io, more: readonly CommandFactory[]): number | Promise<number> {
+  let code: number | Promise<number> = Exit.Ok;
+  const done = (c: number | Promise<number>): void => {
     code = c;
   };
   const program = new Command('northstar')
     .enablePositionalOptions()
     .description('inspect and check NorthstarDB databases and their task queues')
     .version(packageVersion(), '-V, --version');
-  const commands = [logdumpCommand(io, done), verifyCommand(io, done), dumpCommand(io, done), replayCommand(io, done), statsCommand(io, done), queueCommand(io, done), cartridgeCommand(io, done), ...more.map((make) => make(io, done))];
+  const commands = [logdumpCommand(io, done), verifyCommand(io, done), dumpCommand(io, done), replayCommand(io, done), statsCommand(io, done), queueCommand(io, done), cartridgeCommand(io, done), replicateCommand(io, done), replicaCommand(io, done), ...more.map((make) => make(io, done))];
   const output = {
     writeOut: (s: string) => emitLines(s, io.out),
     writeErr: (s: string) => emitLines(s, io.err),

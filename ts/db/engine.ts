@@ -119,6 +119,17 @@ export class Engine implements WriteHost, ReadHost {
   closed = false;
   /** Set when the log's durable content is unknown: writes are refused until reopen. */
   poisoned: NorthstarError | null = null;
+  /**
+   * Replication's hold on this handle (ts/replication/): `writeFence` refuses
+   * the public write calls (a replica, a deposed primary: NotPrimary);
+   * `commitGate` runs after a commitAsync's record is durable and before it
+   * resolves (quorum mode waits there for the stream's acknowledgement);
+   * `logHold` is the log position retention must not drop records from (the
+   * first commit not yet published), or null.
+   */
+  writeFence: NorthstarError | null = null;
+  commitGate: ((txnId: number) => Promise<void>) | null = null;
+  logHold: (() => number | null) | null = null;
 
   constructor(path: string, file: DbFile, log: LogFile, meta: Meta, slot: number, opts: Options, k: Kernels, coord: Coordinator) {
     this.path = path;
@@ -241,8 +252,9 @@ export class Engine implements WriteHost, ReadHost {
   }
 
   /** Refuses writes after a failed sync or checkpoint, until reopen recovers. */
+  /** The public write calls' check: a poisoned handle, then replication's fence (a replica, a deposed primary). */
   checkWritable(): void {
-    const refused = this.writesRefused();
+    const refused = this.writesRefused() ?? this.writeFence;
     if (refused !== null) throw refused;
   }
 
@@ -290,6 +302,11 @@ export class Engine implements WriteHost, ReadHost {
 
   syncLogUpTo(position: number): Promise<void> {
     return syncLogUpTo(this, position);
+  }
+
+  afterCommit(txnId: number): Promise<number> | number {
+    const gate = this.commitGate;
+    return gate === null ? txnId : gate(txnId).then(() => txnId);
   }
 
   /**

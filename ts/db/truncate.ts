@@ -28,8 +28,11 @@ export function dropRetiredLog(e: Engine): void {
   const end = e.log.end;
   const latest = e.latest.txnId;
   let cut: LogCut | undefined;
+  // Records replication has not published yet stay (Engine.logHold).
+  const held = e.logHold?.() ?? null;
   for (const c of e.logCuts) {
     if (c.position <= e.log.base || c.position > e.durable.logTail || c.txnId > e.durable.txnId) continue;
+    if (held !== null && c.position > held) continue;
     if (latest - c.txnId >= keepTxns || end - c.position >= keepBytes) cut = c;
   }
   if (cut === undefined) return;

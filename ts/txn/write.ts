@@ -131,7 +131,7 @@ export class WriteTxn implements Disposable {
       return Promise.reject(err);
     }
     if (txnId < 0) return Promise.resolve(this.#host.latest.txnId);
-    return this.#host.syncLogUpTo(this.#host.latest.logEnd).then(() => txnId);
+    return this.#host.syncLogUpTo(this.#host.latest.logEnd).then(() => this.#host.afterCommit(txnId));
   }
 
   /** Discards every change. Safe to call after commit (no-op). */

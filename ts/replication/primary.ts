@@ -1,0 +1,360 @@
+// The primary's side of replication (spec/replication_v0.md §3):
+// startReplication publishes every commit of the database, in txn order, to
+// the JetStream stream, each with the stream's expected last sequence, so
+// that exactly one primary can append: a deposed primary's next publish
+// fails (wrong last sequence), and from then on its writes fail with
+// NotPrimary.
+//
+// What is published is each durable, visible commit's log record, read back
+// from the log: commits of every handle, thread and process of the database
+// (this handle follows them), never one a crash could still take back. The
+// publisher keeps up to `maxInFlight` publishes in flight, their expected
+// sequences known in advance (it is the only appender); a publish that times
+// out or meets a lost connection is sent again with the same message id,
+// which JetStream de-duplicates, until it is acknowledged.
+//
+// Modes: 'async' publishes after the local commit and nothing waits for it;
+// 'quorum' makes commitAsync() of this handle resolve only once the stream
+// has acknowledged the commit (stored on a majority of its replicas), or
+// reject with ReplicationUnavailable after `quorumTimeoutMs` (the commit
+// stands locally and is published when the cluster is back).
+
+import { randomBytes } from 'node:crypto';
+import type { Database } from '../db/database.js';
+import { listen, unlisten } from '../db/changes.js';
+import { engineOfDatabase } from '../db/internal.js';
+import type { Engine } from '../db/engine.js';
+import { NorthstarError } from '../errors.js';
+import { RECORD_TYPE_OFFSET, RecordType } from '../format/record.js';
+import { sameCommit } from './record.js';
+import { apiErrorCode, DB_HEADER, messageAt, openStream, streamEnd, TXN_HEADER, WRONG_LAST_SEQUENCE, type Stream, type StreamOptions } from './stream.js';
+
+export type ReplicationMode = 'async' | 'quorum';
+
+export interface ReplicationOptions extends StreamOptions {
+  /** 'async' (default): publish after the local commit; 'quorum': commitAsync() resolves once the stream has the commit. */
+  mode?: ReplicationMode;
+  /** In quorum mode, how long commitAsync() waits for the stream before ReplicationUnavailable (default 10 s). */
+  quorumTimeoutMs?: number;
+  /** Publishes awaiting their acknowledgement at once (default 256). */
+  maxInFlight?: number;
+}
+
+export interface ReplicationStats {
+  mode: ReplicationMode;
+  /** 'running'; 'deposed' once another primary appended to the stream (writes fail with NotPrimary); 'closed'. */
+  state: 'running' | 'deposed' | 'closed';
+  /** The last txn the stream has acknowledged. */
+  publishedTxn: number;
+  /** The stream sequence of that txn's message. */
+  streamSeq: number;
+  /** Commits visible locally and not yet acknowledged by the stream. */
+  pending: number;
+  /** The last publish error (cleared by the next success), or null. */
+  lastError: string | null;
+}
+
+export const DEFAULT_QUORUM_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_IN_FLIGHT = 256;
+/** How long a publish waits for its acknowledgement before it is sent again (ms). */
+const PUBLISH_TIMEOUT_MS = 5_000;
+/** Pause after a failed publish before the retry (ms). */
+const RETRY_PAUSE_MS = 250;
+/** Without a change watch (see db/changes.ts), how often the publisher looks for commits of other handles (ms). */
+const POLL_MS = 50;
+
+interface Outgoing {
+  txnId: number;
+  end: number;
+  bytes: Uint8Array;
+}
+
+export class Replication {
+  readonly mode: ReplicationMode;
+  private state: ReplicationStats['state'] = 'running';
+  private publishedTxn: number;
+  private streamSeq: number;
+  /** Log position of the first record not yet acknowledged. */
+  private nextPosition: number;
+  private lastError: string | null = null;
+  private pumping: Promise<void> | null = null;
+  private busy = false;
+  private again = false;
+  private readonly waiters: { txnId: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private readonly onCommit = (): void => this.kick();
+  private poll: NodeJS.Timeout | null = null;
+  private readonly quorumTimeoutMs: number;
+  private readonly maxInFlight: number;
+  /**
+   * This publisher's id in message ids (`<txn>.<epoch>`): JetStream drops a
+   * retried publish as a duplicate of this publisher's own, never of another
+   * primary's record of the same txn, whose expected sequence then fences it.
+   */
+  private readonly epoch = randomBytes(6).toString('hex');
+
+  private constructor(
+    private readonly db: Database,
+    private readonly e: Engine,
+    private readonly stream: Stream,
+    options: ReplicationOptions,
+    start: { txnId: number; seq: number; position: number },
+  ) {
+    this.mode = options.mode ?? 'async';
+    this.quorumTimeoutMs = options.quorumTimeoutMs ?? DEFAULT_QUORUM_TIMEOUT_MS;
+    this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.publishedTxn = start.txnId;
+    this.streamSeq = start.seq;
+    this.nextPosition = start.position;
+  }
+
+  /** Connects, checks that this database is the stream's primary (§3.1), and starts publishing. */
+  static async start(db: Database, options: ReplicationOptions): Promise<Replication> {
+    const mode = options.mode ?? 'async';
+    if (mode !== 'async' && mode !== 'quorum') throw new NorthstarError('InvalidArgument', `mode must be 'async' or 'quorum', got ${String(mode)}`);
+    const qt = options.quorumTimeoutMs ?? DEFAULT_QUORUM_TIMEOUT_MS;
+    if (typeof qt !== 'number' || !(qt > 0)) throw new NorthstarError('InvalidArgument', 'quorumTimeoutMs must be a positive number of milliseconds');
+    const mif = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    if (!Number.isInteger(mif) || mif < 1) throw new NorthstarError('InvalidArgument', 'maxInFlight must be a positive integer');
+    const e = engineOfDatabase(db);
+    if (e.commitGate !== null || e.logHold !== null) throw new NorthstarError('InvalidArgument', `${db.path} is already replicating (or is a replica)`);
+    const stream = await openStream(options);
+    try {
+      const start = await startPoint(db, e, stream);
+      const r = new Replication(db, e, stream, options, start);
+      r.install();
+      return r;
+    } catch (err) {
+      await stream.nc.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Resolves once commit `txnId` (and every one before it) is in the stream; NotPrimary if this primary was deposed first. */
+  flushed(txnId: number): Promise<void> {
+    if (txnId <= this.publishedTxn) return Promise.resolve();
+    if (this.state === 'deposed') return Promise.reject(this.notPrimary());
+    if (this.state === 'closed') return Promise.reject(new NorthstarError('Closed', 'replication is closed'));
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ txnId, resolve, reject });
+      this.kick();
+    });
+  }
+
+  stats(): ReplicationStats {
+    const visible = this.state === 'closed' ? this.publishedTxn : this.e.published.txnId;
+    return { mode: this.mode, state: this.state, publishedTxn: this.publishedTxn, streamSeq: this.streamSeq, pending: Math.max(0, visible - this.publishedTxn), lastError: this.lastError };
+  }
+
+  /** Publishes what is visible now, then stops and disconnects. The database stays open (and writable, unless deposed). */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'running') {
+      this.kick();
+      await this.pumping?.catch(() => {});
+    }
+    this.uninstall();
+    this.state = 'closed';
+    for (const w of this.waiters.splice(0)) w.reject(new NorthstarError('Closed', 'replication is closed'));
+    await this.stream.nc.close().catch(() => {});
+  }
+
+  // ---- hooks on the database handle ----
+
+  private install(): void {
+    const e = this.e;
+    e.logHold = () => (this.state === 'closed' ? null : this.nextPosition);
+    if (this.mode === 'quorum') e.commitGate = (txnId) => this.quorum(txnId);
+    this.db.on('commit', this.onCommit);
+    if (!listen(e, this.onCommit)) this.poll = setInterval(this.onCommit, POLL_MS).unref();
+    this.kick();
+  }
+
+  private uninstall(): void {
+    const e = this.e;
+    e.logHold = null;
+    e.commitGate = null;
+    this.db.off('commit', this.onCommit);
+    unlisten(e, this.onCommit);
+    if (this.poll !== null) clearInterval(this.poll);
+    this.poll = null;
+  }
+
+  /** commitAsync's gate in quorum mode: the stream has the commit, or ReplicationUnavailable after quorumTimeoutMs. */
+  private quorum(txnId: number): Promise<void> {
+    const flushed = this.flushed(txnId);
+    if (txnId <= this.publishedTxn) return flushed;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        reject(new NorthstarError('ReplicationUnavailable', `commit ${txnId} is durable here, but stream ${this.stream.name} has not acknowledged it in ${this.quorumTimeoutMs} ms${this.lastError ? `: ${this.lastError}` : ''}; it is published when the stream is back`));
+      }, this.quorumTimeoutMs);
+      flushed.then(
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+        (err: unknown) => {
+          clearTimeout(t);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  private notPrimary(): NorthstarError {
+    return new NorthstarError('NotPrimary', `${this.db.path}: another primary has appended to stream ${this.stream.name}; this database no longer publishes and refuses writes (reopen it as a replica)`);
+  }
+
+  // ---- publishing ----
+
+  /** Makes the pump run (again, if it is running). */
+  private kick(): void {
+    if (this.state !== 'running') return;
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    // Set before pump() runs: its first steps follow other handles' commits, whose events kick again.
+    this.busy = true;
+    this.pumping = this.pump().finally(() => {
+      this.busy = false;
+      this.pumping = null;
+      if (this.again && this.state === 'running') this.kick();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    do {
+      this.again = false;
+      const e = this.e;
+      if (e.closed) return;
+      void this.db.txnId; // follows other handles' commits
+      const visible = e.published.txnId;
+      while (this.publishedTxn < visible && this.state === 'running') {
+        const batch = this.readBatch(visible);
+        if (batch.length === 0) break;
+        await this.publishBatch(batch);
+      }
+    } while (this.again && this.state === 'running');
+  }
+
+  /** Up to maxInFlight commit records after the last acknowledged, up to txn `visible`, copied out of the log. */
+  private readBatch(visible: number): Outgoing[] {
+    const out: Outgoing[] = [];
+    const it = this.e.log.scan(this.nextPosition);
+    for (let s = it.next(); !s.done && out.length < this.maxInFlight; s = it.next()) {
+      const r = s.value;
+      if (r.txnId > visible) break;
+      const type = r.bytes[RECORD_TYPE_OFFSET]! | (r.bytes[RECORD_TYPE_OFFSET + 1]! << 8);
+      if (type !== RecordType.Commit || r.txnId <= this.publishedTxn) continue;
+      const expected = (out.length === 0 ? this.publishedTxn : out[out.length - 1]!.txnId) + 1;
+      if (r.txnId !== expected) throw new NorthstarError('Corrupt', `${this.e.log.path}: commit ${r.txnId} follows commit ${expected - 1} at position ${r.position}`);
+      out.push({ txnId: r.txnId, end: r.position + r.length, bytes: r.bytes.slice() });
+    }
+    return out;
+  }
+
+  /**
+   * Publishes `batch` in order, all in flight at once, each expecting the
+   * stream's last sequence to be the one before it; settles when every one is
+   * acknowledged (retrying the unacknowledged rest with the same message ids)
+   * or this primary is deposed.
+   */
+  private async publishBatch(batch: Outgoing[]): Promise<void> {
+    let from = 0;
+    while (from < batch.length && this.state === 'running') {
+      const base = this.streamSeq;
+      const sends = batch.slice(from).map((m, i) => {
+        const h = this.stream.headers();
+        h.set(TXN_HEADER, String(m.txnId));
+        h.set(DB_HEADER, String(this.e.log.dbId));
+        return this.stream.js.publish(this.stream.subject, m.bytes, { msgID: `${m.txnId}.${this.epoch}`, expect: { lastSequence: base + i }, headers: h, timeout: PUBLISH_TIMEOUT_MS });
+      });
+      let failed: unknown = null;
+      for (let i = 0; i < sends.length; i++) {
+        try {
+          const ack = await sends[i]!;
+          if (failed !== null) continue;
+          const m = batch[from]!;
+          this.acknowledged(m, ack.seq);
+          from++;
+        } catch (err) {
+          failed ??= err;
+        }
+      }
+      if (failed !== null) {
+        if (apiErrorCode(failed) === WRONG_LAST_SEQUENCE) {
+          this.depose();
+          return;
+        }
+        this.lastError = (failed as Error).message;
+        await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
+      }
+    }
+  }
+
+  private acknowledged(m: Outgoing, seq: number): void {
+    this.publishedTxn = m.txnId;
+    this.streamSeq = seq;
+    this.nextPosition = m.end;
+    this.lastError = null;
+    if (this.waiters.length === 0) return;
+    const due = this.waiters.filter((w) => w.txnId <= m.txnId);
+    if (due.length === 0) return;
+    this.waiters.splice(0, this.waiters.length, ...this.waiters.filter((w) => w.txnId > m.txnId));
+    for (const w of due) w.resolve();
+  }
+
+  private depose(): void {
+    this.state = 'deposed';
+    const err = this.notPrimary();
+    this.lastError = err.message;
+    // New writes are refused; a commitAsync already past the fence meets the gate, which rejects with NotPrimary.
+    this.e.writeFence = err;
+    for (const w of this.waiters.splice(0)) w.reject(err);
+  }
+}
+
+/**
+ * Where publishing starts (spec §3.1): the stream must not be ahead of the
+ * database (else another primary wrote: NotPrimary), its last record must be
+ * this database's record of that txn (else the two diverged: NotPrimary), and
+ * the log must still hold the first commit to publish (else
+ * SnapshotNotFound: the database has history the stream never got and the
+ * log no longer has).
+ */
+async function startPoint(db: Database, e: Engine, s: Stream): Promise<{ txnId: number; seq: number; position: number }> {
+  const end = await streamEnd(s);
+  const latest = db.txnId;
+  if (end.lastTxn > latest) {
+    throw new NorthstarError('NotPrimary', `stream ${s.name} holds commits up to txn ${end.lastTxn}, ${db.path} only up to ${latest}: another primary has written; open this database as a replica`);
+  }
+  let position: number | null = null;
+  let last: Uint8Array | null = null;
+  const it = e.log.scan(e.log.base);
+  for (let r = it.next(); !r.done; r = it.next()) {
+    const type = r.value.bytes[RECORD_TYPE_OFFSET]! | (r.value.bytes[RECORD_TYPE_OFFSET + 1]! << 8);
+    if (type !== RecordType.Commit) continue;
+    if (r.value.txnId === end.lastTxn) last = r.value.bytes.slice();
+    if (r.value.txnId > end.lastTxn) {
+      if (r.value.txnId !== end.lastTxn + 1) break;
+      position = r.value.position;
+      break;
+    }
+  }
+  if (end.lastTxn > 0 && last !== null) {
+    const m = await messageAt(s, end.lastSeq);
+    if (!sameCommit(m.data, last, end.lastTxn, e.pager.kernels)) {
+      throw new NorthstarError('NotPrimary', `stream ${s.name}'s txn ${end.lastTxn} is not ${db.path}'s: the two have diverged; open this database as a replica of the stream`);
+    }
+  }
+  if (position === null) {
+    if (latest === end.lastTxn) position = e.log.end;
+    else throw new NorthstarError('SnapshotNotFound', `${e.log.path} no longer holds commit ${end.lastTxn + 1}, the first stream ${s.name} lacks: start from a stream that has this database's history`);
+  }
+  return { txnId: end.lastTxn, seq: end.lastSeq, position };
+}
+
+/** Publishes `db`'s commits to a JetStream stream (spec/replication_v0.md §3); see ReplicationOptions. */
+export function startReplication(db: Database, options: ReplicationOptions): Promise<Replication> {
+  return Replication.start(db, options);
+}
