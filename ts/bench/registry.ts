@@ -11,6 +11,7 @@ import { logBenchmarks } from './suites/log.js';
 import { btreeBenchmarks } from './suites/btree.js';
 import { macroBenchmarks } from './suites/macro.js';
 import { cartridgeBenchmarks } from './suites/cartridge.js';
+import { replicationBenchmarks } from './suites/replication.js';
 import { queueBenchmarks, queueDoneBenchmarks } from './suites/queue.js';
 import { mvccBenchmarks } from './suites/mvcc.js';
 import { pagerBenchmarks } from './suites/pager.js';
@@ -197,6 +198,7 @@ export function allBenchmarks(): Benchmark[] {
     ...queueBenchmarks(),
     ...queueDoneBenchmarks(),
     ...cartridgeBenchmarks(),
+    ...replicationBenchmarks(),
     ...hardeningBenchmarks(),
     ...concurrencyBenchmarks(),
   ];

@@ -17,6 +17,7 @@ import { goldenSuite } from './golden.js';
 import { concurrencySuite } from './concurrency.js';
 import { concurrencyMultiSuite } from './concurrencymulti.js';
 import { queueCrashSuite } from './queuecrash.js';
+import { replicaKillSuite } from './replkill.js';
 
 export interface SuiteOptions {
   /** The full run (`npm run hardening`); false for the bounded version `npm test` runs. */
@@ -40,3 +41,5 @@ export const suites: HardeningSuite[] = [crashSuite, crashMultiSuite, powerlossS
 suites.push(corruptionSuite, fuzzSuite, cargoFuzzSuite, goldenSuite, concurrencySuite, concurrencyMultiSuite);
 // Issue #15: the task queue's agents SIGKILLed at random and at named windows.
 suites.push(queueCrashSuite);
+// Issue #18: a replica SIGKILLed at random points while the primary writes, against a real NATS cluster.
+suites.push(replicaKillSuite);

@@ -27,7 +27,8 @@ import type { Engine } from '../db/engine.js';
 import { NorthstarError } from '../errors.js';
 import { RECORD_TYPE_OFFSET, RecordType } from '../format/record.js';
 import { sameCommit } from './record.js';
-import { apiErrorCode, DB_HEADER, messageAt, openStream, streamEnd, TXN_HEADER, WRONG_LAST_SEQUENCE, type Stream, type StreamOptions } from './stream.js';
+import { snapshotHash } from './hash.js';
+import { apiErrorCode, CHECKPOINT_HEADER, DB_HEADER, STATE_HASH_HEADER, messageAt, openStream, streamEnd, TXN_HEADER, WRONG_LAST_SEQUENCE, type Stream, type StreamOptions } from './stream.js';
 
 export type ReplicationMode = 'async' | 'quorum';
 
@@ -38,6 +39,8 @@ export interface ReplicationOptions extends StreamOptions {
   quorumTimeoutMs?: number;
   /** Publishes awaiting their acknowledgement at once (default 256). */
   maxInFlight?: number;
+  /** Every this many txns, a state-hash checkpoint replicas verify (default 10,000; 0: none). */
+  hashEveryTxns?: number;
 }
 
 export interface ReplicationStats {
@@ -56,6 +59,7 @@ export interface ReplicationStats {
 
 export const DEFAULT_QUORUM_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_IN_FLIGHT = 256;
+export const DEFAULT_HASH_EVERY_TXNS = 10_000;
 /** How long a publish waits for its acknowledgement before it is sent again (ms). */
 const PUBLISH_TIMEOUT_MS = 5_000;
 /** Pause after a failed publish before the retry (ms). */
@@ -67,6 +71,8 @@ interface Outgoing {
   txnId: number;
   end: number;
   bytes: Uint8Array;
+  /** `<txn>:<hash>` of an earlier checkpoint, carried by this message (kept for its retries). */
+  stateHash: string | null;
 }
 
 export class Replication {
@@ -85,6 +91,9 @@ export class Replication {
   private poll: NodeJS.Timeout | null = null;
   private readonly quorumTimeoutMs: number;
   private readonly maxInFlight: number;
+  private readonly hashEveryTxns: number;
+  /** A checkpoint's `<txn>:<hash>` computed and not yet given to a message. */
+  private stateHash: string | null = null;
   /**
    * This publisher's id in message ids (`<txn>.<epoch>`): JetStream drops a
    * retried publish as a duplicate of this publisher's own, never of another
@@ -102,6 +111,7 @@ export class Replication {
     this.mode = options.mode ?? 'async';
     this.quorumTimeoutMs = options.quorumTimeoutMs ?? DEFAULT_QUORUM_TIMEOUT_MS;
     this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.hashEveryTxns = options.hashEveryTxns ?? DEFAULT_HASH_EVERY_TXNS;
     this.publishedTxn = start.txnId;
     this.streamSeq = start.seq;
     this.nextPosition = start.position;
@@ -115,6 +125,8 @@ export class Replication {
     if (typeof qt !== 'number' || !(qt > 0)) throw new NorthstarError('InvalidArgument', 'quorumTimeoutMs must be a positive number of milliseconds');
     const mif = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     if (!Number.isInteger(mif) || mif < 1) throw new NorthstarError('InvalidArgument', 'maxInFlight must be a positive integer');
+    const every = options.hashEveryTxns ?? DEFAULT_HASH_EVERY_TXNS;
+    if (!Number.isInteger(every) || every < 0) throw new NorthstarError('InvalidArgument', 'hashEveryTxns must be a non-negative integer');
     const e = engineOfDatabase(db);
     if (e.commitGate !== null || e.logHold !== null) throw new NorthstarError('InvalidArgument', `${db.path} is already replicating (or is a replica)`);
     const stream = await openStream(options);
@@ -248,7 +260,8 @@ export class Replication {
       if (type !== RecordType.Commit || r.txnId <= this.publishedTxn) continue;
       const expected = (out.length === 0 ? this.publishedTxn : out[out.length - 1]!.txnId) + 1;
       if (r.txnId !== expected) throw new NorthstarError('Corrupt', `${this.e.log.path}: commit ${r.txnId} follows commit ${expected - 1} at position ${r.position}`);
-      out.push({ txnId: r.txnId, end: r.position + r.length, bytes: r.bytes.slice() });
+      out.push({ txnId: r.txnId, end: r.position + r.length, bytes: r.bytes.slice(), stateHash: this.stateHash });
+      this.stateHash = null;
     }
     return out;
   }
@@ -267,6 +280,8 @@ export class Replication {
         const h = this.stream.headers();
         h.set(TXN_HEADER, String(m.txnId));
         h.set(DB_HEADER, String(this.e.log.dbId));
+        if (this.hashEveryTxns > 0 && m.txnId % this.hashEveryTxns === 0) h.set(CHECKPOINT_HEADER, '1');
+        if (m.stateHash !== null) h.set(STATE_HASH_HEADER, m.stateHash);
         return this.stream.js.publish(this.stream.subject, m.bytes, { msgID: `${m.txnId}.${this.epoch}`, expect: { lastSequence: base + i }, headers: h, timeout: PUBLISH_TIMEOUT_MS });
       });
       let failed: unknown = null;
@@ -297,6 +312,15 @@ export class Replication {
     this.streamSeq = seq;
     this.nextPosition = m.end;
     this.lastError = null;
+    if (this.hashEveryTxns > 0 && m.txnId % this.hashEveryTxns === 0) {
+      // The checkpoint's hash, from the snapshot at it (still in the history: just committed), for a later message.
+      void snapshotHash(this.db, m.txnId).then(
+        (h) => {
+          if (h !== null) this.stateHash = `${m.txnId}:${h}`;
+        },
+        () => {},
+      );
+    }
     if (this.waiters.length === 0) return;
     const due = this.waiters.filter((w) => w.txnId <= m.txnId);
     if (due.length === 0) return;

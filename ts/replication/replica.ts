@@ -12,6 +12,7 @@
 // the next txn stops the replica (a gap: its lastError says so) rather than
 // apply out of order.
 
+import { EventEmitter } from 'node:events';
 import { open } from '../db/database.js';
 import type { Database } from '../db/database.js';
 import type { OpenOptions } from '../db/options.js';
@@ -20,9 +21,10 @@ import type { Engine } from '../db/engine.js';
 import { beginWriteAsync } from '../db/writer.js';
 import { NorthstarError } from '../errors.js';
 import { commitOps } from './record.js';
+import { snapshotHash } from './hash.js';
 import type { ReadTxn } from '../txn/read.js';
 import type { BeginReadOptions } from '../db/options.js';
-import { openStream, seqAfterTxn, streamEnd, TXN_HEADER, txnAt, txnOf, type Stream, type StreamOptions } from './stream.js';
+import { CHECKPOINT_HEADER, openStream, seqAfterTxn, STATE_HASH_HEADER, streamEnd, TXN_HEADER, txnAt, txnOf, type Stream, type StreamOptions } from './stream.js';
 import { Replication, type ReplicationMode, type ReplicationOptions } from './primary.js';
 
 export interface ReplicaOptions extends StreamOptions {
@@ -44,15 +46,20 @@ export interface ReplicaStats {
   /** Its stream sequence. */
   appliedSeq: number;
   lag: ReplicaLag;
-  /** Why following stopped (a gap, a damaged record, a failed commit), or the last connection error; null when none. */
+  /** Why following stopped (a gap, a damaged record, a failed commit, a state hash that differs from the primary's), or null. */
   lastError: string | null;
+  /** State-hash checkpoints compared with the primary's and equal (§4.4). */
+  hashChecks: number;
+  /** The last checkpoint txn verified, or 0. */
+  verifiedTxn: number;
 }
 
 interface ConsumerLike {
   stop(): void;
 }
 
-export class Replica {
+/** The events a Replica emits: 'applied' (txnId) once each commit it applied is durable and visible here. */
+export class Replica extends EventEmitter {
   private state: ReplicaStats['state'] = 'following';
   private appliedTxn: number;
   private appliedSeq = 0;
@@ -65,6 +72,11 @@ export class Replica {
   /** The last applied commit's promise (durable when it resolves). */
   private lastCommit: Promise<unknown> = Promise.resolve();
   private readonly seqWaiters: { seq: number; resolve: () => void }[] = [];
+  /** Checkpoint hashes (§4.4), by txn: this replica's, and the primary's, until the two meet. */
+  private readonly ownHashes = new Map<number, string>();
+  private readonly primaryHashes = new Map<number, string>();
+  private hashChecks = 0;
+  private verifiedTxn = 0;
 
   private constructor(
     readonly db: Database,
@@ -72,6 +84,7 @@ export class Replica {
     private readonly stream: Stream,
     private readonly options: ReplicaOptions,
   ) {
+    super();
     this.appliedTxn = db.txnId;
   }
 
@@ -112,7 +125,7 @@ export class Replica {
   }
 
   stats(): ReplicaStats {
-    return { state: this.state, appliedTxn: this.appliedTxn, appliedSeq: this.appliedSeq, lag: this.lag(), lastError: this.lastError };
+    return { state: this.state, appliedTxn: this.appliedTxn, appliedSeq: this.appliedSeq, lag: this.lag(), lastError: this.lastError, hashChecks: this.hashChecks, verifiedTxn: this.verifiedTxn };
   }
 
   /**
@@ -184,7 +197,9 @@ export class Replica {
           if (txn <= this.appliedTxn) continue; // applied already (a redelivery after a reconnect)
           if (txn !== this.appliedTxn + 1) throw new NorthstarError('Corrupt', `stream ${this.stream.name}: txn ${txn} at sequence ${m.seq} after txn ${this.appliedTxn}: a gap`);
           this.waitingSinceMs = m.info.pending > 0 ? Math.floor(m.info.timestampNanos / 1e6) : null;
-          await this.apply(txn, m.data);
+          const theirs = m.headers?.get(STATE_HASH_HEADER);
+          if (theirs) this.primaryHash(theirs);
+          await this.apply(txn, m.data, m.headers?.get(CHECKPOINT_HEADER) === '1');
           this.appliedTxn = txn;
           this.appliedSeq = m.seq;
           this.wakeSeqWaiters();
@@ -232,7 +247,7 @@ export class Replica {
    * Applies one commit record as the next commit here (same txn id): the
    * record is checked (checksums, type, txn) before anything is written.
    */
-  private async apply(txn: number, bytes: Uint8Array): Promise<void> {
+  private async apply(txn: number, bytes: Uint8Array, checkpoint: boolean): Promise<void> {
     const ops = commitOps(bytes, txn, this.e.pager.kernels);
     const w = await beginWriteAsync(this.e, Infinity, undefined);
     try {
@@ -246,11 +261,53 @@ export class Replica {
       throw err;
     }
     const committed = w.commitAsync();
-    this.lastCommit = committed.catch((err: unknown) => {
-      this.lastError = `commit of txn ${txn} failed: ${(err as Error).message}`;
-      this.state = 'stopped';
-      this.consumer?.stop();
-    });
+    this.lastCommit = committed.then(
+      () => {
+        this.emit('applied', txn);
+        if (checkpoint) void snapshotHash(this.db, txn).then((h) => h !== null && this.compareHashes(txn, h, null), () => {});
+      },
+      (err: unknown) => {
+        this.lastError = `commit of txn ${txn} failed: ${(err as Error).message}`;
+        this.state = 'stopped';
+        this.consumer?.stop();
+      },
+    );
+  }
+
+  // ---- state-hash checkpoints (§4.4) ----
+
+  /** The primary's `<txn>:<hash>` header. */
+  private primaryHash(header: string): void {
+    const at = header.indexOf(':');
+    const txn = Number(header.slice(0, at));
+    if (at > 0 && Number.isSafeInteger(txn)) this.compareHashes(txn, null, header.slice(at + 1));
+  }
+
+  /**
+   * Records one side's hash of checkpoint `txn`; once both are known they are
+   * compared: equal counts a check; different stops the replica (its state is
+   * not the primary's at that txn: lastError says so), and reads go on.
+   */
+  private compareHashes(txn: number, own: string | null, theirs: string | null): void {
+    if (own !== null) this.ownHashes.set(txn, own);
+    if (theirs !== null) this.primaryHashes.set(txn, theirs);
+    const a = this.ownHashes.get(txn);
+    const b = this.primaryHashes.get(txn);
+    if (a === undefined || b === undefined) {
+      // A side whose other never comes (its snapshot left the history first) is dropped after 16 more.
+      for (const m of [this.ownHashes, this.primaryHashes]) if (m.size > 16) m.delete(m.keys().next().value!);
+      return;
+    }
+    this.ownHashes.delete(txn);
+    this.primaryHashes.delete(txn);
+    if (a === b) {
+      this.hashChecks++;
+      this.verifiedTxn = Math.max(this.verifiedTxn, txn);
+      return;
+    }
+    this.lastError = `state hash at txn ${txn} is ${a} here, ${b} on the primary: this replica has diverged (stopped following)`;
+    this.state = 'stopped';
+    this.consumer?.stop();
   }
 }
 

@@ -17,6 +17,10 @@ import { NorthstarError } from '../errors.js';
 export const TXN_HEADER = 'Northstar-Txn';
 /** Header carrying the primary's database id (decimal): which database wrote the record. */
 export const DB_HEADER = 'Northstar-Db';
+/** Header on the message of a checkpoint txn (txn % hashEveryTxns = 0): both sides hash their snapshot at it. */
+export const CHECKPOINT_HEADER = 'Northstar-Checkpoint';
+/** Header `<txn>:<hash>`: the primary's state hash at an earlier checkpoint txn, on a later message. */
+export const STATE_HASH_HEADER = 'Northstar-State-Hash';
 /** JetStream's error code for a publish whose expected last sequence is not the stream's: another primary appended. */
 export const WRONG_LAST_SEQUENCE = 10071;
 
