@@ -18,7 +18,7 @@ export type { MemTable } from './log/memtable.js';
 export type { LogCommit, LogOp } from './log/commit.js';
 export { openQueue, Queue, QueueWorker, DEFAULT_LEASE_MS, DEFAULT_QUEUE_MAX_ATTEMPTS, DEFAULT_QUEUE_MAX_BATCH, DEFAULT_QUEUE_MAX_FINISHED, DEFAULT_QUEUE_MAX_PAYLOAD_BYTES, DEFAULT_QUEUE_RETENTION_MS, DEFAULT_RETRY_DELAY_MS } from './queue/index.js';
 export type { QueueOptions, ClaimedTask, TaskInfo, ClaimOptions, QueueStats, PurgeOptions, ListOptions, EnqueueSpec, ClaimRef, TaskStateName, QueueVerifyReport, WorkOptions, WorkHandler } from './queue/index.js';
-export { startReplication, Replication, openReplica, Replica, DEFAULT_QUORUM_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_HASH_EVERY_TXNS, DEFAULT_STREAM_REPLICAS, DEFAULT_STREAM_MAX_BYTES, DEFAULT_CONNECT_TIMEOUT_MS } from './replication/index.js';
+export { startReplication, Replication, openReplica, Replica, DEFAULT_QUORUM_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_HASH_EVERY_TXNS, DEFAULT_SNAPSHOT_EVERY_TXNS, DEFAULT_KEEP_SNAPSHOTS, DEFAULT_STREAM_REPLICAS, DEFAULT_STREAM_MAX_BYTES, DEFAULT_CONNECT_TIMEOUT_MS } from './replication/index.js';
 export type { ReplicationOptions, ReplicationStats, ReplicationMode, ReplicaOptions, ReplicaLag, ReplicaStats, StreamOptions } from './replication/index.js';
 export { openCartridge, CartridgeService, DEFAULT_CARTRIDGE_DELTA_ENTRIES, DEFAULT_CARTRIDGE_EVERY_COMMITS } from './cartridge/serve.js';
 export type { OpenCartridgeOptions, CartridgeInfo, CartridgeState, ReadyTask } from './cartridge/serve.js';

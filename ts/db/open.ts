@@ -175,7 +175,7 @@ function start(e: Engine, locked: boolean): void {
  * log, so recovery replays every record. Otherwise open refuses, changing
  * nothing (spec §8.6 lists every path that removes or shortens a file).
  */
-function create(abs: string, logPath: string, opts: Options, lockTimeoutMs: number): void {
+function create(abs: string, logPath: string, opts: Options, lockTimeoutMs: number, startTxnId = 0): void {
   const files = opts.fs;
   const lock = files === nodeFileSystem ? new DirLock(`${abs}.lock.create`) : null;
   if (lock !== null && !lock.acquire(lockTimeoutMs)) throw lockBusy(lockTimeoutMs, `${abs}: another process kept creating the database`);
@@ -184,6 +184,7 @@ function create(abs: string, logPath: string, opts: Options, lockTimeoutMs: numb
     const dbId = files.exists(logPath) ? dbIdToRebuildFrom(abs, logPath, files) : newLog(logPath, opts);
     const first = emptyMeta(opts.pageSize, dbId);
     first.logTail = LOG_HEADER_SIZE;
+    first.txnId = startTxnId;
     const image = new Uint8Array(opts.pageSize * 2);
     image.set(encodeMeta(first, META_PAGE_A, kernels), 0);
     image.set(encodeMeta(first, META_PAGE_B, kernels), opts.pageSize);
@@ -191,6 +192,20 @@ function create(abs: string, logPath: string, opts: Options, lockTimeoutMs: numb
   } finally {
     lock?.release();
   }
+}
+
+/**
+ * Creates the files of a new, empty database whose state is that of txn
+ * `txnId` (its next commit is txn + 1; no snapshot before it exists), for a
+ * replica bootstrapped from a snapshot (spec/replication_v0.md §4.5).
+ * InvalidArgument when the data file or the log already exists: nothing is
+ * touched.
+ */
+export function createEmptyAt(abs: string, opts: Options, txnId: number): void {
+  const logPath = `${abs}.log`;
+  if (opts.fs.exists(abs) || opts.fs.exists(logPath)) throw new NorthstarError('InvalidArgument', `${abs} already exists: a database is created at a txn only when it is new`, { path: abs });
+  if (!Number.isSafeInteger(txnId) || txnId < 0) throw new NorthstarError('InvalidArgument', `txnId must be a non-negative integer, got ${String(txnId)}`);
+  create(abs, logPath, opts, 30_000, txnId);
 }
 
 /** Creates an empty log for a new database; returns the new database id. */

@@ -28,7 +28,8 @@ import { NorthstarError } from '../errors.js';
 import { RECORD_TYPE_OFFSET, RecordType } from '../format/record.js';
 import { sameCommit } from './record.js';
 import { snapshotHash } from './hash.js';
-import { apiErrorCode, CHECKPOINT_HEADER, DB_HEADER, STATE_HASH_HEADER, messageAt, openStream, streamEnd, TXN_HEADER, WRONG_LAST_SEQUENCE, type Stream, type StreamOptions } from './stream.js';
+import { listSnapshots, putSnapshot, snapshotBucket } from './snapshot.js';
+import { apiErrorCode, CHECKPOINT_HEADER, DEFAULT_STREAM_REPLICAS, DB_HEADER, STATE_HASH_HEADER, messageAt, openStream, streamEnd, TXN_HEADER, WRONG_LAST_SEQUENCE, type Stream, type StreamOptions } from './stream.js';
 
 export type ReplicationMode = 'async' | 'quorum';
 
@@ -41,6 +42,10 @@ export interface ReplicationOptions extends StreamOptions {
   maxInFlight?: number;
   /** Every this many txns, a state-hash checkpoint replicas verify (default 10,000; 0: none). */
   hashEveryTxns?: number;
+  /** Every this many txns, a snapshot in the stream's object store for new replicas to start from (default 100,000; 0: none). */
+  snapshotEveryTxns?: number;
+  /** Snapshots kept (default 2); the stream is trimmed up to the oldest kept. */
+  keepSnapshots?: number;
 }
 
 export interface ReplicationStats {
@@ -53,13 +58,18 @@ export interface ReplicationStats {
   streamSeq: number;
   /** Commits visible locally and not yet acknowledged by the stream. */
   pending: number;
-  /** The last publish error (cleared by the next success), or null. */
+  /** The last publish or snapshot error (cleared by the next successful publish), or null. */
   lastError: string | null;
+  /** Snapshots this publisher stored, and the txn of the last (0: none). */
+  snapshots: number;
+  lastSnapshotTxn: number;
 }
 
 export const DEFAULT_QUORUM_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_IN_FLIGHT = 256;
 export const DEFAULT_HASH_EVERY_TXNS = 10_000;
+export const DEFAULT_SNAPSHOT_EVERY_TXNS = 100_000;
+export const DEFAULT_KEEP_SNAPSHOTS = 2;
 /** How long a publish waits for its acknowledgement before it is sent again (ms). */
 const PUBLISH_TIMEOUT_MS = 5_000;
 /** Pause after a failed publish before the retry (ms). */
@@ -92,6 +102,15 @@ export class Replication {
   private readonly quorumTimeoutMs: number;
   private readonly maxInFlight: number;
   private readonly hashEveryTxns: number;
+  private readonly snapshotEveryTxns: number;
+  private readonly keepSnapshots: number;
+  private readonly replicas: number;
+  /** The snapshot being stored, if one is, and the one due after it. */
+  private snapshotting: Promise<void> | null = null;
+  private dueSnapshot: { txnId: number; seq: number } | null = null;
+  /** Snapshots stored by this publisher, and the last error storing one (stats). */
+  private snapshots = 0;
+  private lastSnapshotTxn = 0;
   /** A checkpoint's `<txn>:<hash>` computed and not yet given to a message. */
   private stateHash: string | null = null;
   /**
@@ -112,6 +131,9 @@ export class Replication {
     this.quorumTimeoutMs = options.quorumTimeoutMs ?? DEFAULT_QUORUM_TIMEOUT_MS;
     this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.hashEveryTxns = options.hashEveryTxns ?? DEFAULT_HASH_EVERY_TXNS;
+    this.snapshotEveryTxns = options.snapshotEveryTxns ?? DEFAULT_SNAPSHOT_EVERY_TXNS;
+    this.keepSnapshots = options.keepSnapshots ?? DEFAULT_KEEP_SNAPSHOTS;
+    this.replicas = options.replicas ?? DEFAULT_STREAM_REPLICAS;
     this.publishedTxn = start.txnId;
     this.streamSeq = start.seq;
     this.nextPosition = start.position;
@@ -127,6 +149,10 @@ export class Replication {
     if (!Number.isInteger(mif) || mif < 1) throw new NorthstarError('InvalidArgument', 'maxInFlight must be a positive integer');
     const every = options.hashEveryTxns ?? DEFAULT_HASH_EVERY_TXNS;
     if (!Number.isInteger(every) || every < 0) throw new NorthstarError('InvalidArgument', 'hashEveryTxns must be a non-negative integer');
+    const snapEvery = options.snapshotEveryTxns ?? DEFAULT_SNAPSHOT_EVERY_TXNS;
+    if (!Number.isInteger(snapEvery) || snapEvery < 0) throw new NorthstarError('InvalidArgument', 'snapshotEveryTxns must be a non-negative integer');
+    const keep = options.keepSnapshots ?? DEFAULT_KEEP_SNAPSHOTS;
+    if (!Number.isInteger(keep) || keep < 1) throw new NorthstarError('InvalidArgument', 'keepSnapshots must be a positive integer');
     const e = engineOfDatabase(db);
     if (e.commitGate !== null || e.logHold !== null) throw new NorthstarError('InvalidArgument', `${db.path} is already replicating (or is a replica)`);
     const stream = await openStream(options);
@@ -154,7 +180,7 @@ export class Replication {
 
   stats(): ReplicationStats {
     const visible = this.state === 'closed' ? this.publishedTxn : this.e.published.txnId;
-    return { mode: this.mode, state: this.state, publishedTxn: this.publishedTxn, streamSeq: this.streamSeq, pending: Math.max(0, visible - this.publishedTxn), lastError: this.lastError };
+    return { mode: this.mode, state: this.state, publishedTxn: this.publishedTxn, streamSeq: this.streamSeq, pending: Math.max(0, visible - this.publishedTxn), lastError: this.lastError, snapshots: this.snapshots, lastSnapshotTxn: this.lastSnapshotTxn };
   }
 
   /** Publishes what is visible now, then stops and disconnects. The database stays open (and writable, unless deposed). */
@@ -164,6 +190,8 @@ export class Replication {
       this.kick();
       await this.pumping?.catch(() => {});
     }
+    this.dueSnapshot = null;
+    await this.snapshotting;
     this.uninstall();
     this.state = 'closed';
     for (const w of this.waiters.splice(0)) w.reject(new NorthstarError('Closed', 'replication is closed'));
@@ -312,6 +340,11 @@ export class Replication {
     this.streamSeq = seq;
     this.nextPosition = m.end;
     this.lastError = null;
+    if (this.snapshotEveryTxns > 0 && m.txnId % this.snapshotEveryTxns === 0) {
+      // One at a time; one falling due meanwhile runs after it (the latest only).
+      this.dueSnapshot = { txnId: m.txnId, seq };
+      if (this.snapshotting === null) this.nextSnapshot();
+    }
     if (this.hashEveryTxns > 0 && m.txnId % this.hashEveryTxns === 0) {
       // The checkpoint's hash, from the snapshot at it (still in the history: just committed), for a later message.
       void snapshotHash(this.db, m.txnId).then(
@@ -326,6 +359,38 @@ export class Replication {
     if (due.length === 0) return;
     this.waiters.splice(0, this.waiters.length, ...this.waiters.filter((w) => w.txnId > m.txnId));
     for (const w of due) w.resolve();
+  }
+
+  private nextSnapshot(): void {
+    const due = this.dueSnapshot;
+    if (due === null || this.state === 'closed') return;
+    this.dueSnapshot = null;
+    this.snapshotting = this.snapshot(due.txnId, due.seq).finally(() => {
+      this.snapshotting = null;
+      this.nextSnapshot();
+    });
+  }
+
+  /**
+   * Stores the snapshot at txn `txnId` (stream sequence `seq`), then keeps
+   * only the newest keepSnapshots and trims the stream up to the oldest kept
+   * (its own message stays, so the stream is never empty). A failure is
+   * reported in lastError and retried at the next snapshot txn.
+   */
+  private async snapshot(txnId: number, seq: number): Promise<void> {
+    try {
+      const bucket = (await snapshotBucket(this.stream, { replicas: this.replicas }))!;
+      const stored = await putSnapshot(bucket, this.db, txnId, seq);
+      if (stored === null) return;
+      this.snapshots++;
+      this.lastSnapshotTxn = txnId;
+      const all = await listSnapshots(bucket);
+      const kept = all.slice(-this.keepSnapshots);
+      for (const old of all.slice(0, all.length - kept.length)) await bucket.delete(old.name);
+      if (kept.length > 0) await this.stream.jsm.streams.purge(this.stream.name, { seq: kept[0]!.seq });
+    } catch (err) {
+      this.lastError = `snapshot at txn ${txnId}: ${(err as Error).message}`;
+    }
   }
 
   private depose(): void {

@@ -13,7 +13,12 @@
 // apply out of order.
 
 import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
 import { open } from '../db/database.js';
+import { createEmptyAt, databasePath } from '../db/open.js';
+import { checkOptions } from '../db/options.js';
+import { MAX_PAYLOAD_CEILING } from '../format/record.js';
+import { listSnapshots, loadSnapshot, snapshotBucket } from './snapshot.js';
 import type { Database } from '../db/database.js';
 import type { OpenOptions } from '../db/options.js';
 import { engineOfDatabase } from '../db/internal.js';
@@ -89,6 +94,7 @@ export class Replica extends EventEmitter {
   }
 
   static async open(path: string, options: ReplicaOptions): Promise<Replica> {
+    await bootstrap(path, options);
     const db = open(path, options.db);
     const e = engineOfDatabase(db);
     e.writeFence = new NorthstarError('NotPrimary', `${path} is a replica of stream ${options.stream}: writes come from the stream (promote() to accept them)`);
@@ -199,6 +205,7 @@ export class Replica extends EventEmitter {
           this.waitingSinceMs = m.info.pending > 0 ? Math.floor(m.info.timestampNanos / 1e6) : null;
           const theirs = m.headers?.get(STATE_HASH_HEADER);
           if (theirs) this.primaryHash(theirs);
+          if (this.state !== 'following') break; // the primary's hash showed this replica diverged
           await this.apply(txn, m.data, m.headers?.get(CHECKPOINT_HEADER) === '1');
           this.appliedTxn = txn;
           this.appliedSeq = m.seq;
@@ -308,6 +315,49 @@ export class Replica extends EventEmitter {
     this.lastError = `state hash at txn ${txn} is ${a} here, ${b} on the primary: this replica has diverged (stopped following)`;
     this.state = 'stopped';
     this.consumer?.stop();
+  }
+}
+
+/**
+ * A replica that does not exist yet starts from the newest snapshot of the
+ * stream's bucket, when there is one (§4.5): the database is created empty
+ * at the snapshot's txn − 1 and the snapshot loaded as its txn, checked
+ * against its trailer's entry count and state hash. The files are made here,
+ * so a failed bootstrap removes them, and only them.
+ */
+async function bootstrap(path: string, options: ReplicaOptions): Promise<void> {
+  const abs = databasePath(path);
+  const opts = checkOptions(options.db ?? {});
+  if (opts.fs.exists(abs) || opts.fs.exists(`${abs}.log`)) return;
+  const stream = await openStream(options);
+  try {
+    const bucket = await snapshotBucket(stream, null);
+    const newest = bucket === null ? undefined : (await listSnapshots(bucket)).at(-1);
+    if (bucket === null || newest === undefined) return;
+    createEmptyAt(abs, opts, newest.txn - 1);
+    let ok = false;
+    try {
+      const db = open(abs, { ...options.db, maxTxnBytes: MAX_PAYLOAD_CEILING });
+      try {
+        const w = await beginWriteAsync(engineOfDatabase(db), Infinity, undefined);
+        try {
+          await loadSnapshot(bucket, newest, w);
+          if (w.txnId !== newest.txn) throw new NorthstarError('Corrupt', `${abs}: the snapshot's txn is ${newest.txn}, the new database's ${w.txnId}`);
+        } catch (err) {
+          w.abort();
+          throw err;
+        }
+        await w.commitAsync();
+        ok = true;
+      } finally {
+        db.close();
+      }
+    } finally {
+      // Files this call created and could not fill: nothing else is in them.
+      if (!ok) for (const f of [abs, `${abs}.log`, `${abs}.lock`]) fs.rmSync(f, { force: true });
+    }
+  } finally {
+    await stream.nc.close().catch(() => {});
   }
 }
 

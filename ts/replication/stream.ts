@@ -74,7 +74,7 @@ async function client(): Promise<{ nats: typeof import('@nats-io/transport-node'
   try {
     return { nats: await import('@nats-io/transport-node'), jetstream: await import('@nats-io/jetstream') };
   } catch (err) {
-    throw new NorthstarError('ReplicationUnavailable', 'replication needs the NATS client: npm install @nats-io/transport-node @nats-io/jetstream', { cause: err });
+    throw new NorthstarError('ReplicationUnavailable', 'replication needs the NATS client: npm install @nats-io/transport-node @nats-io/jetstream @nats-io/obj', { cause: err });
   }
 }
 
