@@ -37,8 +37,10 @@ export interface ReplicationLoadOptions {
   rateMs: number;
   /** Commits a new replica catches up on. */
   catchUpCommits: number;
-  /** Which measures to run (default all). */
-  parts?: ('commit' | 'lag' | 'catchUp')[];
+  /** Keys of the database a new replica bootstraps from a snapshot of. */
+  bootstrapKeys?: number;
+  /** Which measures to run (default all but bootstrap). */
+  parts?: ('commit' | 'lag' | 'catchUp' | 'bootstrap')[];
 }
 
 export interface ReplicationLoadResult {
@@ -48,6 +50,8 @@ export interface ReplicationLoadResult {
   /** Per offered rate: lag samples (ms), the achieved commit rate, and commits the replica did not apply in time. */
   lag: { rate: number; achieved: number; lagMs: number[]; missing: number }[];
   catchUp: { commits: number; ms: number; commitsPerSec: number } | null;
+  /** A new replica of a `keys`-key database: the snapshot's bytes, how long storing it took, and the bootstrap until caught up. */
+  bootstrap?: { keys: number; snapshotBytes: number; snapshotMs: number; bootstrapMs: number };
 }
 
 const now = (): number => Number(process.hrtime.bigint());
@@ -60,6 +64,43 @@ export async function runReplicationLoad(o: ReplicationLoadOptions): Promise<Rep
   const stream = (): string => `bench_${process.pid}_${++n}`;
   const value = Buffer.alloc(128, 7);
   const parts = new Set(o.parts ?? ['commit', 'lag', 'catchUp']);
+  /**
+   * A `keys`-key database (16-byte keys, 128-byte values) loaded in 1,000-key
+   * commits, a snapshot taken at its last load txn, then a new replica timed
+   * from openReplica until it has the primary's latest txn.
+   */
+  const measureBootstrap = async (keys: number): Promise<NonNullable<ReplicationLoadResult['bootstrap']>> => {
+    const name = stream();
+    const db = open(nodePath.join(dir, 'boot.ndb'), { sync: 'none' });
+    const per = 1_000;
+    const txns = Math.ceil(keys / per);
+    const repl = await startReplication(db, { servers: cluster.servers, stream: name, snapshotEveryTxns: txns, keepSnapshots: 1 });
+    const t0 = now();
+    for (let i = 0; i < keys; i += per) {
+      const w = db.beginWrite();
+      for (let j = i; j < Math.min(keys, i + per); j++) w.put(`key${String(j).padStart(13, '0')}`, value);
+      w.commit();
+      if ((i / per) % 50 === 0) await sleep(0);
+    }
+    await repl.flushed(txns);
+    while (repl.stats().snapshots === 0 && !repl.stats().lastError?.startsWith('snapshot')) await sleep(10);
+    const snapshotMs = (now() - t0) / 1e6;
+    if (repl.stats().snapshots === 0) throw new Error(repl.stats().lastError ?? 'no snapshot');
+    const { listSnapshots, snapshotBucket } = await import('../replication/snapshot.js');
+    const { openStream } = await import('../replication/stream.js');
+    const s = await openStream({ servers: cluster.servers, stream: name });
+    const snapshotBytes = (await listSnapshots((await snapshotBucket(s, null))!)).at(-1)!.size;
+    await s.nc.close();
+    const t1 = now();
+    const replica = await openReplica(nodePath.join(dir, 'boot.r.ndb'), { servers: cluster.servers, stream: name });
+    while (replica.txnId < db.txnId) await sleep(1);
+    const bootstrapMs = (now() - t1) / 1e6;
+    await replica.close();
+    await repl.close();
+    db.close();
+    return { keys, snapshotBytes, snapshotMs, bootstrapMs };
+  };
+
   try {
     // Commit latency and throughput, per mode, side by side.
     const commit: ReplicationLoadResult['commit'] = {};
@@ -137,8 +178,10 @@ export async function runReplicationLoad(o: ReplicationLoadOptions): Promise<Rep
       db.close();
     }
 
+    const bootstrap = parts.has('bootstrap') ? await measureBootstrap(o.bootstrapKeys ?? 100_000) : undefined;
+
     // A new replica catching up on a stream it has never seen.
-    if (!parts.has('catchUp')) return { commit, lag, catchUp: null };
+    if (!parts.has('catchUp')) return { commit, lag, catchUp: null, ...(bootstrap ? { bootstrap } : {}) };
     const name = stream();
     const db: Database = open(nodePath.join(dir, 'catchup.ndb'), { sync: 'none' });
     const repl = await startReplication(db, { servers: cluster.servers, stream: name });
@@ -153,7 +196,7 @@ export async function runReplicationLoad(o: ReplicationLoadOptions): Promise<Rep
     await replica.close();
     await repl.close();
     db.close();
-    return { commit, lag, catchUp: { commits: o.catchUpCommits, ms, commitsPerSec: o.catchUpCommits / (ms / 1000) } };
+    return { commit, lag, catchUp: { commits: o.catchUpCommits, ms, commitsPerSec: o.catchUpCommits / (ms / 1000) }, ...(bootstrap ? { bootstrap } : {}) };
   } finally {
     await cluster.stop();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -6,19 +6,25 @@
 import type { Database } from '../db/database.js';
 import { NorthstarError } from '../errors.js';
 import { StateHash } from '../log/replay.js';
+import type { ReadTxn } from '../txn/read.js';
 
 /** Entries hashed between two turns of the event loop. */
 const SLICE = 20_000;
 
-/** The state hash of `db` at txn `txnId`, or null when that snapshot is no longer retained (history). */
-export async function snapshotHash(db: Database, txnId: number): Promise<string | null> {
-  let r;
+/** A read snapshot of `db` at txn `txnId`, or null when it is no longer retained (history) or the handle closed. */
+export function readAt(db: Database, txnId: number): ReadTxn | null {
   try {
-    r = db.beginRead({ txnId });
+    return db.beginRead({ txnId });
   } catch (err) {
     if (err instanceof NorthstarError && (err.code === 'SnapshotNotFound' || err.code === 'Closed')) return null;
     throw err;
   }
+}
+
+/** The state hash of `db` at txn `txnId`, or null when that snapshot is no longer retained (history). */
+export async function snapshotHash(db: Database, txnId: number): Promise<string | null> {
+  const r = readAt(db, txnId);
+  if (r === null) return null;
   try {
     const h = new StateHash();
     let n = 0;

@@ -14,6 +14,7 @@ import type { Database } from '../db/database.js';
 import { NorthstarError } from '../errors.js';
 import { StateHash } from '../log/replay.js';
 import type { WriteTxn } from '../txn/write.js';
+import { readAt } from './hash.js';
 import type { Stream } from './stream.js';
 
 export const SNAPSHOT_TRAILER_MARK = 0xffffffff;
@@ -64,13 +65,8 @@ export async function listSnapshots(bucket: ObjectStore): Promise<SnapshotInfo[]
  * retained (history).
  */
 export async function putSnapshot(bucket: ObjectStore, db: Database, txnId: number, seq: number): Promise<SnapshotInfo | null> {
-  let r;
-  try {
-    r = db.beginRead({ txnId });
-  } catch (err) {
-    if (err instanceof NorthstarError && (err.code === 'SnapshotNotFound' || err.code === 'Closed')) return null;
-    throw err;
-  }
+  const r = readAt(db, txnId);
+  if (r === null) return null;
   const it = r.scan()[Symbol.iterator]();
   const h = new StateHash();
   let entries = 0;
