@@ -51,15 +51,16 @@ export async function replicate(path: string, o: ReplicationCliOptions, io: Io, 
     const timer = setInterval(print, o.everyMs ?? 5_000);
     await Promise.race([stopped(stop), deposedOf(repl)]);
     clearInterval(timer);
-    await repl.close();
+    const ended = repl.stats().state; // 'running' when stopped by a signal; 'deposed' or 'stalled' otherwise
     print();
-    return repl.stats().state === 'deposed' ? Exit.Failed : Exit.Ok;
+    await repl.close();
+    return ended === 'running' ? Exit.Ok : Exit.Failed;
   } finally {
     db.close();
   }
 }
 
-/** Resolves when `repl` is deposed (checked every 100 ms). */
+/** Resolves when `repl` stops running (deposed, stalled; checked every 100 ms). */
 function deposedOf(repl: { stats(): { state: string } }): Promise<void> {
   return new Promise((resolve) => {
     const t = setInterval(() => {

@@ -50,8 +50,13 @@ export interface ReplicationOptions extends StreamOptions {
 
 export interface ReplicationStats {
   mode: ReplicationMode;
-  /** 'running'; 'deposed' once another primary appended to the stream (writes fail with NotPrimary); 'closed'. */
-  state: 'running' | 'deposed' | 'closed';
+  /**
+   * 'running'; 'deposed' once another primary appended to the stream (writes
+   * fail with NotPrimary); 'stalled' when a commit's record is larger than the
+   * servers' max_payload (lastError says which: nothing after it is published
+   * until replication starts again with a larger max_payload); 'closed'.
+   */
+  state: 'running' | 'deposed' | 'stalled' | 'closed';
   /** The last txn the stream has acknowledged. */
   publishedTxn: number;
   /** The stream sequence of that txn's message. */
@@ -171,6 +176,7 @@ export class Replication {
   flushed(txnId: number): Promise<void> {
     if (txnId <= this.publishedTxn) return Promise.resolve();
     if (this.state === 'deposed') return Promise.reject(this.notPrimary());
+    if (this.state === 'stalled') return Promise.reject(new NorthstarError('ReplicationUnavailable', this.lastError ?? 'replication stalled'));
     if (this.state === 'closed') return Promise.reject(new NorthstarError('Closed', 'replication is closed'));
     return new Promise((resolve, reject) => {
       this.waiters.push({ txnId, resolve, reject });
@@ -301,6 +307,14 @@ export class Replication {
    * or this primary is deposed.
    */
   private async publishBatch(batch: Outgoing[]): Promise<void> {
+    const limit = this.stream.nc.info?.max_payload ?? Infinity;
+    const tooBig = batch.findIndex((m) => m.bytes.length > limit);
+    if (tooBig >= 0) {
+      // Publish up to it, then stall: JetStream cannot take this commit, and no later one may go before it.
+      if (tooBig > 0) await this.publishBatch(batch.slice(0, tooBig));
+      if (this.state === 'running') this.stall(batch[tooBig]!, limit);
+      return;
+    }
     let from = 0;
     while (from < batch.length && this.state === 'running') {
       const base = this.streamSeq;
@@ -391,6 +405,13 @@ export class Replication {
     } catch (err) {
       this.lastError = `snapshot at txn ${txnId}: ${(err as Error).message}`;
     }
+  }
+
+  private stall(m: Outgoing, limit: number): void {
+    this.state = 'stalled';
+    const err = new NorthstarError('ReplicationUnavailable', `commit ${m.txnId}'s record is ${m.bytes.length} bytes, over the NATS servers' max_payload of ${limit}: it and every later commit stay unpublished; raise max_payload (up to 64 MB) and start replication again, or keep commits smaller`);
+    this.lastError = err.message;
+    for (const w of this.waiters.splice(0)) w.reject(err);
   }
 
   private depose(): void {

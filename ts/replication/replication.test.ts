@@ -310,6 +310,19 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
     db.close();
   }, 60_000);
 
+  it("a commit larger than the servers' max_payload stalls replication with the reason; the commits before it are published", async () => {
+    const stream = nextStream();
+    const db = open(nodePath.join(dir, `${stream}.p.ndb`));
+    const repl = await startReplication(db, { servers: cluster.servers, stream, mode: 'quorum' });
+    await db.write((w) => w.put('small', 'x'));
+    const big = Buffer.alloc(600 * 1024, 1);
+    await expect(db.write((w) => (w.put('a', big), w.put('b', big)))).rejects.toMatchObject({ code: 'ReplicationUnavailable', message: expect.stringMatching(/over the NATS servers' max_payload/) });
+    expect(repl.stats()).toMatchObject({ state: 'stalled', publishedTxn: 1 });
+    await expect(db.write((w) => w.put('after', 'y'))).rejects.toMatchObject({ code: 'ReplicationUnavailable' });
+    await repl.close();
+    db.close();
+  }, 60_000);
+
   it('with the cluster unreachable, readers go on and quorum commits fail with ReplicationUnavailable; they publish once it is back', async () => {
     const stream = nextStream();
     const db = open(nodePath.join(dir, `${stream}.p.ndb`));
