@@ -51,7 +51,7 @@ export async function replicate(path: string, o: ReplicationCliOptions, io: Io, 
     const timer = setInterval(print, o.everyMs ?? 5_000);
     await Promise.race([stopped(stop), deposedOf(repl)]);
     clearInterval(timer);
-    const ended = repl.stats().state; // 'running' when stopped by a signal; 'deposed' or 'stalled' otherwise
+    const ended = repl.stats().state; // 'running' when stopped by a signal; 'deposed' otherwise
     print();
     await repl.close();
     return ended === 'running' ? Exit.Ok : Exit.Failed;
@@ -60,7 +60,7 @@ export async function replicate(path: string, o: ReplicationCliOptions, io: Io, 
   }
 }
 
-/** Resolves when `repl` stops running (deposed, stalled; checked every 100 ms). */
+/** Resolves when `repl` stops running (deposed; checked every 100 ms). */
 function deposedOf(repl: { stats(): { state: string } }): Promise<void> {
   return new Promise((resolve) => {
     const t = setInterval(() => {

@@ -29,7 +29,7 @@ import { RECORD_TYPE_OFFSET, RecordType } from '../format/record.js';
 import { sameCommit } from './record.js';
 import { snapshotHash } from './hash.js';
 import { listSnapshots, putSnapshot, snapshotBucket } from './snapshot.js';
-import { apiErrorCode, CHECKPOINT_HEADER, DEFAULT_STREAM_REPLICAS, DB_HEADER, STATE_HASH_HEADER, messageAt, openStream, streamEnd, TXN_HEADER, WRONG_LAST_SEQUENCE, type Stream, type StreamOptions } from './stream.js';
+import { apiErrorCode, CHECKPOINT_HEADER, DEFAULT_STREAM_REPLICAS, DB_HEADER, STATE_HASH_HEADER, openStream, PART_HEADER, streamEnd, TXN_HEADER, WRONG_LAST_SEQUENCE, type Stream, type StreamOptions } from './stream.js';
 
 export type ReplicationMode = 'async' | 'quorum';
 
@@ -50,13 +50,8 @@ export interface ReplicationOptions extends StreamOptions {
 
 export interface ReplicationStats {
   mode: ReplicationMode;
-  /**
-   * 'running'; 'deposed' once another primary appended to the stream (writes
-   * fail with NotPrimary); 'stalled' when a commit's record is larger than the
-   * servers' max_payload (lastError says which: nothing after it is published
-   * until replication starts again with a larger max_payload); 'closed'.
-   */
-  state: 'running' | 'deposed' | 'stalled' | 'closed';
+  /** 'running'; 'deposed' once another primary appended to the stream (writes fail with NotPrimary); 'closed'. */
+  state: 'running' | 'deposed' | 'closed';
   /** The last txn the stream has acknowledged. */
   publishedTxn: number;
   /** The stream sequence of that txn's message. */
@@ -75,6 +70,8 @@ export const DEFAULT_MAX_IN_FLIGHT = 256;
 export const DEFAULT_HASH_EVERY_TXNS = 10_000;
 export const DEFAULT_SNAPSHOT_EVERY_TXNS = 100_000;
 export const DEFAULT_KEEP_SNAPSHOTS = 2;
+/** Bytes of a message left for its headers when a record is split into parts (§2.3). */
+const PART_HEADROOM = 8 * 1024;
 /** How long a publish waits for its acknowledgement before it is sent again (ms). */
 const PUBLISH_TIMEOUT_MS = 5_000;
 /** Pause after a failed publish before the retry (ms). */
@@ -88,6 +85,8 @@ interface Outgoing {
   bytes: Uint8Array;
   /** `<txn>:<hash>` of an earlier checkpoint, carried by this message (kept for its retries). */
   stateHash: string | null;
+  /** The messages it goes in (§2.3), once publishBatch has split it. */
+  parts: number;
 }
 
 export class Replication {
@@ -176,7 +175,6 @@ export class Replication {
   flushed(txnId: number): Promise<void> {
     if (txnId <= this.publishedTxn) return Promise.resolve();
     if (this.state === 'deposed') return Promise.reject(this.notPrimary());
-    if (this.state === 'stalled') return Promise.reject(new NorthstarError('ReplicationUnavailable', this.lastError ?? 'replication stalled'));
     if (this.state === 'closed') return Promise.reject(new NorthstarError('Closed', 'replication is closed'));
     return new Promise((resolve, reject) => {
       this.waiters.push({ txnId, resolve, reject });
@@ -294,7 +292,7 @@ export class Replication {
       if (type !== RecordType.Commit || r.txnId <= this.publishedTxn) continue;
       const expected = (out.length === 0 ? this.publishedTxn : out[out.length - 1]!.txnId) + 1;
       if (r.txnId !== expected) throw new NorthstarError('Corrupt', `${this.e.log.path}: commit ${r.txnId} follows commit ${expected - 1} at position ${r.position}`);
-      out.push({ txnId: r.txnId, end: r.position + r.length, bytes: r.bytes.slice(), stateHash: this.stateHash });
+      out.push({ txnId: r.txnId, end: r.position + r.length, bytes: r.bytes.slice(), stateHash: this.stateHash, parts: 1 });
       this.stateHash = null;
     }
     return out;
@@ -307,32 +305,33 @@ export class Replication {
    * or this primary is deposed.
    */
   private async publishBatch(batch: Outgoing[]): Promise<void> {
-    const limit = this.stream.nc.info?.max_payload ?? Infinity;
-    const tooBig = batch.findIndex((m) => m.bytes.length > limit);
-    if (tooBig >= 0) {
-      // Publish up to it, then stall: JetStream cannot take this commit, and no later one may go before it.
-      if (tooBig > 0) await this.publishBatch(batch.slice(0, tooBig));
-      if (this.state === 'running') this.stall(batch[tooBig]!, limit);
-      return;
-    }
+    // A record larger than a message may be goes in parts (§2.3), each expecting the sequence before it.
+    const partBytes = Math.max(4096, (this.stream.nc.info?.max_payload ?? 1 << 20) - PART_HEADROOM);
     let from = 0;
     while (from < batch.length && this.state === 'running') {
-      const base = this.streamSeq;
-      const sends = batch.slice(from).map((m, i) => {
-        const h = this.stream.headers();
-        h.set(TXN_HEADER, String(m.txnId));
-        h.set(DB_HEADER, String(this.e.log.dbId));
-        if (this.hashEveryTxns > 0 && m.txnId % this.hashEveryTxns === 0) h.set(CHECKPOINT_HEADER, '1');
-        if (m.stateHash !== null) h.set(STATE_HASH_HEADER, m.stateHash);
-        return this.stream.js.publish(this.stream.subject, m.bytes, { msgID: `${m.txnId}.${this.epoch}`, expect: { lastSequence: base + i }, headers: h, timeout: PUBLISH_TIMEOUT_MS });
-      });
+      let expect = this.streamSeq;
+      const sends: { m: Outgoing; last: boolean; ack: Promise<{ seq: number }> }[] = [];
+      for (const m of batch.slice(from)) {
+        const n = Math.max(1, Math.ceil(m.bytes.length / partBytes));
+        m.parts = n;
+        for (let i = 1; i <= n; i++) {
+          const h = this.stream.headers();
+          h.set(TXN_HEADER, String(m.txnId));
+          h.set(DB_HEADER, String(this.e.log.dbId));
+          if (n > 1) h.set(PART_HEADER, `${i}/${n}`);
+          if (i === n && this.hashEveryTxns > 0 && m.txnId % this.hashEveryTxns === 0) h.set(CHECKPOINT_HEADER, '1');
+          if (i === n && m.stateHash !== null) h.set(STATE_HASH_HEADER, m.stateHash);
+          const data = n === 1 ? m.bytes : m.bytes.subarray((i - 1) * partBytes, i * partBytes);
+          const msgID = n === 1 ? `${m.txnId}.${this.epoch}` : `${m.txnId}.${this.epoch}.${i}`;
+          sends.push({ m, last: i === n, ack: this.stream.js.publish(this.stream.subject, data, { msgID, expect: { lastSequence: expect++ }, headers: h, timeout: PUBLISH_TIMEOUT_MS }) });
+        }
+      }
       let failed: unknown = null;
-      for (let i = 0; i < sends.length; i++) {
+      for (const send of sends) {
         try {
-          const ack = await sends[i]!;
-          if (failed !== null) continue;
-          const m = batch[from]!;
-          this.acknowledged(m, ack.seq);
+          const ack = await send.ack;
+          if (failed !== null || !send.last) continue;
+          this.acknowledged(send.m, ack.seq);
           from++;
         } catch (err) {
           failed ??= err;
@@ -343,6 +342,7 @@ export class Replication {
           this.depose();
           return;
         }
+        // Sent again from the first commit not acknowledged whole: parts JetStream has are dropped as duplicates (same ids).
         this.lastError = (failed as Error).message;
         await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
       }
@@ -356,7 +356,8 @@ export class Replication {
     this.lastError = null;
     if (this.snapshotEveryTxns > 0 && m.txnId % this.snapshotEveryTxns === 0) {
       // One at a time; one falling due meanwhile runs after it (the latest only).
-      this.dueSnapshot = { txnId: m.txnId, seq };
+      // The sequence of its first message: the stream is trimmed up to it, never into a commit's parts.
+      this.dueSnapshot = { txnId: m.txnId, seq: seq - (m.parts - 1) };
       if (this.snapshotting === null) this.nextSnapshot();
     }
     if (this.hashEveryTxns > 0 && m.txnId % this.hashEveryTxns === 0) {
@@ -407,13 +408,6 @@ export class Replication {
     }
   }
 
-  private stall(m: Outgoing, limit: number): void {
-    this.state = 'stalled';
-    const err = new NorthstarError('ReplicationUnavailable', `commit ${m.txnId}'s record is ${m.bytes.length} bytes, over the NATS servers' max_payload of ${limit}: it and every later commit stay unpublished; raise max_payload (up to 64 MB) and start replication again, or keep commits smaller`);
-    this.lastError = err.message;
-    for (const w of this.waiters.splice(0)) w.reject(err);
-  }
-
   private depose(): void {
     this.state = 'deposed';
     const err = this.notPrimary();
@@ -451,9 +445,8 @@ async function startPoint(db: Database, e: Engine, s: Stream): Promise<{ txnId: 
       break;
     }
   }
-  if (end.lastTxn > 0 && last !== null) {
-    const m = await messageAt(s, end.lastSeq);
-    if (!sameCommit(m.data, last, end.lastTxn, e.pager.kernels)) {
+  if (end.lastTxn > 0 && last !== null && end.lastRecord !== null) {
+    if (!sameCommit(end.lastRecord, last, end.lastTxn, e.pager.kernels)) {
       throw new NorthstarError('NotPrimary', `stream ${s.name}'s txn ${end.lastTxn} is not ${db.path}'s: the two have diverged; open this database as a replica of the stream`);
     }
   }

@@ -29,7 +29,7 @@ import { commitOps } from './record.js';
 import { snapshotHash } from './hash.js';
 import type { ReadTxn } from '../txn/read.js';
 import type { BeginReadOptions } from '../db/options.js';
-import { CHECKPOINT_HEADER, openStream, seqAfterTxn, STATE_HASH_HEADER, streamEnd, TXN_HEADER, txnAt, txnOf, type Stream, type StreamOptions } from './stream.js';
+import { CHECKPOINT_HEADER, openStream, PART_HEADER, partOf, seqAfterTxn, STATE_HASH_HEADER, streamEnd, TXN_HEADER, txnAt, txnOf, type Stream, type StreamOptions } from './stream.js';
 import { Replication, type ReplicationMode, type ReplicationOptions } from './primary.js';
 
 export interface ReplicaOptions extends StreamOptions {
@@ -68,6 +68,8 @@ export class Replica extends EventEmitter {
   private state: ReplicaStats['state'] = 'following';
   private appliedTxn: number;
   private appliedSeq = 0;
+  /** The last stream sequence consumed (applied, skipped, or a part of a commit not whole yet). */
+  private consumedSeq = 0;
   private pendingInStream = 0;
   /** Publish time (ms since the epoch) of the first message not applied yet, when one is known to wait. */
   private waitingSinceMs: number | null = null;
@@ -189,6 +191,7 @@ export class Replica extends EventEmitter {
       }
     }
     this.appliedSeq = from - 1;
+    this.consumedSeq = from - 1;
     this.pendingInStream = Math.max(0, end.lastSeq - this.appliedSeq);
     const { DeliverPolicy } = await import('@nats-io/jetstream');
     const c = await this.stream.js.consumers.get(this.stream.name, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from });
@@ -197,16 +200,36 @@ export class Replica extends EventEmitter {
     this.state = 'following';
     this.loop = (async () => {
       try {
+        // The parts so far of a commit split over several messages (§2.3).
+        let parts: { txn: number; n: number; data: Uint8Array[] } | null = null;
         for await (const m of msgs) {
           const txn = txnOf(m.headers?.get(TXN_HEADER));
+          const [i, n] = partOf(m.headers?.get(PART_HEADER));
           this.pendingInStream = m.info.pending;
-          if (txn <= this.appliedTxn) continue; // applied already (a redelivery after a reconnect)
+          this.consumedSeq = m.seq;
+          if (txn <= this.appliedTxn) {
+            this.wakeSeqWaiters();
+            continue; // applied already (a redelivery after a reconnect)
+          }
           if (txn !== this.appliedTxn + 1) throw new NorthstarError('Corrupt', `stream ${this.stream.name}: txn ${txn} at sequence ${m.seq} after txn ${this.appliedTxn}: a gap`);
+          let data = m.data;
+          if (n > 1) {
+            // Part 1 starts the commit afresh: parts of it a dead publisher left unfinished are dropped.
+            if (i === 1) parts = { txn, n, data: [m.data] };
+            else if (parts === null || parts.txn !== txn || parts.n !== n || parts.data.length !== i - 1) throw new NorthstarError('Corrupt', `stream ${this.stream.name}: part ${i}/${n} of txn ${txn} at sequence ${m.seq} does not follow part ${parts?.data.length ?? 0}`);
+            else parts.data.push(m.data);
+            if (i < n) {
+              this.wakeSeqWaiters();
+              continue;
+            }
+            data = Buffer.concat(parts.data);
+          }
+          parts = null;
           this.waitingSinceMs = m.info.pending > 0 ? Math.floor(m.info.timestampNanos / 1e6) : null;
           const theirs = m.headers?.get(STATE_HASH_HEADER);
           if (theirs) this.primaryHash(theirs);
           if (this.state !== 'following') break; // the primary's hash showed this replica diverged
-          await this.apply(txn, m.data, m.headers?.get(CHECKPOINT_HEADER) === '1');
+          await this.apply(txn, data, m.headers?.get(CHECKPOINT_HEADER) === '1');
           this.appliedTxn = txn;
           this.appliedSeq = m.seq;
           this.wakeSeqWaiters();
@@ -230,10 +253,10 @@ export class Replica extends EventEmitter {
 
   /** Resolves once the message at `seq` is applied; ReplicationUnavailable after timeoutMs. */
   private reach(seq: number, timeoutMs: number): Promise<void> {
-    if (this.appliedSeq >= seq) return Promise.resolve();
+    if (this.consumedSeq >= seq) return Promise.resolve();
     if (this.state !== 'following') return Promise.reject(new NorthstarError('InvalidArgument', `the replica stopped: ${this.lastError}`));
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new NorthstarError('ReplicationUnavailable', `the replica did not reach sequence ${seq} in ${timeoutMs} ms (at ${this.appliedSeq})`)), timeoutMs);
+      const t = setTimeout(() => reject(new NorthstarError('ReplicationUnavailable', `the replica did not reach sequence ${seq} in ${timeoutMs} ms (at ${this.consumedSeq})`)), timeoutMs);
       this.seqWaiters.push({
         seq,
         resolve: () => {
@@ -246,7 +269,7 @@ export class Replica extends EventEmitter {
 
   private wakeSeqWaiters(): void {
     for (let i = this.seqWaiters.length - 1; i >= 0; i--) {
-      if (this.seqWaiters[i]!.seq <= this.appliedSeq) this.seqWaiters.splice(i, 1)[0]!.resolve();
+      if (this.seqWaiters[i]!.seq <= this.consumedSeq) this.seqWaiters.splice(i, 1)[0]!.resolve();
     }
   }
 

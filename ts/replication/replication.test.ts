@@ -23,7 +23,7 @@ import { runReplicaKill } from '../hard/replkill.js';
 import { engineOfDatabase } from '../db/internal.js';
 import { openReplica, startReplication } from './index.js';
 import { listSnapshots, snapshotBucket } from './snapshot.js';
-import { openStream, STATE_HASH_HEADER, TXN_HEADER } from './stream.js';
+import { openStream, PART_HEADER, STATE_HASH_HEADER, TXN_HEADER } from './stream.js';
 
 // Without nats-server the suite is skipped, except in CI (.ci/run installs it), where that is a failure.
 const available = natsAvailable();
@@ -310,15 +310,38 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
     db.close();
   }, 60_000);
 
-  it("a commit larger than the servers' max_payload stalls replication with the reason; the commits before it are published", async () => {
+  it("a commit larger than the servers' max_payload goes in parts; parts a dead publisher left unfinished are dropped and the commit published again whole", async () => {
     const stream = nextStream();
     const db = open(nodePath.join(dir, `${stream}.p.ndb`));
-    const repl = await startReplication(db, { servers: cluster.servers, stream, mode: 'quorum' });
+    let repl = await startReplication(db, { servers: cluster.servers, stream, mode: 'quorum' });
+    const replica = await openReplica(nodePath.join(dir, `${stream}.r.ndb`), { servers: cluster.servers, stream });
     await db.write((w) => w.put('small', 'x'));
-    const big = Buffer.alloc(600 * 1024, 1);
-    await expect(db.write((w) => (w.put('a', big), w.put('b', big)))).rejects.toMatchObject({ code: 'ReplicationUnavailable', message: expect.stringMatching(/over the NATS servers' max_payload/) });
-    expect(repl.stats()).toMatchObject({ state: 'stalled', publishedTxn: 1 });
-    await expect(db.write((w) => w.put('after', 'y'))).rejects.toMatchObject({ code: 'ReplicationUnavailable' });
+    const big = (fill: number): Buffer => Buffer.alloc(700 * 1024, fill);
+    await db.write((w) => (w.put('a', big(1)), w.put('b', big(2)), w.put('c', big(3)))); // 2.1 MB: 3 parts at NATS's default 1 MB
+    expect(repl.stats()).toMatchObject({ publishedTxn: 2, streamSeq: 4 });
+    await until('the replica at txn 2', () => replica.txnId === 2);
+    expect(hashOf(replica.db)).toBe(hashOf(db));
+    // The publisher dies after part 1 of txn 3: only that part is in the stream.
+    await repl.close();
+    await db.write((w) => (w.put('d', big(4)), w.put('e', big(5))));
+    const e = engineOfDatabase(db);
+    let record: Uint8Array | null = null;
+    const it = e.log.scan(e.log.base);
+    for (let r = it.next(); !r.done; r = it.next()) if (r.value.txnId === 3) record = r.value.bytes.slice();
+    const s = await openStream({ servers: cluster.servers, stream });
+    const h = s.headers();
+    h.set(TXN_HEADER, '3');
+    h.set(PART_HEADER, '1/2');
+    await s.js.publish(s.subject, record!.subarray(0, 900 * 1024), { msgID: '3.dead.1', expect: { lastSequence: 4 }, headers: h });
+    await s.nc.close();
+    // Restarted, the primary publishes txn 3 whole after the orphan part; the replica drops the orphan and applies it.
+    repl = await startReplication(db, { servers: cluster.servers, stream, mode: 'quorum' });
+    await repl.flushed(3);
+    await db.write((w) => w.put('after', 'y'));
+    await until('the replica at txn 4', () => replica.txnId === 4);
+    expect(replica.stats().lastError).toBeNull();
+    expect(hashOf(replica.db)).toBe(hashOf(db));
+    await replica.close();
     await repl.close();
     db.close();
   }, 60_000);

@@ -21,6 +21,8 @@ export const DB_HEADER = 'Northstar-Db';
 export const CHECKPOINT_HEADER = 'Northstar-Checkpoint';
 /** Header `<txn>:<hash>`: the primary's state hash at an earlier checkpoint txn, on a later message. */
 export const STATE_HASH_HEADER = 'Northstar-State-Hash';
+/** Header `<i>/<n>` on each message of a commit whose record is split over n messages (absent: one message). */
+export const PART_HEADER = 'Northstar-Part';
 /** JetStream's error code for a publish whose expected last sequence is not the stream's: another primary appended. */
 export const WRONG_LAST_SEQUENCE = 10071;
 
@@ -122,11 +124,38 @@ export function apiErrorCode(err: unknown): number | null {
   return typeof e.apiError === 'function' ? (e.apiError().err_code ?? null) : null;
 }
 
-/** The stream's first and last sequence and the txn id of its last message (0 when empty). */
-export async function streamEnd(s: Stream): Promise<{ firstSeq: number; lastSeq: number; lastTxn: number; info: StreamInfo }> {
+/** Part `i` of `n` of a message's commit: [1, 1] for a commit in one message. */
+export function partOf(value: string | undefined): [number, number] {
+  if (value === undefined || value === '') return [1, 1]; // (the client gives '' for a header not there)
+  const m = /^(\d+)\/(\d+)$/.exec(value);
+  const i = Number(m?.[1]);
+  const n = Number(m?.[2]);
+  if (m === null || i < 1 || i > n) throw new NorthstarError('Corrupt', `replication stream message with a bad ${PART_HEADER} header (${value})`);
+  return [i, n];
+}
+
+/**
+ * The stream's first and last sequence, and its last complete commit: txn
+ * id (0 when none), the sequence of its last message, and its record (its
+ * parts joined). Trailing parts of a commit whose publisher died before its
+ * last part are not a commit: they are skipped (§2.3).
+ */
+export async function streamEnd(s: Stream): Promise<{ firstSeq: number; lastSeq: number; lastTxn: number; lastTxnSeq: number; lastRecord: Uint8Array | null; info: StreamInfo }> {
   const info = await s.jsm.streams.info(s.name);
   const { first_seq: firstSeq, last_seq: lastSeq, messages } = info.state;
-  return { firstSeq, lastSeq, lastTxn: messages === 0 ? 0 : await txnAt(s, lastSeq), info };
+  let seq = messages === 0 ? 0 : lastSeq;
+  while (seq >= firstSeq && seq > 0) {
+    const m = await messageAt(s, seq);
+    const [i, n] = partOf(m.header?.get(PART_HEADER));
+    if (i < n) {
+      seq -= i; // a commit's first parts, its last never published
+      continue;
+    }
+    const parts = [m.data];
+    for (let k = 1; k < n; k++) parts.unshift((await messageAt(s, seq - k)).data);
+    return { firstSeq, lastSeq, lastTxn: txnOf(m.header?.get(TXN_HEADER)), lastTxnSeq: seq, lastRecord: n === 1 ? m.data : Buffer.concat(parts), info };
+  }
+  return { firstSeq, lastSeq, lastTxn: 0, lastTxnSeq: 0, lastRecord: null, info };
 }
 
 /** The stored message at `seq`; SnapshotNotFound when the stream no longer has it (its limits dropped it). */
