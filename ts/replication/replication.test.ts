@@ -21,7 +21,7 @@ import { natsAvailable, startNatsCluster, type NatsCluster } from '../testing/na
 import { modelState } from '../testing/replication_model.js';
 import { runReplicaKill } from '../hard/replkill.js';
 import { engineOfDatabase } from '../db/internal.js';
-import { openReplica, startReplication } from './index.js';
+import { openReplica, startReplication, type Replication, type ReplicationOptions } from './index.js';
 import { listSnapshots, snapshotBucket } from './snapshot.js';
 import { openStream, PART_HEADER, STATE_HASH_HEADER, TXN_HEADER } from './stream.js';
 
@@ -52,6 +52,14 @@ const until = async (what: string, ok: () => boolean, timeoutMs = 20_000): Promi
   }
 };
 
+/** A new stream, a primary database publishing to it with `options`, and where its replica goes. */
+async function primaryOn(options: Partial<ReplicationOptions> = {}): Promise<{ stream: string; db: Database; repl: Replication; replicaPath: string }> {
+  const stream = nextStream();
+  const db = open(nodePath.join(dir, `${stream}.p.ndb`));
+  const repl = await startReplication(db, { servers: cluster.servers, stream, ...options });
+  return { stream, db, repl, replicaPath: nodePath.join(dir, `${stream}.r.ndb`) };
+}
+
 /** A child process of fault.child.js, its stdout lines collected. */
 function child(args: string[]): { proc: ChildProcess; lines: string[]; exited: Promise<number | null> } {
   const proc = spawn(process.execPath, [nodePath.join(engine, 'replication', 'fault.child.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -73,16 +81,14 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
   });
 
   it('a replica applies every commit: same txn ids, state hash and time travel as the primary, and refuses writes', async () => {
-    const stream = nextStream();
-    const db = open(nodePath.join(dir, `${stream}.p.ndb`));
-    const repl = await startReplication(db, { servers: cluster.servers, stream });
+    const { db, repl, stream, replicaPath } = await primaryOn();
     for (let t = 1; t <= 120; t++) {
       await db.write((w) => {
         w.put(`k${t % 17}`, `v${t}`);
         if (t % 5 === 0) w.del(`k${(t * 3) % 17}`);
       });
     }
-    const replica = await openReplica(nodePath.join(dir, `${stream}.r.ndb`), { servers: cluster.servers, stream });
+    const replica = await openReplica(replicaPath, { servers: cluster.servers, stream });
     await until('the replica to catch up', () => replica.txnId === 120);
     expect(hashOf(replica.db)).toBe(hashOf(db));
     for (const t of [110, 115, 119]) expect(hashOf(replica.db, t), `time travel to ${t}`).toBe(hashOf(db, t));
@@ -100,9 +106,7 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
   }, 60_000);
 
   it('quorum: commitAsync resolves only once the stream holds the commit', async () => {
-    const stream = nextStream();
-    const db = open(nodePath.join(dir, `${stream}.p.ndb`));
-    const repl = await startReplication(db, { servers: cluster.servers, stream, mode: 'quorum' });
+    const { db, repl, stream } = await primaryOn({ mode: 'quorum' });
     const acked: number[] = [];
     await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
@@ -119,11 +123,9 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
   }, 60_000);
 
   it('a promoted replica deposes the old primary: its writes fail with NotPrimary, and the stream has one history', async () => {
-    const stream = nextStream();
-    const db = open(nodePath.join(dir, `${stream}.p.ndb`));
-    const old = await startReplication(db, { servers: cluster.servers, stream, mode: 'quorum' });
+    const { db, repl: old, stream, replicaPath } = await primaryOn({ mode: 'quorum' });
     for (let t = 1; t <= 30; t++) await db.write((w) => w.put(`k${t}`, `v${t}`));
-    const replica = await openReplica(nodePath.join(dir, `${stream}.r.ndb`), { servers: cluster.servers, stream });
+    const replica = await openReplica(replicaPath, { servers: cluster.servers, stream });
     const promoted = await replica.promote();
     expect(replica.txnId).toBe(30);
     await replica.db.write((w) => w.put('from', 'new primary'));
@@ -183,9 +185,7 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
   }, 180_000);
 
   it('one NATS node killed and restarted under quorum load: writes continue', async () => {
-    const stream = nextStream();
-    const db = open(nodePath.join(dir, `${stream}.p.ndb`));
-    const repl = await startReplication(db, { servers: cluster.servers, stream, mode: 'quorum' });
+    const { db, repl } = await primaryOn({ mode: 'quorum' });
     let done = 0;
     const writing = (async () => {
       for (let i = 0; i < 300; i++) {
@@ -236,9 +236,7 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
   }, 120_000);
 
   it('a new replica bootstraps from the newest snapshot while the primary keeps writing, replays only the tail, and converges; the stream is trimmed behind the oldest snapshot kept', async () => {
-    const stream = nextStream();
-    const db = open(nodePath.join(dir, `${stream}.p.ndb`));
-    const repl = await startReplication(db, { servers: cluster.servers, stream, snapshotEveryTxns: 50, keepSnapshots: 2 });
+    const { db, repl, stream, replicaPath } = await primaryOn({ snapshotEveryTxns: 50, keepSnapshots: 2 });
     const write = (t: number): Promise<void> =>
       db.write((w) => {
         w.put(`k${t % 300}`, `v${t}`.repeat(1 + (t % 4)));
@@ -260,7 +258,7 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
     const writing = (async () => {
       while (!stop) await write(++t);
     })();
-    const replica = await openReplica(nodePath.join(dir, `${stream}.r.ndb`), { servers: cluster.servers, stream });
+    const replica = await openReplica(replicaPath, { servers: cluster.servers, stream });
     expect(() => replica.beginRead({ txnId: 100 })).toThrow(expect.objectContaining({ code: 'SnapshotNotFound' })); // history starts at the snapshot
     stop = true;
     await writing;
@@ -273,10 +271,8 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
   }, 120_000);
 
   it('state-hash checkpoints: a replica verifies each against the primary, and one that differs stops it with the reason', async () => {
-    const stream = nextStream();
-    const db = open(nodePath.join(dir, `${stream}.p.ndb`));
-    const repl = await startReplication(db, { servers: cluster.servers, stream, hashEveryTxns: 10 });
-    const replica = await openReplica(nodePath.join(dir, `${stream}.r.ndb`), { servers: cluster.servers, stream });
+    const { db, repl, stream, replicaPath } = await primaryOn({ hashEveryTxns: 10 });
+    const replica = await openReplica(replicaPath, { servers: cluster.servers, stream });
     const write = async (t: number): Promise<void> => {
       await db.write((w) => w.put(`k${t % 7}`, `v${t}`));
       await new Promise((r) => setTimeout(r, 5)); // the checkpoint's hash rides on a later message
@@ -311,10 +307,10 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
   }, 60_000);
 
   it("a commit larger than the servers' max_payload goes in parts; parts a dead publisher left unfinished are dropped and the commit published again whole", async () => {
-    const stream = nextStream();
-    const db = open(nodePath.join(dir, `${stream}.p.ndb`));
-    let repl = await startReplication(db, { servers: cluster.servers, stream, mode: 'quorum' });
-    const replica = await openReplica(nodePath.join(dir, `${stream}.r.ndb`), { servers: cluster.servers, stream });
+    const first = await primaryOn({ mode: 'quorum' });
+    const { db, stream } = first;
+    let repl = first.repl;
+    const replica = await openReplica(first.replicaPath, { servers: cluster.servers, stream });
     await db.write((w) => w.put('small', 'x'));
     const big = (fill: number): Buffer => Buffer.alloc(700 * 1024, fill);
     await db.write((w) => (w.put('a', big(1)), w.put('b', big(2)), w.put('c', big(3)))); // 2.1 MB: 3 parts at NATS's default 1 MB
@@ -347,9 +343,7 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
   }, 60_000);
 
   it('with the cluster unreachable, readers go on and quorum commits fail with ReplicationUnavailable; they publish once it is back', async () => {
-    const stream = nextStream();
-    const db = open(nodePath.join(dir, `${stream}.p.ndb`));
-    const repl = await startReplication(db, { servers: cluster.servers, stream, mode: 'quorum', quorumTimeoutMs: 1_500 });
+    const { db, repl } = await primaryOn({ mode: 'quorum', quorumTimeoutMs: 1_500 });
     await db.write((w) => w.put('a', '1'));
     for (const n of cluster.nodes) n.pause();
     try {
