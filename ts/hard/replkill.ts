@@ -1,7 +1,7 @@
 // Replica crash torture (issue #18 §4, `npm run hardening -- --suite
 // replkill`; a short form runs in `npm test`): a primary in this process
 // writes the model workload (ts/testing/replication_model.ts) to a real
-// 3-node NATS cluster while a replica process (ts/replication/fault.child.ts)
+// 3-node NATS cluster while a replica process (ts/hard/replication.child.ts)
 // is SIGKILLed at a random moment, again and again (8 times short, 120
 // long), and restarted each time on the same database. Checked:
 //
@@ -71,7 +71,7 @@ export async function runReplicaKill(opts: ReplicaKillOptions): Promise<Figures>
     })();
     let durableBefore = 0;
     for (let i = 0; i < kills; i++) {
-      const proc: ChildProcess = spawn(process.execPath, [nodePath.join(engine, 'replication', 'fault.child.js'), 'replica', replicaPath, cluster.servers.join(','), stream], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const proc: ChildProcess = spawn(process.execPath, [nodePath.join(engine, 'hard', 'replication.child.js'), 'replica', replicaPath, cluster.servers.join(','), stream], { stdio: ['ignore', 'pipe', 'inherit'] });
       const lines: string[] = [];
       createInterface({ input: proc.stdout! }).on('line', (l) => lines.push(l));
       const exited = new Promise<void>((r) => proc.once('exit', () => r()));

@@ -60,9 +60,9 @@ async function primaryOn(options: Partial<ReplicationOptions> = {}): Promise<{ s
   return { stream, db, repl, replicaPath: nodePath.join(dir, `${stream}.r.ndb`) };
 }
 
-/** A child process of fault.child.js, its stdout lines collected. */
+/** A child process of ts/hard/replication.child.ts, its stdout lines collected. */
 function child(args: string[]): { proc: ChildProcess; lines: string[]; exited: Promise<number | null> } {
-  const proc = spawn(process.execPath, [nodePath.join(engine, 'replication', 'fault.child.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [nodePath.join(engine, 'hard', 'replication.child.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   createInterface({ input: proc.stdout! }).on('line', (l) => lines.push(l));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));

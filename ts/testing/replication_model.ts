@@ -1,4 +1,4 @@
-// The workload of the replication fault tests (ts/replication/fault.child.ts):
+// The workload of the replication fault tests (ts/hard/replication.child.ts):
 // commit `txn` is a function of its number alone, so the state any prefix of
 // the history must have is known without asking either database.
 

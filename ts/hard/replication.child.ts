@@ -1,17 +1,17 @@
-// A process the replication fault tests (replication.test.ts, and the
+// A process the replication fault tests (ts/replication/replication.test.ts, and the
 // hardening suite) kill with SIGKILL at random points. Compiled JavaScript
 // (ts/hard/compiled.ts), run as
 //
-//   node fault.child.js primary <db> <servers,...> <stream> <mode>
+//   node replication.child.js primary <db> <servers,...> <stream> <mode>
 //     writes the model workload (modelCommit) for ever, one commit per
 //     db.write (commitAsync), printing `acked <txn>` once each resolves;
-//   node fault.child.js replica <db> <servers,...> <stream>
+//   node replication.child.js replica <db> <servers,...> <stream>
 //     follows the stream, printing `at <txn>` as it applies, and `stopped
 //     <why>` if following stops.
 
 import { open } from '../db/database.js';
-import { openReplica } from './replica.js';
-import { startReplication, type ReplicationMode } from './primary.js';
+import { openReplica } from '../replication/replica.js';
+import { startReplication, type ReplicationMode } from '../replication/primary.js';
 import { modelCommit } from '../testing/replication_model.js';
 
 const out = (line: string): void => {
