@@ -12,13 +12,14 @@
 //
 // Plus the cartridge's own costs: a build from a snapshot (the background
 // build) and from the log alone, a load as the service does it (mapped with
-// the native addon, read whole by the fallback; every check), the file's
-// size, and the cost of applying one commit (an enqueue of one task) to a
-// loaded cartridge.
+// the native addon, read whole by the fallback; every check), warm and cold
+// (the file dropped from the page cache first), the file's size, and the
+// cost of applying one commit (an enqueue of one task) to a loaded cartridge.
 //
 // Run as a script (the harness's child): `node cartridge_load.js '<json CartridgeLoadOptions>'`
 // prints one JSON CartridgeLoadResult line.
 
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildCartridgeFromLog } from '../cartridge/build.js';
@@ -46,6 +47,8 @@ export interface CartridgeLoadResult {
   /** Median of 5 loads as a served cartridge loads (loadCartridgeFile: mapped with the native addon, else read), every check included. */
   loadMs: number;
   loadMapped: boolean;
+  /** The same after dropping the file from the page cache (median of 3); NaN where that cannot be done. */
+  coldLoadMs: number;
   bytes: number;
   applyUsPerCommit: number;
 }
@@ -83,6 +86,18 @@ export async function runCartridgeLoad(o: CartridgeLoadOptions): Promise<Cartrid
     loaded.close();
   }
   loads.sort((a, b) => a - b);
+  // Cold: the file's pages dropped from the page cache first (GNU dd's nocache with count=0 drops a whole
+  // file's clean pages), median of 3; NaN where that cannot be done (no GNU dd).
+  const coldLoads: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const drop = spawnSync('dd', [`if=${service.file}`, 'iflag=nocache', 'count=0', 'status=none'], { encoding: 'utf8' });
+    if (drop.status !== 0) break;
+    t0 = now();
+    const loaded = loadCartridgeFile(service.file);
+    coldLoads.push((now() - t0) / 1e6);
+    loaded.close();
+  }
+  coldLoads.sort((a, b) => a - b);
 
   const prefixOf = (type: string): Buffer => Buffer.concat([QUEUE_KEY_PREFIX, Buffer.from('work'), Buffer.from([0, TAG_READY]), Buffer.from(type), Buffer.from([0])]);
   const taskPrefix = Buffer.concat([QUEUE_KEY_PREFIX, Buffer.from('work'), Buffer.from([0, TAG_TASK])]);
@@ -149,7 +164,7 @@ export async function runCartridgeLoad(o: CartridgeLoadOptions): Promise<Cartrid
   await service.close();
   await q.close();
   db.close();
-  return { nextNs, countNs, buildSnapshotMs, buildLogMs, loadMs: loads[2]!, loadMapped, bytes, applyUsPerCommit };
+  return { nextNs, countNs, buildSnapshotMs, buildLogMs, loadMs: loads[2]!, coldLoadMs: coldLoads.length === 3 ? coldLoads[1]! : NaN, loadMapped, bytes, applyUsPerCommit };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -75,6 +75,7 @@ export function cartridgeBenchmarks(): Benchmark[] {
                 build_log_ms: res.buildLogMs,
                 load_ms: res.loadMs,
                 load_mapped: res.loadMapped ? 1 : 0,
+                ...(Number.isNaN(res.coldLoadMs) ? {} : { cold_load_ms: res.coldLoadMs }),
                 file_bytes: res.bytes,
                 apply_us_per_commit: res.applyUsPerCommit,
               },
