@@ -93,7 +93,8 @@ export class LiveCartridge {
     const missing = (t: number, first: number): never => {
       throw new NorthstarError('SnapshotNotFound', `${log.path}: commit ${t} is not at the cartridge's log position (found commit ${first}): rebuild it`, { path: log.path });
     };
-    for (const c of readLogRecords(log, k, this.txnId + 1, upTo, missing, this.logEnd)) this.apply(c);
+    // Views, not copies: apply() reads each ready key at once and no value.
+    for (const c of readLogRecords(log, k, this.txnId + 1, upTo, missing, this.logEnd, false)) this.apply(c);
   }
 
   /** How many tasks of `type` are ready in queue `queue`. */

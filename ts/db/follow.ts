@@ -12,7 +12,8 @@ import { chooseMeta } from '../pager/meta.js';
 import type { PublishedState } from '../shared/coordinator.js';
 import type { Engine } from './engine.js';
 import { publishShared } from './groupcommit.js';
-import { commitsWithPages, isCommitRecord, snapshotOf, treeStateOf } from './logscan.js';
+import { isCommitRecord } from '../format/record.js';
+import { commitsWithPages, snapshotOf, treeStateOf } from './logscan.js';
 import type { CommitEvent } from './options.js';
 import { releaseWriterLock, takeOver } from './writer.js';
 

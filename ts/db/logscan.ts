@@ -6,7 +6,7 @@
 import { NorthstarError } from '../errors.js';
 import { readU32, readU64 } from '../format/bytes.js';
 import type { LogFile, ScanEnd, ScannedRecord } from '../log/file.js';
-import { COMMIT_ROOT_OFFSET, RECORD_HEADER_SIZE, RECORD_TYPE_OFFSET, RecordType, TRAILER_LENGTH_OFFSET, TRAILER_SIZE } from '../format/record.js';
+import { COMMIT_ROOT_OFFSET, isCommitRecord, RECORD_HEADER_SIZE, TRAILER_LENGTH_OFFSET, TRAILER_SIZE } from '../format/record.js';
 import { readPagesSection, type PagesSection } from '../log/record.js';
 import type { Snapshot } from '../pager/history.js';
 import type { Meta } from '../pager/meta.js';
@@ -18,9 +18,6 @@ export function treeStateOf(p: PublishedState, pageCount = p.pageCount): TreeSta
   return { txnId: p.txnId, root: p.root, depth: p.depth, entryCount: p.entryCount, pageCount, recordPosition: p.recordPosition, logEnd: p.logEnd };
 }
 
-export function isCommitRecord(record: Uint8Array): boolean {
-  return (record[RECORD_TYPE_OFFSET]! | (record[RECORD_TYPE_OFFSET + 1]! << 8)) === RecordType.Commit;
-}
 
 /**
  * The commit records of the log from `from` with their pages sections

@@ -8,7 +8,7 @@ import { COMMIT_OP_COUNT_OFFSET, RECORD_HEADER_SIZE } from '../format/record.js'
 import { WriteTxn } from '../txn/write.js';
 import { writeCheckpoint } from './checkpoint.js';
 import type { Engine } from './engine.js';
-import { isCommitRecord } from './logscan.js';
+import { isCommitRecord } from '../format/record.js';
 import { releasePages } from './snapshots.js';
 
 /**

@@ -32,6 +32,11 @@ export const RecordType = {
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
+/** Whether the record in `record` (from its first byte) is a commit, by its type field. */
+export function isCommitRecord(record: Uint8Array): boolean {
+  return (record[RECORD_TYPE_OFFSET]! | (record[RECORD_TYPE_OFFSET + 1]! << 8)) === RecordType.Commit;
+}
+
 // ---- Trailer (spec §4), 12 bytes after the payload; offsets from its start --
 export const TRAILER_MAGIC = 0x52474f4c; // "RGOL"
 export const TRAILER_MAGIC_OFFSET = 0; // u32

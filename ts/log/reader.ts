@@ -7,7 +7,28 @@ import { NorthstarError } from '../errors.js';
 import { readU32 } from '../format/bytes.js';
 import type { Kernels } from '../native/kernels.js';
 import type { LogFile } from './file.js';
-import { RECORD_HEADER_SIZE, RECORD_TYPE_OFFSET, RecordType, COMMIT_OP_COUNT_OFFSET, OpType } from '../format/record.js';
+import { COMMIT_OP_COUNT_OFFSET, isCommitRecord, OpType, RECORD_HEADER_SIZE } from '../format/record.js';
+
+let scratch = new Uint32Array(4 * 256);
+
+/**
+ * The operations of the valid commit record at the start of `bytes`
+ * (recordDecode): keys and values copied when `copy`, else views of `bytes`.
+ */
+export function commitOpsOf(bytes: Uint8Array, k: Kernels, copy: boolean): LogOp[] {
+  const count = readU32(bytes, RECORD_HEADER_SIZE + COMMIT_OP_COUNT_OFFSET);
+  if (scratch.length < count * 4) scratch = new Uint32Array(count * 4);
+  const out = scratch;
+  k.recordDecode(bytes, 0, out);
+  const view = (from: number, length: number): Buffer => (copy ? Buffer.from(bytes.subarray(from, from + length)) : Buffer.from(bytes.buffer, bytes.byteOffset + from, length));
+  const ops: LogOp[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const ko = out[i * 4 + 1]!;
+    const kl = out[i * 4 + 2]!;
+    ops[i] = { type: out[i * 4] === OpType.Put ? 'put' : 'del', key: view(ko, kl), value: view(ko + kl, out[i * 4 + 3]!) };
+  }
+  return ops;
+}
 
 /**
  * Commit records with txnId in [from, upTo], as copies, scanning from log
@@ -24,8 +45,9 @@ export function* readLogRecords(
   upTo: number,
   missing: (txnId: number, firstTxnId: number) => never,
   start = log.base,
+  /** false: keys and values are views of the scan's buffer, valid until the next commit is read (a caller that uses them at once). */
+  copy = true,
 ): Generator<LogCommit, void, void> {
-  let out = new Uint32Array(4 * 256);
   let first = true;
   let last = 0;
   const it = log.scan(start);
@@ -34,28 +56,13 @@ export function* readLogRecords(
     const r = s.value;
     if (r.txnId > upTo) return;
     last = r.txnId;
-    const type = r.bytes[RECORD_TYPE_OFFSET]! | (r.bytes[RECORD_TYPE_OFFSET + 1]! << 8);
-    if (type !== RecordType.Commit) continue;
+    if (!isCommitRecord(r.bytes)) continue;
     if (first) {
       first = false;
       if (r.txnId > from && from > 0) missing(from, r.txnId);
     }
     if (r.txnId < from) continue;
-    const count = readU32(r.bytes, RECORD_HEADER_SIZE + COMMIT_OP_COUNT_OFFSET);
-    if (out.length < count * 4) out = new Uint32Array(count * 4);
-    k.recordDecode(r.bytes, 0, out);
-    const ops: LogOp[] = [];
-    for (let i = 0; i < count; i++) {
-      const ko = out[i * 4 + 1]!;
-      const kl = out[i * 4 + 2]!;
-      const vl = out[i * 4 + 3]!;
-      ops.push({
-        type: out[i * 4] === OpType.Put ? 'put' : 'del',
-        key: Buffer.from(r.bytes.subarray(ko, ko + kl)),
-        value: Buffer.from(r.bytes.subarray(ko + kl, ko + kl + vl)),
-      });
-    }
-    yield { txnId: r.txnId, position: r.position, end: r.position + r.bytes.length, ops };
+    yield { txnId: r.txnId, position: r.position, end: r.position + r.bytes.length, ops: commitOpsOf(r.bytes, k, copy) };
   }
   const end = s.value;
   // A torn tail ends a scan to the end of the log (upTo Infinity) quietly, as replay does: it was never acknowledged.

@@ -25,7 +25,7 @@ import { listen, unlisten } from '../db/changes.js';
 import { engineOfDatabase } from '../db/internal.js';
 import type { Engine } from '../db/engine.js';
 import { NorthstarError } from '../errors.js';
-import { RECORD_TYPE_OFFSET, RecordType } from '../format/record.js';
+import { isCommitRecord } from '../format/record.js';
 import { sameCommit } from './record.js';
 import { snapshotHash } from './hash.js';
 import { listSnapshots, putSnapshot, snapshotBucket } from './snapshot.js';
@@ -288,8 +288,7 @@ export class Replication {
     for (let s = it.next(); !s.done && out.length < this.maxInFlight; s = it.next()) {
       const r = s.value;
       if (r.txnId > visible) break;
-      const type = r.bytes[RECORD_TYPE_OFFSET]! | (r.bytes[RECORD_TYPE_OFFSET + 1]! << 8);
-      if (type !== RecordType.Commit || r.txnId <= this.publishedTxn) continue;
+      if (!isCommitRecord(r.bytes) || r.txnId <= this.publishedTxn) continue;
       const expected = (out.length === 0 ? this.publishedTxn : out[out.length - 1]!.txnId) + 1;
       if (r.txnId !== expected) throw new NorthstarError('Corrupt', `${this.e.log.path}: commit ${r.txnId} follows commit ${expected - 1} at position ${r.position}`);
       out.push({ txnId: r.txnId, end: r.position + r.length, bytes: r.bytes.slice(), stateHash: this.stateHash, parts: 1 });
@@ -436,8 +435,7 @@ async function startPoint(db: Database, e: Engine, s: Stream): Promise<{ txnId: 
   let last: Uint8Array | null = null;
   const it = e.log.scan(e.log.base);
   for (let r = it.next(); !r.done; r = it.next()) {
-    const type = r.value.bytes[RECORD_TYPE_OFFSET]! | (r.value.bytes[RECORD_TYPE_OFFSET + 1]! << 8);
-    if (type !== RecordType.Commit) continue;
+    if (!isCommitRecord(r.value.bytes)) continue;
     if (r.value.txnId === end.lastTxn) last = r.value.bytes.slice();
     if (r.value.txnId > end.lastTxn) {
       if (r.value.txnId !== end.lastTxn + 1) break;

@@ -5,40 +5,22 @@
 // page differ from one database's log to another's.
 
 import { NorthstarError } from '../errors.js';
-import { readU32, readU64 } from '../format/bytes.js';
-import { COMMIT_OP_COUNT_OFFSET, OpType, RECORD_HEADER_SIZE, RECORD_TXN_ID_OFFSET, RECORD_TYPE_OFFSET, RecordType } from '../format/record.js';
+import { readU64 } from '../format/bytes.js';
+import { isCommitRecord, RECORD_TXN_ID_OFFSET } from '../format/record.js';
+import type { LogOp } from '../log/commit.js';
+import { commitOpsOf } from '../log/reader.js';
 import type { Kernels } from '../native/kernels.js';
-
-/** One operation of a commit, as views of the record's bytes. */
-export interface CommitOp {
-  put: boolean;
-  key: Uint8Array;
-  value: Uint8Array;
-}
-
-let scratch = new Uint32Array(4 * 256);
 
 /**
  * The operations of commit record `bytes` (exactly one whole record), after
  * its checks: Corrupt when a checksum, the type or the txn id (`txnId`) is
  * not a commit's. The ops view `bytes`.
  */
-export function commitOps(bytes: Uint8Array, txnId: number, k: Kernels): CommitOp[] {
+export function commitOps(bytes: Uint8Array, txnId: number, k: Kernels): LogOp[] {
   const length = k.recordVerify(bytes, 0);
   if (length !== bytes.length) throw new NorthstarError('Corrupt', `the record of txn ${txnId} fails its checks (status ${length})`);
-  const type = bytes[RECORD_TYPE_OFFSET]! | (bytes[RECORD_TYPE_OFFSET + 1]! << 8);
-  if (type !== RecordType.Commit || readU64(bytes, RECORD_TXN_ID_OFFSET) !== txnId) throw new NorthstarError('Corrupt', `the message of txn ${txnId} is not that commit's record`);
-  const count = readU32(bytes, RECORD_HEADER_SIZE + COMMIT_OP_COUNT_OFFSET);
-  if (scratch.length < count * 4) scratch = new Uint32Array(count * 4);
-  const out = scratch;
-  k.recordDecode(bytes, 0, out);
-  const ops: CommitOp[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const ko = out[i * 4 + 1]!;
-    const kl = out[i * 4 + 2]!;
-    ops[i] = { put: out[i * 4] === OpType.Put, key: bytes.subarray(ko, ko + kl), value: bytes.subarray(ko + kl, ko + kl + out[i * 4 + 3]!) };
-  }
-  return ops;
+  if (!isCommitRecord(bytes) || readU64(bytes, RECORD_TXN_ID_OFFSET) !== txnId) throw new NorthstarError('Corrupt', `the message of txn ${txnId} is not that commit's record`);
+  return commitOpsOf(bytes, k, false);
 }
 
 /** Whether records `a` and `b` of txn `txnId` carry the same operations in the same order. */
@@ -47,7 +29,7 @@ export function sameCommit(a: Uint8Array, b: Uint8Array, txnId: number, k: Kerne
   const y = commitOps(b, txnId, k);
   if (x.length !== y.length) return false;
   for (let i = 0; i < x.length; i++) {
-    if (x[i]!.put !== y[i]!.put || Buffer.compare(x[i]!.key, y[i]!.key) !== 0 || Buffer.compare(x[i]!.value, y[i]!.value) !== 0) return false;
+    if (x[i]!.type !== y[i]!.type || Buffer.compare(x[i]!.key, y[i]!.key) !== 0 || Buffer.compare(x[i]!.value, y[i]!.value) !== 0) return false;
   }
   return true;
 }

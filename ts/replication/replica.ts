@@ -283,7 +283,7 @@ export class Replica extends EventEmitter {
     try {
       if (w.txnId !== txn) throw new NorthstarError('Corrupt', `${this.db.path}: the next commit here is txn ${w.txnId}, the stream's is ${txn} (written by another handle?)`);
       for (const op of ops) {
-        if (op.put) w.put(op.key, op.value);
+        if (op.type === 'put') w.put(op.key, op.value);
         else w.del(op.key);
       }
     } catch (err) {
