@@ -17,8 +17,8 @@ export interface ReplicationCliOptions {
   json?: boolean;
 }
 
-/** Resolves at SIGINT or SIGTERM (or when `stop` fires: tests). */
-function stopped(stop?: AbortSignal): Promise<void> {
+/** Resolves at SIGINT or SIGTERM. */
+function stopped(): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       process.off('SIGINT', done);
@@ -27,7 +27,6 @@ function stopped(stop?: AbortSignal): Promise<void> {
     };
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
-    stop?.addEventListener('abort', done, { once: true });
   });
 }
 
@@ -39,7 +38,7 @@ function mode(m: string | undefined): ReplicationMode {
 }
 
 /** Publishes `path`'s commits until stopped; prints its stats every everyMs. */
-export async function replicate(path: string, o: ReplicationCliOptions, io: Io, stop?: AbortSignal): Promise<number> {
+export async function replicate(path: string, o: ReplicationCliOptions, io: Io): Promise<number> {
   const db = open(path);
   try {
     const repl = await startReplication(db, { servers: servers(o.servers), stream: o.stream, mode: mode(o.mode) });
@@ -49,7 +48,7 @@ export async function replicate(path: string, o: ReplicationCliOptions, io: Io, 
       io.out(o.json ? JSON.stringify(s) : `published txn ${s.publishedTxn} (sequence ${s.streamSeq}), pending ${s.pending}, ${s.state}${s.lastError ? `, last error: ${s.lastError}` : ''}`);
     };
     const timer = setInterval(print, o.everyMs ?? 5_000);
-    await Promise.race([stopped(stop), deposedOf(repl)]);
+    await Promise.race([stopped(), deposedOf(repl)]);
     clearInterval(timer);
     const ended = repl.stats().state; // 'running' when stopped by a signal; 'deposed' otherwise
     print();
@@ -73,7 +72,7 @@ function deposedOf(repl: { stats(): { state: string } }): Promise<void> {
 }
 
 /** Follows the stream into `path` until stopped; prints its stats every everyMs. */
-export async function replica(path: string, o: ReplicationCliOptions, io: Io, stop?: AbortSignal): Promise<number> {
+export async function replica(path: string, o: ReplicationCliOptions, io: Io): Promise<number> {
   const r = await openReplica(path, { servers: servers(o.servers), stream: o.stream });
   const print = (): void => {
     const s = r.stats();
@@ -81,7 +80,7 @@ export async function replica(path: string, o: ReplicationCliOptions, io: Io, st
   };
   io.out(o.json ? JSON.stringify({ event: 'started', db: path, stream: o.stream, ...r.stats() }) : `following stream ${o.stream} into ${path} from txn ${r.txnId + 1}`);
   const timer = setInterval(print, o.everyMs ?? 5_000);
-  await stopped(stop);
+  await stopped();
   clearInterval(timer);
   print();
   const failed = r.stats().state === 'stopped';

@@ -251,8 +251,11 @@ export class Engine implements WriteHost, ReadHost {
     if (this.closed) throw new NorthstarError(ErrorCode.Closed, 'database is closed');
   }
 
-  /** Refuses writes after a failed sync or checkpoint, until reopen recovers. */
-  /** The public write calls' check: a poisoned handle, then replication's fence (a replica, a deposed primary). */
+  /**
+   * The public write calls' check: writes are refused after a failed sync or
+   * checkpoint until reopen recovers, then by replication's fence (a replica,
+   * a deposed primary).
+   */
   checkWritable(): void {
     const refused = this.writesRefused() ?? this.writeFence;
     if (refused !== null) throw refused;

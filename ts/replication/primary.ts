@@ -28,8 +28,9 @@ import { NorthstarError } from '../errors.js';
 import { isCommitRecord } from '../format/record.js';
 import { sameCommit } from './record.js';
 import { snapshotHash } from './hash.js';
+import type { ObjectStore } from '@nats-io/obj';
 import { listSnapshots, putSnapshot, snapshotBucket } from './snapshot.js';
-import { apiErrorCode, CHECKPOINT_HEADER, DEFAULT_STREAM_REPLICAS, DB_HEADER, STATE_HASH_HEADER, openStream, PART_HEADER, streamEnd, TXN_HEADER, WRONG_LAST_SEQUENCE, type Stream, type StreamOptions } from './stream.js';
+import { apiErrorCode, CHECKPOINT_HEADER, DEFAULT_STREAM_REPLICAS, STATE_HASH_HEADER, openStream, PART_HEADER, streamEnd, TXN_HEADER, WRONG_LAST_SEQUENCE, type Stream, type StreamOptions } from './stream.js';
 
 export type ReplicationMode = 'async' | 'quorum';
 
@@ -79,6 +80,13 @@ const RETRY_PAUSE_MS = 250;
 /** Without a change watch (see db/changes.ts), how often the publisher looks for commits of other handles (ms). */
 const POLL_MS = 50;
 
+interface Waiter {
+  txnId: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout | null;
+}
+
 interface Outgoing {
   txnId: number;
   end: number;
@@ -100,7 +108,10 @@ export class Replication {
   private pumping: Promise<void> | null = null;
   private busy = false;
   private again = false;
-  private readonly waiters: { txnId: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  /** Calls waiting for a txn to be in the stream, in txn order; a quorum commit's has a timer. */
+  private readonly waiters: Waiter[] = [];
+  /** The snapshot bucket, once opened. */
+  private bucket: ObjectStore | null = null;
   private readonly onCommit = (): void => this.kick();
   private poll: NodeJS.Timeout | null = null;
   private readonly quorumTimeoutMs: number;
@@ -173,13 +184,39 @@ export class Replication {
 
   /** Resolves once commit `txnId` (and every one before it) is in the stream; NotPrimary if this primary was deposed first. */
   flushed(txnId: number): Promise<void> {
+    return this.wait(txnId, null);
+  }
+
+  /**
+   * flushed(), and with `timeoutMs` a rejection with ReplicationUnavailable
+   * after that long (the waiter leaves the list: an outage does not pile them up).
+   */
+  private wait(txnId: number, timeoutMs: number | null): Promise<void> {
     if (txnId <= this.publishedTxn) return Promise.resolve();
     if (this.state === 'deposed') return Promise.reject(this.notPrimary());
     if (this.state === 'closed') return Promise.reject(new NorthstarError('Closed', 'replication is closed'));
     return new Promise((resolve, reject) => {
-      this.waiters.push({ txnId, resolve, reject });
+      const w: Waiter = { txnId, resolve, reject, timer: null };
+      if (timeoutMs !== null) {
+        w.timer = setTimeout(() => {
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          reject(new NorthstarError('ReplicationUnavailable', `commit ${txnId} is durable here, but stream ${this.stream.name} has not acknowledged it in ${timeoutMs} ms${this.lastError ? `: ${this.lastError}` : ''}; it is published when the stream is back`));
+        }, timeoutMs);
+      }
+      // In txn order (commits come in order: this is an append but for flushed() of an earlier txn).
+      let i = this.waiters.length;
+      while (i > 0 && this.waiters[i - 1]!.txnId > txnId) i--;
+      this.waiters.splice(i, 0, w);
       this.kick();
     });
+  }
+
+  /** Settles every waiter with `err`. */
+  private rejectWaiters(err: unknown): void {
+    for (const w of this.waiters.splice(0)) {
+      if (w.timer !== null) clearTimeout(w.timer);
+      w.reject(err);
+    }
   }
 
   stats(): ReplicationStats {
@@ -198,7 +235,7 @@ export class Replication {
     await this.snapshotting;
     this.uninstall();
     this.state = 'closed';
-    for (const w of this.waiters.splice(0)) w.reject(new NorthstarError('Closed', 'replication is closed'));
+    this.rejectWaiters(new NorthstarError('Closed', 'replication is closed'));
     await this.stream.nc.close().catch(() => {});
   }
 
@@ -207,7 +244,8 @@ export class Replication {
   private install(): void {
     const e = this.e;
     e.logHold = () => (this.state === 'closed' ? null : this.nextPosition);
-    if (this.mode === 'quorum') e.commitGate = (txnId) => this.quorum(txnId);
+    // commitAsync's gate in quorum mode: the stream has the commit, or ReplicationUnavailable after quorumTimeoutMs.
+    if (this.mode === 'quorum') e.commitGate = (txnId) => this.wait(txnId, this.quorumTimeoutMs);
     this.db.on('commit', this.onCommit);
     if (!listen(e, this.onCommit)) this.poll = setInterval(this.onCommit, POLL_MS).unref();
     this.kick();
@@ -221,27 +259,6 @@ export class Replication {
     unlisten(e, this.onCommit);
     if (this.poll !== null) clearInterval(this.poll);
     this.poll = null;
-  }
-
-  /** commitAsync's gate in quorum mode: the stream has the commit, or ReplicationUnavailable after quorumTimeoutMs. */
-  private quorum(txnId: number): Promise<void> {
-    const flushed = this.flushed(txnId);
-    if (txnId <= this.publishedTxn) return flushed;
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        reject(new NorthstarError('ReplicationUnavailable', `commit ${txnId} is durable here, but stream ${this.stream.name} has not acknowledged it in ${this.quorumTimeoutMs} ms${this.lastError ? `: ${this.lastError}` : ''}; it is published when the stream is back`));
-      }, this.quorumTimeoutMs);
-      flushed.then(
-        () => {
-          clearTimeout(t);
-          resolve();
-        },
-        (err: unknown) => {
-          clearTimeout(t);
-          reject(err);
-        },
-      );
-    });
   }
 
   private notPrimary(): NorthstarError {
@@ -316,7 +333,6 @@ export class Replication {
         for (let i = 1; i <= n; i++) {
           const h = this.stream.headers();
           h.set(TXN_HEADER, String(m.txnId));
-          h.set(DB_HEADER, String(this.e.log.dbId));
           if (n > 1) h.set(PART_HEADER, `${i}/${n}`);
           if (i === n && this.hashEveryTxns > 0 && m.txnId % this.hashEveryTxns === 0) h.set(CHECKPOINT_HEADER, '1');
           if (i === n && m.stateHash !== null) h.set(STATE_HASH_HEADER, m.stateHash);
@@ -359,8 +375,9 @@ export class Replication {
       this.dueSnapshot = { txnId: m.txnId, seq: seq - (m.parts - 1) };
       if (this.snapshotting === null) this.nextSnapshot();
     }
-    if (this.hashEveryTxns > 0 && m.txnId % this.hashEveryTxns === 0) {
-      // The checkpoint's hash, from the snapshot at it (still in the history: just committed), for a later message.
+    if (this.hashEveryTxns > 0 && m.txnId % this.hashEveryTxns === 0 && this.dueSnapshot?.txnId !== m.txnId) {
+      // The checkpoint's hash, from the snapshot at it (still in the history: just committed), for a later message;
+      // at a snapshot txn the snapshot computes it while it writes (one scan, not two).
       void snapshotHash(this.db, m.txnId).then(
         (h) => {
           if (h !== null) this.stateHash = `${m.txnId}:${h}`;
@@ -368,11 +385,12 @@ export class Replication {
         () => {},
       );
     }
-    if (this.waiters.length === 0) return;
-    const due = this.waiters.filter((w) => w.txnId <= m.txnId);
-    if (due.length === 0) return;
-    this.waiters.splice(0, this.waiters.length, ...this.waiters.filter((w) => w.txnId > m.txnId));
-    for (const w of due) w.resolve();
+    let n = 0;
+    while (n < this.waiters.length && this.waiters[n]!.txnId <= m.txnId) n++;
+    for (const w of n === 0 ? [] : this.waiters.splice(0, n)) {
+      if (w.timer !== null) clearTimeout(w.timer);
+      w.resolve();
+    }
   }
 
   private nextSnapshot(): void {
@@ -393,9 +411,10 @@ export class Replication {
    */
   private async snapshot(txnId: number, seq: number): Promise<void> {
     try {
-      const bucket = (await snapshotBucket(this.stream, { replicas: this.replicas }))!;
+      const bucket = (this.bucket ??= (await snapshotBucket(this.stream, { replicas: this.replicas }))!);
       const stored = await putSnapshot(bucket, this.db, txnId, seq);
       if (stored === null) return;
+      if (this.hashEveryTxns > 0 && txnId % this.hashEveryTxns === 0) this.stateHash = `${txnId}:${stored.stateHash}`;
       this.snapshots++;
       this.lastSnapshotTxn = txnId;
       const all = await listSnapshots(bucket);
@@ -413,7 +432,7 @@ export class Replication {
     this.lastError = err.message;
     // New writes are refused; a commitAsync already past the fence meets the gate, which rejects with NotPrimary.
     this.e.writeFence = err;
-    for (const w of this.waiters.splice(0)) w.reject(err);
+    this.rejectWaiters(err);
   }
 }
 

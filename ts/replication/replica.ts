@@ -179,7 +179,7 @@ export class Replica extends EventEmitter {
     const end = await streamEnd(this.stream);
     this.appliedTxn = this.db.txnId;
     let from = end.lastSeq + 1;
-    if (end.info.state.messages > 0) {
+    if (end.messages > 0) {
       from = await seqAfterTxn(this.stream, this.appliedTxn, end.firstSeq, end.lastSeq);
       if (from <= end.lastSeq) {
         const first = await txnAt(this.stream, from);

@@ -27,6 +27,11 @@ export interface SnapshotInfo {
   size: number;
 }
 
+/** A snapshot just stored, with the state hash its trailer holds. */
+export interface StoredSnapshot extends SnapshotInfo {
+  stateHash: string;
+}
+
 export const bucketOf = (stream: string): string => `${stream}-snapshots`;
 
 /** The snapshot bucket of the stream (created with `replicas` when `create`), or null when it does not exist. */
@@ -64,41 +69,49 @@ export async function listSnapshots(bucket: ObjectStore): Promise<SnapshotInfo[]
  * event loop turns between chunks). Null when the snapshot is no longer
  * retained (history).
  */
-export async function putSnapshot(bucket: ObjectStore, db: Database, txnId: number, seq: number): Promise<SnapshotInfo | null> {
+export async function putSnapshot(bucket: ObjectStore, db: Database, txnId: number, seq: number): Promise<StoredSnapshot | null> {
   const r = readAt(db, txnId);
   if (r === null) return null;
   const it = r.scan()[Symbol.iterator]();
   const h = new StateHash();
   let entries = 0;
   let done = false;
+  // Each pull fills one buffer of at least CHUNK bytes (entries written in place, no buffer per entry).
+  const TRAILER = 4 + 8 + 16;
   const body = new ReadableStream<Uint8Array>({
     pull(controller) {
       if (done) return;
-      const parts: Uint8Array[] = [];
-      let size = 0;
+      let chunk = Buffer.allocUnsafe(CHUNK + TRAILER);
+      let used = 0;
       for (let s = it.next(); ; s = it.next()) {
         if (s.done) {
-          const t = Buffer.alloc(4 + 8 + 16);
-          t.writeUInt32LE(SNAPSHOT_TRAILER_MARK, 0);
-          t.writeBigUInt64LE(BigInt(entries), 4);
-          t.write(h.toString(), 12, 'latin1');
-          parts.push(t);
+          chunk.writeUInt32LE(SNAPSHOT_TRAILER_MARK, used);
+          chunk.writeBigUInt64LE(BigInt(entries), used + 4);
+          chunk.write(h.toString(), used + 12, 'latin1');
+          used += TRAILER;
           done = true;
           r.close();
           break;
         }
         const [k, v] = s.value;
-        const head = Buffer.alloc(8);
-        head.writeUInt32LE(k.length, 0);
-        head.writeUInt32LE(v.length, 4);
-        parts.push(head, k, v);
+        const need = 8 + k.length + v.length;
+        if (used + need + TRAILER > chunk.length) {
+          // A larger entry than the room left: the chunk grows to hold it (then this pull ends).
+          const bigger = Buffer.allocUnsafe(used + need + TRAILER);
+          chunk.copy(bigger, 0, 0, used);
+          chunk = bigger;
+        }
+        chunk.writeUInt32LE(k.length, used);
+        chunk.writeUInt32LE(v.length, used + 4);
+        chunk.set(k, used + 8);
+        chunk.set(v, used + 8 + k.length);
+        used += need;
         const [lo, hi] = h.entry(k, v);
         h.add(lo, hi);
         entries++;
-        size += 8 + k.length + v.length;
-        if (size >= CHUNK) break;
+        if (used >= CHUNK) break;
       }
-      controller.enqueue(Buffer.concat(parts));
+      controller.enqueue(chunk.subarray(0, used));
       if (done) controller.close();
     },
     cancel() {
@@ -107,7 +120,7 @@ export async function putSnapshot(bucket: ObjectStore, db: Database, txnId: numb
   });
   try {
     const info = await bucket.put({ name: `txn-${txnId}`, metadata: { txn: String(txnId), seq: String(seq) } }, body);
-    return { name: info.name, txn: txnId, seq, size: info.size };
+    return { name: info.name, txn: txnId, seq, size: info.size, stateHash: h.toString() };
   } finally {
     if (!done) r.close();
   }

@@ -9,14 +9,12 @@
 // never replicates never loads it; without it installed, replication fails
 // with ReplicationUnavailable saying what to install.
 
-import type { JetStreamClient, JetStreamManager, StoredMsg, StreamInfo } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { NorthstarError } from '../errors.js';
 
 /** Header carrying the commit's txn id (decimal), beside the message id. */
 export const TXN_HEADER = 'Northstar-Txn';
-/** Header carrying the primary's database id (decimal): which database wrote the record. */
-export const DB_HEADER = 'Northstar-Db';
 /** Header on the message of a checkpoint txn (txn % hashEveryTxns = 0): both sides hash their snapshot at it. */
 export const CHECKPOINT_HEADER = 'Northstar-Checkpoint';
 /** Header `<txn>:<hash>`: the primary's state hash at an earlier checkpoint txn, on a later message. */
@@ -140,9 +138,8 @@ export function partOf(value: string | undefined): [number, number] {
  * parts joined). Trailing parts of a commit whose publisher died before its
  * last part are not a commit: they are skipped (§2.3).
  */
-export async function streamEnd(s: Stream): Promise<{ firstSeq: number; lastSeq: number; lastTxn: number; lastTxnSeq: number; lastRecord: Uint8Array | null; info: StreamInfo }> {
-  const info = await s.jsm.streams.info(s.name);
-  const { first_seq: firstSeq, last_seq: lastSeq, messages } = info.state;
+export async function streamEnd(s: Stream): Promise<{ firstSeq: number; lastSeq: number; messages: number; lastTxn: number; lastRecord: Uint8Array | null }> {
+  const { first_seq: firstSeq, last_seq: lastSeq, messages } = (await s.jsm.streams.info(s.name)).state;
   let seq = messages === 0 ? 0 : lastSeq;
   while (seq >= firstSeq && seq > 0) {
     const m = await messageAt(s, seq);
@@ -153,9 +150,9 @@ export async function streamEnd(s: Stream): Promise<{ firstSeq: number; lastSeq:
     }
     const parts = [m.data];
     for (let k = 1; k < n; k++) parts.unshift((await messageAt(s, seq - k)).data);
-    return { firstSeq, lastSeq, lastTxn: txnOf(m.header?.get(TXN_HEADER)), lastTxnSeq: seq, lastRecord: n === 1 ? m.data : Buffer.concat(parts), info };
+    return { firstSeq, lastSeq, messages, lastTxn: txnOf(m.header?.get(TXN_HEADER)), lastRecord: n === 1 ? m.data : Buffer.concat(parts) };
   }
-  return { firstSeq, lastSeq, lastTxn: 0, lastTxnSeq: 0, lastRecord: null, info };
+  return { firstSeq, lastSeq, messages, lastTxn: 0, lastRecord: null };
 }
 
 /** The stored message at `seq`; SnapshotNotFound when the stream no longer has it (its limits dropped it). */
