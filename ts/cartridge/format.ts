@@ -1,6 +1,6 @@
 // The cartridge file (spec/cartridge_v1.md §2–§3): encodeCartridge lays out
 // the header, the group table, the entry table, the names and the checksum;
-// decodeCartridge runs every check of §3 before it hands out anything, so a
+// Cartridge.decode runs every check of §3 before it hands out anything, so a
 // damaged file is refused, never half-read. A decoded Cartridge answers from
 // the bytes it was given (a file read whole, or a mapping) without copying
 // the entries.
@@ -8,6 +8,7 @@
 import { NorthstarError } from '../errors.js';
 import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../format/bytes.js';
 import { kernels } from '../native/kernels.js';
+import { compareReadyEntries, type ReadyEntry } from '../queue/ready.js';
 
 export const CARTRIDGE_MAGIC = 0x5443534e; // "NSCT" read as a little-endian u32
 export const CARTRIDGE_VERSION = 1;
@@ -35,12 +36,8 @@ export const H_NAMES_OFFSET = 64;
 export const H_FILE_LENGTH = 72;
 export const H_HEADER_END = 120;
 
-/** One ready task: its place in claim order within its (queue, type) group. */
-export interface CartridgeEntry {
-  rank: number;
-  readyAt: number;
-  id: number;
-}
+/** One ready task: its place in claim order within its (queue, type) group (the queue's ReadyEntry). */
+export type CartridgeEntry = ReadyEntry;
 
 /** One (queue, type) group and its entries in claim order (never empty). */
 export interface CartridgeGroup {
@@ -81,9 +78,7 @@ export function groupKey(queue: string, type: string): string {
 }
 
 /** Byte order of (rank, readyAt, id): the order of the ready keys within a group. */
-export function compareEntries(a: CartridgeEntry, b: CartridgeEntry): number {
-  return a.rank - b.rank || a.readyAt - b.readyAt || a.id - b.id;
-}
+export const compareEntries = compareReadyEntries;
 
 /** The file of `c` (§2). Its groups must be sorted and distinct, each non-empty and in claim order: a builder's bug throws here. */
 export function encodeCartridge(c: CartridgeContent): Uint8Array {
@@ -360,9 +355,4 @@ export class Cartridge {
     const at = this.groupsOffset + g * CARTRIDGE_GROUP_SIZE;
     return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.namesOffset + readU32(this.bytes, at + 8), readU16(this.bytes, at + 6));
   }
-}
-
-/** decodeCartridge(bytes): Cartridge.decode, as a function. */
-export function decodeCartridge(bytes: Uint8Array): Cartridge {
-  return Cartridge.decode(bytes);
 }

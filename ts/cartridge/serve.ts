@@ -12,7 +12,7 @@
 import type { Database } from '../db/database.js';
 import { engineOfDatabase } from '../db/internal.js';
 import { NorthstarError } from '../errors.js';
-import { QUEUE_KEY_PREFIX } from '../queue/keys.js';
+import { MAX_PRIORITY, QUEUE_KEY_PREFIX } from '../queue/keys.js';
 import type { ReadySource, ReadyView } from '../queue/ready.js';
 import { GroupCollector, readyKeyOf } from './build.js';
 import { LiveCartridge } from './delta.js';
@@ -46,7 +46,8 @@ export interface ReadyTask {
   readyAt: number;
 }
 
-const asTask = (e: CartridgeEntry): ReadyTask => ({ id: e.id, priority: 2 ** 31 - 1 - e.rank, readyAt: e.readyAt });
+/** A cartridge entry as a lookup returns it (rank is MAX_PRIORITY − priority). */
+export const asTask = (e: CartridgeEntry): ReadyTask => ({ id: e.id, priority: MAX_PRIORITY - e.rank, readyAt: e.readyAt });
 
 export class CartridgeService implements ReadySource {
   readonly file: string;
@@ -223,7 +224,7 @@ export class CartridgeService implements ReadySource {
         return null;
       }
     }
-    if (this.building === null && !this.closed) {
+    if (this.building === null) {
       if (live.txnId - live.base.header.txnId >= this.everyCommits) void this.rebuild('commits').catch(() => {});
       else if (live.deltaSize >= this.deltaLimit) void this.rebuild('delta').catch(() => {});
     }

@@ -8,6 +8,7 @@ import { buildCartridgeFromLog } from '../cartridge/build.js';
 import { readCartridgeFile, writeCartridgeFile } from '../cartridge/file.js';
 import { liveFromLog } from '../cartridge/delta.js';
 import { encodeCartridge, type Cartridge } from '../cartridge/format.js';
+import { asTask } from '../cartridge/serve.js';
 import { dbPaths, Exit, nonNegativeInt, requireFile, table, type Io } from './common.js';
 
 export interface CartridgeBuildOptions {
@@ -54,7 +55,7 @@ export function inspect(file: string, options: { json?: boolean; entries?: numbe
   requireFile(file, 'cartridge');
   const c = readCartridgeFile(file);
   const limit = options.entries ?? 0;
-  const groups = c.groups().map((g) => ({ ...g, ...(limit > 0 ? { first: c.entries(g.queue, g.type, limit).map((e) => ({ id: e.id, priority: 2 ** 31 - 1 - e.rank, readyAt: e.readyAt })) } : {}) }));
+  const groups = c.groups().map((g) => ({ ...g, ...(limit > 0 ? { first: c.entries(g.queue, g.type, limit).map(asTask) } : {}) }));
   if (options.json) {
     io.out(JSON.stringify({ ...describe(c), groups }));
     return Exit.Ok;
@@ -76,7 +77,7 @@ export function verify(file: string, options: { db?: string; json?: boolean }, i
     requireFile(log, 'commit log');
     const again = buildCartridgeFromLog(log, { at: c.header.txnId });
     if (again.dbId !== c.header.dbId) problems.push(`built from database ${c.header.dbId}, not ${options.db} (database ${again.dbId})`);
-    else if (Buffer.compare(Buffer.from(again.bytes), Buffer.from(c.bytes)) !== 0) problems.push(`differs from a build of ${options.db} at txn ${c.header.txnId}`);
+    else if (Buffer.compare(again.bytes, c.bytes) !== 0) problems.push(`differs from a build of ${options.db} at txn ${c.header.txnId}`);
   }
   if (options.json) io.out(JSON.stringify({ ok: problems.length === 0, problems, ...describe(c) }));
   else {

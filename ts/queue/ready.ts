@@ -63,7 +63,10 @@ interface Walk {
   p: number;
 }
 
-const compare = (a: ReadyEntry, b: ReadyEntry): number => a.rank - b.rank || a.readyAt - b.readyAt || a.id - b.id;
+/** Claim order of two ready entries: the byte order of their ready keys within a type. */
+export function compareReadyEntries(a: ReadyEntry, b: ReadyEntry): number {
+  return a.rank - b.rank || a.readyAt - b.readyAt || a.id - b.id;
+}
 
 /** The first head of `type` in this transaction, or null when it has no ready task. */
 export function firstHead(tx: QueueTxn, type: Buffer): Head | null {
@@ -75,7 +78,7 @@ export function firstHead(tx: QueueTxn, type: Buffer): Head | null {
   const name = type.toString('utf8');
   const base = view.walk(tx.q.name, name);
   const s = base.next();
-  const placed = [...(tx.placed.get(name) ?? [])].sort(compare);
+  const placed = [...(tx.placed.get(name) ?? [])].sort(compareReadyEntries);
   return walkNext(tx, { type, base, baseNext: s.done ? null : s.value, placed, p: 0 });
 }
 
@@ -117,7 +120,7 @@ function walkNext(tx: QueueTxn, walk: Walk): Head | null {
     const pl = walk.p < walk.placed.length ? walk.placed[walk.p]! : null;
     let e: ReadyEntry;
     if (b === null && pl === null) return null;
-    const order = b === null ? 1 : pl === null ? -1 : compare(b, pl);
+    const order = b === null ? 1 : pl === null ? -1 : compareReadyEntries(b, pl);
     if (order <= 0) {
       e = b!;
       const s = walk.base.next();
