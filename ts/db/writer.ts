@@ -121,6 +121,7 @@ export const WRITER_LOOK_WATCHED_MS = 20;
 /** True when changes by other handles wake this handle's waiters (a look at each). */
 function hearChanges(e: Engine): boolean {
   if (e.writerListener !== null) return true;
+  if (e.changeWatch === null) return false; // this handle cannot watch (listen would refuse): no closure per look
   const l = (): void => {
     if (e.writerWaiters.length > 0) lookForWriter(e);
   };

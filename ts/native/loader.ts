@@ -32,7 +32,7 @@ export type NativeBinding = typeof GeneratedBinding;
 const BINDING_PATH = '../../crates/northstar-native/index.cjs';
 
 /** Exports `loadNativeBinding` checks before trusting a loaded addon. */
-const REQUIRED_EXPORTS = ['crc32c', 'nativeInfo', 'SharedFile'] as const;
+const REQUIRED_EXPORTS = ['crc32c', 'nativeInfo', 'SharedFile', 'WordWatch'] as const;
 
 /**
  * Why the last `loadNativeBinding()` call returned `null`, for diagnostics;
