@@ -18,11 +18,10 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { createInterface } from 'node:readline';
 import { open } from '../db/index.js';
-import { stateHashOf } from '../log/replay.js';
 import { openReplica } from '../replication/replica.js';
 import { startReplication } from '../replication/primary.js';
 import { startNatsCluster } from '../testing/nats.js';
-import { modelCommit, modelState } from '../testing/replication_model.js';
+import { databaseHash, modelCommit, modelHash, until } from '../testing/replication_model.js';
 import { compiledEngine } from './compiled.js';
 import type { Figures, HardeningSuite, SuiteOptions } from './registry.js';
 import { rngOf } from './workload.js';
@@ -32,13 +31,6 @@ export interface ReplicaKillOptions extends SuiteOptions {
   kills?: number;
 }
 
-const until = async (ok: () => boolean, what: string, timeoutMs = 30_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 export async function runReplicaKill(opts: ReplicaKillOptions): Promise<Figures> {
   const kills = opts.kills ?? (opts.long ? 120 : 8);
@@ -75,7 +67,7 @@ export async function runReplicaKill(opts: ReplicaKillOptions): Promise<Figures>
       const lines: string[] = [];
       createInterface({ input: proc.stdout! }).on('line', (l) => lines.push(l));
       const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-      await until(() => lines.some((l) => l.startsWith('ready') || l.startsWith('error')), 'the replica to open');
+      await until('the replica to open', () => lines.some((l) => l.startsWith('ready') || l.startsWith('error')), 30_000);
       const error = lines.find((l) => l.startsWith('error'));
       if (error !== undefined) (f.childErrors++, fail(`restart ${i}: ${error}`));
       const ready = Number(lines.find((l) => l.startsWith('ready'))?.split(' ')[1] ?? -1);
@@ -95,18 +87,10 @@ export async function runReplicaKill(opts: ReplicaKillOptions): Promise<Figures>
     await repl.close();
     const final = await openReplica(replicaPath, { servers: cluster.servers, stream });
     try {
-      await until(() => final.txnId === db.txnId || final.stats().state !== 'following', 'the replica to catch up', 60_000);
+      await until('the replica to catch up', () => final.txnId === db.txnId || final.stats().state !== 'following', 60_000);
       if (final.stats().lastError !== null) (f.gaps++, fail(`final: ${final.stats().lastError}`));
-      const hash = (d: typeof db): string => {
-        const r = d.beginRead();
-        try {
-          return stateHashOf(r.scan());
-        } finally {
-          r.close();
-        }
-      };
-      const model = stateHashOf([...modelState(db.txnId)].map(([k, v]) => [Buffer.from(k), Buffer.from(v)] as [Uint8Array, Uint8Array]));
-      if (hash(final.db) !== hash(db) || hash(db) !== model) (f.hashMismatch++, fail(`state hash: replica ${hash(final.db)}, primary ${hash(db)}, model ${model}`));
+      const [replica, primary, model] = [databaseHash(final.db), databaseHash(db), modelHash(db.txnId)];
+      if (replica !== primary || primary !== model) (f.hashMismatch++, fail(`state hash: replica ${replica}, primary ${primary}, model ${model}`));
       const problems = final.db.verify().problems;
       if (problems.length > 0) (f.verifyProblems += problems.length, fail(`verify: ${JSON.stringify(problems.slice(0, 3))}`));
     } finally {

@@ -33,7 +33,7 @@ export interface ReadyView {
   /** The types of queue `queue` with at least one ready task. */
   types(queue: string): string[];
   /** The ready tasks of (queue, type) in claim order. */
-  walk(queue: string, type: string): Iterator<ReadyEntry>;
+  walk(queue: string, type: string): IterableIterator<ReadyEntry>;
 }
 
 /** Something that can give a ReadyView (a CartridgeService). */

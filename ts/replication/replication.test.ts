@@ -15,10 +15,10 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { open, stateHashOf, type Database } from '../index.js';
+import { open, type Database } from '../index.js';
 import { compiledEngine } from '../hard/compiled.js';
 import { natsAvailable, startNatsCluster, type NatsCluster } from '../testing/nats.js';
-import { modelState } from '../testing/replication_model.js';
+import { databaseHash, modelHash, until } from '../testing/replication_model.js';
 import { runReplicaKill } from '../hard/replkill.js';
 import { engineOfDatabase } from '../db/internal.js';
 import { openReplica, startReplication, type Replication, type ReplicationOptions } from './index.js';
@@ -34,23 +34,6 @@ let dir: string;
 let engine: string;
 let streams = 0;
 const nextStream = (): string => `s${process.pid}_${++streams}`;
-
-const hashOf = (db: Database, txnId?: number): string => {
-  const r = db.beginRead(txnId === undefined ? {} : { txnId });
-  try {
-    return stateHashOf(r.scan());
-  } finally {
-    r.close();
-  }
-};
-const modelHash = (txn: number): string => stateHashOf([...modelState(txn)].map(([k, v]) => [Buffer.from(k), Buffer.from(v)] as [Uint8Array, Uint8Array]));
-const until = async (what: string, ok: () => boolean, timeoutMs = 20_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 /** A new stream, a primary database publishing to it with `options`, and where its replica goes. */
 async function primaryOn(options: Partial<ReplicationOptions> = {}): Promise<{ stream: string; db: Database; repl: Replication; replicaPath: string }> {
@@ -90,8 +73,8 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
     }
     const replica = await openReplica(replicaPath, { servers: cluster.servers, stream });
     await until('the replica to catch up', () => replica.txnId === 120);
-    expect(hashOf(replica.db)).toBe(hashOf(db));
-    for (const t of [110, 115, 119]) expect(hashOf(replica.db, t), `time travel to ${t}`).toBe(hashOf(db, t));
+    expect(databaseHash(replica.db)).toBe(databaseHash(db));
+    for (const t of [110, 115, 119]) expect(databaseHash(replica.db, t), `time travel to ${t}`).toBe(databaseHash(db, t));
     // It keeps following.
     await db.write((w) => w.put('late', 'yes'));
     await until('the late commit', () => replica.txnId === 121);
@@ -106,7 +89,7 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
   }, 60_000);
 
   it('quorum: commitAsync resolves only once the stream holds the commit', async () => {
-    const { db, repl, stream } = await primaryOn({ mode: 'quorum' });
+    const { db, repl } = await primaryOn({ mode: 'quorum' });
     const acked: number[] = [];
     await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
@@ -136,7 +119,7 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
     const third = await openReplica(nodePath.join(dir, `${stream}.t.ndb`), { servers: cluster.servers, stream });
     await until('the third replica', () => third.txnId === 31);
     expect(Buffer.from(third.beginRead().get('from')!).toString()).toBe('new primary');
-    expect(hashOf(third.db)).toBe(hashOf(replica.db));
+    expect(databaseHash(third.db)).toBe(databaseHash(replica.db));
     // The old primary cannot start publishing again: the stream has moved on without it.
     await old.close();
     await expect(startReplication(db, { servers: cluster.servers, stream })).rejects.toMatchObject({ code: 'NotPrimary' });
@@ -163,7 +146,7 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
     // async: the loss window, measured (commits acknowledged to the writer that the stream never got).
     if (mode === 'async') console.log(`async failover: ${acked} commits acknowledged, the replica has ${replica.txnId}: ${Math.max(0, acked - replica.txnId)} lost`);
     else expect(replica.txnId).toBeGreaterThanOrEqual(acked);
-    expect(hashOf(replica.db)).toBe(modelHash(replica.txnId));
+    expect(databaseHash(replica.db)).toBe(modelHash(replica.txnId));
     await replica.db.write((w) => w.put('after', 'failover'));
     // The old primary comes back: it cannot publish, and its writes fail.
     const back = open(primaryPath);
@@ -230,7 +213,7 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
     expect(await publisher.exited).toBe(0);
     expect(await follower.exited).toBe(0);
     const r = open(replicaPath);
-    expect(hashOf(r)).toBe(hashOf(db));
+    expect(databaseHash(r)).toBe(databaseHash(db));
     r.close();
     db.close();
   }, 120_000);
@@ -263,8 +246,8 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
     stop = true;
     await writing;
     await until('the replica to converge', () => replica.txnId === db.txnId);
-    expect(hashOf(replica.db)).toBe(hashOf(db));
-    expect(hashOf(replica.db, 200)).toBe(hashOf(db, 200));
+    expect(databaseHash(replica.db)).toBe(databaseHash(db));
+    expect(databaseHash(replica.db, 200)).toBe(databaseHash(db, 200));
     await replica.close();
     await repl.close();
     db.close();
@@ -316,7 +299,7 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
     await db.write((w) => (w.put('a', big(1)), w.put('b', big(2)), w.put('c', big(3)))); // 2.1 MB: 3 parts at NATS's default 1 MB
     expect(repl.stats()).toMatchObject({ publishedTxn: 2, streamSeq: 4 });
     await until('the replica at txn 2', () => replica.txnId === 2);
-    expect(hashOf(replica.db)).toBe(hashOf(db));
+    expect(databaseHash(replica.db)).toBe(databaseHash(db));
     // The publisher dies after part 1 of txn 3: only that part is in the stream.
     await repl.close();
     await db.write((w) => (w.put('d', big(4)), w.put('e', big(5))));
@@ -336,7 +319,7 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
     await db.write((w) => w.put('after', 'y'));
     await until('the replica at txn 4', () => replica.txnId === 4);
     expect(replica.stats().lastError).toBeNull();
-    expect(hashOf(replica.db)).toBe(hashOf(db));
+    expect(databaseHash(replica.db)).toBe(databaseHash(db));
     await replica.close();
     await repl.close();
     db.close();
