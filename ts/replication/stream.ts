@@ -183,7 +183,18 @@ export async function seqAfterTxn(s: Stream, txnId: number, firstSeq: number, la
   let hi = lastSeq + 1;
   while (lo < hi) {
     const mid = Math.floor((lo + hi) / 2);
-    if ((await txnAt(s, mid)) > txnId) hi = mid;
+    let txn: number;
+    try {
+      txn = await txnAt(s, mid);
+    } catch (err) {
+      // The primary trimmed the stream meanwhile: everything before its new first sequence is gone.
+      if (!(err instanceof NorthstarError && err.code === 'SnapshotNotFound')) throw err;
+      const first = (await s.jsm.streams.info(s.name)).state.first_seq;
+      if (first <= mid) throw err;
+      lo = Math.min(first, hi);
+      continue;
+    }
+    if (txn > txnId) hi = mid;
     else lo = mid + 1;
   }
   return lo;
