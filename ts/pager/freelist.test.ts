@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { rng } from '../testing/rng.js';
-import { FreeList } from './freelist.js';
+import { dropRange, FreeList } from './freelist.js';
 
 const seed = process.env.NORTHSTAR_SEED !== undefined ? Number(process.env.NORTHSTAR_SEED) : Date.now() % 0x7fffffff;
 console.log(`freelist.test.ts: NORTHSTAR_SEED=${seed}`);
@@ -154,5 +154,22 @@ describe('release skips the entries that wait for a checkpoint', () => {
     l.release(10, 5);
     expect(freeOf(l)).toEqual([10, 20, 30, 35, 40, 50, 60]);
     expect(pendingOf(l)).toEqual([]);
+  });
+});
+
+describe('dropRange', () => {
+  it('removes array[from, to) keeping the order, as splice(from, to - from) does', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer()), fc.nat(), fc.nat(), (a, x, y) => {
+        const from = a.length === 0 ? 0 : x % (a.length + 1);
+        const to = from + (a.length === 0 ? 0 : y % (a.length - from + 1));
+        const expected = a.slice();
+        expected.splice(from, to - from);
+        const got = a.slice();
+        dropRange(got, from, to);
+        expect(got).toEqual(expected);
+      }),
+      { seed, numRuns: 300 },
+    );
   });
 });

@@ -5,6 +5,7 @@
 
 import { readU32, readU64, writeU32, writeU64 } from '../format/bytes.js';
 import { HISTORY_COUNT_OFFSET, HISTORY_ENTRIES_OFFSET, HISTORY_ENTRY_SIZE, HISTORY_NEXT_OFFSET } from '../format/constants.js';
+import { dropRange } from './freelist.js';
 
 /** The committed state a snapshot reads. */
 export interface Snapshot {
@@ -44,7 +45,7 @@ export class History {
       while (this.entries.length > 0 && this.entries[this.entries.length - 1]!.txnId >= s.txnId) this.entries.pop();
     }
     this.entries.push(s);
-    if (this.entries.length > this.keep) this.entries.splice(0, this.entries.length - this.keep);
+    if (this.entries.length > this.keep) dropRange(this.entries, 0, this.entries.length - this.keep);
   }
 
   get(txnId: number): Snapshot | undefined {
@@ -65,7 +66,7 @@ export class History {
   dropBefore(txnId: number): void {
     let i = 0;
     while (i < this.entries.length && this.entries[i]!.txnId < txnId) i++;
-    if (i > 0) this.entries.splice(0, i);
+    dropRange(this.entries, 0, i);
   }
 
   all(): readonly Snapshot[] {
