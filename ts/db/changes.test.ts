@@ -48,6 +48,48 @@ describe('listen (changes.ts)', () => {
     expect(listen(e, listener)).toBe(false);
   });
 
+  it.runIf(watches)('counts listening handles in W_WATCHERS; with none counted a commit neither bumps nor wakes, and a new listener is called once at once', async () => {
+    const { nativeSharedFile } = await import('../native/shared_file.js');
+    const { LOCK_FILE_SIZE, W_CHANGES, W_WATCHERS } = await import('../shared/layout.js');
+    const a = tmp.openDb();
+    const b = tmp.track(open(tmp.dbPath()));
+    const SharedFile = nativeSharedFile()!;
+    const table = new SharedFile(`${a.path}.lock`, LOCK_FILE_SIZE);
+    try {
+      const commit = async (v: string): Promise<void> => {
+        const w = b.beginWrite();
+        w.put('k', v);
+        await w.commitAsync();
+      };
+      expect(table.load(W_WATCHERS)).toBe(0);
+      const quiet = table.load(W_CHANGES);
+      await commit('1');
+      expect(table.load(W_CHANGES)).toBe(quiet); // nobody listens: no bump, no futex wake
+      const e = engineOfDatabase(a);
+      let heard = 0;
+      const l1 = (): number => heard++;
+      const l2 = (): void => {};
+      expect(listen(e, l1)).toBe(true);
+      expect(listen(e, l2)).toBe(true);
+      expect(table.load(W_WATCHERS)).toBe(1); // one per handle, not per listener
+      await until(() => heard >= 1); // the call right after counting: a change made just before it is found here
+      const seen = heard;
+      await commit('2');
+      expect(table.load(W_CHANGES)).toBeGreaterThan(quiet);
+      await until(() => heard > seen);
+      unlisten(e, l1);
+      expect(table.load(W_WATCHERS)).toBe(1);
+      unlisten(e, l2);
+      expect(table.load(W_WATCHERS)).toBe(0);
+      expect(listen(e, l1)).toBe(true);
+      expect(table.load(W_WATCHERS)).toBe(1);
+      a.close(); // a handle that closes while listening takes itself out
+      expect(table.load(W_WATCHERS)).toBe(0);
+    } finally {
+      table.close();
+    }
+  });
+
   it.runIf(!watches)('says no where the store cannot watch (the file fallback, or not Linux): callers look on timers', () => {
     const a = tmp.openDb();
     expect(listen(engineOfDatabase(a), () => {})).toBe(false);

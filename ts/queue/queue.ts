@@ -127,7 +127,7 @@ export class Queue implements T.QueueCore {
       // again with a read first, so that waiting claims cost no write transaction.
       for (let look = this.look(types); ; look = this.look(types)) {
         if (look.claimable) break;
-        await this.wakeups.next(Math.min(deadline - Date.now(), look.nextMs), options.signal);
+        await this.wakeups.next(Math.min(deadline - Date.now(), look.nextMs), options.signal, look.txnId);
         if (Date.now() >= deadline || options.signal?.aborted || this.closed) break;
       }
     }
@@ -311,17 +311,19 @@ export class Queue implements T.QueueCore {
    * else the ms until the first delayed task is due or the first lease expires
    * (Infinity: neither). No write transaction.
    */
-  private look(types: readonly Buffer[] | null): { claimable: boolean; nextMs: number } {
+  /** Whether a claim could get a task now, else how long until the next delay or lease runs out; `txnId`: the commit it looked at. */
+  private look(types: readonly Buffer[] | null): { claimable: boolean; nextMs: number; txnId: number } {
     const now = Math.floor(this.clock());
     return this.read((r) => {
+      const txnId = r.txnId;
       let next = Infinity;
       for (const tag of [TAG_DELAYED, TAG_LEASE]) {
         for (const [k] of r.scan({ ...this.keys.table(tag), limit: 1 })) next = Math.min(next, this.keys.timeIdOf(k)[0] - now);
       }
-      if (next <= 0) return { claimable: true, nextMs: 0 };
+      if (next <= 0) return { claimable: true, nextMs: 0, txnId };
       const ranges = types === null ? [this.keys.table(TAG_READY)] : types.map((t) => this.keys.readyOfType(t));
-      for (const range of ranges) for (const _ of r.scan({ ...range, limit: 1 })) return { claimable: true, nextMs: 0 };
-      return { claimable: false, nextMs: next };
+      for (const range of ranges) for (const _ of r.scan({ ...range, limit: 1 })) return { claimable: true, nextMs: 0, txnId };
+      return { claimable: false, nextMs: next, txnId };
     });
   }
 

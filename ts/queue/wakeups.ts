@@ -35,9 +35,15 @@ export class Wakeups {
 
   constructor(private readonly db: Database) {}
 
-  /** Resolves at the next wakeup, after `untilMs` ms, or when `signal` aborts, whichever comes first. */
-  next(untilMs: number, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * Resolves at the next wakeup, after `untilMs` ms, or when `signal` aborts,
+   * whichever comes first; at once when the published txn is no longer
+   * `lookedAt`, the commit the caller's last look read (a change between that
+   * look and this call would wake nobody).
+   */
+  next(untilMs: number, signal: AbortSignal | undefined, lookedAt?: number): Promise<void> {
     return new Promise<void>((resolve) => {
+      if (lookedAt !== undefined && this.moved(lookedAt)) return resolve();
       let timeout: NodeJS.Timeout | null = null;
       const done = (): void => {
         if (timeout !== null) clearTimeout(timeout);
@@ -51,6 +57,15 @@ export class Wakeups {
       if (this.waiters.size === 0) this.start();
       this.waiters.add(done);
     });
+  }
+
+  /** Whether the published txn is no longer `txnId` (true once the handle is closed: the caller's next look finds out). */
+  private moved(txnId: number): boolean {
+    try {
+      return this.db.txnId !== txnId;
+    } catch {
+      return true;
+    }
   }
 
   /** Wakes every waiting claim (a commit here, or a change seen in the lock file). */

@@ -40,6 +40,7 @@ import {
   W_QUEUE_TICKET,
   W_MAGIC,
   W_CHANGES,
+  W_WATCHERS,
   W_SEQ,
   W_TXN,
   W_VERSION,
@@ -240,7 +241,7 @@ export class Coordinator {
     // A reader on the fast path that sees the new txn goes on to the seqlock read, which waits for the even W_SEQ.
     this.store.storeMany(PUBLISHED_FIRST, values);
     this.store.store(W_SEQ, odd + 1);
-    this.store.signal(W_CHANGES);
+    this.store.signal(W_CHANGES, W_WATCHERS);
   }
 
   /**
@@ -250,6 +251,15 @@ export class Coordinator {
    */
   watchChanges(onChange: () => void): { close(): void } | null {
     return this.store.watch(W_CHANGES, onChange);
+  }
+
+  /**
+   * Counts this handle among those listening to changes (true) or takes it
+   * out (false), §2.6: publishes and writer releases bump and wake only while
+   * some handle listens. Called in pairs, by changes.ts alone.
+   */
+  countListener(on: boolean): void {
+    this.store.countWatchers(W_WATCHERS, on ? 1 : -1);
   }
 
   /** The log generation word alone (no seqlock): for a recovery to publish a later one. */
@@ -470,7 +480,7 @@ export class Coordinator {
     if (!this.holdsWriter) return;
     this.holdsWriter = false;
     this.store.unlockWriter();
-    this.store.signal(W_CHANGES);
+    this.store.signal(W_CHANGES, W_WATCHERS);
   }
 
   close(): void {

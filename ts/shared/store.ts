@@ -30,10 +30,13 @@ export interface WordStore {
   unlockWriter(): void;
   /**
    * Changes `word` and wakes every watch of it, in every thread and process
-   * (spec/concurrency_v0.md §2.6). A no-op where nothing can watch ('file',
-   * 'memory': their handles look on timers).
+   * (spec/concurrency_v0.md §2.6), unless word `watchers` reads 0 (no handle
+   * listens). A no-op where nothing can watch ('file', 'memory': their handles
+   * look on timers).
    */
-  signal(word: number): void;
+  signal(word: number, watchers: number): void;
+  /** Adds `delta` to the count of listening handles in word `watchers` (§2.6). A no-op where nothing can watch. */
+  countWatchers(watchers: number, delta: number): void;
   /** Calls `onChange` on this thread soon after each signal(word) anywhere; null where the store cannot (then look on a timer). */
   watch(word: number, onChange: () => void): { close(): void } | null;
   close(): void;
@@ -90,8 +93,15 @@ class NativeStore implements WordStore {
     this.file.unlock();
   }
 
-  signal(word: number): void {
+  signal(word: number, watchers: number): void {
+    // Nobody listens: nothing to bump or wake. A handle that starts listening later
+    // counts itself first and then looks (changes.ts), so it cannot miss this change.
+    if (this.read(watchers) === 0) return;
     this.file.bumpAndWake(word);
+  }
+
+  countWatchers(watchers: number, delta: number): void {
+    this.file.fetchAdd(watchers, delta);
   }
 
   watch(word: number, onChange: () => void): { close(): void } | null {
@@ -169,6 +179,8 @@ class FileStore implements WordStore {
   }
 
   signal(): void {}
+
+  countWatchers(): void {}
 
   watch(): null {
     return null;
@@ -250,6 +262,8 @@ class MemoryStore implements WordStore {
   }
 
   signal(): void {}
+
+  countWatchers(): void {}
 
   watch(): null {
     return null;
