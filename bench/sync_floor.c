@@ -148,6 +148,65 @@ static void run(const char *dir, int n, const char *name, int prealloc, int page
   unlink(data_path);
 }
 
+// One round of a commit's CPU work without its I/O: copy three 16 KiB pages
+// (a leaf, a branch and a root made copy-on-write) and read 64 scattered
+// cache lines of a 4 MiB working set (searches, the page cache's map).
+static unsigned char arena[4 << 20];
+#define WORK_ROUNDS 16 // about 10 µs back to back here: a 1-put commit's CPU is 24 µs
+static unsigned char copies[3 * 16384];
+
+static unsigned long commit_work(unsigned long seed) {
+  unsigned long sum = 0;
+  for (int p = 0; p < 3; p++) {
+    seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+    memcpy(copies + p * 16384, arena + (seed >> 33) % (sizeof arena - 16384), 16384);
+  }
+  for (int i = 0; i < 64; i++) {
+    seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+    sum += arena[(seed >> 33) % sizeof arena];
+  }
+  return sum + copies[seed % sizeof copies];
+}
+
+// The same CPU work timed alone (back to back), and timed right after each
+// small write + fdatasync of a log: a thread that slept in the sync finds its
+// caches and its core colder, so the work costs more (spec/file_format_v1.md
+// §8.5's note on the 1-put floor). The p50/p99 are of the work alone.
+static void work_after_sync(const char *dir, int n, int sync) {
+  char log_path[512];
+  snprintf(log_path, sizeof log_path, "%s/log", dir);
+  unlink(log_path);
+  int log = open(log_path, O_RDWR | O_CREAT, 0644);
+  if (log < 0) die("open");
+  static char record[RECORD], zeros[PREALLOC];
+  memset(record, 7, sizeof record);
+  memset(arena, 5, sizeof arena);
+  for (int z = 0; z < PREALLOC; z += 4096)
+    if (pwrite(log, zeros, 4096, z) != 4096) die("pwrite zeros");
+  if (fsync(log) != 0) die("fsync");
+  double *lat = malloc(sizeof(double) * n);
+  volatile unsigned long sink = 0;
+  long long before = device_requests();
+  double start = now_us();
+  for (int i = 0; i < n; i++) {
+    if (sync) {
+      if (pwrite(log, record, RECORD, (off_t)(i % (PREALLOC / RECORD - 1)) * RECORD) != RECORD) die("pwrite log");
+      if (fdatasync(log) != 0) die("fdatasync");
+    }
+    double t0 = now_us();
+    for (int k = 0; k < WORK_ROUNDS; k++) sink += commit_work((unsigned long)(i * WORK_ROUNDS + k) * 2654435761UL);
+    lat[i] = now_us() - t0;
+  }
+  double secs = (now_us() - start) / 1e6;
+  long long requests = device_requests() - before;
+  qsort(lat, n, sizeof(double), cmp);
+  printf("{\"case\":\"%s\",\"commits\":%d,\"commits_per_sec\":%.0f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"requests_per_sync\":%.2f}\n", sync ? "commit's CPU work, right after each fdatasync" : "commit's CPU work, back to back", n, n / secs, lat[n / 2], lat[(int)(n * 0.99)], (double)requests / n);
+  fflush(stdout);
+  free(lat);
+  close(log);
+  unlink(log_path);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: sync_floor DIR N\n");
@@ -167,5 +226,8 @@ int main(int argc, char **argv) {
   run(dir, n, "alone", 1, 1, NONE, 0, 0);
   run(dir, n, "every CPU busy", 1, 1, NONE, cpus, 0);
   run(dir, n, "every CPU busy at SCHED_IDLE", 1, 1, NONE, cpus, 1);
+  // What a sync costs the CPU work after it (the 1-put commit's floor is the sync alone).
+  work_after_sync(dir, n, 0);
+  work_after_sync(dir, n, 1);
   return 0;
 }

@@ -34,6 +34,9 @@ function measure(work) {
   const busy = by['every CPU busy'];
   const alone = by.alone;
   if (busy && alone) console.log(`p99 with every CPU busy ÷ alone: ${(busy.p99_us / alone.p99_us).toFixed(2)}x (issue #6's writer target is <= 2x)`);
+  const warm = by["commit's CPU work, back to back"];
+  const cold = by["commit's CPU work, right after each fdatasync"];
+  if (warm && cold) console.log(`the same CPU work right after a fdatasync ÷ back to back: p50 ${(cold.p50_us / warm.p50_us).toFixed(2)}x, p99 ${(cold.p99_us / warm.p99_us).toFixed(2)}x (a durable commit pays its CPU at the cold rate)`);
   const json = option(args, 'json', null);
   if (json !== null) fs.writeFileSync(json, JSON.stringify({ commits, cpus: os.availableParallelism(), rows }, null, 2));
   return null;
