@@ -4,7 +4,7 @@
 // callers (db.checkpoint(), close()) finish one that is under way.
 
 import * as fs from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { open, type Database } from '../index.js';
 import { expectCode, expectVerified, latestValue, useTempDbs } from '../testing/fixtures.js';
 import { engineOfDatabase } from './internal.js';
@@ -151,5 +151,52 @@ describe('the asynchronous checkpoint (commitAsync)', () => {
     await commitsAsync(db, 0, 2);
     expect(engineOfDatabase(db).checkpointing).toBeNull();
     expect(db.stats().checkpoint.txnId).toBe(2);
+  });
+});
+
+describe('close() checkpoints only when it has something to do (spec/concurrency_v0.md §5)', () => {
+  it('a clean database closes without asking for the writer; its log still ends at its last record', () => {
+    const db = tmp.openDb({ sync: 'full' });
+    const w = db.beginWrite();
+    w.put('k', 'v');
+    w.commit();
+    db.close();
+    const again = tmp.openDb({ sync: 'full' });
+    const e = engineOfDatabase(again);
+    const lockWriter = vi.spyOn(e.coord, 'lockWriter');
+    const logBytes = fs.statSync(`${again.path}.log`).size;
+    again.close();
+    expect(lockWriter).not.toHaveBeenCalled();
+    expect(fs.statSync(`${again.path}.log`).size).toBe(logBytes);
+  });
+
+  it('a reader handle that closes after another handle committed without a checkpoint takes the writer and checkpoints', () => {
+    const a = tmp.openDb({ sync: 'full', checkpoint: { commits: 1000 } });
+    const b = tmp.track(open(tmp.dbPath()));
+    const w = a.beginWrite();
+    w.put('k', 'v');
+    const txn = w.commit();
+    expect(a.stats().checkpoint.txnId).toBeLessThan(txn);
+    const lockWriter = vi.spyOn(engineOfDatabase(b).coord, 'lockWriter');
+    b.close();
+    expect(lockWriter).toHaveBeenCalled();
+    a.close();
+    const again = tmp.openDb({ sync: 'full' });
+    expect(again.stats().checkpoint).toMatchObject({ txnId: txn, commitsSince: 0 });
+    expect(value(again, 'k')).toBe('v');
+  });
+
+  it('a handle that preallocated log zeros trims them at close even when every commit is checkpointed', () => {
+    const db = tmp.openDb({ sync: 'full' });
+    const w = db.beginWrite();
+    w.put('k', 'v');
+    w.commit();
+    db.checkpoint();
+    const e = engineOfDatabase(db);
+    expect(e.log.endsAt(e.log.end)).toBe(false); // preallocated zeros past the record
+    db.close();
+    const again = tmp.openDb({ sync: 'full' });
+    const ea = engineOfDatabase(again);
+    expect(ea.log.endsAt(ea.latest.logEnd)).toBe(true);
   });
 });

@@ -19,8 +19,12 @@ export function close(e: Engine): void {
   if (!e.poisoned) {
     try {
       // Skipped when another handle holds the writer: the data file is theirs to checkpoint.
+      // And skipped without asking for the writer when there is nothing to do (the fallback's
+      // writer lock is a directory made and removed: a third of an open + close).
       const had = e.coord.writerLocked;
-      if (had || e.coord.lockWriter(0)) {
+      if (!had && nothingToCheckpoint(e)) {
+        // The durable meta holds every published commit and the log ends at its last record.
+      } else if (had || e.coord.lockWriter(0)) {
         if (!had) takeOver(e);
         writeCheckpoint(e);
         // A closed database's log ends at its last record (tools read it whole).
@@ -32,6 +36,18 @@ export function close(e: Engine): void {
   }
   closeFiles(e);
   if (err) throw err;
+}
+
+/**
+ * True when a checkpoint at close would change nothing (spec/concurrency_v0.md
+ * §5): the published commit is the durable meta's, and this handle's log file
+ * (the published generation's) ends at the published end, with no
+ * preallocated zeros to trim. Any doubt (a torn published block, another
+ * generation) says false, and close takes the writer as before.
+ */
+function nothingToCheckpoint(e: Engine): boolean {
+  const p = e.coord.readPublished(0);
+  return p !== null && p.txnId === p.checkpointTxn && p.logGeneration === e.logGeneration && e.log.endsAt(p.logEnd);
 }
 
 /** Closes the files and the lock-file view; the handle is closed from here on, whatever fails. */

@@ -244,6 +244,11 @@ export class LogFile {
   }
 
   /** Cuts preallocated zeros off the end of the file (a clean close). */
+  /** True when the file ends at `position`: nothing past it, not even preallocated zeros (asks the file its size). */
+  endsAt(position: number): boolean {
+    return this.file.size() === this.offset(position);
+  }
+
   trimPreallocated(): void {
     if (this.file.size() > this.offset(this.end)) this.truncateTail(this.end);
   }
