@@ -42,6 +42,30 @@ describe('compare', () => {
     expect(lines).toMatch(/2 benchmarks paired, 2 unpaired/);
   });
 
+  it('shows the change of the bytes written per commit when both sides have write figures, n/a otherwise', () => {
+    const a = tmp();
+    writeTree(a, [
+      { name: 'commit_durable_1put', ops: [100, 100], dbBytesPerCommit: 64_000 },
+      { name: 'point_get_hot_1m', ops: [1000, 1000] },
+    ]);
+    const b = tmp();
+    writeTree(b, [
+      { name: 'commit_durable_1put', ops: [120, 120], dbBytesPerCommit: 16_000 },
+      { name: 'point_get_hot_1m', ops: [1000, 1000] },
+    ]);
+    const c = compareDirs(a, b);
+    expect(c.rows.map((r) => [r.id, r.dbBytesPerCommit, r.deviceBytesPerCommit])).toEqual([
+      ['micro/btree/commit_durable_1put.native', -0.75, null],
+      ['micro/btree/point_get_hot_1m.native', null, null],
+    ]);
+    const lines = comparisonLines(c);
+    expect(lines[0]).toMatch(/Δ db B\/commit +Δ device B\/commit +note/);
+    expect(lines.find((l) => l.includes('commit_durable_1put'))).toMatch(/-75\.0% +n\/a/);
+    expect(lines.find((l) => l.includes('point_get_hot_1m'))).toMatch(/n\/a +n\/a/);
+    // No write figures on either side: no write columns.
+    expect(comparisonLines({ ...c, rows: c.rows.filter((r) => r.dbBytesPerCommit === null) })[0]).not.toMatch(/B\/commit/);
+  });
+
   it('validates every file before comparing: an invalid one is an error naming the file and field', () => {
     const a = tmp();
     writeTree(a, [{ name: 'point_get_hot_1m', ops: [1000] }]);

@@ -14,6 +14,9 @@ export interface ComparedRow {
   p99: number;
   allocPerOp: number;
   fsyncsPerOp: number;
+  /** Bytes the database wrote per commit (data file + log), and the device per commit: null unless both sides have write figures. */
+  dbBytesPerCommit: number | null;
+  deviceBytesPerCommit: number | null;
   /** Either side's CV across repeats is above 10%. */
   unstable: boolean;
 }
@@ -44,6 +47,8 @@ export function compareEntries(base: readonly SummaryEntry[], current: readonly 
       p99: relativeChange(be.p99_ns, ce.p99_ns),
       allocPerOp: relativeChange(be.alloc_bytes_per_op, ce.alloc_bytes_per_op),
       fsyncsPerOp: relativeChange(be.fsyncs_per_op, ce.fsyncs_per_op),
+      dbBytesPerCommit: changeOf(be.write?.db_bytes_per_commit, ce.write?.db_bytes_per_commit),
+      deviceBytesPerCommit: changeOf(be.write?.device_bytes_per_commit, ce.write?.device_bytes_per_commit),
       unstable: !be.stable || !ce.stable,
     });
   }
@@ -52,6 +57,11 @@ export function compareEntries(base: readonly SummaryEntry[], current: readonly 
     onlyInBase: [...b.keys()].filter((id) => !c.has(id)).sort(),
     onlyInCurrent: [...c.keys()].filter((id) => !b.has(id)).sort(),
   };
+}
+
+/** relativeChange of two figures either side may lack (null: not compared). */
+function changeOf(base: number | null | undefined, current: number | null | undefined): number | null {
+  return base === undefined || base === null || current === undefined || current === null ? null : relativeChange(base, current);
 }
 
 /** Every result under both directories, validated, summarized and paired. */
@@ -65,9 +75,16 @@ export function pct(x: number): string {
 }
 
 export function comparisonLines(c: Comparison): string[] {
-  const rows = [['benchmark', 'ops/s base', 'ops/s now', 'Δ ops/s', 'Δ p99', 'Δ alloc/op', 'Δ fsync/op', 'note']];
+  // The write columns (bytes per commit written by the database, and to the device) only
+  // when some pair has them: benchmarks that commit (ts/bench/amplification.ts).
+  const writes = c.rows.some((r) => r.dbBytesPerCommit !== null);
+  const head = ['benchmark', 'ops/s base', 'ops/s now', 'Δ ops/s', 'Δ p99', 'Δ alloc/op', 'Δ fsync/op'];
+  const rows = [[...head, ...(writes ? ['Δ db B/commit', 'Δ device B/commit'] : []), 'note']];
+  const orNa = (x: number | null): string => (x === null ? 'n/a' : pct(x));
   for (const r of c.rows) {
-    rows.push([r.id, fmtNum(r.base.ops_per_sec), fmtNum(r.current.ops_per_sec), pct(r.throughput), pct(r.p99), pct(r.allocPerOp), pct(r.fsyncsPerOp), r.unstable ? 'unstable (CV > 10%)' : '']);
+    const row = [r.id, fmtNum(r.base.ops_per_sec), fmtNum(r.current.ops_per_sec), pct(r.throughput), pct(r.p99), pct(r.allocPerOp), pct(r.fsyncsPerOp)];
+    if (writes) row.push(orNa(r.dbBytesPerCommit), orNa(r.deviceBytesPerCommit));
+    rows.push([...row, r.unstable ? 'unstable (CV > 10%)' : '']);
   }
   const lines = alignTable(rows);
   if (c.onlyInBase.length) lines.push(`only in the first: ${c.onlyInBase.join(', ')}`);
