@@ -53,7 +53,7 @@ import {
 } from '../format/page.js';
 import type { Kernels } from '../native/kernels.js';
 import type { Pager } from '../pager/pager.js';
-import { checkWrittenBy, corrupt, findLeaf, leafKey, nodePage, type PageSource } from './read.js';
+import { checkWrittenBy, childOf, corrupt, leafKey, nodePage, type PageSource } from './read.js';
 
 /** Hands out page ids for new pages (free list first, then the end of the file). */
 export type AllocatePage = () => number;
@@ -172,16 +172,17 @@ export class TreeWriter implements PageSource {
   /** Deletes key; returns whether it was present. */
   del(key: Uint8Array): boolean {
     if (this.root === 0) return false;
-    // Probe read-only first so a missing key copies no pages.
-    const probe = findLeaf(this, this.root, this.rootTxn, key);
-    if ((this.kernels.leafSearch(probe, key) & 1) === 0) return false;
+    // Probe read-only first so a missing key copies no pages; the copies then follow the
+    // probe's child indexes (a copy has its source's cells), without searching again.
+    const r = this.probe(key);
+    if ((r & 1) === 0) return false;
     this.version++;
-    this.descendForWrite(key);
+    this.descendForWrite(key, this.probeIdx);
     // Merges and redistribution below change the tree's shape under the path.
     this.onRightEdge = false;
     const d = this.depth - 1;
     const leaf = this.pathPages[d]!;
-    const i = this.kernels.leafSearch(leaf, key) >>> 1;
+    const i = r >>> 1;
     this.freeValueAt(leaf, i);
     this.kernels.nodeRemove(leaf, i);
     this.entryCount--;
@@ -191,8 +192,37 @@ export class TreeWriter implements PageSource {
 
   // ---- copy-on-write descent ---------------------------------------------------
 
-  /** Fills the path for key, copying every committed page on it. */
-  private descendForWrite(key: Uint8Array): void {
+  /** Child index at each branch level of the last probe(), root first. */
+  private readonly probeIdx: number[] = [];
+
+  /**
+   * leafSearch(leaf, key) for the leaf that holds key's place, reading (not
+   * copying) the pages on the way and noting the child index taken at each
+   * branch in probeIdx; the checks of findLeaf (written-by txns, node types,
+   * depth).
+   */
+  private probe(key: Uint8Array): number {
+    const k = this.kernels;
+    let id = this.root;
+    let p = nodePage(this, id, this.rootTxn);
+    let level = 0;
+    for (; pageTypeOf(p) === PageType.Branch; level++) {
+      if (level + 1 >= MAX_TREE_DEPTH) throw corrupt(this, id, `tree deeper than ${MAX_TREE_DEPTH} levels (a cycle)`);
+      const c = k.branchSearch(p, key);
+      this.probeIdx[level] = c;
+      const child = childOf(this, p, id, c);
+      p = nodePage(this, child, childTxnAt(p, c));
+      id = child;
+    }
+    return k.leafSearch(p, key);
+  }
+
+  /**
+   * Fills the path for key, copying every committed page on it. `along`: the
+   * child index to take at each branch (a probe's, for this key), instead of
+   * searching each branch.
+   */
+  private descendForWrite(key: Uint8Array, along: readonly number[] | null = null): void {
     const k = this.kernels;
     const ids = this.pathIds;
     const pages = this.pathPages;
@@ -204,7 +234,7 @@ export class TreeWriter implements PageSource {
     pages[0] = p;
     while (pageTypeOf(p) === PageType.Branch) {
       if (level + 1 >= MAX_TREE_DEPTH) throw corrupt(this, ids[level]!, `tree deeper than ${MAX_TREE_DEPTH} levels (a cycle)`);
-      const c = k.branchSearch(p, key);
+      const c = along === null ? k.branchSearch(p, key) : along[level]!;
       idx[level] = c;
       p = this.writableChild(p, ids[level]!, c);
       level++;
