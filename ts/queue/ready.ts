@@ -52,7 +52,17 @@ export interface Head {
   /** The tree's range end for this type (tree heads), or the walk it came from (view heads). */
   lt: Buffer | null;
   walk: Walk | null;
+  /**
+   * Tree heads: the ready keys of this type after this one, as one scan read
+   * them (at most LOOKAHEAD), so that the next heads cost no seek. They stay
+   * exact while the head does: claims take heads only in order, and every
+   * other change to a type's ready keys (place, unplace) forgets its head.
+   */
+  ahead: Buffer[] | null;
 }
+
+/** Ready keys a tree head reads past itself in one scan: a claim of many tasks, or a batch of claims, seeks once per this many. */
+const LOOKAHEAD = 32;
 
 /** A type's view entries merged with the entries this transaction placed. */
 interface Walk {
@@ -84,7 +94,10 @@ export function firstHead(tx: QueueTxn, type: Buffer): Head | null {
 
 /** The head after `h` of its type, or null when `h` was the last. */
 export function nextHead(tx: QueueTxn, h: Head): Head | null {
-  return h.walk === null ? headAfter(tx, h.type, h.key, h.lt!, h.key) : walkNext(tx, h.walk);
+  if (h.walk !== null) return walkNext(tx, h.walk);
+  const ahead = h.ahead;
+  if (ahead !== null && ahead.length > 0) return treeHead(tx, h.type, ahead.shift()!, h.lt!, ahead);
+  return headAfter(tx, h.type, h.key, h.lt!, h.key);
 }
 
 /** The types with ready tasks: from the view and this transaction's placed entries, or one seek per type in the tree. */
@@ -105,12 +118,19 @@ export function before(a: Head, b: Head): boolean {
   return a.id < b.id;
 }
 
+/** The first ready key of `type` in [gte, lt) (after `after` when given), with the keys after it read ahead. */
 function headAfter(tx: QueueTxn, type: Buffer, gte: Buffer, lt: Buffer, after: Buffer | null): Head | null {
-  for (const [k] of tx.w.scan(after === null ? { gte, lt, limit: 1 } : { gt: after, lt, limit: 1 })) {
-    const [priority, readyAt, id] = tx.q.keys.readyFieldsOf(k);
-    return { type, key: k, priority, readyAt, id, lt, walk: null };
-  }
-  return null;
+  const keys: Buffer[] = [];
+  for (const [k] of tx.w.scan(after === null ? { gte, lt, limit: LOOKAHEAD + 1 } : { gt: after, lt, limit: LOOKAHEAD + 1 })) keys.push(k);
+  if (keys.length === 0) return null;
+  const first = keys.shift()!;
+  // A scan that stopped short of its limit reached the end of the type: nothing past these.
+  return treeHead(tx, type, first, lt, keys);
+}
+
+function treeHead(tx: QueueTxn, type: Buffer, key: Buffer, lt: Buffer, ahead: Buffer[]): Head {
+  const [priority, readyAt, id] = tx.q.keys.readyFieldsOf(key);
+  return { type, key, priority, readyAt, id, lt, walk: null, ahead };
 }
 
 /** The next entry of `walk` whose ready key this transaction still holds (the re-check), or null. */
@@ -132,7 +152,7 @@ function walkNext(tx: QueueTxn, walk: Walk): Head | null {
     }
     const priority = MAX_PRIORITY - e.rank;
     const key = tx.q.keys.ready(walk.type, priority, e.readyAt, e.id);
-    if (tx.w.get(key) !== undefined) return { type: walk.type, key, priority, readyAt: e.readyAt, id: e.id, lt: null, walk };
+    if (tx.w.get(key) !== undefined) return { type: walk.type, key, priority, readyAt: e.readyAt, id: e.id, lt: null, walk, ahead: null };
   }
 }
 
