@@ -31,14 +31,26 @@ export function loadFreeList(pager: Pager, meta: Meta, floor: number): { list: F
   return { list: FreeList.fromEntries(ids, txnIds, floor), chain };
 }
 
-/** Reads the history chain of the chosen meta into `history`; returns the chain's pages. */
-export function loadHistory(pager: Pager, meta: Meta, history: History): number[] {
-  return readChain(pager, meta, meta.history, PageType.History, 'history', (page) => {
+/**
+ * Reads the history chain of the chosen meta into `history`; returns the
+ * chain's pages and the oldest txn it lists (the meta's own when none): the
+ * oldest snapshot a recovery from this meta may offer, whatever `history`
+ * keeps of it (spec §6.1).
+ */
+export function loadHistory(pager: Pager, meta: Meta, history: History): { chain: number[]; oldest: number } {
+  let oldest = meta.txnId;
+  const chain = readChain(pager, meta, meta.history, PageType.History, 'history', (page) => {
     const body = readHistoryPage(page);
     if (body === null) return null;
-    for (const e of body.entries) if (e.txnId <= meta.txnId && e.root < meta.pageCount) history.add(e);
+    for (const e of body.entries) {
+      if (e.txnId <= meta.txnId && e.root < meta.pageCount) {
+        history.add(e);
+        if (e.txnId < oldest) oldest = e.txnId;
+      }
+    }
     return body.next;
   });
+  return { chain, oldest };
 }
 
 /** Walks a chain of pages of one type from `head`; `each` returns the next id, or null if the page is malformed. */

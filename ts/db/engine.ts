@@ -61,6 +61,15 @@ export class Engine implements WriteHost, ReadHost {
   /** The meta the data file holds durably (last checkpoint) and its slot. */
   durable!: Meta;
   durableSlot!: number;
+  /**
+   * The oldest snapshot the durable meta's history chain lists (its own txn
+   * when none): after a crash, recovery offers time travel back to it, so a
+   * page the durable meta may reach (written at or before its checkpoint) and
+   * freed by a commit after this txn stays unused until a newer meta is
+   * durable, even once this handle's history has let that snapshot go
+   * (releasePages, spec/file_format_v1.md §6.1).
+   */
+  durableHistoryFloor = 0;
   /** The pages of the durable meta's history chain (freed by the next checkpoint). */
   historyPages!: number[];
   /** The free pages and the durable meta's freelist chain, once read (freeList); null: not yet read. */
@@ -168,7 +177,9 @@ export class Engine implements WriteHost, ReadHost {
     this.durable = meta;
     this.durableSlot = slot;
     this.history = new History(this.opts.historyTxns);
-    this.historyPages = loadHistory(this.pager, meta, this.history);
+    const loaded = loadHistory(this.pager, meta, this.history);
+    this.historyPages = loaded.chain;
+    this.durableHistoryFloor = loaded.oldest;
     this.forgetFreeList();
     this.commitsSinceCheckpoint = 0;
     this.logCuts = [{ txnId: meta.txnId, position: meta.logTail }];

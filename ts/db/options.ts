@@ -26,9 +26,9 @@ export interface OpenOptions {
   history?: { txns?: number; bytes?: number };
   /**
    * Automatic checkpoints: after this many commits or this many log bytes
-   * since the last one (defaults 1000 and 64 MiB), or once the pages commits
-   * freed since then that only a checkpoint lets the writer reuse reach
-   * `freedBytes` (default 128 MiB): what the data file may grow by between
+   * since the last one (defaults 1000 and 64 MiB), or once the freed pages
+   * that a checkpoint now would let the writer reuse reach `freedBytes`
+   * (default 64 MiB): about what the data file may grow by between
    * checkpoints (spec/file_format_v1.md §8.2). One made due by commit() syncs
    * on the calling thread, like commit() itself; one made due by
    * commitAsync() syncs on the thread pool while the handle keeps writing.
@@ -165,7 +165,7 @@ export const DEFAULT_LOG_RETAIN_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_LOG_MIN_DROP_BYTES = 1024 * 1024;
 export const DEFAULT_CHECKPOINT_COMMITS = 1000;
 export const DEFAULT_CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024;
-export const DEFAULT_CHECKPOINT_FREED_BYTES = 128 * 1024 * 1024;
+export const DEFAULT_CHECKPOINT_FREED_BYTES = 64 * 1024 * 1024;
 /** How long open() waits for the writer lock when it must recover or reset the lock file (openAsync's default timeoutMs). */
 export const OPEN_LOCK_TIMEOUT_MS = 30_000;
 

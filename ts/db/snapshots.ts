@@ -57,10 +57,16 @@ export function showReaders(e: Engine): boolean {
   return oldest !== 0 && (before === 0 || oldest < before);
 }
 
-/** Frees every pending page no snapshot, retained history or durable meta can reach (spec §6.1). Writer only. */
+/**
+ * Frees every pending page no snapshot, retained history or durable meta can
+ * reach (spec §6.1). Writer only. The durable meta reaches, besides its own
+ * tree, the trees of the snapshots its history chain lists, which a recovery
+ * from it offers again: a page it may reach waits for a commit at or before
+ * the oldest of them (Engine.durableHistoryFloor), not only for its checkpoint.
+ */
 export function releasePages(e: Engine): void {
   trimHistory(e);
-  e.freeList.release(readerFloor(e), e.durable.txnId);
+  e.freeList.release(readerFloor(e), e.durableHistoryFloor);
 }
 
 /**
@@ -73,6 +79,9 @@ function trimHistory(e: Engine): void {
   const shared = e.coord.historyFloor();
   if (shared > 0 && (e.history.oldest ?? shared) < shared) e.history.dropBefore(shared);
   const maxPages = Math.floor(e.opts.historyBytes / e.pager.pageSize);
+  // Pages the durable meta's history alone keeps count here: trimming this handle's history
+  // lets the next checkpoint's meta list less, which frees them. Only pages its tree reaches
+  // (freed after its checkpoint) wait for a checkpoint whatever the history.
   const cut = e.freeList.historyCut(maxPages, e.durable.txnId);
   if (cut !== null) e.history.dropBefore(Math.min(cut, e.published.txnId));
 }

@@ -157,6 +157,21 @@ describe('release skips the entries that wait for a checkpoint', () => {
   });
 });
 
+describe('protectFreed', () => {
+  it('makes young entries freed in (after, upTo] wait for a checkpoint at or after them; others are untouched', () => {
+    const freeOf = (l: FreeList): number[] => l.entries().filter(([, t]) => t === 0).map(([id]) => id).sort((a, b) => a - b);
+    const l = new FreeList();
+    l.addPending(2, [20], false);
+    l.addPending(5, [50], false);
+    l.addPending(9, [90], false);
+    l.protectFreed(3, 6);
+    l.release(10, 4); // 5 is protected now and 5 > 4: it waits; 2 and 9 are young
+    expect(freeOf(l)).toEqual([20, 90]);
+    l.release(10, 5);
+    expect(freeOf(l)).toEqual([20, 50, 90]);
+  });
+});
+
 describe('dropRange', () => {
   it('removes array[from, to) keeping the order, as splice(from, to - from) does', () => {
     fc.assert(

@@ -89,6 +89,22 @@ export class FreeList {
     return this.pendingIds - this.countedIds;
   }
 
+  /**
+   * Of those (protected, freed after `after`), the pages freed at or before
+   * `upTo`: what a checkpoint whose history chain starts at `upTo` would let
+   * the writer reuse (spec §6.1, §8.2). A walk of the entries in that range,
+   * made only when `atLeast` pages could be there at all.
+   */
+  releasableByCheckpoint(after: number, upTo: number, atLeast: number): number {
+    if (this.awaitingCheckpoint(after) < atLeast) return 0;
+    let n = 0;
+    for (const p of this.pending) {
+      if (p.txnId > upTo) break;
+      if (p.protected && p.txnId > after) n += p.ids.length;
+    }
+    return n;
+  }
+
   /** Makes countedIds count for `checkpoint`: one pass when it moved, then kept up per change. */
   private countFor(checkpoint: number): void {
     if (checkpoint === this.countedAt) return;
@@ -200,6 +216,27 @@ export class FreeList {
     this.waitingHead = kept;
     this.waitingFor = checkpoint;
     dropRange(pending, kept, i);
+  }
+
+  /**
+   * Marks protected every pending entry freed by a commit in (after, upTo]:
+   * a checkpoint at `upTo` whose history chain lists snapshots back to
+   * `after` reaches those pages through them, however young they were when
+   * freed (spec §6.1). Called before that meta is written.
+   */
+  protectFreed(after: number, upTo: number): void {
+    let changed = false;
+    for (const p of this.pending) {
+      if (p.txnId > after && p.txnId <= upTo && !p.protected) {
+        p.protected = true;
+        changed = true;
+      }
+    }
+    if (!changed) return;
+    // Recount and rescan from the start: an entry before waitingHead may wait now.
+    this.countedAt = -1;
+    this.waitingHead = 0;
+    this.waitingFor = -1;
   }
 
   /** Every entry, as [pageId, txnId that freed it (0 = reusable)], for the on-disk chain. */
