@@ -27,6 +27,11 @@ export interface ScanHost {
   rootTxn(): number;
   /** Changes whenever the transaction's tree changes (write transactions); constant for readers. */
   version(): number;
+  /**
+   * True when the tree never changes under the scan (a read transaction):
+   * it never re-seeks, so it keeps no copy of the last key it returned.
+   */
+  readonly fixed?: boolean;
 }
 
 /** Smallest key greater than every key with this prefix, or undefined (all 0xFF). */
@@ -100,9 +105,11 @@ export class ScanIterator implements IterableIterator<[Buffer, Buffer]> {
     const [key, value] = this.entry(src, leaf, i);
     this.idx[d] = r.reverse ? i - 1 : i + 1;
     this.emitted++;
-    if (this.lastKey.length < key.length) this.lastKey = new Uint8Array(key.length);
-    this.lastKey.set(key);
-    this.lastKeyLength = key.length;
+    if (this.host.fixed !== true) {
+      if (this.lastKey.length < key.length) this.lastKey = new Uint8Array(key.length);
+      this.lastKey.set(key);
+      this.lastKeyLength = key.length;
+    }
     return { value: [key, value], done: false };
   }
 

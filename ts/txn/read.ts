@@ -48,6 +48,7 @@ export class ReadTxn implements Disposable {
       root: () => this.#root,
       rootTxn: () => this.txnId,
       version: () => 0,
+      fixed: true,
     };
     return new ScanIterator(scanHost, toRange(options));
   }
