@@ -87,16 +87,19 @@ export function childOf(src: PageSource, p: Uint8Array, id: number, c: number): 
 /**
  * The leaf page holding `key`'s position, descending from root, which txn
  * `rootTxn` wrote (a snapshot's root is always written by the snapshot's own
- * commit: spec §4.5, rule 13).
+ * commit: spec §4.5, rule 13). `path`, when given, gets the child index
+ * taken at each branch, root first (the writer's delete follows it when it
+ * copies the path).
  */
-export function findLeaf(src: PageSource, root: number, rootTxn: number, key: Uint8Array): Uint8Array {
-  if (src.node !== undefined) return findLeafChecked(src, root, rootTxn, key);
+export function findLeaf(src: PageSource, root: number, rootTxn: number, key: Uint8Array, path?: number[]): Uint8Array {
+  if (src.node !== undefined) return findLeafChecked(src, root, rootTxn, key, path);
   let id = root;
   let p = nodePage(src, id, rootTxn);
   const k = src.kernels;
   for (let depth = 1; pageTypeOf(p) === PageType.Branch; depth++) {
     if (depth >= MAX_TREE_DEPTH) throw corrupt(src, id, `tree deeper than ${MAX_TREE_DEPTH} levels (a cycle)`);
     const c = k.branchSearch(p, key);
+    if (path !== undefined) path[depth - 1] = c;
     id = childOf(src, p, id, c);
     p = nodePage(src, id, childTxnAt(p, c));
   }
@@ -104,12 +107,13 @@ export function findLeaf(src: PageSource, root: number, rootTxn: number, key: Ui
 }
 
 /** findLeaf through src.node() and src.nodeType(): the header checks without reading the page headers. */
-function findLeafChecked(src: PageSource, root: number, rootTxn: number, key: Uint8Array): Uint8Array {
+function findLeafChecked(src: PageSource, root: number, rootTxn: number, key: Uint8Array, path: number[] | undefined): Uint8Array {
   let id = root;
   let p = src.node!(id, rootTxn) ?? nodeError(src, id, rootTxn);
   for (let depth = 1; src.nodeType!() === PageType.Branch; depth++) {
     if (depth >= MAX_TREE_DEPTH) throw corrupt(src, id, `tree deeper than ${MAX_TREE_DEPTH} levels (a cycle)`);
     const c = src.searchBranch !== undefined ? src.searchBranch(p, key) : src.kernels.branchSearch(p, key);
+    if (path !== undefined) path[depth - 1] = c;
     id = childOf(src, p, id, c);
     const txn = childTxnAt(p, c);
     p = src.node!(id, txn) ?? nodeError(src, id, txn);

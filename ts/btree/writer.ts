@@ -53,7 +53,7 @@ import {
 } from '../format/page.js';
 import type { Kernels } from '../native/kernels.js';
 import type { Pager } from '../pager/pager.js';
-import { checkWrittenBy, childOf, corrupt, leafKey, nodePage, type PageSource } from './read.js';
+import { checkWrittenBy, corrupt, findLeaf, leafKey, nodePage, type PageSource } from './read.js';
 
 /** Hands out page ids for new pages (free list first, then the end of the file). */
 export type AllocatePage = () => number;
@@ -174,7 +174,7 @@ export class TreeWriter implements PageSource {
     if (this.root === 0) return false;
     // Probe read-only first so a missing key copies no pages; the copies then follow the
     // probe's child indexes (a copy has its source's cells), without searching again.
-    const r = this.probe(key);
+    const r = this.kernels.leafSearch(findLeaf(this, this.root, this.rootTxn, key, this.probeIdx), key);
     if ((r & 1) === 0) return false;
     this.version++;
     this.descendForWrite(key, this.probeIdx);
@@ -192,30 +192,8 @@ export class TreeWriter implements PageSource {
 
   // ---- copy-on-write descent ---------------------------------------------------
 
-  /** Child index at each branch level of the last probe(), root first. */
+  /** Child index at each branch level of del's read-only probe (findLeaf's path), root first. */
   private readonly probeIdx: number[] = [];
-
-  /**
-   * leafSearch(leaf, key) for the leaf that holds key's place, reading (not
-   * copying) the pages on the way and noting the child index taken at each
-   * branch in probeIdx; the checks of findLeaf (written-by txns, node types,
-   * depth).
-   */
-  private probe(key: Uint8Array): number {
-    const k = this.kernels;
-    let id = this.root;
-    let p = nodePage(this, id, this.rootTxn);
-    let level = 0;
-    for (; pageTypeOf(p) === PageType.Branch; level++) {
-      if (level + 1 >= MAX_TREE_DEPTH) throw corrupt(this, id, `tree deeper than ${MAX_TREE_DEPTH} levels (a cycle)`);
-      const c = k.branchSearch(p, key);
-      this.probeIdx[level] = c;
-      const child = childOf(this, p, id, c);
-      p = nodePage(this, child, childTxnAt(p, c));
-      id = child;
-    }
-    return k.leafSearch(p, key);
-  }
 
   /**
    * Fills the path for key, copying every committed page on it. `along`: the

@@ -16,6 +16,22 @@ import { publishShared, publishUpTo } from './groupcommit.js';
 import { releaseWriterLock } from './writer.js';
 
 /**
+ * Whether a checkpoint now would let the writer reuse `checkpoint.freedBytes`
+ * of pages: freed after the durable meta's oldest snapshot and at or before
+ * the oldest one it would list itself (this handle's history), that the
+ * durable meta may reach (§6.1).
+ */
+function checkpointFreesEnough(e: Engine): boolean {
+  const pages = Math.ceil(e.opts.checkpointFreedBytes / e.pager.pageSize);
+  return e.freeList.releasableByCheckpoint(e.durableHistoryFloor, historyFloorOf(e.history.all(), e.latest.txnId), pages) >= pages;
+}
+
+/** The oldest snapshot a meta at `txnId` listing `snapshots` offers (its own txn when it lists none): Engine.durableHistoryFloor. */
+function historyFloorOf(snapshots: readonly { txnId: number }[], txnId: number): number {
+  return Math.min(txnId, snapshots[0]?.txnId ?? txnId);
+}
+
+/**
  * True when the automatic checkpoint is due: `checkpoint.commits` commits or
  * `checkpoint.logBytes` of log since the last, or `checkpoint.freedBytes` of
  * freed pages that a checkpoint now would let the writer reuse (spec §6.1:
@@ -32,22 +48,12 @@ import { releaseWriterLock } from './writer.js';
  * that change, every page the durable meta reached: 0.61 MB per 100-put
  * commit at 128 MiB, 5.63 at 64 MiB; 453 MB after the run at 128 MiB.)
  */
-/**
- * Pages a checkpoint now would let the writer reuse: freed after the durable
- * meta's oldest snapshot and at or before the oldest one it would list
- * itself (this handle's history), that the durable meta may reach (§6.1).
- */
-function freedByCheckpoint(e: Engine): number {
-  const upTo = Math.min(e.history.oldest ?? e.latest.txnId, e.latest.txnId);
-  return e.freeList.releasableByCheckpoint(e.durableHistoryFloor, upTo, Math.ceil(e.opts.checkpointFreedBytes / e.pager.pageSize));
-}
-
 export function checkpointDue(e: Engine): boolean {
   return (
     e.latest.txnId !== e.durable.txnId &&
     (e.commitsSinceCheckpoint >= e.opts.checkpointCommits ||
       e.latest.logEnd - e.durable.logTail >= e.opts.checkpointLogBytes ||
-      freedByCheckpoint(e) * e.pager.pageSize >= e.opts.checkpointFreedBytes)
+      checkpointFreesEnough(e))
   );
 }
 
@@ -193,9 +199,10 @@ function prepareCheckpoint(e: Engine): PendingCheckpoint {
   };
   const oldChains = e.freelistPages.concat(e.historyPages);
   const snapshots = e.history.all();
+  const historyFloor = historyFloorOf(snapshots, s.txnId);
   // The meta lists these snapshots: pages freed after the oldest of them are reachable from
   // it, also those freed as young (written after the last durable checkpoint): §6.1.
-  e.freeList.protectFreed(Math.min(s.txnId, snapshots[0]?.txnId ?? s.txnId), s.txnId);
+  e.freeList.protectFreed(historyFloor, s.txnId);
   const hcap = historyCapacity(pager.pageSize);
   const historyChain: number[] = [];
   for (let n = 0; n < snapshots.length; n += hcap) historyChain.push(alloc());
@@ -252,7 +259,6 @@ function prepareCheckpoint(e: Engine): PendingCheckpoint {
     checkpointSeq: (e.durable.checkpointSeq + 1) >>> 0,
   };
   const slot = e.durableSlot === META_PAGE_A ? META_PAGE_B : META_PAGE_A;
-  const historyFloor = Math.min(meta.txnId, snapshots[0]?.txnId ?? meta.txnId);
   return { meta, slot, freelistChain, historyChain, oldChains, taken, historyFloor, stage: 'pages' };
 }
 

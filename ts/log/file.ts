@@ -243,12 +243,12 @@ export class LogFile {
     if (n < head.length) this.reach = -1;
   }
 
-  /** Cuts preallocated zeros off the end of the file (a clean close). */
   /** True when the file ends at `position`: nothing past it, not even preallocated zeros (asks the file its size). */
   endsAt(position: number): boolean {
     return this.file.size() === this.offset(position);
   }
 
+  /** Cuts preallocated zeros off the end of the file (a clean close). */
   trimPreallocated(): void {
     if (this.file.size() > this.offset(this.end)) this.truncateTail(this.end);
   }

@@ -309,9 +309,8 @@ export class Queue implements T.QueueCore {
    * One read of what a waiting claim of `types` needs: whether it would find a
    * task now (a ready one of its types, a due delayed task, an expired lease),
    * else the ms until the first delayed task is due or the first lease expires
-   * (Infinity: neither). No write transaction.
+   * (Infinity: neither); `txnId`, the commit it read. No write transaction.
    */
-  /** Whether a claim could get a task now, else how long until the next delay or lease runs out; `txnId`: the commit it looked at. */
   private look(types: readonly Buffer[] | null): { claimable: boolean; nextMs: number; txnId: number } {
     const now = Math.floor(this.clock());
     return this.read((r) => {

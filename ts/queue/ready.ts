@@ -124,7 +124,6 @@ function headAfter(tx: QueueTxn, type: Buffer, gte: Buffer, lt: Buffer, after: B
   for (const [k] of tx.w.scan(after === null ? { gte, lt, limit: LOOKAHEAD + 1 } : { gt: after, lt, limit: LOOKAHEAD + 1 })) keys.push(k);
   if (keys.length === 0) return null;
   const first = keys.shift()!;
-  // A scan that stopped short of its limit reached the end of the type: nothing past these.
   return treeHead(tx, type, first, lt, keys);
 }
 
