@@ -93,8 +93,6 @@ interface Outgoing {
   bytes: Uint8Array;
   /** `<txn>:<hash>` of an earlier checkpoint, carried by this message (kept for its retries). */
   stateHash: string | null;
-  /** The messages it goes in (§2.3), once publishBatch has split it. */
-  parts: number;
 }
 
 export class Replication {
@@ -308,7 +306,7 @@ export class Replication {
       if (!isCommitRecord(r.bytes) || r.txnId <= this.publishedTxn) continue;
       const expected = (out.length === 0 ? this.publishedTxn : out[out.length - 1]!.txnId) + 1;
       if (r.txnId !== expected) throw new NorthstarError('Corrupt', `${this.e.log.path}: commit ${r.txnId} follows commit ${expected - 1} at position ${r.position}`);
-      out.push({ txnId: r.txnId, end: r.position + r.length, bytes: r.bytes.slice(), stateHash: this.stateHash, parts: 1 });
+      out.push({ txnId: r.txnId, end: r.position + r.length, bytes: r.bytes.slice(), stateHash: this.stateHash });
       this.stateHash = null;
     }
     return out;
@@ -326,19 +324,18 @@ export class Replication {
     let from = 0;
     while (from < batch.length && this.state === 'running') {
       let expect = this.streamSeq;
-      const sends: { m: Outgoing; last: boolean; ack: Promise<{ seq: number }> }[] = [];
+      const sends: { m: Outgoing; parts: number; last: boolean; ack: Promise<{ seq: number }> }[] = [];
       for (const m of batch.slice(from)) {
         const n = Math.max(1, Math.ceil(m.bytes.length / partBytes));
-        m.parts = n;
         for (let i = 1; i <= n; i++) {
           const h = this.stream.headers();
           h.set(TXN_HEADER, String(m.txnId));
           if (n > 1) h.set(PART_HEADER, `${i}/${n}`);
-          if (i === n && this.hashEveryTxns > 0 && m.txnId % this.hashEveryTxns === 0) h.set(CHECKPOINT_HEADER, '1');
+          if (i === n && this.isCheckpoint(m.txnId)) h.set(CHECKPOINT_HEADER, '1');
           if (i === n && m.stateHash !== null) h.set(STATE_HASH_HEADER, m.stateHash);
           const data = n === 1 ? m.bytes : m.bytes.subarray((i - 1) * partBytes, i * partBytes);
           const msgID = n === 1 ? `${m.txnId}.${this.epoch}` : `${m.txnId}.${this.epoch}.${i}`;
-          sends.push({ m, last: i === n, ack: this.stream.js.publish(this.stream.subject, data, { msgID, expect: { lastSequence: expect++ }, headers: h, timeout: PUBLISH_TIMEOUT_MS }) });
+          sends.push({ m, parts: n, last: i === n, ack: this.stream.js.publish(this.stream.subject, data, { msgID, expect: { lastSequence: expect++ }, headers: h, timeout: PUBLISH_TIMEOUT_MS }) });
         }
       }
       let failed: unknown = null;
@@ -346,7 +343,7 @@ export class Replication {
         try {
           const ack = await send.ack;
           if (failed !== null || !send.last) continue;
-          this.acknowledged(send.m, ack.seq);
+          this.acknowledged(send.m, ack.seq, send.parts);
           from++;
         } catch (err) {
           failed ??= err;
@@ -364,18 +361,20 @@ export class Replication {
     }
   }
 
-  private acknowledged(m: Outgoing, seq: number): void {
+  /** Commit `m`, sent in `parts` messages, is in the stream up to sequence `seq`. */
+  private acknowledged(m: Outgoing, seq: number, parts: number): void {
     this.publishedTxn = m.txnId;
     this.streamSeq = seq;
     this.nextPosition = m.end;
     this.lastError = null;
-    if (this.snapshotEveryTxns > 0 && m.txnId % this.snapshotEveryTxns === 0) {
+    const snapshotDue = this.snapshotEveryTxns > 0 && m.txnId % this.snapshotEveryTxns === 0;
+    if (snapshotDue) {
       // One at a time; one falling due meanwhile runs after it (the latest only).
       // The sequence of its first message: the stream is trimmed up to it, never into a commit's parts.
-      this.dueSnapshot = { txnId: m.txnId, seq: seq - (m.parts - 1) };
+      this.dueSnapshot = { txnId: m.txnId, seq: seq - (parts - 1) };
       if (this.snapshotting === null) this.nextSnapshot();
     }
-    if (this.hashEveryTxns > 0 && m.txnId % this.hashEveryTxns === 0 && this.dueSnapshot?.txnId !== m.txnId) {
+    if (this.isCheckpoint(m.txnId) && !snapshotDue) {
       // The checkpoint's hash, from the snapshot at it (still in the history: just committed), for a later message;
       // at a snapshot txn the snapshot computes it while it writes (one scan, not two).
       void snapshotHash(this.db, m.txnId).then(
@@ -387,10 +386,17 @@ export class Replication {
     }
     let n = 0;
     while (n < this.waiters.length && this.waiters[n]!.txnId <= m.txnId) n++;
-    for (const w of n === 0 ? [] : this.waiters.splice(0, n)) {
-      if (w.timer !== null) clearTimeout(w.timer);
-      w.resolve();
+    if (n > 0) {
+      for (const w of this.waiters.splice(0, n)) {
+        if (w.timer !== null) clearTimeout(w.timer);
+        w.resolve();
+      }
     }
+  }
+
+  /** Whether txn `txnId` is a state-hash checkpoint (every hashEveryTxns commits). */
+  private isCheckpoint(txnId: number): boolean {
+    return this.hashEveryTxns > 0 && txnId % this.hashEveryTxns === 0;
   }
 
   private nextSnapshot(): void {
@@ -414,7 +420,7 @@ export class Replication {
       const bucket = (this.bucket ??= (await snapshotBucket(this.stream, { replicas: this.replicas }))!);
       const stored = await putSnapshot(bucket, this.db, txnId, seq);
       if (stored === null) return;
-      if (this.hashEveryTxns > 0 && txnId % this.hashEveryTxns === 0) this.stateHash = `${txnId}:${stored.stateHash}`;
+      if (this.isCheckpoint(txnId)) this.stateHash = `${txnId}:${stored.stateHash}`;
       this.snapshots++;
       this.lastSnapshotTxn = txnId;
       const all = await listSnapshots(bucket);

@@ -13,7 +13,6 @@
 // apply out of order.
 
 import { EventEmitter } from 'node:events';
-import * as fs from 'node:fs';
 import { open } from '../db/database.js';
 import { createEmptyAt, databasePath } from '../db/open.js';
 import { checkOptions } from '../db/options.js';
@@ -377,7 +376,7 @@ async function bootstrap(path: string, options: ReplicaOptions): Promise<void> {
       }
     } finally {
       // Files this call created and could not fill: nothing else is in them.
-      if (!ok) for (const f of [abs, `${abs}.log`, `${abs}.lock`]) fs.rmSync(f, { force: true });
+      if (!ok) for (const f of [abs, `${abs}.log`, `${abs}.lock`]) opts.fs.remove(f);
     }
   } finally {
     await stream.nc.close().catch(() => {});

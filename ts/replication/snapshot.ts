@@ -105,9 +105,10 @@ export async function putSnapshot(bucket: ObjectStore, db: Database, txnId: numb
         chunk.writeUInt32LE(v.length, used + 4);
         chunk.set(k, used + 8);
         chunk.set(v, used + 8 + k.length);
+        // Key and value lie side by side here, as in a commit record: half the CRC calls, no tuple.
+        h.entryContiguous(chunk.subarray(used + 8, used + need), k.length);
+        h.add(h.lastLo, h.lastHi);
         used += need;
-        const [lo, hi] = h.entry(k, v);
-        h.add(lo, hi);
         entries++;
         if (used >= CHUNK) break;
       }
@@ -154,11 +155,10 @@ export async function loadSnapshot(bucket: ObjectStore, info: SnapshotInfo, w: W
       }
       const vl = pending.readUInt32LE(at + 4);
       if (pending.length - at < 8 + kl + vl) break;
-      const key = pending.subarray(at + 8, at + 8 + kl);
-      const val = pending.subarray(at + 8 + kl, at + 8 + kl + vl);
-      w.put(key, val);
-      const [lo, hi] = h.entry(key, val);
-      h.add(lo, hi);
+      const entry = pending.subarray(at + 8, at + 8 + kl + vl);
+      w.put(entry.subarray(0, kl), entry.subarray(kl));
+      h.entryContiguous(entry, kl);
+      h.add(h.lastLo, h.lastHi);
       entries++;
       at += 8 + kl + vl;
     }
