@@ -14,7 +14,7 @@ export interface ComparedRow {
   p99: number;
   allocPerOp: number;
   fsyncsPerOp: number;
-  /** Bytes the database wrote per commit (data file + log), and the device per commit: null unless both sides have write figures. */
+  /** Relative changes of the bytes written per commit, by the database (data file + log) and to the device: null unless both sides have them. */
   dbBytesPerCommit: number | null;
   deviceBytesPerCommit: number | null;
   /** Either side's CV across repeats is above 10%. */

@@ -1,6 +1,8 @@
 // Test helpers of the harness: a valid result to mutate, and a results tree
 // with chosen figures (used by ts/bench/*.test.ts; not part of the CLI).
 
+import { writeFigures } from './amplification.js';
+import { zeroIo } from './registry.js';
 import type { BenchResult, ImplName } from './schema.js';
 import { resultFile } from './runner.js';
 import { writeResult } from './schema.js';
@@ -67,23 +69,13 @@ export function writeTree(dir: string, figures: Figures[]): void {
       r.results.io.fdatasync = f.fsyncs ?? 0;
       if (f.dbBytesPerCommit !== undefined) {
         const commits = r.results.ops_total;
-        const written = f.dbBytesPerCommit * commits;
-        r.results.write = {
+        r.results.write = writeFigures({
           commits,
-          committed_bytes: 100 * commits,
-          db_bytes_written: written,
-          device_bytes_written: null,
-          device_source: 'not measured (test)',
-          fdatasyncs: commits,
-          fsyncs: 0,
-          committed_bytes_per_commit: 100,
-          db_bytes_per_commit: f.dbBytesPerCommit,
-          device_bytes_per_commit: null,
-          fdatasyncs_per_commit: 1,
-          fsyncs_per_commit: 0,
-          db_write_amplification: f.dbBytesPerCommit / 100,
-          device_write_amplification: null,
-        };
+          committedBytes: 100 * commits,
+          io: { ...zeroIo(), bytesWritten: f.dbBytesPerCommit * commits, fdatasyncs: commits },
+          deviceBytes: null,
+          deviceSource: 'not measured (test)',
+        });
       }
       writeResult(resultFile(dir, r.bench, r.build.implementation, i), r);
     });

@@ -49,7 +49,10 @@ export interface Head {
   priority: number;
   readyAt: number;
   id: number;
-  /** The tree's range end for this type (tree heads), or the walk it came from (view heads). */
+  /**
+   * Tree heads: the range end of this type's ready keys, or null once the
+   * read-ahead reached it (nothing follows `ahead`). View heads: null.
+   */
   lt: Buffer | null;
   walk: Walk | null;
   /**
@@ -83,7 +86,7 @@ export function firstHead(tx: QueueTxn, type: Buffer): Head | null {
   const view = tx.readyView();
   if (view === null) {
     const { gte, lt } = tx.q.keys.readyOfType(type);
-    return headAfter(tx, type, gte, lt, null);
+    return headAfter(tx, type, { gte, lt });
   }
   const name = type.toString('utf8');
   const base = view.walk(tx.q.name, name);
@@ -95,9 +98,9 @@ export function firstHead(tx: QueueTxn, type: Buffer): Head | null {
 /** The head after `h` of its type, or null when `h` was the last. */
 export function nextHead(tx: QueueTxn, h: Head): Head | null {
   if (h.walk !== null) return walkNext(tx, h.walk);
-  const ahead = h.ahead;
-  if (ahead !== null && ahead.length > 0) return treeHead(tx, h.type, ahead.shift()!, h.lt!, ahead);
-  return headAfter(tx, h.type, h.key, h.lt!, h.key);
+  const ahead = h.ahead!;
+  if (ahead.length > 0) return treeHead(tx, h.type, ahead.shift()!, h.lt, ahead);
+  return h.lt === null ? null : headAfter(tx, h.type, { gt: h.key, lt: h.lt });
 }
 
 /** The types with ready tasks: from the view and this transaction's placed entries, or one seek per type in the tree. */
@@ -118,16 +121,17 @@ export function before(a: Head, b: Head): boolean {
   return a.id < b.id;
 }
 
-/** The first ready key of `type` in [gte, lt) (after `after` when given), with the keys after it read ahead. */
-function headAfter(tx: QueueTxn, type: Buffer, gte: Buffer, lt: Buffer, after: Buffer | null): Head | null {
+/** The first ready key of `type` in `range`, with the keys after it read ahead. */
+function headAfter(tx: QueueTxn, type: Buffer, range: { gte: Buffer; lt: Buffer } | { gt: Buffer; lt: Buffer }): Head | null {
   const keys: Buffer[] = [];
-  for (const [k] of tx.w.scan(after === null ? { gte, lt, limit: LOOKAHEAD + 1 } : { gt: after, lt, limit: LOOKAHEAD + 1 })) keys.push(k);
+  for (const [k] of tx.w.scan({ ...range, limit: LOOKAHEAD + 1 })) keys.push(k);
   if (keys.length === 0) return null;
   const first = keys.shift()!;
-  return treeHead(tx, type, first, lt, keys);
+  // Fewer than asked for: the scan reached the type's end, and the heads after `keys` need no seek.
+  return treeHead(tx, type, first, keys.length < LOOKAHEAD ? null : range.lt, keys);
 }
 
-function treeHead(tx: QueueTxn, type: Buffer, key: Buffer, lt: Buffer, ahead: Buffer[]): Head {
+function treeHead(tx: QueueTxn, type: Buffer, key: Buffer, lt: Buffer | null, ahead: Buffer[]): Head {
   const [priority, readyAt, id] = tx.q.keys.readyFieldsOf(key);
   return { type, key, priority, readyAt, id, lt, walk: null, ahead };
 }

@@ -41,9 +41,9 @@ export class Wakeups {
    * `lookedAt`, the commit the caller's last look read (a change between that
    * look and this call would wake nobody).
    */
-  next(untilMs: number, signal: AbortSignal | undefined, lookedAt?: number): Promise<void> {
+  next(untilMs: number, signal: AbortSignal | undefined, lookedAt: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      if (lookedAt !== undefined && this.moved(lookedAt)) return resolve();
+      if (this.published() !== lookedAt) return resolve();
       let timeout: NodeJS.Timeout | null = null;
       const done = (): void => {
         if (timeout !== null) clearTimeout(timeout);
@@ -54,17 +54,17 @@ export class Wakeups {
       if (signal?.aborted) return resolve();
       signal?.addEventListener('abort', done, { once: true });
       timeout = setTimeout(done, Math.max(0, untilMs));
-      if (this.waiters.size === 0) this.start();
+      if (this.waiters.size === 0) this.start(lookedAt);
       this.waiters.add(done);
     });
   }
 
-  /** Whether the published txn is no longer `txnId` (true once the handle is closed: the caller's next look finds out). */
-  private moved(txnId: number): boolean {
+  /** The published txn id (reading it catches up), or null once the handle is closed. */
+  private published(): number | null {
     try {
-      return this.db.txnId !== txnId;
+      return this.db.txnId;
     } catch {
-      return true;
+      return null;
     }
   }
 
@@ -73,9 +73,10 @@ export class Wakeups {
     for (const w of [...this.waiters]) w();
   }
 
-  private start(): void {
+  /** The first waiter came; `seen`: the published txn it has just looked at. */
+  private start(seen: number): void {
     this.db.on('commit', this.onCommit);
-    this.seen = this.db.txnId;
+    this.seen = seen;
     if (listen(engineOfDatabase(this.db), this.look)) {
       this.listening = true;
       return;
@@ -86,10 +87,8 @@ export class Wakeups {
 
   /** Wakes the waiting claims if the published txn id moved since the last look. */
   private readonly look = (): void => {
-    let now: number;
-    try {
-      now = this.db.txnId;
-    } catch {
+    const now = this.published();
+    if (now === null) {
       // Closed: the waiting claims find out when they look again.
       this.wakeAll();
       return;
