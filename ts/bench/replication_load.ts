@@ -21,6 +21,8 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open, type Database } from '../db/index.js';
+import { listSnapshots, snapshotBucket } from '../replication/snapshot.js';
+import { openStream } from '../replication/stream.js';
 import { openReplica } from '../replication/replica.js';
 import { startReplication, type ReplicationMode } from '../replication/primary.js';
 import { startNatsCluster } from '../testing/nats.js';
@@ -46,8 +48,7 @@ export interface ReplicationLoadOptions {
 export interface ReplicationLoadResult {
   /** Per mode ('none', 'async', 'quorum'): serial latencies (ns) and concurrent commits/s. */
   commit: Record<string, { latencyNs: number[]; commitsPerSec: number }>;
-  /** Empty when not run. */
-  /** Per offered rate: lag samples (ms), the achieved commit rate, and commits the replica did not apply in time. */
+  /** Per offered rate: lag samples (ms), the achieved commit rate, and commits the replica did not apply in time (empty when not run). */
   lag: { rate: number; achieved: number; lagMs: number[]; missing: number }[];
   catchUp: { commits: number; ms: number; commitsPerSec: number } | null;
   /** A new replica of a `keys`-key database: the snapshot's bytes, how long storing it took, and the bootstrap until caught up. */
@@ -86,8 +87,6 @@ export async function runReplicationLoad(o: ReplicationLoadOptions): Promise<Rep
     while (repl.stats().snapshots === 0 && !repl.stats().lastError?.startsWith('snapshot')) await sleep(10);
     const snapshotMs = (now() - t0) / 1e6;
     if (repl.stats().snapshots === 0) throw new Error(repl.stats().lastError ?? 'no snapshot');
-    const { listSnapshots, snapshotBucket } = await import('../replication/snapshot.js');
-    const { openStream } = await import('../replication/stream.js');
     const s = await openStream({ servers: cluster.servers, stream: name });
     const snapshotBytes = (await listSnapshots((await snapshotBucket(s, null))!)).at(-1)!.size;
     await s.nc.close();

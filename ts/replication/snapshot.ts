@@ -17,7 +17,7 @@ import type { WriteTxn } from '../txn/write.js';
 import { readAt } from './hash.js';
 import type { Stream } from './stream.js';
 
-export const SNAPSHOT_TRAILER_MARK = 0xffffffff;
+const SNAPSHOT_TRAILER_MARK = 0xffffffff;
 const CHUNK = 1 << 20;
 
 export interface SnapshotInfo {
@@ -32,7 +32,7 @@ export interface StoredSnapshot extends SnapshotInfo {
   stateHash: string;
 }
 
-export const bucketOf = (stream: string): string => `${stream}-snapshots`;
+const bucketOf = (stream: string): string => `${stream}-snapshots`;
 
 /** The snapshot bucket of the stream (created with `replicas` when `create`), or null when it does not exist. */
 export async function snapshotBucket(s: Stream, create: { replicas: number } | null): Promise<ObjectStore | null> {

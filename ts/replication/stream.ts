@@ -156,7 +156,7 @@ export async function streamEnd(s: Stream): Promise<{ firstSeq: number; lastSeq:
 }
 
 /** The stored message at `seq`; SnapshotNotFound when the stream no longer has it (its limits dropped it). */
-export async function messageAt(s: Stream, seq: number): Promise<StoredMsg> {
+async function messageAt(s: Stream, seq: number): Promise<StoredMsg> {
   const m = await s.jsm.streams.getMessage(s.name, { seq });
   if (m === null) throw new NorthstarError('SnapshotNotFound', `stream ${s.name} no longer holds sequence ${seq}`);
   return m;
