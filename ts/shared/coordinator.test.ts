@@ -83,3 +83,26 @@ it('a lock file of an earlier boot or another database is reset whole at open (s
   expect(fs.statSync(`${dbPath}.lock`).size).toBe(LOCK_FILE_SIZE);
   afterBoot.close();
 });
+
+// A word is an integer in 0 … 2^53 − 1 (spec §2) stored as two 32-bit halves; the file
+// store reads ranges through a 32-bit view, so both halves and the carry between them count.
+it('words of every width read back the same one at a time and as a range', () => {
+  const words = openStore(nodePath.join(dir, 'db'), null);
+  try {
+    const values = [0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 0xdead_beef * 2 ** 20 + 7, 2 ** 53 - 1, 123_456_789];
+    const first = slotWord(3, 0);
+    words.storeMany(first, values);
+    expect(values.map((_, i) => words.load(first + i))).toEqual(values);
+    const out = new Float64Array(values.length);
+    words.loadMany(first, out);
+    expect([...out]).toEqual(values);
+    // The whole reader table, as an open reads it.
+    words.store(slotWord(1023, 3), 2 ** 53 - 2);
+    const table = new Float64Array(1024 * 4);
+    words.loadMany(slotWord(0, 0), table);
+    expect(table[slotWord(1023, 3) - slotWord(0, 0)]).toBe(2 ** 53 - 2);
+    expect(table[slotWord(3, 0) - slotWord(0, 0) + 6]).toBe(2 ** 53 - 1);
+  } finally {
+    words.close();
+  }
+});
