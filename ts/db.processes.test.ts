@@ -239,7 +239,7 @@ describe('a writer killed with SIGKILL', () => {
       lastCounts: false,
     },
     {
-      name: 'inside commit, after writing its pages and before its log record',
+      name: 'inside commit, after its log record and its pages, before its log fdatasync',
       die: async (w) => {
         await w.call('killAt', { name: 'afterPageWrite', hit: 1 });
         await expect(w.call('write', { entries: Array.from({ length: 400 }, (_, i) => [keyOf(i), `unacked-${'u'.repeat(100)}`]) })).rejects.toThrow(/exited/);

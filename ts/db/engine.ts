@@ -27,7 +27,7 @@ import type { Coordinator } from '../shared/coordinator.js';
 import { loadFreeList, loadHistory } from './chains.js';
 import { writeCheckpoint, checkpointDue, startCheckpoint, type LogCut, type PendingCheckpoint } from './checkpoint.js';
 import { dropRetiredLog } from './truncate.js';
-import { publishUpTo, syncLogUpTo, type Unsynced, type SyncWaiter } from './groupcommit.js';
+import { publishUpTo, startLogSync, syncLogUpTo, type Unsynced, type SyncWaiter } from './groupcommit.js';
 import { snapshotOf, stateOfMeta } from './logscan.js';
 import type { Options } from './options.js';
 import { queueRaise, showReaders } from './snapshots.js';
@@ -316,6 +316,10 @@ export class Engine implements WriteHost, ReadHost {
 
   syncLogUpTo(position: number): Promise<void> {
     return syncLogUpTo(this, position);
+  }
+
+  startLogSync(): void {
+    startLogSync(this);
   }
 
   afterCommit(txnId: number): Promise<number> | number {

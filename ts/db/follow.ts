@@ -58,20 +58,33 @@ export function readPublished(e: Engine): PublishedState {
 
 /**
  * The latest commit as the files show it, for when the published block is
- * unusable: the durable meta, then every complete commit record after it (a
- * dead writer's unpublished ones too, as recovery would take them). Only
- * under the writer lock. `writer` 0: no handle's free pages are current.
+ * unusable: the durable meta, then every complete commit record after it up
+ * to `upTo` (a dead writer's unpublished ones too, as recovery would take
+ * them). Only under the writer lock. `writer` 0: no handle's free pages are
+ * current.
+ *
+ * A record's pages are written after the record (file_format_v1 §8.1), so the
+ * last complete record of a writer killed inside a commit may name pages it
+ * never wrote. Two callers, two bounds:
+ * - a torn published block (readPublished): no bound. Its writer died while
+ *   publishing, and a handle publishes outside a commit or, in commit(), after
+ *   that commit's pages: every record it had appended had its pages;
+ * - a durable meta past the published block (takeOver): the meta's log tail.
+ *   The records up to it are in the meta's tree; those after it were never
+ *   published, so never acknowledged, and the writer may have died inside one
+ *   of them: they are cut off, not adopted.
  */
-export function publishedFromLog(e: Engine): PublishedState {
+export function publishedFromLog(e: Engine, upTo = Infinity): PublishedState {
   reloadDurable(e);
   let s = e.latest;
   const it = commitsWithPages(e.log, e.durable.logTail);
   let step = it.next();
   for (; !step.done; step = it.next()) {
     const { rec, pages, root } = step.value;
+    if (rec.position + rec.length > upTo) break;
     s = { txnId: rec.txnId, root, depth: pages.depth, entryCount: pages.entryCount, pageCount: Math.max(s.pageCount, pages.pageCount), recordPosition: rec.position, logEnd: rec.position + rec.length };
   }
-  if (step.value.kind === 'damaged') {
+  if (step.done && step.value.kind === 'damaged') {
     throw new NorthstarError('Corrupt', `${e.log.path}: damaged commit record at position ${step.value.position} (${step.value.status}) followed by valid records`, { path: e.log.path });
   }
   // A new generation: every handle reopens the log, whatever the half-written block said.

@@ -53,13 +53,25 @@ function publish(e: Engine, s: TreeState, opCount: number): void {
   e.events.emit('commit', { txnId: s.txnId, opCount, position: s.recordPosition } satisfies CommitEvent);
 }
 
+/**
+ * Starts a log sync now if none is running (commitAsync, spec §8.1: its record
+ * is in the log and its pages are still to be written, which the sync then
+ * overlaps); syncLogUpTo then waits for it.
+ */
+export function startLogSync(e: Engine): void {
+  if (e.syncing === null) startSync(e);
+}
+
 /** One asynchronous fdatasync of the log covering everything appended so far. */
 function startSync(e: Engine): void {
   const end = e.log.end;
+  const cuts = e.log.cuts;
   e.syncing = e.log.datasyncAsync().then(
     () => {
       e.syncing = null;
-      if (end > e.syncedEnd) e.syncedEnd = end;
+      // A record cut off meanwhile (a commit that failed after its append) may have been
+      // replaced by another at the same positions, which this sync did not cover.
+      if (end > e.syncedEnd && cuts === e.log.cuts) e.syncedEnd = end;
       // A checkpoint may have synced further than this sync did.
       const durable = e.syncedEnd;
       const last = e.unsynced.filter((u) => u.result.state.logEnd <= durable).pop();

@@ -250,9 +250,10 @@ export function takeOver(e: Engine, p: PublishedState = readPublished(e)): void 
   // the metas are not read (about 35 µs of a 4-put commit's 240).
   const writes = e.coord.metaWrites();
   const metaMoved = writes !== e.metaWritesSeen;
-  const stale = metaMoved && chooseMeta(e.file, e.pager.kernels).meta.logTail > p.logEnd;
+  const tail = metaMoved ? chooseMeta(e.file, e.pager.kernels).meta.logTail : 0;
+  const stale = tail > p.logEnd;
   e.metaWritesSeen = writes;
-  if (stale) p = publishedFromLog(e);
+  if (stale) p = publishedFromLog(e, tail);
   const generation = e.logGeneration;
   catchUp(e, p);
   if (p.writer !== e.coord.owner || p.txnId !== e.latest.txnId) {

@@ -272,9 +272,17 @@ export class LogFile {
     return this.file.datasyncAsync().then(() => failpoint('afterLogSync'));
   }
 
+  /**
+   * How many times truncateTail has run (or begun): a sync that started before a
+   * cut covers nothing after it, not even bytes written at the same positions
+   * since (ts/db/groupcommit.ts, startSync).
+   */
+  cuts = 0;
+
   /** Cuts the log at position (dropping a torn tail or a failed append) and syncs. */
   truncateTail(position: number): void {
     failpoint('beforeLogTruncate');
+    this.cuts++;
     this.reach = -1; // a failed truncate leaves the size unknown
     this.file.truncate(this.offset(position));
     failpoint('midLogTruncate');

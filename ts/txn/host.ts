@@ -70,6 +70,8 @@ export interface WriteHost {
   committed(result: CommitResult, durable: boolean): void;
   /** Resolves once the log is durable up to `position` (group commit). */
   syncLogUpTo(position: number): Promise<void>;
+  /** Starts a log sync on the thread pool now, unless one is running (commitAsync, spec §8.1). */
+  startLogSync(): void;
   /** What a commitAsync of `txnId` waits for once its record is durable (replication's quorum), or the txn id at once. */
   afterCommit(txnId: number): Promise<number> | number;
   /**

@@ -1,7 +1,8 @@
 // The single write transaction. Changes live in dirty pages (ts/btree/writer.ts)
 // and, op by op, in the commit record (ts/log/record.ts) until commit() makes
-// them durable in the order of spec/file_format_v1.md §8: pages to the data
-// file without a sync, then the record to the log and one fdatasync of the log.
+// them durable in the order of spec/file_format_v1.md §8.1: the record to the
+// log, the pages to the data file without a sync, then one fdatasync of the log
+// (commitAsync: started on the thread pool before the pages are written).
 
 import { asIoError, NorthstarError } from '../errors.js';
 import { ScanIterator, type ScanHost } from '../btree/cursor.js';
@@ -176,23 +177,11 @@ export class WriteTxn implements Disposable {
     const logEnd = log.end;
     let appended = false;
     try {
-      // 1. Seal every dirty page with the new txn id.
       const ids = [...tree.dirty.keys()].sort((a, b) => a - b);
-      const pages = ids.map((id) => tree.dirty.get(id)!);
-      for (const p of pages) {
-        writePageTxnId(p, txnId);
-        pager.kernels.pageSeal(p);
-      }
-      // 2. Write them to free pages of the data file, unsynced: nothing durable
-      //    points at them until a checkpoint, and the log can rebuild them.
-      failpoint('beforePageWrite');
-      pager.writePages(ids, pages);
-      failpoint('afterPageWrite');
-      const end = this.#pageCount * pager.pageSize;
-      pager.extendTo(end);
-      // 3. Append the commit record; 4. one fdatasync of the log: the commit point.
+      // 1. Append the commit record (ops, new root, the pages section).
       let recordPosition: number;
       let recordEnd: number;
+      const syncNow = this.#replaying === null && host.sync === 'full';
       if (this.#replaying === null) {
         // The first record of a log points at itself (spec/commit_record_v0.md §1).
         const prev = base.recordPosition === 0 ? log.nextAppendPosition() : base.recordPosition;
@@ -212,11 +201,26 @@ export class WriteTxn implements Disposable {
         };
         recordPosition = log.append(this.#record.seal(prev, tree.root, pager.kernels, flags, section));
         recordEnd = log.end;
-        if (host.sync === 'full' && !deferSync) log.datasync();
+        // commitAsync: the log sync runs on the thread pool while this thread writes the pages.
+        if (syncNow && deferSync) host.startLogSync();
       } else {
         recordPosition = this.#replaying.position;
         recordEnd = this.#replaying.end;
       }
+      // 2. Seal every dirty page with the new txn id; 3. write them to free pages of the
+      //    data file, unsynced: nothing durable points at them until a checkpoint, and
+      //    the log rebuilds them (spec §8.3); nothing reads them before step 5.
+      const pages = ids.map((id) => tree.dirty.get(id)!);
+      for (const p of pages) {
+        writePageTxnId(p, txnId);
+        pager.kernels.pageSeal(p);
+      }
+      failpoint('beforePageWrite');
+      pager.writePages(ids, pages);
+      failpoint('afterPageWrite');
+      pager.extendTo(this.#pageCount * pager.pageSize);
+      // 4. commit(): one fdatasync of the log, the commit point.
+      if (syncNow && !deferSync) log.datasync();
       const durable = this.#replaying !== null || host.sync === 'none' || !deferSync;
       // 5. Publish.
       host.committed(
