@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseTables, readSpec, tablesWithHeader } from '../testing/spec_tables.js';
 import * as keys from './keys.js';
 import * as queue from './queue.js';
-import { encodeTask, TASK_FIXED_BYTES, TASK_RECORD_VERSION, TaskState, BLOB_JSON } from './task.js';
+import { encodeTask, decodeTask, TASK_FIXED_BYTES, TASK_RECORD_VERSION, TaskState, BLOB_JSON, BLOB_BYTES } from './task.js';
 
 const tables = parseTables(readSpec('task_queue_v0.md'));
 
@@ -82,5 +82,36 @@ describe('spec/task_queue_v0.md', () => {
       fixed = Math.max(fixed, offset + size);
     }
     expect(fixed).toBe(TASK_FIXED_BYTES);
+  });
+
+  it('§3 the variable fields: strings of any UTF-8 width and every blob kind read back as written', () => {
+    const record = {
+      id: 2 ** 40 + 3,
+      state: TaskState.done,
+      priority: 2 ** 31 - 1,
+      attempt: 1,
+      maxAttempts: 5,
+      createdAt: 1,
+      readyAt: 2,
+      leaseUntil: 0,
+      token: 2 ** 52,
+      updatedAt: 4,
+      finishedAt: 5,
+      type: 'büild-構築-🚀',
+      worker: '',
+      key: 'k'.repeat(300) + 'é',
+      payload: { kind: BLOB_BYTES, bytes: Buffer.from([0, 255, 7]) } as const,
+      result: { kind: BLOB_JSON, bytes: Buffer.from('{"ok":"✓"}') } as const,
+      error: null,
+    };
+    const b = encodeTask(record);
+    // 9 length fields (3 strings: u16; 3 blobs: u8 kind + u32) around the UTF-8 bytes.
+    expect(b.length).toBe(TASK_FIXED_BYTES + 6 + Buffer.byteLength(record.type) + 0 + 301 + 1 + 15 + 3 + Buffer.byteLength('{"ok":"✓"}'));
+    const back = decodeTask(b, 'q');
+    expect({ ...back, payload: back.payload && { ...back.payload, bytes: [...back.payload.bytes] }, result: back.result && { ...back.result, bytes: back.result.bytes.toString() } }).toEqual({
+      ...record,
+      payload: { kind: BLOB_BYTES, bytes: [0, 255, 7] },
+      result: { kind: BLOB_JSON, bytes: '{"ok":"✓"}' },
+    });
   });
 });

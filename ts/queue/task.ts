@@ -82,10 +82,12 @@ function blobBytes(b: Blob | null): number {
 }
 
 export function encodeTask(t: TaskRecord): Buffer {
-  const type = Buffer.from(t.type, 'utf8');
-  const worker = Buffer.from(t.worker, 'utf8');
-  const key = Buffer.from(t.key, 'utf8');
-  const size = TASK_FIXED_BYTES + 6 + type.length + worker.length + key.length + blobBytes(t.payload) + blobBytes(t.result) + blobBytes(t.error);
+  // Every claim and completion re-encodes its task: the strings are measured and
+  // written in place, not first copied into Buffers of their own.
+  const typeLen = Buffer.byteLength(t.type, 'utf8');
+  const workerLen = Buffer.byteLength(t.worker, 'utf8');
+  const keyLen = Buffer.byteLength(t.key, 'utf8');
+  const size = TASK_FIXED_BYTES + 6 + typeLen + workerLen + keyLen + blobBytes(t.payload) + blobBytes(t.result) + blobBytes(t.error);
   const b = Buffer.allocUnsafe(size);
   b[0] = TASK_RECORD_VERSION;
   b[1] = t.state;
@@ -100,20 +102,29 @@ export function encodeTask(t: TaskRecord): Buffer {
   writeU64(b, 48, t.token);
   writeU64(b, 56, t.updatedAt);
   writeU64(b, 64, t.finishedAt);
-  let at = TASK_FIXED_BYTES;
-  for (const s of [type, worker, key]) {
-    b.writeUInt16BE(s.length, at);
-    s.copy(b, at + 2);
-    at += 2 + s.length;
-  }
-  for (const blob of [t.payload, t.result, t.error]) {
-    b[at] = blob === null ? BLOB_NONE : blob.kind;
-    const n = blob === null ? 0 : blob.bytes.length;
-    b.writeUInt32BE(n, at + 1);
-    if (blob !== null) blob.bytes.copy(b, at + 5);
-    at += 5 + n;
-  }
+  let at = writeString(b, TASK_FIXED_BYTES, t.type, typeLen);
+  at = writeString(b, at, t.worker, workerLen);
+  at = writeString(b, at, t.key, keyLen);
+  at = writeBlob(b, at, t.payload);
+  at = writeBlob(b, at, t.result);
+  writeBlob(b, at, t.error);
   return b;
+}
+
+/** u16 length + UTF-8 at `at`; returns the offset after it. */
+function writeString(b: Buffer, at: number, s: string, n: number): number {
+  b.writeUInt16BE(n, at);
+  if (n > 0) b.write(s, at + 2, n, 'utf8');
+  return at + 2 + n;
+}
+
+/** u8 kind + u32 length + bytes at `at`; returns the offset after it. */
+function writeBlob(b: Buffer, at: number, blob: Blob | null): number {
+  b[at] = blob === null ? BLOB_NONE : blob.kind;
+  const n = blob === null ? 0 : blob.bytes.length;
+  b.writeUInt32BE(n, at + 1);
+  if (blob !== null) blob.bytes.copy(b, at + 5);
+  return at + 5 + n;
 }
 
 /**
