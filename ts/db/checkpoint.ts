@@ -113,6 +113,9 @@ export function startCheckpoint(e: Engine, then: () => void): void {
   }
   failpoint('beforeCheckpointSync');
   e.checkpointing = p;
+  let settled!: () => void;
+  const settledPromise = new Promise<void>((resolve) => (settled = resolve));
+  e.checkpointSettled = settledPromise;
   const still = (): boolean => e.checkpointing === p && !e.closed && e.poisoned === null;
   const fail = (err: unknown): void => {
     if (e.checkpointing !== p) return;
@@ -134,7 +137,12 @@ export function startCheckpoint(e: Engine, then: () => void): void {
         releaseWriterLock(e);
       });
     })
-    .catch(fail);
+    .catch(fail)
+    // However it ends (durable, failed, or finished by settleCheckpoint or made moot by close).
+    .finally(() => {
+      if (e.checkpointSettled === settledPromise) e.checkpointSettled = null;
+      settled();
+    });
 }
 
 /** Finishes a checkpoint startCheckpoint left under way, on the calling thread (what it has not done yet). */

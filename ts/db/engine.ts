@@ -106,6 +106,8 @@ export class Engine implements WriteHost, ReadHost {
   commitsSinceCheckpoint = 0;
   /** A checkpoint whose data-file syncs run on the thread pool (startCheckpoint); it holds the writer lock. */
   checkpointing: PendingCheckpoint | null = null;
+  /** Resolves once the checkpoint startCheckpoint left under way has ended, however it ended; null when none is. */
+  checkpointSettled: Promise<void> | null = null;
   /** Checkpoints this handle opened at or wrote, oldest first: where log retention may cut (truncate.ts, spec §8.7). */
   logCuts!: LogCut[];
 
@@ -320,6 +322,16 @@ export class Engine implements WriteHost, ReadHost {
 
   startLogSync(): void {
     startLogSync(this);
+  }
+
+  /**
+   * What a commitAsync that freed `freedPages` pages waits for after its sync
+   * (spec §8.2, "a large commit waits"): the checkpoint under way, when that
+   * commit alone freed a quarter of `checkpoint.freedBytes` or more; else null.
+   */
+  checkpointWait(freedPages: number): Promise<void> | null {
+    if (freedPages * this.pager.pageSize * 4 < this.opts.checkpointFreedBytes) return null;
+    return this.checkpointSettled;
   }
 
   afterCommit(txnId: number): Promise<number> | number {

@@ -72,6 +72,8 @@ export interface WriteHost {
   syncLogUpTo(position: number): Promise<void>;
   /** Starts a log sync on the thread pool now, unless one is running (commitAsync, spec §8.1). */
   startLogSync(): void;
+  /** What a commitAsync that freed `freedPages` pages waits for once durable (a checkpoint under way), or null (spec §8.2). */
+  checkpointWait(freedPages: number): Promise<void> | null;
   /** What a commitAsync of `txnId` waits for once its record is durable (replication's quorum), or the txn id at once. */
   afterCommit(txnId: number): Promise<number> | number;
   /**

@@ -126,13 +126,19 @@ export class WriteTxn implements Disposable {
    */
   commitAsync(): Promise<number> {
     let txnId: number;
+    const freed = this.#tree.freedCommitted.length + this.#tree.freedYoung.length;
     try {
       txnId = this.#write(true);
     } catch (err) {
       return Promise.reject(err);
     }
     if (txnId < 0) return Promise.resolve(this.#host.latest.txnId);
-    return this.#host.syncLogUpTo(this.#host.latest.logEnd).then(() => this.#host.afterCommit(txnId));
+    const host = this.#host;
+    // A large commit's freed pages are reusable only after the checkpoint it started:
+    // the caller's next transaction waits for it instead of growing the file (spec §8.2).
+    const checkpoint = host.checkpointWait(freed);
+    const durable = host.syncLogUpTo(host.latest.logEnd);
+    return (checkpoint === null ? durable : durable.then(() => checkpoint)).then(() => host.afterCommit(txnId));
   }
 
   /** Discards every change. Safe to call after commit (no-op). */
