@@ -127,38 +127,16 @@ export class FreeList {
   /** The lowest reusable page id, or undefined. Only the write transaction calls this. */
   take(): number | undefined {
     const h = this.free;
-    const n = h.length;
-    if (n === 0) return undefined;
+    if (h.length === 0) return undefined;
     const top = h[0]!;
     const last = h.pop()!;
-    if (n > 1) {
-      // Sift `last` down from the root of the n - 1 left.
-      const m = n - 1;
-      let i = 0;
-      for (;;) {
-        let c = 2 * i + 1;
-        if (c >= m) break;
-        if (c + 1 < m && h[c + 1]! < h[c]!) c++;
-        if (h[c]! >= last) break;
-        h[i] = h[c]!;
-        i = c;
-      }
-      h[i] = last;
-    }
+    if (h.length > 0) this.siftDown(0, last);
     return top;
   }
 
   private push(id: number): void {
-    const h = this.free;
-    let i = h.length;
-    h.push(id);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (h[parent]! <= id) break;
-      h[i] = h[parent]!;
-      i = parent;
-    }
-    h[i] = id;
+    this.free.push(id);
+    this.siftUp(this.free.length - 1, id);
   }
 
   /** Returns ids to the reusable list (unused allocations, pages never committed). */
@@ -166,31 +144,40 @@ export class FreeList {
     for (const id of ids) this.push(id);
   }
 
-  /** Removes free[i] from the heap. */
+  /** Removes free[i] from the heap: the last id goes there, then up (it may be smaller than i's parent) or down. */
   private removeAt(i: number): void {
     const h = this.free;
     const last = h.pop()!;
     if (i === h.length) return;
-    // `last` goes at i, then up (it may be smaller than i's parent) or down.
-    let j = i;
-    while (j > 0) {
-      const parent = (j - 1) >> 1;
-      if (h[parent]! <= last) break;
-      h[j] = h[parent]!;
-      j = parent;
+    if (this.siftUp(i, last) === i) this.siftDown(i, last);
+  }
+
+  /** Puts `id` at hole `i` or above it, moving larger parents down; returns where it went. */
+  private siftUp(i: number, id: number): number {
+    const h = this.free;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (h[parent]! <= id) break;
+      h[i] = h[parent]!;
+      i = parent;
     }
-    if (j === i) {
-      const m = h.length;
-      for (;;) {
-        let c = 2 * j + 1;
-        if (c >= m) break;
-        if (c + 1 < m && h[c + 1]! < h[c]!) c++;
-        if (h[c]! >= last) break;
-        h[j] = h[c]!;
-        j = c;
-      }
+    h[i] = id;
+    return i;
+  }
+
+  /** Puts `id` at hole `i` or below it, moving smaller children up. */
+  private siftDown(i: number, id: number): void {
+    const h = this.free;
+    const m = h.length;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= m) break;
+      if (c + 1 < m && h[c + 1]! < h[c]!) c++;
+      if (h[c]! >= id) break;
+      h[i] = h[c]!;
+      i = c;
     }
-    h[j] = last;
+    h[i] = id;
   }
 
   /**
