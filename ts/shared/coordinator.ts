@@ -111,8 +111,6 @@ export class Coordinator {
   private slotTxn = 0;
   private holdsWriter = false;
   private closed = false;
-  /** A publish's wake-up is waiting for the end of this turn (signalSoon). */
-  private signalDue = false;
   private readonly block = new Float64Array(PUBLISHED_WORDS);
   private readonly slots = new Float64Array(SLOT_COUNT * SLOT_WORDS);
   private readonly queue = new Float64Array(QUEUE_ENTRIES * QUEUE_ENTRY_WORDS);
@@ -243,29 +241,7 @@ export class Coordinator {
     // A reader on the fast path that sees the new txn goes on to the seqlock read, which waits for the even W_SEQ.
     this.store.storeMany(PUBLISHED_FIRST, values);
     this.store.store(W_SEQ, odd + 1);
-    this.signalSoon();
-  }
-
-  /**
-   * The wake-up of a publish (§2.6), at the end of this turn of JavaScript (a
-   * microtask) instead of at once: a publish is mostly followed in the same turn
-   * by the writer's release, whose own wake-up then serves both. Every wake-up
-   * rouses the watcher thread and then the event loop of every listening handle
-   * in every process; with 4 processes of queue agents, two per commit were 13%
-   * of the processes' CPU (spec §2.6 has the figures).
-   */
-  private signalSoon(): void {
-    if (this.signalDue) return;
-    this.signalDue = true;
-    queueMicrotask(() => {
-      if (!this.signalDue || this.closed) return;
-      this.signalDue = false;
-      try {
-        this.store.signal(W_CHANGES, W_WATCHERS);
-      } catch {
-        // A wake-up is a hint (§2.6): waiters look on a timer too.
-      }
-    });
+    this.store.signal(W_CHANGES, W_WATCHERS);
   }
 
   /**
@@ -504,7 +480,6 @@ export class Coordinator {
     if (!this.holdsWriter) return;
     this.holdsWriter = false;
     this.store.unlockWriter();
-    this.signalDue = false;
     this.store.signal(W_CHANGES, W_WATCHERS);
   }
 
