@@ -95,17 +95,18 @@ export class Replica extends EventEmitter {
   }
 
   static async open(path: string, options: ReplicaOptions): Promise<Replica> {
-    await bootstrap(path, options);
-    const db = open(path, options.db);
-    const e = engineOfDatabase(db);
-    e.writeFence = new NorthstarError('NotPrimary', `${path} is a replica of stream ${options.stream}: writes come from the stream (promote() to accept them)`);
-    let stream: Stream;
+    // One connection serves the bootstrap (a new replica) and the following after it.
+    const stream = await openStream(options);
+    let db: Database;
     try {
-      stream = await openStream(options);
+      await bootstrap(path, options, stream);
+      db = open(path, options.db);
     } catch (err) {
-      db.close();
+      await stream.nc.close().catch(() => {});
       throw err;
     }
+    const e = engineOfDatabase(db);
+    e.writeFence = new NorthstarError('NotPrimary', `${path} is a replica of stream ${options.stream}: writes come from the stream (promote() to accept them)`);
     const r = new Replica(db, e, stream, options);
     try {
       await r.follow();
@@ -347,39 +348,34 @@ export class Replica extends EventEmitter {
  * against its trailer's entry count and state hash. The files are made here,
  * so a failed bootstrap removes them, and only them.
  */
-async function bootstrap(path: string, options: ReplicaOptions): Promise<void> {
+async function bootstrap(path: string, options: ReplicaOptions, stream: Stream): Promise<void> {
   const abs = databasePath(path);
   const opts = checkOptions(options.db ?? {});
   if (opts.fs.exists(abs) || opts.fs.exists(`${abs}.log`)) return;
-  const stream = await openStream(options);
+  const bucket = await snapshotBucket(stream, null);
+  const newest = bucket === null ? undefined : (await listSnapshots(bucket)).at(-1);
+  if (bucket === null || newest === undefined) return;
+  createEmptyAt(abs, opts, newest.txn - 1);
+  let ok = false;
   try {
-    const bucket = await snapshotBucket(stream, null);
-    const newest = bucket === null ? undefined : (await listSnapshots(bucket)).at(-1);
-    if (bucket === null || newest === undefined) return;
-    createEmptyAt(abs, opts, newest.txn - 1);
-    let ok = false;
+    const db = open(abs, { ...options.db, maxTxnBytes: MAX_PAYLOAD_CEILING });
     try {
-      const db = open(abs, { ...options.db, maxTxnBytes: MAX_PAYLOAD_CEILING });
+      const w = await beginWriteAsync(engineOfDatabase(db), Infinity, undefined);
       try {
-        const w = await beginWriteAsync(engineOfDatabase(db), Infinity, undefined);
-        try {
-          await loadSnapshot(bucket, newest, w);
-          if (w.txnId !== newest.txn) throw new NorthstarError('Corrupt', `${abs}: the snapshot's txn is ${newest.txn}, the new database's ${w.txnId}`);
-        } catch (err) {
-          w.abort();
-          throw err;
-        }
-        await w.commitAsync();
-        ok = true;
-      } finally {
-        db.close();
+        await loadSnapshot(bucket, newest, w);
+        if (w.txnId !== newest.txn) throw new NorthstarError('Corrupt', `${abs}: the snapshot's txn is ${newest.txn}, the new database's ${w.txnId}`);
+      } catch (err) {
+        w.abort();
+        throw err;
       }
+      await w.commitAsync();
+      ok = true;
     } finally {
-      // Files this call created and could not fill: nothing else is in them.
-      if (!ok) for (const f of [abs, `${abs}.log`, `${abs}.lock`]) opts.fs.remove(f);
+      db.close();
     }
   } finally {
-    await stream.nc.close().catch(() => {});
+    // Files this call created and could not fill: nothing else is in them.
+    if (!ok) for (const f of [abs, `${abs}.log`, `${abs}.lock`]) opts.fs.remove(f);
   }
 }
 
