@@ -411,8 +411,9 @@ export class Replication {
 
   /**
    * Stores the snapshot at txn `txnId` (stream sequence `seq`), then keeps
-   * only the newest keepSnapshots and trims the stream up to the oldest kept
-   * (its own message stays, so the stream is never empty). A failure is
+   * only the newest keepSnapshots and, once it has that many, trims the
+   * stream up to the oldest kept (its own message stays, so the stream is
+   * never empty). A failure is
    * reported in lastError and retried at the next snapshot txn.
    */
   private async snapshot(txnId: number, seq: number): Promise<void> {
@@ -426,7 +427,9 @@ export class Replication {
       const all = await listSnapshots(bucket);
       const kept = all.slice(-this.keepSnapshots);
       for (const old of all.slice(0, all.length - kept.length)) await bucket.delete(old.name);
-      if (kept.length > 0) await this.stream.jsm.streams.purge(this.stream.name, { seq: kept[0]!.seq });
+      // Only with a full set: before that, the oldest kept is the newest, and trimming to it would
+      // leave a replica no time at all to catch up across the first snapshot (spec §3.5).
+      if (kept.length >= this.keepSnapshots) await this.stream.jsm.streams.purge(this.stream.name, { seq: kept[0]!.seq });
     } catch (err) {
       this.lastError = `snapshot at txn ${txnId}: ${(err as Error).message}`;
     }

@@ -225,7 +225,16 @@ describe.skipIf(!available)('replication through NATS JetStream', () => {
         w.put(`k${t % 300}`, `v${t}`.repeat(1 + (t % 4)));
         if (t % 9 === 0) w.del(`k${(t * 7) % 300}`);
       });
-    for (let t = 1; t <= 230; t++) await write(t);
+    for (let t = 1; t <= 60; t++) await write(t);
+    await until('the snapshot at txn 50', () => repl.stats().snapshots >= 1, 30_000);
+    await new Promise((r) => setTimeout(r, 300)); // a trim would come right after it
+    {
+      // One snapshot of the two kept: nothing is trimmed yet, a replica behind it can still catch up.
+      const s = await openStream({ servers: cluster.servers, stream });
+      expect((await s.jsm.streams.info(stream)).state.first_seq).toBe(1);
+      await s.nc.close();
+    }
+    for (let t = 61; t <= 230; t++) await write(t);
     await until('the snapshot at txn 200', () => repl.stats().snapshots >= 2 && repl.stats().lastSnapshotTxn === 200, 30_000);
     await new Promise((r) => setTimeout(r, 300)); // the prune and trim after it
     // Two snapshots kept, the newest at 200; the stream starts at the oldest kept one's message.
