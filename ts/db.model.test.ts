@@ -539,7 +539,7 @@ const batchArb: fc.Arbitrary<Batch> = fc.record({
   spread: fc.integer({ min: 20, max: KEYS }),
   wipe: fc.option(fc.tuple(fc.nat(KEYS - 1), fc.integer({ min: 50, max: 1500 })), { freq: 3 }),
   hold: fc.boolean(),
-  reopen: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+  reopen: fc.oneof({ weight: 2, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
 });
 
 /**
@@ -576,7 +576,10 @@ const MIN_BATCHES = {
   /** Batches with a range wipe [25] (2 in 3 of batches) and with a reader held [16] (1 in 2). */
   wipe: 5,
   hold: 5,
-  /** Batches followed by a reopen [6]: 1 in 5, about 11 (Poisson), P(none) ≈ 2e-5. */
+  /**
+   * Batches followed by a reopen: 1 in 3, about 18, P(none) ≈ 1e-8. At 1 in 5 (about 11,
+   * P(none) ≈ 2e-5 on average) seed 1393591911 drew 44 batches and no reopen.
+   */
   reopen: 1,
   /** del of an absent key [4,047]: random picks among 4,000 keys of which a share is absent. */
   missingDels: 500,
