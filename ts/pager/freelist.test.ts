@@ -185,10 +185,13 @@ describe('protectFreed', () => {
     l.addPending(5, [50], false);
     l.addPending(9, [90], false);
     l.protectFreed(3, 6);
+    // Only 50 (freed by 5) now awaits a checkpoint after 4, and nothing one at or after 5.
+    expect([l.awaitingCheckpoint(4), l.awaitingCheckpoint(5), l.releasableByCheckpoint(4, 9, 1)]).toEqual([1, 0, 1]);
     l.release(10, 4); // 5 is protected now and 5 > 4: it waits; 2 and 9 are young
     expect(freeOf(l)).toEqual([20, 90]);
     l.release(10, 5);
     expect(freeOf(l)).toEqual([20, 50, 90]);
+    expect(l.awaitingCheckpoint(0)).toBe(0);
   });
 });
 

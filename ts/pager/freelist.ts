@@ -51,6 +51,8 @@ export class FreeList {
    */
   private entryOf = new Map<number, Pending>();
   private unindexed = false;
+  /** Ids of the protected entries in `pending`. */
+  private protectedIds = 0;
   /** Ids in `pending` that count against history (see historyCut) as of checkpoint `countedAt`. */
   private countedIds = 0;
   private countedAt = -1;
@@ -93,11 +95,19 @@ export class FreeList {
 
   /**
    * Pages freed after `checkpoint` that a durable meta reaches: only a later
-   * checkpoint lets them be reused (spec §8.2, `checkpoint.freedBytes`).
+   * checkpoint lets them be reused (spec §8.2, `checkpoint.freedBytes`). The
+   * protected ids less those freed at or before `checkpoint`: a walk of the
+   * entries up to it only (few: the writer releases them once readers pass),
+   * and not countFor, whose one cached checkpoint is historyCut's (another
+   * argument on every commit made both walk every entry, each commit).
    */
   awaitingCheckpoint(checkpoint: number): number {
-    this.countFor(checkpoint);
-    return this.pendingIds - this.countedIds;
+    let n = this.protectedIds;
+    for (const p of this.pending) {
+      if (p.txnId > checkpoint) break;
+      if (p.protected) n -= p.ids.length;
+    }
+    return n;
   }
 
   /**
@@ -211,8 +221,10 @@ export class FreeList {
     }
   }
 
+  /** `n` ids of entry `p` left `pending`. */
   private dropped(p: Pending, n: number): void {
     this.pendingIds -= n;
+    if (p.protected) this.protectedIds -= n;
     if (this.counts(p)) this.countedIds -= n;
   }
 
@@ -241,6 +253,7 @@ export class FreeList {
       }
     }
     this.pendingIds += ids.length;
+    if (protectedByMeta) this.protectedIds += ids.length;
     if (this.counts(entry)) this.countedIds += ids.length;
   }
 
@@ -262,8 +275,7 @@ export class FreeList {
       if (!p.protected || p.txnId <= checkpoint) {
         for (const id of p.ids) this.push(id);
         if (!this.unindexed) for (const id of p.ids) this.entryOf.delete(id);
-        this.pendingIds -= p.ids.length;
-        if (this.counts(p)) this.countedIds -= p.ids.length;
+        this.dropped(p, p.ids.length);
       } else pending[kept++] = p;
     }
     this.waitingHead = kept;
@@ -282,6 +294,7 @@ export class FreeList {
     for (const p of this.pending) {
       if (p.txnId > after && p.txnId <= upTo && !p.protected) {
         p.protected = true;
+        this.protectedIds += p.ids.length;
         changed = true;
       }
     }
