@@ -23,12 +23,12 @@ import { releaseWriterLock } from './writer.js';
  */
 function checkpointFreesEnough(e: Engine): boolean {
   const pages = Math.ceil(e.opts.checkpointFreedBytes / e.pager.pageSize);
-  return e.freeList.releasableByCheckpoint(e.durableHistoryFloor, historyFloorOf(e.history.all(), e.latest.txnId), pages) >= pages;
+  return e.freeList.releasableByCheckpoint(e.durableHistoryFloor, historyFloorOf(e, e.latest.txnId), pages) >= pages;
 }
 
-/** The oldest snapshot a meta at `txnId` listing `snapshots` offers (its own txn when it lists none): Engine.durableHistoryFloor. */
-function historyFloorOf(snapshots: readonly { txnId: number }[], txnId: number): number {
-  return Math.min(txnId, snapshots[0]?.txnId ?? txnId);
+/** The oldest snapshot a meta at `txnId` written now would list (its own txn when none): Engine.durableHistoryFloor. */
+function historyFloorOf(e: Engine, txnId: number): number {
+  return Math.min(txnId, e.history.oldest ?? txnId);
 }
 
 /**
@@ -74,6 +74,8 @@ export interface PendingCheckpoint {
   /** The oldest snapshot the history chain lists (the meta's txn when none): Engine.durableHistoryFloor once durable. */
   readonly historyFloor: number;
   stage: 'pages' | 'meta';
+  /** The asynchronous form's: resolves once it has ended (durable, failed, finished by a synchronous caller, or moot after close). */
+  ended: Promise<void> | null;
 }
 
 /**
@@ -113,9 +115,6 @@ export function startCheckpoint(e: Engine, then: () => void): void {
   }
   failpoint('beforeCheckpointSync');
   e.checkpointing = p;
-  let settled!: () => void;
-  const settledPromise = new Promise<void>((resolve) => (settled = resolve));
-  e.checkpointSettled = settledPromise;
   const still = (): boolean => e.checkpointing === p && !e.closed && e.poisoned === null;
   const fail = (err: unknown): void => {
     if (e.checkpointing !== p) return;
@@ -123,7 +122,7 @@ export function startCheckpoint(e: Engine, then: () => void): void {
     e.poison(asIoError(err, 'checkpoint failed'));
     releaseWriterLock(e);
   };
-  e.file
+  p.ended = e.file
     .datasyncAsync()
     .then(() => {
       if (!still()) return undefined;
@@ -137,12 +136,7 @@ export function startCheckpoint(e: Engine, then: () => void): void {
         releaseWriterLock(e);
       });
     })
-    .catch(fail)
-    // However it ends (durable, failed, or finished by settleCheckpoint or made moot by close).
-    .finally(() => {
-      if (e.checkpointSettled === settledPromise) e.checkpointSettled = null;
-      settled();
-    });
+    .catch(fail);
 }
 
 /** Finishes a checkpoint startCheckpoint left under way, on the calling thread (what it has not done yet). */
@@ -207,7 +201,7 @@ function prepareCheckpoint(e: Engine): PendingCheckpoint {
   };
   const oldChains = e.freelistPages.concat(e.historyPages);
   const snapshots = e.history.all();
-  const historyFloor = historyFloorOf(snapshots, s.txnId);
+  const historyFloor = historyFloorOf(e, s.txnId);
   // The meta lists these snapshots: pages freed after the oldest of them are reachable from
   // it, also those freed as young (written after the last durable checkpoint): §6.1.
   e.freeList.protectFreed(historyFloor, s.txnId);
@@ -267,7 +261,7 @@ function prepareCheckpoint(e: Engine): PendingCheckpoint {
     checkpointSeq: (e.durable.checkpointSeq + 1) >>> 0,
   };
   const slot = e.durableSlot === META_PAGE_A ? META_PAGE_B : META_PAGE_A;
-  return { meta, slot, freelistChain, historyChain, oldChains, taken, historyFloor, stage: 'pages' };
+  return { meta, slot, freelistChain, historyChain, oldChains, taken, historyFloor, stage: 'pages', ended: null };
 }
 
 /** Step 4 (once every page the meta reaches is durable): the meta, into the other slot, unsynced. */

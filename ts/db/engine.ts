@@ -106,8 +106,6 @@ export class Engine implements WriteHost, ReadHost {
   commitsSinceCheckpoint = 0;
   /** A checkpoint whose data-file syncs run on the thread pool (startCheckpoint); it holds the writer lock. */
   checkpointing: PendingCheckpoint | null = null;
-  /** Resolves once the checkpoint startCheckpoint left under way has ended, however it ended; null when none is. */
-  checkpointSettled: Promise<void> | null = null;
   /** Checkpoints this handle opened at or wrote, oldest first: where log retention may cut (truncate.ts, spec §8.7). */
   logCuts!: LogCut[];
 
@@ -331,7 +329,7 @@ export class Engine implements WriteHost, ReadHost {
    */
   checkpointWait(freedPages: number): Promise<void> | null {
     if (freedPages * this.pager.pageSize * 4 < this.opts.checkpointFreedBytes) return null;
-    return this.checkpointSettled;
+    return this.checkpointing?.ended ?? null;
   }
 
   afterCommit(txnId: number): Promise<number> | number {
