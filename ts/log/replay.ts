@@ -47,6 +47,12 @@ export class StateHash {
     this.lastHi = k.crc32c(keyAndValue, seedHi(keyLength));
   }
 
+  /** entryContiguous(), then add() of its lanes: one entry stored key ‖ value. */
+  addContiguous(keyAndValue: Uint8Array, keyLength: number): void {
+    this.entryContiguous(keyAndValue, keyLength);
+    this.add(this.lastLo, this.lastHi);
+  }
+
   add(lo: number, hi: number): void {
     this.lo = (this.lo + lo) >>> 0;
     this.hi = (this.hi + hi) >>> 0;

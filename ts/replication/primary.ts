@@ -413,8 +413,8 @@ export class Replication {
    * Stores the snapshot at txn `txnId` (stream sequence `seq`), then keeps
    * only the newest keepSnapshots and, once it has that many, trims the
    * stream up to the oldest kept (its own message stays, so the stream is
-   * never empty). A failure is
-   * reported in lastError and retried at the next snapshot txn.
+   * never empty). A failure is reported in lastError and retried at the next
+   * snapshot txn.
    */
   private async snapshot(txnId: number, seq: number): Promise<void> {
     try {

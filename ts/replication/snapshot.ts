@@ -106,8 +106,7 @@ export async function putSnapshot(bucket: ObjectStore, db: Database, txnId: numb
         chunk.set(k, used + 8);
         chunk.set(v, used + 8 + k.length);
         // Key and value lie side by side here, as in a commit record: half the CRC calls, no tuple.
-        h.entryContiguous(chunk.subarray(used + 8, used + need), k.length);
-        h.add(h.lastLo, h.lastHi);
+        h.addContiguous(chunk.subarray(used + 8, used + need), k.length);
         used += need;
         entries++;
         if (used >= CHUNK) break;
@@ -157,8 +156,7 @@ export async function loadSnapshot(bucket: ObjectStore, info: SnapshotInfo, w: W
       if (pending.length - at < 8 + kl + vl) break;
       const entry = pending.subarray(at + 8, at + 8 + kl + vl);
       w.put(entry.subarray(0, kl), entry.subarray(kl));
-      h.entryContiguous(entry, kl);
-      h.add(h.lastLo, h.lastHi);
+      h.addContiguous(entry, kl);
       entries++;
       at += 8 + kl + vl;
     }

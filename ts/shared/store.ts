@@ -151,7 +151,15 @@ class FileStore implements WordStore {
   storeMany(word: number, values: readonly number[]): void {
     this.check(word, values.length);
     this.reserve(values.length);
-    for (let i = 0; i < values.length; i++) writeWord(this.many, i * 8, values[i]!);
+    const u = this.many32;
+    // A publish stores its 11 words, on every commit: two 32-bit stores a word, as loadMany loads them.
+    if (u !== null) {
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i]!;
+        u[2 * i] = v % 2 ** 32;
+        u[2 * i + 1] = Math.floor(v / 2 ** 32);
+      }
+    } else for (let i = 0; i < values.length; i++) writeWord(this.many, i * 8, values[i]!);
     fs.writeSync(this.fd, this.many, 0, values.length * 8, word * 8);
   }
 
@@ -171,7 +179,7 @@ class FileStore implements WordStore {
     this.reserve(out.length);
     fs.readSync(this.fd, this.many, 0, out.length * 8, word * 8);
     const u = this.many32;
-    // An open reads the whole reader table (4,096 words): two 32-bit loads a word, not eight byte loads.
+    // An open reads the whole reader table (4,096 words): two 32-bit loads a word, not eight bounds-checked byte loads.
     if (u !== null) for (let i = 0; i < out.length; i++) out[i] = u[2 * i]! + u[2 * i + 1]! * 2 ** 32;
     else for (let i = 0; i < out.length; i++) out[i] = readWord(this.many, i * 8);
   }

@@ -187,7 +187,8 @@ export class WriteTxn implements Disposable {
       // 1. Append the commit record (ops, new root, the pages section).
       let recordPosition: number;
       let recordEnd: number;
-      const syncNow = this.#replaying === null && host.sync === 'full';
+      // Whether this commit syncs the log (a replayed record is durable already; sync 'none' never).
+      const syncs = this.#replaying === null && host.sync === 'full';
       if (this.#replaying === null) {
         // The first record of a log points at itself (spec/commit_record_v0.md §1).
         const prev = base.recordPosition === 0 ? log.nextAppendPosition() : base.recordPosition;
@@ -208,7 +209,7 @@ export class WriteTxn implements Disposable {
         recordPosition = log.append(this.#record.seal(prev, tree.root, pager.kernels, flags, section));
         recordEnd = log.end;
         // commitAsync: the log sync runs on the thread pool while this thread writes the pages.
-        if (syncNow && deferSync) host.startLogSync();
+        if (syncs && deferSync) host.startLogSync();
       } else {
         recordPosition = this.#replaying.position;
         recordEnd = this.#replaying.end;
@@ -226,8 +227,8 @@ export class WriteTxn implements Disposable {
       failpoint('afterPageWrite');
       pager.extendTo(this.#pageCount * pager.pageSize);
       // 4. commit(): one fdatasync of the log, the commit point.
-      if (syncNow && !deferSync) log.datasync();
-      const durable = this.#replaying !== null || host.sync === 'none' || !deferSync;
+      if (syncs && !deferSync) log.datasync();
+      const durable = !(syncs && deferSync);
       // 5. Publish.
       host.committed(
         {
