@@ -324,6 +324,41 @@ describe('TreeWriter', () => {
     expect(new Set(w.reusable)).toEqual(new Set(allocated));
   });
 
+  it('the finger: neighbouring puts and dels on a three-level tree skip the descent, and every key still lands in its leaf (both bounds, both edges, after splits and merges)', () => {
+    const base = load(3000);
+    expect(base.depth).toBe(3);
+    const before = walk(committedSource(), base);
+    const { w, allocated } = writer(base);
+    const model = new Map(before.entries.map(([k, v]) => [k, Buffer.from(v)]));
+    const put = (i: number, n: number): void => {
+      w.put(key(i), value(i, n));
+      model.set(key(i).toString('hex'), value(i, n));
+    };
+    const del = (i: number): void => expect(w.del(key(i))).toBe(model.delete(key(i).toString('hex')));
+    // Rewrites in order, from the leftmost leaf (no lower bound) to the rightmost (no upper bound).
+    for (let i = 0; i < 3000; i++) put(i, 40);
+    const rewrites = w.descents;
+    // One descent per leaf (about 3000 / 30) plus one per split, not one per key.
+    expect(rewrites).toBeLessThan(300);
+    // Keys between existing ones (splits), then a sweep of dels (merges and redistribution), then absent keys.
+    for (let i = 500; i < 900; i++) put(i, 300);
+    for (let i = 1000; i < 2500; i++) del(i);
+    for (let i = 1000; i < 1100; i++) del(i);
+    for (let i = 2999; i >= 2900; i--) put(i, 10);
+    expect(w.descents - rewrites).toBeLessThan(400);
+    // Three regions written in turn (as a queue writes its task, index and counter keys): a finger each.
+    const mixed = w.descents;
+    for (let i = 0; i < 300; i++) {
+      put(100 + i, 40);
+      del(2600 + i);
+      put(2950, i + 1);
+    }
+    expect(w.descents - mixed).toBeLessThan(100);
+    const after = expectAccounting(w, allocated, before, snapshotPages(before.pages));
+    expect(after.entries.map(([k, v]) => [k, v.toString('hex')])).toEqual([...model.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, v.toString('hex')]));
+    for (const [k, v] of model) expect(treeGet(w, w.root, w.rootTxn, hexKey(k))?.equals(v)).toBe(true);
+  });
+
   it('touchRoot copies a committed root once (the snapshot’s root is then this txn’s) and does nothing on an empty tree', () => {
     const base = load(20);
     const { w } = writer(base, { protectedUpTo: 1 });
@@ -347,6 +382,8 @@ describe('TreeWriter', () => {
       { weight: 5, arbitrary: fc.record({ t: fc.constant('put' as const), k: fc.nat(400), vlen: fc.oneof({ weight: 8, arbitrary: fc.nat(200) }, { weight: 1, arbitrary: fc.nat(3 * PS) }) }) },
       { weight: 3, arbitrary: fc.record({ t: fc.constant('del' as const), k: fc.nat(400) }) },
       { weight: 1, arbitrary: fc.record({ t: fc.constant('wipe' as const), from: fc.nat(400), n: fc.nat(150) }) },
+      // Runs of neighbouring keys, the finger's case (put's and del's fast path).
+      { weight: 1, arbitrary: fc.record({ t: fc.constant('run' as const), from: fc.nat(400), n: fc.nat(80), vlen: fc.nat(300) }) },
     );
     fc.assert(
       fc.property(fc.array(fc.array(op, { maxLength: 150 }), { minLength: 1, maxLength: 5 }), fc.boolean(), (txns, reuse) => {
@@ -366,6 +403,12 @@ describe('TreeWriter', () => {
               const v = value(o.k + n, o.vlen);
               w.put(key(o.k), v);
               next.set(key(o.k).toString('hex'), v);
+            } else if (o.t === 'run') {
+              for (let k = o.from; k < o.from + o.n; k++) {
+                const v = value(k + n, o.vlen);
+                w.put(key(k), v);
+                next.set(key(k).toString('hex'), v);
+              }
             } else if (o.t === 'del') {
               expect(w.del(key(o.k))).toBe(next.delete(key(o.k).toString('hex')));
             } else {

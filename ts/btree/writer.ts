@@ -58,6 +58,47 @@ import { checkWrittenBy, corrupt, findLeaf, leafKey, nodePage, type PageSource }
 /** Hands out page ids for new pages (free list first, then the end of the file). */
 export type AllocatePage = () => number;
 
+/** Paths a transaction keeps (fingers): one per region of keys it writes in turn (a queue writes about five). */
+const FINGERS = 8;
+
+/**
+ * A root-to-leaf path of the transaction's pages and, while `valid`, the keys
+ * its leaf holds: exactly the keys k with sep(lo) <= k < sep(hi), where sep(l)
+ * is the separator next to the child the path takes at branch level l (the one
+ * before it for lo, the one after it for hi; -1: no bound on that side).
+ *
+ * A descent fills one (copying the path's committed pages, so every page on it
+ * is the transaction's own). It stays valid while the tree's shape does: a put
+ * or delete inside a leaf moves no separator, and a split, merge or
+ * redistribution drops every finger. Keys written close together (an index's
+ * head, ids in order, the same counter) then skip the descent: two key
+ * compares instead of a search per level. A leaf found through a finger is
+ * always the one a descent would find.
+ */
+class Finger {
+  readonly ids: number[] = [];
+  readonly pages: Buffer[] = [];
+  readonly idx: number[] = [];
+  lo = -1;
+  hi = -1;
+  valid = false;
+
+  /** Whether `key`'s position is in this path's leaf (the finger is valid). */
+  holds(key: Uint8Array): boolean {
+    if (this.lo >= 0) {
+      const p = this.pages[this.lo]!;
+      const c = this.idx[this.lo]! - 1;
+      if (compareBytes(p, branchKeyOffset(p, c), branchKeyLength(p, c), key) > 0) return false;
+    }
+    if (this.hi >= 0) {
+      const p = this.pages[this.hi]!;
+      const c = this.idx[this.hi]!;
+      if (compareBytes(p, branchKeyOffset(p, c), branchKeyLength(p, c), key) <= 0) return false;
+    }
+    return true;
+  }
+}
+
 export class TreeWriter implements PageSource {
   readonly kernels: Kernels;
   readonly pageSize: number;
@@ -78,10 +119,13 @@ export class TreeWriter implements PageSource {
   /** Pages allocated and freed again by this transaction: reusable now. */
   readonly reusable: number[] = [];
 
-  // The path of the last descent: page id, page, and child index (branches).
-  private readonly pathIds: number[] = [];
-  private readonly pathPages: Buffer[] = [];
-  private readonly pathIdx: number[] = [];
+  // The current path (see Finger): page id, page, and child index (branches), root first.
+  private pathIds: number[];
+  private pathPages: Buffer[];
+  private pathIdx: number[];
+  /** The fingers, the current one first once a descent has made it (see Finger). */
+  private readonly fingers: Finger[] = [];
+  private finger: Finger;
   private readonly sizes: number[] = [];
   private readonly usable: number;
   private readonly inlineMax: number;
@@ -109,6 +153,11 @@ export class TreeWriter implements PageSource {
     this.entryCount = entryCount;
     this.usable = this.pageSize - NODE_SLOTS_OFFSET;
     this.inlineMax = maxInlineFootprint(this.pageSize);
+    for (let i = 0; i < FINGERS; i++) this.fingers.push(new Finger());
+    this.finger = this.fingers[0]!;
+    this.pathIds = this.finger.ids;
+    this.pathPages = this.finger.pages;
+    this.pathIdx = this.finger.idx;
   }
 
   page(id: number): Uint8Array {
@@ -145,7 +194,7 @@ export class TreeWriter implements PageSource {
       return;
     }
     const d = this.depth - 1;
-    if (this.onRightEdge) {
+    if (this.finger.valid && this.finger.hi < 0) {
       // Sorted loads and time-ordered keys: a key past the last one of the rightmost
       // leaf goes at its end, without a descent (the path is still the last one's).
       const leaf = this.pathPages[d]!;
@@ -156,7 +205,7 @@ export class TreeWriter implements PageSource {
         return;
       }
     }
-    this.descendForWrite(key);
+    if (!this.toFinger(key)) this.descendForWrite(key);
     const leaf = this.pathPages[d]!;
     const r = k.leafSearch(leaf, key);
     const i = r >>> 1;
@@ -172,25 +221,36 @@ export class TreeWriter implements PageSource {
   /** Deletes key; returns whether it was present. */
   del(key: Uint8Array): boolean {
     if (this.root === 0) return false;
-    // Probe read-only first so a missing key copies no pages; the copies then follow the
-    // probe's child indexes (a copy has its source's cells), without searching again.
-    const r = this.kernels.leafSearch(findLeaf(this, this.root, this.rootTxn, key, this.probeIdx), key);
-    if ((r & 1) === 0) return false;
-    this.version++;
-    this.descendForWrite(key, this.probeIdx);
-    // Merges and redistribution below change the tree's shape under the path.
-    this.onRightEdge = false;
     const d = this.depth - 1;
+    let r: number;
+    if (this.toFinger(key)) {
+      // The key's leaf is the last descent's, already this transaction's page.
+      r = this.kernels.leafSearch(this.pathPages[d]!, key);
+      if ((r & 1) === 0) return false;
+    } else {
+      // Probe read-only first so a missing key copies no pages; the copies then follow the
+      // probe's child indexes (a copy has its source's cells), without searching again.
+      r = this.kernels.leafSearch(findLeaf(this, this.root, this.rootTxn, key, this.probeIdx), key);
+      if ((r & 1) === 0) return false;
+      this.descendForWrite(key, this.probeIdx);
+    }
+    this.version++;
     const leaf = this.pathPages[d]!;
     const i = r >>> 1;
     this.freeValueAt(leaf, i);
     this.kernels.nodeRemove(leaf, i);
     this.entryCount--;
+    if (d > 0 && nodeCount(leaf) > 0 && nodeUsed(leaf) >= this.usable / 4) return true; // rebalance(d) would return at once
+    // Merges and redistribution change the tree's shape under the paths.
+    this.dropFingers();
     this.rebalance(d);
     return true;
   }
 
   // ---- copy-on-write descent ---------------------------------------------------
+
+  /** Descents from the root so far (puts and dels the finger served made none). */
+  descents = 0;
 
   /** Child index at each branch level of del's read-only probe (findLeaf's path), root first. */
   private readonly probeIdx: number[] = [];
@@ -201,6 +261,12 @@ export class TreeWriter implements PageSource {
    * searching each branch.
    */
   private descendForWrite(key: Uint8Array, along: readonly number[] | null = null): void {
+    this.descents++;
+    // The path goes to the finger used longest ago (the last in the list), which becomes the first.
+    const f = this.fingers.pop()!;
+    this.fingers.unshift(f);
+    this.use(f);
+    f.valid = false;
     const k = this.kernels;
     const ids = this.pathIds;
     const pages = this.pathPages;
@@ -223,17 +289,51 @@ export class TreeWriter implements PageSource {
     if (level + 1 !== this.depth) {
       throw corrupt(this, ids[level]!, `leaf at depth ${level + 1}, tree depth is ${this.depth}`);
     }
-    let right = true;
-    for (let l = 0; l < level && right; l++) right = idx[l] === nodeCount(pages[l]!);
-    this.onRightEdge = right;
+    // The finger's bounds: the deepest ancestors that bound the leaf's keys from below and above.
+    let lo = -1;
+    let hi = -1;
+    for (let l = level - 1; l >= 0 && (lo < 0 || hi < 0); l--) {
+      const c = idx[l]!;
+      if (lo < 0 && c > 0) lo = l;
+      if (hi < 0 && c < nodeCount(pages[l]!)) hi = l;
+    }
+    f.lo = lo;
+    f.hi = hi;
+    f.valid = true;
+  }
+
+  /** Makes `f` the current path. */
+  private use(f: Finger): void {
+    this.finger = f;
+    this.pathIds = f.ids;
+    this.pathPages = f.pages;
+    this.pathIdx = f.idx;
   }
 
   /**
-   * The path of the last descent leads to the rightmost leaf, and no split or
-   * delete has changed the tree's shape since: a key greater than that leaf's
-   * last key belongs at its end (put's fast path).
+   * Makes the finger whose leaf holds `key`'s position the current path, if a
+   * finger has it (the most recently used first); false when none does.
    */
-  private onRightEdge = false;
+  private toFinger(key: Uint8Array): boolean {
+    const fingers = this.fingers;
+    for (let j = 0; j < FINGERS; j++) {
+      const f = fingers[j]!;
+      if (!f.valid) return false; // the valid ones come first
+      if (!f.holds(key)) continue;
+      if (j > 0) {
+        fingers.splice(j, 1);
+        fingers.unshift(f);
+        this.use(f);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  /** After a split, merge or redistribution: no finger's path is known to be the tree's any more. */
+  private dropFingers(): void {
+    for (const f of this.fingers) f.valid = false;
+  }
 
   /** Copies the committed root (commit always rewrites the root: spec §4.5, rule 13). */
   private copyRoot(): Buffer {
@@ -355,7 +455,7 @@ export class TreeWriter implements PageSource {
 
   /** Leaf at path depth d is full: split it and insert the cell (spec §4.7). */
   private splitLeaf(d: number, i: number, key: Uint8Array, inline: Uint8Array, vlenField: number): void {
-    this.onRightEdge = false;
+    this.dropFingers();
     const k = this.kernels;
     const leaf = this.pathPages[d]!;
     const count = nodeCount(leaf);
