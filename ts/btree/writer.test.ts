@@ -357,6 +357,10 @@ describe('TreeWriter', () => {
     const after = expectAccounting(w, allocated, before, snapshotPages(before.pages));
     expect(after.entries.map(([k, v]) => [k, v.toString('hex')])).toEqual([...model.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, v.toString('hex')]));
     for (const [k, v] of model) expect(treeGet(w, w.root, w.rootTxn, hexKey(k))?.equals(v)).toBe(true);
+    // get through the fingers: present and absent keys, in order (finger hits) and from the root.
+    for (let i = 0; i < 3000; i++) expect(w.get(key(i))?.toString('hex')).toBe(model.get(key(i).toString('hex'))?.toString('hex'));
+    expect(w.get(Buffer.from('a'))).toBeUndefined();
+    expect(w.get(Buffer.from('zzz'))).toBeUndefined();
   });
 
   it('touchRoot copies a committed root once (the snapshot’s root is then this txn’s) and does nothing on an empty tree', () => {

@@ -6,7 +6,6 @@
 
 import { asIoError, NorthstarError } from '../errors.js';
 import { ScanIterator, type ScanHost } from '../btree/cursor.js';
-import { treeGet } from '../btree/read.js';
 import { TreeWriter } from '../btree/writer.js';
 import { writePageTxnId } from '../format/page.js';
 import { failpoint } from '../io/failpoint.js';
@@ -87,7 +86,7 @@ export class WriteTxn implements Disposable {
   /** Reads through this transaction's own changes. */
   get(key: Bytes): Buffer | undefined {
     this.#checkOpen();
-    return treeGet(this.#tree, this.#tree.root, this.#tree.rootTxn, toKey(key, this.#host.maxKeySize));
+    return this.#tree.get(toKey(key, this.#host.maxKeySize));
   }
 
   /**
