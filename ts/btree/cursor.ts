@@ -2,7 +2,7 @@
 // leaf sibling links. Each step yields caller-owned copies of key and value.
 
 import { LEAF_CELL_HEADER, LEAF_CELL_VLEN, MAX_TREE_DEPTH, NODE_CELL_START_OFFSET, PageType, VALUE_OVERFLOW_BIT } from '../format/constants.js';
-import { compareBytes, readU32 } from '../format/bytes.js';
+import { bufferView, compareBytes, readU32 } from '../format/bytes.js';
 import { childTxnAt, nodeCount, pageTypeOf, slotOffset } from '../format/page.js';
 import { childOf, corrupt, leafValue, nodePage, type PageSource } from './read.js';
 
@@ -131,8 +131,8 @@ export class ScanIterator implements IterableIterator<[Buffer, Buffer]> {
     const klen = leaf[o]! | (leaf[o + 1]! << 8);
     const vlen = readU32(leaf, o + LEAF_CELL_VLEN);
     const k = o + LEAF_CELL_HEADER - this.copyBase;
-    const key = Buffer.from(this.copy!, k, klen);
-    if (vlen < VALUE_OVERFLOW_BIT) return [key, Buffer.from(this.copy!, k + klen, vlen)];
+    const key = bufferView(this.copy!, k, klen);
+    if (vlen < VALUE_OVERFLOW_BIT) return [key, bufferView(this.copy!, k + klen, vlen)];
     return [key, leafValue(src, leaf, i)];
   }
 

@@ -3,7 +3,7 @@
 // for a read transaction, dirty pages first for the write transaction.
 
 import { NorthstarError } from '../errors.js';
-import { readU64 } from '../format/bytes.js';
+import { bufferView, readU64 } from '../format/bytes.js';
 import {
   LEAF_CELL_HEADER,
   MAX_TREE_DEPTH,
@@ -195,7 +195,7 @@ export function copyOut(page: Uint8Array, start: number, length: number): Buffer
   const at = slabUsed;
   slabBytes.set(page.subarray(start, start + length), at);
   slabUsed = (at + length + 7) & ~7;
-  return Buffer.from(slab, at, length);
+  return bufferView(slab, at, length);
 }
 
 /**
@@ -221,7 +221,7 @@ export function copyOutWords(page: Uint8Array, words: Int32Array, start: number,
   }
   while (s < end) slabBytes[d++] = page[s++]!;
   slabUsed = (at + length + 7) & ~7;
-  return Buffer.from(slab, at, length);
+  return bufferView(slab, at, length);
 }
 
 /**

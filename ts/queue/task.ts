@@ -18,6 +18,7 @@
 //           payload, result, error: u8 kind (0 none, 1 JSON, 2 bytes) + u32 length + bytes each
 
 import { NorthstarError } from '../errors.js';
+import { bufferView } from '../format/bytes.js';
 import { readU64, writeU64 } from './keys.js';
 
 export const TASK_RECORD_VERSION = 1;
@@ -133,7 +134,7 @@ function writeBlob(b: Buffer, at: number, blob: Blob | null): number {
  * (get() and scan() hand out copies).
  */
 export function decodeTask(v: Uint8Array, queue: string): TaskRecord {
-  const b = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  const b = bufferView(v.buffer, v.byteOffset, v.byteLength);
   const bad = (why: string): NorthstarError => new NorthstarError('Corrupt', `queue ${queue}: task record ${b.length >= 24 ? readU64(b, 16) : '?'}: ${why}`);
   if (b.length < TASK_FIXED_BYTES + 6 + 15) throw bad(`${b.length} bytes is too short`);
   if (b[0] !== TASK_RECORD_VERSION) throw bad(`version ${b[0]} (this build reads ${TASK_RECORD_VERSION})`);
@@ -152,7 +153,7 @@ export function decodeTask(v: Uint8Array, queue: string): TaskRecord {
     const kind = b[at]!;
     const n = b.readUInt32BE(at + 1);
     if (kind > BLOB_BYTES || (kind === BLOB_NONE && n !== 0) || at + 5 + n > b.length) throw bad('bad blob');
-    const bytes = b.subarray(at + 5, at + 5 + n);
+    const bytes = bufferView(b.buffer, b.byteOffset + at + 5, n);
     at += 5 + n;
     return kind === BLOB_NONE ? null : { kind: kind as Blob['kind'], bytes };
   };
