@@ -29,6 +29,7 @@ import {
   MAX_TREE_DEPTH,
 } from '../format/constants.js';
 import {
+  appendLeafCell,
   branchFootprint,
   branchKeyLength,
   branchKeyOffset,
@@ -210,7 +211,7 @@ export class TreeWriter implements PageSource {
       const n = nodeCount(leaf);
       if (n > 0 && compareBytes(leaf, leafKeyOffset(leaf, n - 1), leafKeyLength(leaf, n - 1), key) < 0) {
         this.entryCount++;
-        if (!k.leafInsert(leaf, n, key, inline, vlenField)) this.splitLeaf(d, n, key, inline, vlenField);
+        if (!appendLeafCell(leaf, key, inline, vlenField) && !k.leafInsert(leaf, n, key, inline, vlenField)) this.splitLeaf(d, n, key, inline, vlenField);
         return;
       }
     }

@@ -137,6 +137,32 @@ export function leafVlenField(page: Uint8Array, i: number): number {
   return readU32(page, slotOffset(page, i) + LEAF_CELL_VLEN);
 }
 
+/**
+ * `leafInsert(page, nodeCount(page), key, inline, vlenField)` (the kernel) when
+ * the free gap between the slots and the cells holds the cell and its slot, so
+ * that nothing needs compacting; otherwise false, changing nothing (the caller
+ * then calls the kernel). The same bytes as the kernels write (parity test in
+ * ts/native/parity.test.ts). For the writer's own leaf and arguments it has
+ * checked (key length, `inline` matching `vlenField`): an append is a few
+ * stores, which JavaScript does in less time than the N-API call to the native
+ * kernel takes (sorted loads append every key: measured in the commit that
+ * added it).
+ */
+export function appendLeafCell(page: Uint8Array, key: Uint8Array, inline: Uint8Array, vlenField: number): boolean {
+  const count = readU16(page, NODE_COUNT_OFFSET);
+  const slot = NODE_SLOTS_OFFSET + count * SLOT_SIZE;
+  const at = readU32(page, NODE_CELL_START_OFFSET) - (LEAF_CELL_HEADER + key.length + inline.length);
+  if (at < slot + SLOT_SIZE) return false;
+  writeU16(page, at, key.length);
+  writeU32(page, at + LEAF_CELL_VLEN, vlenField);
+  page.set(key, at + LEAF_CELL_HEADER);
+  page.set(inline, at + LEAF_CELL_HEADER + key.length);
+  writeU16(page, slot, at);
+  writeU16(page, NODE_COUNT_OFFSET, count + 1);
+  writeU32(page, NODE_CELL_START_OFFSET, at);
+  return true;
+}
+
 // ---- limits (spec §4.7) ----------------------------------------------------------
 
 /** Largest cell plus slot any node of this page size holds. */
