@@ -50,6 +50,8 @@ export interface ClaimRef {
 /** Counters of a queue (C keys). */
 const COUNTERS = ['seq', 'token', 'claims', 'completions', 'finished'] as const;
 type CounterName = (typeof COUNTERS)[number];
+/** Index of each counter in QueueTxn's arrays. */
+const COUNTER_INDEX: Readonly<Record<CounterName, number>> = { seq: 0, token: 1, claims: 2, completions: 3, finished: 4 };
 
 /**
  * One write transaction's view of a queue: the transitions, and the counts
@@ -57,9 +59,10 @@ type CounterName = (typeof COUNTERS)[number];
  * every call of a batch.
  */
 export class QueueTxn {
-  private readonly counters = new Map<CounterName, number>();
-  /** Counters this transaction changed (flush writes only these: a batch of refused calls writes nothing). */
-  private readonly bumped = new Set<CounterName>();
+  /** Counter values by COUNTER_INDEX, read at first use (NaN: not read yet). */
+  private readonly counters: number[] = COUNTERS.map(() => NaN);
+  /** Counters this transaction changed, a bit each by COUNTER_INDEX (flush writes only these: a batch of refused calls writes nothing). */
+  private bumped = 0;
   private readonly countDeltas = new Map<string, { state: number; type: Buffer; delta: number }>();
   /** advanceTime ran in this transaction: `now` is fixed, so once finds everything due. */
   advanced = false;
@@ -86,19 +89,21 @@ export class QueueTxn {
   // ---- counters and counts ----
 
   counter(name: CounterName): number {
-    let v = this.counters.get(name);
-    if (v === undefined) {
+    const i = COUNTER_INDEX[name];
+    let v = this.counters[i]!;
+    if (v !== v) {
       const raw = this.w.get(this.q.keys.counter(name));
       v = raw === undefined ? 0 : readU64(raw, 0);
-      this.counters.set(name, v);
+      this.counters[i] = v;
     }
     return v;
   }
 
   bump(name: CounterName, delta = 1): number {
     const v = this.counter(name) + delta;
-    this.counters.set(name, v);
-    this.bumped.add(name);
+    const i = COUNTER_INDEX[name];
+    this.counters[i] = v;
+    this.bumped |= 1 << i;
     return v;
   }
 
@@ -112,8 +117,8 @@ export class QueueTxn {
   /** Writes the counters and counts this transaction changed. */
   flush(): void {
     const keys = this.q.keys;
-    for (const name of this.bumped) this.w.put(keys.counter(name), u64Value(this.counters.get(name)!));
-    this.bumped.clear();
+    for (let i = 0; i < COUNTERS.length; i++) if ((this.bumped & (1 << i)) !== 0) this.w.put(keys.counter(COUNTERS[i]!), u64Value(this.counters[i]!));
+    this.bumped = 0;
     for (const c of this.countDeltas.values()) {
       if (c.delta === 0) continue;
       const key = keys.count(c.state, c.type);
