@@ -61,6 +61,8 @@ export type AllocatePage = () => number;
 
 /** Paths a transaction keeps (fingers): one per region of keys it writes in turn (a queue writes about five). */
 const FINGERS = 8;
+/** Misses in a row after which toFinger tries only the current finger (and all of them every 32nd time). */
+const FINGER_MISSES = 64;
 
 /**
  * A root-to-leaf path of the transaction's pages and, while `valid`, the keys
@@ -326,19 +328,27 @@ export class TreeWriter implements PageSource {
    */
   private toFinger(key: Uint8Array): boolean {
     const fingers = this.fingers;
-    for (let j = 0; j < FINGERS; j++) {
+    // Keys in no particular order (random puts) miss every finger: after a long run of
+    // misses only the current finger is tried, and all of them once every 32 lookups.
+    const n = this.fingerMisses < FINGER_MISSES || (this.fingerMisses & 31) === 0 ? FINGERS : 1;
+    for (let j = 0; j < n; j++) {
       const f = fingers[j]!;
-      if (!f.valid) return false; // the valid ones come first
+      if (!f.valid) break; // the valid ones come first
       if (!f.holds(key)) continue;
       if (j > 0) {
         fingers.splice(j, 1);
         fingers.unshift(f);
         this.use(f);
       }
+      this.fingerMisses = 0;
       return true;
     }
+    this.fingerMisses++;
     return false;
   }
+
+  /** Finger lookups that found none since the last that did. */
+  private fingerMisses = 0;
 
   /** After a split, merge or redistribution: no finger's path is known to be the tree's any more. */
   private dropFingers(): void {
