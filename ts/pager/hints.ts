@@ -140,11 +140,18 @@ function equalRange(hints: Uint32Array, key: Uint8Array, out: Int32Array): void 
     if (hints[base + mid]! < w) lo = mid + 1;
     else hi = mid;
   }
-  hi = count;
-  for (let a = lo; a < hi; ) {
-    const mid = (a + hi) >>> 1;
-    if (hints[base + mid]! <= w) a = mid + 1;
-    else hi = mid;
+  // The end of the equal run: most hints are unique, so look at the next few
+  // (the cache lines the search just read) before searching the rest.
+  hi = lo;
+  const near = Math.min(count, lo + 4);
+  while (hi < near && hints[base + hi] === w) hi++;
+  if (hi === near && near < count) {
+    let end = count;
+    while (hi < end) {
+      const mid = (hi + end) >>> 1;
+      if (hints[base + mid]! <= w) hi = mid + 1;
+      else end = mid;
+    }
   }
   out[0] = lo;
   out[1] = hi;
