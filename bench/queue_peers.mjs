@@ -2,7 +2,9 @@
 // (issue #15 §5), one run, one table, one JSON result and one SVG chart:
 //
 //   - NorthstarDB (native and fallback kernels): openQueue, claim + complete,
-//     sync 'full' (ts/bench/queue_load.ts, as macro/task_queue_claims);
+//     sync 'full' (ts/bench/queue_load.ts, as macro/task_queue_claims); and
+//     native again with claims of up to 64 tasks (\`max: 64\`), each completed
+//     on its own, the batched mode issue #15 sets against graphile-worker's;
 //   - BullMQ with a local redis-server (appendonly yes, appendfsync always);
 //   - graphile-worker with a local PostgreSQL (fsync and synchronous_commit
 //     on), and again with its local queue refilled 500 jobs at a time;
@@ -18,7 +20,7 @@
 // stopped by pid; a peer whose server or package is missing is listed as
 // pending, with how to install it.
 //
-//   node bench/queue_peers.mjs [--tasks 20000] [--peers northstar,fallback,bullmq,graphile,graphile-batched,sqlite] [--json out.json] [--svg out.svg]
+//   node bench/queue_peers.mjs [--tasks 20000] [--peers northstar,northstar-batched,fallback,bullmq,graphile,graphile-batched,sqlite] [--json out.json] [--svg out.svg]
 //
 // Needs `npm run build` first.
 
@@ -34,7 +36,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const args = process.argv.slice(2);
 const TASKS = Number(option(args, 'tasks', 20_000));
-const PEERS = option(args, 'peers', 'northstar,fallback,bullmq,graphile,graphile-batched,sqlite').split(',');
+const PEERS = option(args, 'peers', 'northstar,northstar-batched,fallback,bullmq,graphile,graphile-batched,sqlite').split(',');
+/** Tasks a claim of the batched NorthstarDB peer asks for at most. */
+const BATCH_CLAIM = 64;
+const isNorthstar = (peer) => peer === 'northstar' || peer === 'northstar-batched' || peer === 'fallback';
 const CASES = [
   { key: 'w1', label: '1 worker', workers: 1, procs: 1 },
   { key: 'w16', label: '16 workers', workers: 16, procs: 1 },
@@ -60,7 +65,7 @@ async function main() {
     const server = await startServer(peer);
     try {
       for (const c of CASES) {
-        if (peer === 'graphile-batched' && c.workers === 1) continue;
+        if ((peer === 'graphile-batched' || peer === 'northstar-batched') && c.workers === 1) continue;
         console.error(`${peer}: ${c.label}`);
         e.rows[c.key] = await runCase(peer, c, server);
         const r = e.rows[c.key];
@@ -79,6 +84,7 @@ async function main() {
 
 const LABELS = {
   northstar: 'NorthstarDB native',
+  'northstar-batched': `NorthstarDB native, claims of up to ${BATCH_CLAIM}`,
   fallback: 'NorthstarDB fallback',
   bullmq: `BullMQ ${packageVersion('bullmq') ?? ''} + redis (appendfsync always)`,
   graphile: `graphile-worker ${packageVersion('graphile-worker') ?? ''} + PostgreSQL`,
@@ -92,7 +98,7 @@ function which(cmd) {
 }
 
 function peerProblem(peer) {
-  if (peer === 'northstar' || peer === 'fallback') return fs.existsSync(path.join(here, '..', 'dist', 'bench', 'queue_load.js')) ? null : 'dist/ missing: npm run build';
+  if (isNorthstar(peer)) return fs.existsSync(path.join(here, '..', 'dist', 'bench', 'queue_load.js')) ? null : 'dist/ missing: npm run build';
   if (peer === 'bullmq') {
     if (packageVersion('bullmq') === null) return 'bullmq is not installed (npm install)';
     return which('redis-server') ? null : 'redis-server not found (apt-get install redis-server)';
@@ -197,9 +203,10 @@ async function runCase(peer, c, server) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'queue-peers-'));
   try {
     const env = { ...process.env, QUEUE_PEERS_DIR: dir, QUEUE_PEERS_PEER: peer, QUEUE_PEERS_SERVER: JSON.stringify(server?.url ?? null), NORTHSTAR_NATIVE: peer === 'fallback' ? '0' : '1' };
-    if (peer === 'northstar' || peer === 'fallback') {
+    if (isNorthstar(peer)) {
       const mode = c.procs > 1 ? 'processes' : 'async';
-      const r = childJson({ ...env, QUEUE_PEERS_ROLE: 'northstar', QUEUE_PEERS_CASE: JSON.stringify({ mode, agents: c.workers * c.procs, workers: c.procs }) });
+      const max = peer === 'northstar-batched' ? BATCH_CLAIM : 1;
+      const r = childJson({ ...env, QUEUE_PEERS_ROLE: 'northstar', QUEUE_PEERS_CASE: JSON.stringify({ mode, agents: c.workers * c.procs, workers: c.procs, max }) });
       const lat = r.claimNs.sort((a, b) => a - b);
       return { tasksPerSec: r.tasksPerSec, claimP99ms: percentile(lat, 0.99) / 1e6, claimP50ms: percentile(lat, 0.5) / 1e6, duplicates: r.duplicates, lost: r.stuck, commitsPerTask: r.commits / r.tasks, fdatasyncsPerTask: r.fdatasyncs / r.tasks };
     }
@@ -241,7 +248,7 @@ async function child(role) {
   if (role === 'northstar') {
     const { runQueueLoad } = await import('../dist/bench/queue_load.js');
     const c = JSON.parse(process.env.QUEUE_PEERS_CASE);
-    out = await runQueueLoad({ file: path.join(dir, 'q.ndb'), tasks: TASKS, agents: c.agents, mode: c.mode, workers: c.workers });
+    out = await runQueueLoad({ file: path.join(dir, 'q.ndb'), tasks: TASKS, agents: c.agents, mode: c.mode, workers: c.workers, max: c.max });
   } else if (role === 'enqueue') out = await IMPLS[peer].enqueue(dir, server);
   else {
     const workers = Number(process.env.QUEUE_PEERS_WORKERS);
