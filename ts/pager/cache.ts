@@ -112,13 +112,17 @@ export class PageCache {
     return this.pages[s];
   }
 
-  /** Inserts or replaces the page for id. */
-  put(id: number, page: Uint8Array): void {
+  /**
+   * Inserts or replaces the page for id. `header`: a buffer with the same
+   * bytes whose header is read instead of `page`'s (a page just written, cached
+   * as a view of the mapped file, whose first read would fault the mapping in).
+   */
+  put(id: number, page: Uint8Array, header: Uint8Array = page): void {
     const existing = this.slotOf.get(id);
     if (existing !== undefined) {
       this.pages[existing] = page;
       this.dropDerived(existing);
-      this.noteHeader(existing, page);
+      this.noteHeader(existing, header);
       this.referenced[existing] = 1;
       this.last = existing;
       return;
@@ -132,7 +136,7 @@ export class PageCache {
     this.ids[s] = id;
     this.pages[s] = page;
     this.dropDerived(s);
-    this.noteHeader(s, page);
+    this.noteHeader(s, header);
     this.referenced[s] = 0;
     this.slotOf.set(id, s);
     this.last = s;

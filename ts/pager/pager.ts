@@ -94,7 +94,7 @@ export class Pager {
       this.cache.put(id, page);
       return;
     }
-    this.cache.put(id, view);
+    this.cache.put(id, view, page);
     if (this.pool.length < POOL_PAGES) this.pool.push(page);
   }
 
