@@ -479,15 +479,18 @@ export class TreeWriter implements PageSource {
     const k = this.kernels;
     const leaf = this.pathPages[d]!;
     const count = nodeCount(leaf);
-    const sizes = this.sizes;
-    sizes.length = 0;
-    for (let j = 0; j < count; j++) {
-      if (j === i) sizes.push(LEAF_CELL_HEADER + key.length + inline.length + SLOT_SIZE);
-      sizes.push(cellFootprint(leaf, j));
+    // Appending at the end (sorted loads): keep the left leaf full. Otherwise the
+    // split point nearest the byte midpoint.
+    let at = count;
+    if (i < count) {
+      const sizes = this.sizes;
+      sizes.length = 0;
+      for (let j = 0; j < count; j++) {
+        if (j === i) sizes.push(LEAF_CELL_HEADER + key.length + inline.length + SLOT_SIZE);
+        sizes.push(cellFootprint(leaf, j));
+      }
+      at = this.chooseSplit(false);
     }
-    if (i === count) sizes.push(LEAF_CELL_HEADER + key.length + inline.length + SLOT_SIZE);
-    // Appending at the end (sorted loads): keep the left leaf full.
-    const at = i === count ? count : this.chooseSplit(false);
     const right = this.newNode(PageType.Leaf);
     const rightId = this.lastAllocated;
     let ok: boolean;
