@@ -122,13 +122,8 @@ export class TreeWriter implements PageSource {
   /** Pages allocated and freed again by this transaction: reusable now. */
   readonly reusable: number[] = [];
 
-  // The current path (see Finger): page id, page, and child index (branches), root first.
-  private pathIds: number[];
-  private pathPages: Buffer[];
-  private pathIdx: number[];
-  /** The fingers, the current one first once a descent has made it (see Finger). */
+  /** The fingers, most recently used first; fingers[0] is the current path (see Finger). */
   private readonly fingers: Finger[] = [];
-  private finger: Finger;
   private readonly sizes: number[] = [];
   private readonly usable: number;
   private readonly inlineMax: number;
@@ -157,10 +152,6 @@ export class TreeWriter implements PageSource {
     this.usable = this.pageSize - NODE_SLOTS_OFFSET;
     this.inlineMax = maxInlineFootprint(this.pageSize);
     for (let i = 0; i < FINGERS; i++) this.fingers.push(new Finger());
-    this.finger = this.fingers[0]!;
-    this.pathIds = this.finger.ids;
-    this.pathPages = this.finger.pages;
-    this.pathIdx = this.finger.idx;
   }
 
   page(id: number): Uint8Array {
@@ -206,10 +197,11 @@ export class TreeWriter implements PageSource {
       return;
     }
     const d = this.depth - 1;
-    if (this.finger.valid && this.finger.hi < 0) {
+    const current = this.fingers[0]!;
+    if (current.valid && current.hi < 0) {
       // Sorted loads and time-ordered keys: a key past the last one of the rightmost
       // leaf goes at its end, without a descent (the path is still the last one's).
-      const leaf = this.pathPages[d]!;
+      const leaf = current.pages[d]!;
       const n = nodeCount(leaf);
       if (n > 0 && compareBytes(leaf, leafKeyOffset(leaf, n - 1), leafKeyLength(leaf, n - 1), key) < 0) {
         this.entryCount++;
@@ -275,14 +267,12 @@ export class TreeWriter implements PageSource {
   private descendForWrite(key: Uint8Array, along: readonly number[] | null = null): void {
     this.descents++;
     // The path goes to the finger used longest ago (the last in the list), which becomes the first.
-    const f = this.fingers.pop()!;
-    this.fingers.unshift(f);
-    this.use(f);
+    const f = this.toFront(FINGERS - 1);
     f.valid = false;
     const k = this.kernels;
-    const ids = this.pathIds;
-    const pages = this.pathPages;
-    const idx = this.pathIdx;
+    const ids = f.ids;
+    const pages = f.pages;
+    const idx = f.idx;
     let p = this.dirty.get(this.root);
     if (p === undefined) p = this.copyRoot();
     let level = 0;
@@ -314,12 +304,26 @@ export class TreeWriter implements PageSource {
     f.valid = true;
   }
 
-  /** Makes `f` the current path. */
-  private use(f: Finger): void {
-    this.finger = f;
-    this.pathIds = f.ids;
-    this.pathPages = f.pages;
-    this.pathIdx = f.idx;
+  /** Moves fingers[j] to the front, the current path, without allocating; returns it. */
+  private toFront(j: number): Finger {
+    const fingers = this.fingers;
+    const f = fingers[j]!;
+    for (; j > 0; j--) fingers[j] = fingers[j - 1]!;
+    fingers[0] = f;
+    return f;
+  }
+
+  // The current path: page id, page and child index (branches) at each level, root first.
+  private get pathIds(): number[] {
+    return this.fingers[0]!.ids;
+  }
+
+  private get pathPages(): Buffer[] {
+    return this.fingers[0]!.pages;
+  }
+
+  private get pathIdx(): number[] {
+    return this.fingers[0]!.idx;
   }
 
   /**
@@ -335,11 +339,7 @@ export class TreeWriter implements PageSource {
       const f = fingers[j]!;
       if (!f.valid) break; // the valid ones come first
       if (!f.holds(key)) continue;
-      if (j > 0) {
-        fingers.splice(j, 1);
-        fingers.unshift(f);
-        this.use(f);
-      }
+      if (j > 0) this.toFront(j);
       this.fingerMisses = 0;
       return true;
     }
