@@ -54,18 +54,21 @@ export function compareBytes(
   return aLen - bLen;
 }
 
+/** What `new FastBuffer(...)` takes and makes. */
+type BufferViewConstructor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer;
+
 /**
  * The constructor Node's own Buffer methods make their results with
  * (`Buffer[Symbol.species]`, its internal FastBuffer), when it makes Buffers
  * from (ArrayBuffer, offset, length); else null.
  */
-const FastBuffer: (new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer) | null = (() => {
-  const S = (Buffer as unknown as { [Symbol.species]?: unknown })[Symbol.species];
+const FastBuffer: BufferViewConstructor | null = (() => {
+  const S = (Buffer as unknown as { [Symbol.species]?: BufferViewConstructor })[Symbol.species];
   if (typeof S !== 'function') return null;
   try {
     const ab = new ArrayBuffer(4);
-    const b = new (S as new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer)(ab, 1, 2);
-    return Buffer.isBuffer(b) && b.buffer === ab && b.byteOffset === 1 && b.length === 2 ? (S as new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer) : null;
+    const b = new S(ab, 1, 2);
+    return Buffer.isBuffer(b) && b.buffer === ab && b.byteOffset === 1 && b.length === 2 ? S : null;
   } catch {
     return null;
   }

@@ -50,8 +50,8 @@ export interface ClaimRef {
 /** Counters of a queue (C keys). */
 const COUNTERS = ['seq', 'token', 'claims', 'completions', 'finished'] as const;
 type CounterName = (typeof COUNTERS)[number];
-/** Index of each counter in QueueTxn's arrays. */
-const COUNTER_INDEX: Readonly<Record<CounterName, number>> = { seq: 0, token: 1, claims: 2, completions: 3, finished: 4 };
+/** Index of each counter in COUNTERS, and so in QueueTxn's array and bit mask. */
+const COUNTER_INDEX = Object.fromEntries(COUNTERS.map((name, i) => [name, i])) as Readonly<Record<CounterName, number>>;
 
 /**
  * One write transaction's view of a queue: the transitions, and the counts
@@ -89,21 +89,25 @@ export class QueueTxn {
   // ---- counters and counts ----
 
   counter(name: CounterName): number {
-    const i = COUNTER_INDEX[name];
-    let v = this.counters[i]!;
-    if (v !== v) {
-      const raw = this.w.get(this.q.keys.counter(name));
-      v = raw === undefined ? 0 : readU64(raw, 0);
-      this.counters[i] = v;
-    }
-    return v;
+    return this.counterAt(COUNTER_INDEX[name]);
   }
 
   bump(name: CounterName, delta = 1): number {
-    const v = this.counter(name) + delta;
     const i = COUNTER_INDEX[name];
+    const v = this.counterAt(i) + delta;
     this.counters[i] = v;
     this.bumped |= 1 << i;
+    return v;
+  }
+
+  /** Counter COUNTERS[i], read from the tree at its first use in this transaction. */
+  private counterAt(i: number): number {
+    let v = this.counters[i]!;
+    if (v !== v) {
+      const raw = this.w.get(this.q.keys.counter(COUNTERS[i]!));
+      v = raw === undefined ? 0 : readU64(raw, 0);
+      this.counters[i] = v;
+    }
     return v;
   }
 
