@@ -130,10 +130,13 @@ function nodeError(src: PageSource, id: number, txn: number): never {
 /** Point lookup: a caller-owned copy of the value, or undefined. */
 export function treeGet(src: PageSource, root: number, rootTxn: number, key: Uint8Array): Buffer | undefined {
   if (root === 0) return undefined;
-  const leaf = findLeaf(src, root, rootTxn, key);
+  return leafGet(src, findLeaf(src, root, rootTxn, key), key);
+}
+
+/** Point lookup in the leaf that holds `key`'s position: a caller-owned copy of the value, or undefined. */
+export function leafGet(src: PageSource, leaf: Uint8Array, key: Uint8Array): Buffer | undefined {
   const r = src.searchLeaf !== undefined ? src.searchLeaf(leaf, key) : src.kernels.leafSearch(leaf, key);
-  if ((r & 1) === 0) return undefined;
-  return leafValue(src, leaf, r >>> 1);
+  return (r & 1) === 0 ? undefined : leafValue(src, leaf, r >>> 1);
 }
 
 /** A caller-owned copy of the key of leaf cell i. */

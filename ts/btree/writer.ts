@@ -54,7 +54,7 @@ import {
 } from '../format/page.js';
 import type { Kernels } from '../native/kernels.js';
 import type { Pager } from '../pager/pager.js';
-import { checkWrittenBy, corrupt, findLeaf, leafKey, leafValue, nodePage, treeGet, type PageSource } from './read.js';
+import { checkWrittenBy, corrupt, findLeaf, leafGet, leafKey, nodePage, treeGet, type PageSource } from './read.js';
 
 /** Hands out page ids for new pages (free list first, then the end of the file). */
 export type AllocatePage = () => number;
@@ -169,10 +169,7 @@ export class TreeWriter implements PageSource {
   /** Point lookup through this transaction's changes (treeGet), through a finger's leaf when one holds the key. */
   get(key: Uint8Array): Buffer | undefined {
     if (this.root === 0) return undefined;
-    if (!this.toFinger(key)) return treeGet(this, this.root, this.rootTxn, key);
-    const leaf = this.pathPages[this.depth - 1]!;
-    const r = this.kernels.leafSearch(leaf, key);
-    return (r & 1) === 0 ? undefined : leafValue(this, leaf, r >>> 1);
+    return this.toFinger(key) ? leafGet(this, this.pathPages[this.depth - 1]!, key) : treeGet(this, this.root, this.rootTxn, key);
   }
 
   /** Inserts or replaces key → value. Sizes were validated by the caller (spec §7). */
