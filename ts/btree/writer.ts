@@ -241,7 +241,7 @@ export class TreeWriter implements PageSource {
     this.freeValueAt(leaf, i);
     this.kernels.nodeRemove(leaf, i);
     this.entryCount--;
-    if (d > 0 && nodeCount(leaf) > 0 && nodeUsed(leaf) >= this.usable / 4) return true; // rebalance(d) would return at once
+    if (d > 0 && !this.underfull(leaf)) return true; // rebalance(d) would return at once
     // Merges and redistribution change the tree's shape under the paths.
     this.dropFingers();
     this.rebalance(d);
@@ -598,17 +598,21 @@ export class TreeWriter implements PageSource {
 
   // ---- merges and redistribution ---------------------------------------------------
 
+  /** Spec §4.7: a node with no cells, or using less than a quarter of its usable bytes. */
+  private underfull(node: Uint8Array): boolean {
+    return nodeCount(node) === 0 || nodeUsed(node) < this.usable / 4;
+  }
+
   /** Restores the fill rules of spec §4.7 from path depth `level` upwards after a delete. */
   private rebalance(level: number): void {
     const k = this.kernels;
-    const underfull = this.usable / 4;
     for (;;) {
       if (level === 0) {
         this.collapseRoot();
         return;
       }
       const node = this.pathPages[level]!;
-      if (nodeCount(node) > 0 && nodeUsed(node) >= underfull) return;
+      if (!this.underfull(node)) return;
       const parent = this.pathPages[level - 1]!;
       const parentId = this.pathIds[level - 1]!;
       const c = this.pathIdx[level - 1]!;
